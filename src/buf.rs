@@ -1,0 +1,177 @@
+//! Bounded buffers shared by the stream machines.
+//!
+//! [`RecvBuf`] holds received bytes that do not yet form a whole unit (frame,
+//! handshake); payloads are split out of it as [`bytes::Bytes`] without a copy.
+//! [`SendQueue`] holds encoded bytes until the caller takes them with
+//! `poll_transmit`, and refuses to grow past its configured limit.
+
+use bytes::{Bytes, BytesMut};
+
+/// Receive buffer: bytes are appended at the back and consumed from the front.
+#[derive(Debug, Default)]
+pub(crate) struct RecvBuf {
+    buf: BytesMut,
+}
+
+impl RecvBuf {
+    /// An empty buffer.
+    pub(crate) fn new() -> Self {
+        Self { buf: BytesMut::new() }
+    }
+
+    /// Appends received bytes.
+    #[inline]
+    pub(crate) fn extend(&mut self, data: &[u8]) {
+        self.buf.extend_from_slice(data);
+    }
+
+    /// Bytes buffered and not yet consumed.
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// True when nothing is buffered.
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    /// The buffered bytes.
+    #[inline]
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// The buffered bytes, mutable (for in-place unmasking).
+    #[inline]
+    pub(crate) fn as_mut_slice(&mut self) -> &mut [u8] {
+        &mut self.buf
+    }
+
+    /// Drops `n` bytes from the front.
+    #[inline]
+    pub(crate) fn advance(&mut self, n: usize) {
+        let n = n.min(self.buf.len());
+        let _ = self.buf.split_to(n);
+    }
+
+    /// Splits `n` bytes off the front as a shared, zero-copy `Bytes`.
+    #[inline]
+    pub(crate) fn split_to(&mut self, n: usize) -> Bytes {
+        let n = n.min(self.buf.len());
+        self.buf.split_to(n).freeze()
+    }
+
+    /// Removes and returns everything buffered.
+    pub(crate) fn take_all(&mut self) -> Bytes {
+        self.buf.split().freeze()
+    }
+}
+
+/// Outgoing byte queue with a byte limit.
+#[derive(Debug)]
+pub(crate) struct SendQueue {
+    buf: Vec<u8>,
+    limit: usize,
+}
+
+impl SendQueue {
+    /// An empty queue that refuses to hold more than `limit` bytes.
+    pub(crate) fn new(limit: usize) -> Self {
+        Self {
+            buf: Vec::new(),
+            limit,
+        }
+    }
+
+    /// Bytes queued.
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// True when nothing is queued.
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    /// The configured limit.
+    #[inline]
+    pub(crate) fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// True when `additional` more bytes fit under the limit.
+    #[inline]
+    pub(crate) fn has_room(&self, additional: usize) -> bool {
+        self.buf.len().saturating_add(additional) <= self.limit
+    }
+
+    /// The queue's buffer, to encode into directly. Callers check
+    /// [`SendQueue::has_room`] first; protocol-mandated replies (close,
+    /// pong, error responses) may bypass the limit since they are bounded.
+    #[inline]
+    pub(crate) fn buf_mut(&mut self) -> &mut Vec<u8> {
+        &mut self.buf
+    }
+
+    /// Moves everything queued to the end of `out`; returns the byte count.
+    /// When `out` is empty the buffers are swapped instead of copied.
+    pub(crate) fn drain_into(&mut self, out: &mut Vec<u8>) -> usize {
+        let n = self.buf.len();
+        if n == 0 {
+            return 0;
+        }
+        if out.is_empty() {
+            std::mem::swap(out, &mut self.buf);
+        } else {
+            out.extend_from_slice(&self.buf);
+            self.buf.clear();
+        }
+        n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recv_buf_splits_without_losing_bytes() {
+        let mut b = RecvBuf::new();
+        b.extend(b"hello ");
+        b.extend(b"world");
+        assert_eq!(b.len(), 11);
+        assert_eq!(&b.split_to(5)[..], b"hello");
+        b.advance(1);
+        assert_eq!(b.as_slice(), b"world");
+        assert_eq!(&b.take_all()[..], b"world");
+        assert!(b.is_empty());
+        // Over-long requests are clamped, never panic.
+        b.extend(b"ab");
+        assert_eq!(&b.split_to(10)[..], b"ab");
+        b.advance(3);
+        assert!(b.is_empty());
+    }
+
+    #[test]
+    fn send_queue_limit_and_drain() {
+        let mut q = SendQueue::new(4);
+        assert!(q.has_room(4));
+        assert!(!q.has_room(5));
+        q.buf_mut().extend_from_slice(b"abc");
+        assert!(!q.has_room(2));
+        let mut out = Vec::new();
+        assert_eq!(q.drain_into(&mut out), 3);
+        assert_eq!(out, b"abc");
+        q.buf_mut().extend_from_slice(b"d");
+        assert_eq!(q.drain_into(&mut out), 1);
+        assert_eq!(out, b"abcd");
+        assert_eq!(q.drain_into(&mut out), 0);
+        assert!(q.is_empty());
+        assert_eq!(q.limit(), 4);
+        assert_eq!(q.len(), 0);
+    }
+}

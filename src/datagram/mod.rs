@@ -1,0 +1,1 @@
+//! Datagram framing over a peer table.

@@ -1,0 +1,96 @@
+//! The one contract every stream machine in this crate honours.
+//!
+//! [`Driver`] is the sans-IO form of a transport driver: bytes come in through
+//! [`Driver::receive`], the end of the stream through [`Driver::receive_eof`];
+//! the machine answers with events ([`Driver::poll_event`]) and bytes to send
+//! ([`Driver::poll_transmit`]). Time enters only through
+//! [`Driver::handle_timeout`], with an `Instant` the caller read from its own
+//! clock. One generic loop therefore drives a WebSocket connection and a
+//! length-prefixed connection alike:
+//!
+//! ```no_run
+//! use sansproto::Driver;
+//! use std::io::{Read, Write};
+//! use std::time::{Duration, Instant};
+//!
+//! fn run<D: Driver>(
+//!     stream: &mut std::net::TcpStream,
+//!     machine: &mut D,
+//!     mut on_event: impl FnMut(&mut D, D::Event),
+//! ) -> std::io::Result<()> {
+//!     let mut input = vec![0u8; 64 * 1024];
+//!     let mut output = Vec::new();
+//!     loop {
+//!         // 1. Write whatever the machine wants sent.
+//!         machine.poll_transmit(&mut output);
+//!         stream.write_all(&output)?;
+//!         output.clear();
+//!         if machine.is_finished() {
+//!             return Ok(());
+//!         }
+//!         // 2. Wait for bytes, at most until the next timer.
+//!         let wait = machine
+//!             .poll_timeout()
+//!             .map(|t| t.saturating_duration_since(Instant::now()).max(Duration::from_millis(1)));
+//!         stream.set_read_timeout(wait)?;
+//!         match stream.read(&mut input) {
+//!             Ok(0) => { let _ = machine.receive_eof(); }
+//!             Ok(n) => { let _ = machine.receive(&input[..n]); }
+//!             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock
+//!                 || e.kind() == std::io::ErrorKind::TimedOut => {}
+//!             Err(e) => return Err(e),
+//!         }
+//!         machine.handle_timeout(Instant::now());
+//!         // 3. Hand every event to the application.
+//!         while let Some(event) = machine.poll_event() {
+//!             on_event(machine, event);
+//!         }
+//!     }
+//! }
+//! ```
+//!
+//! The call order is free: every method may be called at any time, extra
+//! `handle_timeout` calls are harmless, and a machine that has failed keeps
+//! returning the same error from `receive`.
+
+use std::time::Instant;
+
+/// A sans-IO stream protocol machine: bytes in, events and bytes out.
+///
+/// Implemented by [`crate::ws::Connection`] and [`crate::prefix::Connection`].
+pub trait Driver {
+    /// What the machine reports to the application.
+    type Event;
+    /// Why the machine failed. Errors caused by the peer are sticky: once
+    /// returned, every later `receive` returns the same error again.
+    type Error: std::error::Error;
+
+    /// Feeds bytes read from the transport. Never pass an empty slice to mean
+    /// end of stream; call [`Driver::receive_eof`] instead.
+    ///
+    /// Events completed before a failure stay available from
+    /// [`Driver::poll_event`], and whatever the machine sends on failure (a
+    /// WebSocket Close frame, an HTTP error response) is queued for
+    /// [`Driver::poll_transmit`] before the error is returned.
+    fn receive(&mut self, data: &[u8]) -> Result<(), Self::Error>;
+
+    /// Reports that the transport's read side reached end of stream.
+    fn receive_eof(&mut self) -> Result<(), Self::Error>;
+
+    /// Takes the next event, if any.
+    fn poll_event(&mut self) -> Option<Self::Event>;
+
+    /// Appends every queued outgoing byte to `out` and returns how many were
+    /// appended.
+    fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize;
+
+    /// The earliest instant at which [`Driver::handle_timeout`] has work to do.
+    fn poll_timeout(&self) -> Option<Instant>;
+
+    /// Runs every timer that is due at `now`. Calling it early or twice is harmless.
+    fn handle_timeout(&mut self, now: Instant);
+
+    /// True once the machine has nothing more to send or receive: after the
+    /// queued output is written, the transport should be closed.
+    fn is_finished(&self) -> bool;
+}

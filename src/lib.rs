@@ -1,0 +1,60 @@
+//! # sansproto
+//!
+//! Sans-IO protocol state machines: bytes in, events and bytes out. Nothing
+//! here touches a socket, a clock or a thread, so the same machine runs under
+//! a blocking loop, tokio, a fuzzer or a test that feeds byte vectors.
+//!
+//! - [`ws`]: WebSocket (RFC 6455), server and client.
+//! - [`prefix`]: length-prefixed stream framing.
+//! - [`datagram`]: datagram framing over a peer table.
+//!
+//! Every stream machine implements [`Driver`]. The driving loop, in ten lines:
+//!
+//! ```ignore
+//! # use std::io::{Read, Write};
+//! use sansproto::{ws, Driver};
+//! # let mut stream = std::net::TcpStream::connect("127.0.0.1:8080").unwrap();
+//! let mut conn = ws::Connection::server(ws::Config::default());
+//! let (mut buf, mut out) = (vec![0u8; 65536], Vec::new());
+//! while !conn.is_finished() {
+//!     let n = stream.read(&mut buf).unwrap();
+//!     let _ = if n == 0 { conn.receive_eof() } else { conn.receive(&buf[..n]) };
+//!     while let Some(ev) = conn.poll_event() {
+//!         if let ws::Event::Message(msg) = ev { let _ = conn.send(msg); }
+//!     }
+//!     conn.poll_transmit(&mut out);
+//!     stream.write_all(&out).unwrap();
+//!     out.clear();
+//! }
+//! ```
+//!
+//! Time enters through `handle_timeout(now)` with an `Instant` the caller
+//! reads; randomness (client masking keys, handshake keys) comes from an
+//! injectable [`rand::RngCore`], by default one seeded from the operating
+//! system.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub(crate) mod buf;
+pub mod datagram;
+pub mod driver;
+pub mod prefix;
+pub mod ws;
+
+pub use driver::Driver;
+
+/// A source of randomness for masking keys and handshake nonces.
+pub type Random = Box<dyn rand::RngCore + Send + Sync>;
+
+/// The default randomness source: a ChaCha-based CSPRNG seeded from the OS.
+pub fn default_random() -> Random {
+    use rand::SeedableRng;
+    Box::new(rand::rngs::StdRng::from_entropy())
+}
+
+/// A deterministic randomness source, for tests that want byte-exact output.
+pub fn seeded_random(seed: u64) -> Random {
+    use rand::SeedableRng;
+    Box::new(rand::rngs::StdRng::seed_from_u64(seed))
+}
