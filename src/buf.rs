@@ -16,7 +16,9 @@ pub(crate) struct RecvBuf {
 impl RecvBuf {
     /// An empty buffer.
     pub(crate) fn new() -> Self {
-        Self { buf: BytesMut::new() }
+        Self {
+            buf: BytesMut::new(),
+        }
     }
 
     /// Appends received bytes.

@@ -1,0 +1,33 @@
+//! Echo server for the Autobahn test suite (`kosoku fuzzingclient`).
+//!
+//! `cargo run --release --example autobahn_server -- 127.0.0.1:9001`
+
+mod common;
+
+use sansproto::ws::{Config, Connection, Event};
+use std::net::TcpListener;
+
+fn main() -> std::io::Result<()> {
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:9001".into());
+    let listener = TcpListener::bind(&addr)?;
+    eprintln!("autobahn echo server on ws://{}", listener.local_addr()?);
+    for stream in listener.incoming() {
+        let Ok(mut stream) = stream else { continue };
+        std::thread::spawn(move || {
+            let _ = stream.set_nodelay(true);
+            let mut conn = Connection::server(Config::default());
+            let _ = common::drive(&mut stream, &mut conn, |conn, event| match event {
+                Event::Message(m) => {
+                    let _ = conn.send(m);
+                }
+                Event::HttpRequest(_) => {
+                    let _ = conn.send_http_response(404, "Not Found", &[], b"WebSocket only\n");
+                }
+                _ => {}
+            });
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,202 @@
+//! Connection settings.
+
+use super::extension::ExtensionFactory;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Settings for a WebSocket connection, with safe defaults.
+///
+/// Every limit on what the peer controls is here; each is checked before
+/// memory is set aside.
+///
+/// ```
+/// use std::time::Duration;
+/// use sansproto::ws::Config;
+/// let config = Config::default()
+///     .with_max_message_size(1 << 20)
+///     .with_keepalive(Duration::from_secs(30), Duration::from_secs(10))
+///     .with_protocols(["chat.v1"]);
+/// assert_eq!(config.max_message_size, 1 << 20);
+/// ```
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct Config {
+    /// Largest payload of one received frame. Default 16 MiB. Larger frames
+    /// fail the connection with 1009 as soon as their header arrives.
+    pub max_frame_size: usize,
+    /// Largest reassembled (and, with compression, decompressed) received
+    /// message. Default 64 MiB; 1009 past it. Not applied in streaming mode,
+    /// where messages are not reassembled.
+    pub max_message_size: usize,
+    /// Most bytes queued for sending; a send past it is refused and hands
+    /// the payload back. Default 64 MiB.
+    pub max_send_queue: usize,
+    /// Largest HTTP head of the opening handshake. Default 16 KiB.
+    pub max_handshake_size: usize,
+    /// Most header fields in the opening handshake. Default 64.
+    pub max_headers: usize,
+    /// Answer pings with pongs automatically. Default on.
+    pub auto_pong: bool,
+    /// Split outgoing messages into frames of at most this many payload
+    /// bytes. Default `None`: one frame per message.
+    pub fragment_size: Option<usize>,
+    /// Deliver data as [`Event::Fragment`](super::Event::Fragment) pieces as
+    /// they arrive instead of whole messages. Default off.
+    pub stream_frames: bool,
+    /// Send a ping after this long without inbound traffic. Default off.
+    pub keepalive_interval: Option<Duration>,
+    /// With keepalive on: fail the connection when nothing arrives this long
+    /// after a keepalive ping. Default 30 s.
+    pub pong_timeout: Duration,
+    /// Give up on the peer's Close reply after this long. Default 10 s.
+    pub close_timeout: Option<Duration>,
+    /// Give up on an opening handshake that takes longer. Default 30 s.
+    pub handshake_timeout: Option<Duration>,
+    /// Subprotocols: a client offers them in order; a server picks the first
+    /// of these that the client offered.
+    pub protocols: Vec<String>,
+    /// Extra header fields for the handshake request (client) or the 101
+    /// response (server).
+    pub headers: Vec<(String, String)>,
+    /// Extensions to negotiate, in order of preference.
+    pub extensions: Vec<Arc<dyn ExtensionFactory>>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            max_frame_size: 16 << 20,
+            max_message_size: 64 << 20,
+            max_send_queue: 64 << 20,
+            max_handshake_size: 16 << 10,
+            max_headers: 64,
+            auto_pong: true,
+            fragment_size: None,
+            stream_frames: false,
+            keepalive_interval: None,
+            pong_timeout: Duration::from_secs(30),
+            close_timeout: Some(Duration::from_secs(10)),
+            handshake_timeout: Some(Duration::from_secs(30)),
+            protocols: Vec::new(),
+            headers: Vec::new(),
+            extensions: Vec::new(),
+        }
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("max_frame_size", &self.max_frame_size)
+            .field("max_message_size", &self.max_message_size)
+            .field("max_send_queue", &self.max_send_queue)
+            .field("max_handshake_size", &self.max_handshake_size)
+            .field("max_headers", &self.max_headers)
+            .field("auto_pong", &self.auto_pong)
+            .field("fragment_size", &self.fragment_size)
+            .field("stream_frames", &self.stream_frames)
+            .field("keepalive_interval", &self.keepalive_interval)
+            .field("pong_timeout", &self.pong_timeout)
+            .field("close_timeout", &self.close_timeout)
+            .field("handshake_timeout", &self.handshake_timeout)
+            .field("protocols", &self.protocols)
+            .field("headers", &self.headers)
+            .field(
+                "extensions",
+                &self
+                    .extensions
+                    .iter()
+                    .map(|e| e.name().to_owned())
+                    .collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+impl Config {
+    /// Sets [`Config::max_frame_size`].
+    pub fn with_max_frame_size(mut self, n: usize) -> Self {
+        self.max_frame_size = n;
+        self
+    }
+
+    /// Sets [`Config::max_message_size`].
+    pub fn with_max_message_size(mut self, n: usize) -> Self {
+        self.max_message_size = n;
+        self
+    }
+
+    /// Sets [`Config::max_send_queue`].
+    pub fn with_max_send_queue(mut self, n: usize) -> Self {
+        self.max_send_queue = n;
+        self
+    }
+
+    /// Sets [`Config::max_handshake_size`] and [`Config::max_headers`].
+    pub fn with_handshake_limits(mut self, bytes: usize, headers: usize) -> Self {
+        self.max_handshake_size = bytes;
+        self.max_headers = headers;
+        self
+    }
+
+    /// Sets [`Config::auto_pong`].
+    pub fn with_auto_pong(mut self, on: bool) -> Self {
+        self.auto_pong = on;
+        self
+    }
+
+    /// Sets [`Config::fragment_size`] (0 means no fragmentation).
+    pub fn with_fragment_size(mut self, n: usize) -> Self {
+        self.fragment_size = (n > 0).then_some(n);
+        self
+    }
+
+    /// Sets [`Config::stream_frames`].
+    pub fn with_stream_frames(mut self, on: bool) -> Self {
+        self.stream_frames = on;
+        self
+    }
+
+    /// Turns keepalive on: a ping after `interval` without inbound traffic,
+    /// and failure when nothing arrives within `pong_timeout` after it.
+    pub fn with_keepalive(mut self, interval: Duration, pong_timeout: Duration) -> Self {
+        self.keepalive_interval = Some(interval);
+        self.pong_timeout = pong_timeout;
+        self
+    }
+
+    /// Sets [`Config::close_timeout`].
+    pub fn with_close_timeout(mut self, t: Option<Duration>) -> Self {
+        self.close_timeout = t;
+        self
+    }
+
+    /// Sets [`Config::handshake_timeout`].
+    pub fn with_handshake_timeout(mut self, t: Option<Duration>) -> Self {
+        self.handshake_timeout = t;
+        self
+    }
+
+    /// Sets [`Config::protocols`].
+    pub fn with_protocols<I, S>(mut self, protocols: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.protocols = protocols.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Adds a header field to the handshake message this side sends.
+    pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Adds an extension to negotiate.
+    pub fn with_extension(mut self, factory: Arc<dyn ExtensionFactory>) -> Self {
+        self.extensions.push(factory);
+        self
+    }
+}

@@ -1,0 +1,457 @@
+//! The receive path: handshake parsing, frame headers, payloads, messages.
+
+use super::close::{parse_close_payload, ClosePayloadError};
+use super::connection::{Connection, InFrame, InMessage, Queued, Role, State};
+use super::error::Error;
+use super::frame::{FrameHeader, HeaderError, OpCode};
+use super::handshake::client::{parse_response, validate_response};
+use super::handshake::server::{is_upgrade, parse_request, validate_upgrade};
+use super::handshake::{find_head_end, HandshakeError};
+use super::mask::apply_mask;
+use super::message::{Event, Message, MessageKind, Opened, Text};
+use bytes::Bytes;
+
+impl Connection {
+    /// Feeds bytes read from the transport.
+    ///
+    /// Events are queued for [`poll_event`](Self::poll_event); on a peer
+    /// error the matching Close frame (or HTTP error response) is queued
+    /// first, and the error is returned now and by every later call.
+    pub fn receive(&mut self, data: &[u8]) -> Result<(), Error> {
+        if let Some(e) = &self.error {
+            return Err(e.clone());
+        }
+        if data.is_empty() || self.halted {
+            return Ok(());
+        }
+        self.note_activity();
+        match self.state {
+            State::Closed => return Ok(()),
+            State::Http => {
+                // Keep what a caller might want (a request body), bounded.
+                let room = self
+                    .config
+                    .max_handshake_size
+                    .saturating_sub(self.recv.len());
+                self.recv
+                    .extend(data.get(..room.min(data.len())).unwrap_or_default());
+                return Ok(());
+            }
+            _ => {}
+        }
+        self.recv.extend(data);
+        match self.process() {
+            Ok(()) => Ok(()),
+            Err(e) => self.terminal(Queued::Fail(e)),
+        }
+    }
+
+    /// Takes bytes received after a plain HTTP request's head (its body),
+    /// up to the handshake size limit.
+    pub fn take_buffered(&mut self) -> Bytes {
+        self.recv.take_all()
+    }
+
+    fn process(&mut self) -> Result<(), Error> {
+        loop {
+            match &mut self.state {
+                State::ServerHandshake { scanned } => {
+                    let Some(end) = head_end(
+                        self.recv.as_slice(),
+                        scanned,
+                        self.config.max_handshake_size,
+                    )?
+                    else {
+                        return Ok(());
+                    };
+                    self.server_head(end)?;
+                }
+                State::ClientHandshake { scanned, .. } => {
+                    let Some(end) = head_end(
+                        self.recv.as_slice(),
+                        scanned,
+                        self.config.max_handshake_size,
+                    )?
+                    else {
+                        return Ok(());
+                    };
+                    self.client_head(end)?;
+                }
+                State::Rejected { body_len, .. } => {
+                    let want = body_len
+                        .unwrap_or(usize::MAX)
+                        .min(self.config.max_handshake_size);
+                    if self.recv.len() < want {
+                        return Ok(());
+                    }
+                    let body = self.recv.split_to(want);
+                    let State::Rejected { mut response, .. } =
+                        std::mem::replace(&mut self.state, State::Closed)
+                    else {
+                        return Ok(());
+                    };
+                    response.body = body;
+                    let status = response.status;
+                    self.emit(Event::Rejected(response));
+                    self.state = State::ClientHandshake {
+                        key: String::new(),
+                        scanned: 0,
+                    };
+                    return Err(HandshakeError::Status(status).into());
+                }
+                State::Open | State::CloseSent => return self.read_frames(),
+                State::Http | State::Closed => return Ok(()),
+            }
+        }
+    }
+
+    fn server_head(&mut self, end: usize) -> Result<(), Error> {
+        let request = parse_request(
+            self.recv.as_slice().get(..end).unwrap_or_default(),
+            self.config.max_headers,
+        )?;
+        self.recv.advance(end);
+        if !is_upgrade(&request.headers) {
+            self.state = State::Http;
+            self.emit(Event::HttpRequest(request));
+            return Ok(());
+        }
+        let accepted = validate_upgrade(&self.config, &request.method, &request.headers)?;
+        let response = accepted.response_bytes(&self.config);
+        self.send.buf_mut().extend_from_slice(&response);
+        self.protocol = accepted.protocol.clone();
+        let extension = accepted.extension.map(|(offer, ext)| {
+            self.extension = Some(ext);
+            offer.to_string()
+        });
+        self.open(Opened {
+            protocol: self.protocol.clone(),
+            extension,
+            request: Some(request),
+            response: None,
+        });
+        Ok(())
+    }
+
+    fn client_head(&mut self, end: usize) -> Result<(), Error> {
+        let head = parse_response(
+            self.recv.as_slice().get(..end).unwrap_or_default(),
+            self.config.max_headers,
+        )?;
+        self.recv.advance(end);
+        let response = head.response;
+        if response.status != 101 {
+            let body_len = response
+                .headers
+                .get_str("Content-Length")
+                .and_then(|v| v.trim().parse::<usize>().ok());
+            self.state = State::Rejected { response, body_len };
+            return Ok(());
+        }
+        let State::ClientHandshake { key, .. } = &self.state else {
+            return Ok(());
+        };
+        let negotiated = validate_response(&self.config, key, &response.headers)?;
+        self.protocol = negotiated.protocol.clone();
+        let extension = negotiated.extension.map(|ext| {
+            let name = ext.name().to_owned();
+            self.extension = Some(ext);
+            name
+        });
+        let extension = extension.and_then(|_| {
+            response
+                .headers
+                .get_str("Sec-WebSocket-Extensions")
+                .map(str::to_owned)
+        });
+        self.open(Opened {
+            protocol: negotiated.protocol,
+            extension,
+            request: None,
+            response: Some(response),
+        });
+        Ok(())
+    }
+
+    fn read_frames(&mut self) -> Result<(), Error> {
+        loop {
+            if self.halted {
+                return Ok(());
+            }
+            if !matches!(self.state, State::Open | State::CloseSent) {
+                // After the closing handshake nothing more is read.
+                self.recv.advance(self.recv.len());
+                return Ok(());
+            }
+            let mut f = match self.frame.take() {
+                Some(f) => f,
+                None => match FrameHeader::parse(self.recv.as_slice()) {
+                    Ok(Some((h, len))) => {
+                        let f = self.start_frame(&h)?;
+                        self.recv.advance(len);
+                        f
+                    }
+                    Ok(None) => return Ok(()),
+                    Err(HeaderError::ReservedOpcode(_)) => {
+                        return Err(Error::Protocol("reserved opcode"))
+                    }
+                    Err(HeaderError::LengthOverflow) => return Err(Error::FrameTooBig(u64::MAX)),
+                },
+            };
+            let avail = self.recv.len().min(f.remaining);
+            if avail > f.done {
+                let check_utf8 = self.validates_raw_text(&f);
+                let new = &mut self.recv.as_mut_slice()[f.done..avail];
+                if let Some(key) = f.mask {
+                    apply_mask(new, key, f.offset + f.done);
+                }
+                if check_utf8 && self.utf8.feed(new).is_err() {
+                    return Err(Error::InvalidUtf8);
+                }
+                f.done = avail;
+            }
+            if avail < f.remaining {
+                if self.config.stream_frames
+                    && avail > 0
+                    && !f.opcode.is_control()
+                    && !self.is_compressed()
+                {
+                    let data = self.recv.split_to(avail);
+                    f.remaining -= avail;
+                    f.offset += avail;
+                    f.done = 0;
+                    self.stream_piece(data, false);
+                }
+                self.frame = Some(f);
+                return Ok(());
+            }
+            let payload = self.recv.split_to(f.remaining);
+            self.end_frame(f, payload)?;
+        }
+    }
+
+    fn is_compressed(&self) -> bool {
+        self.message.as_ref().is_some_and(|m| m.rsv != 0)
+    }
+
+    fn validates_raw_text(&self, f: &InFrame) -> bool {
+        !f.opcode.is_control()
+            && self
+                .message
+                .as_ref()
+                .is_some_and(|m| m.kind == MessageKind::Text && m.rsv == 0)
+    }
+
+    /// Checks a header against the rules and the limits before any of its
+    /// payload is buffered, and starts a message on a first frame.
+    fn start_frame(&mut self, h: &FrameHeader) -> Result<InFrame, Error> {
+        let ext_bits = self.extension.as_ref().map_or(0, |e| e.rsv_bits());
+        if h.rsv & !ext_bits != 0 {
+            return Err(Error::Protocol("RSV bits set that no extension negotiated"));
+        }
+        match (self.role, h.mask.is_some()) {
+            (Role::Server, false) => return Err(Error::Protocol("client frame not masked")),
+            (Role::Client, true) => return Err(Error::Protocol("server frame masked")),
+            _ => {}
+        }
+        if h.opcode.is_control() {
+            if h.rsv != 0 {
+                return Err(Error::Protocol("RSV bits on a control frame"));
+            }
+            if !h.fin {
+                return Err(Error::Protocol("fragmented control frame"));
+            }
+            if h.payload_len > 125 {
+                return Err(Error::Protocol("control frame payload over 125 bytes"));
+            }
+        } else {
+            if h.payload_len > self.config.max_frame_size as u64 {
+                return Err(Error::FrameTooBig(h.payload_len));
+            }
+            let kind = match h.opcode {
+                OpCode::Text => Some(MessageKind::Text),
+                OpCode::Binary => Some(MessageKind::Binary),
+                _ => None,
+            };
+            match (kind, &self.message) {
+                (None, None) => {
+                    return Err(Error::Protocol("continuation frame without a message"))
+                }
+                (None, Some(_)) if h.rsv != 0 => {
+                    return Err(Error::Protocol("RSV bits on a continuation frame"))
+                }
+                (Some(_), Some(_)) => {
+                    return Err(Error::Protocol("new message inside a fragmented message"))
+                }
+                (Some(kind), None) => {
+                    self.utf8.reset();
+                    self.message = Some(InMessage {
+                        kind,
+                        rsv: h.rsv,
+                        wire_len: 0,
+                        buf: Vec::new(),
+                        frames: 0,
+                        pieces: 0,
+                    });
+                }
+                (None, Some(_)) => {}
+            }
+            let stream = self.config.stream_frames;
+            let limit = self.config.max_message_size as u64;
+            if let Some(m) = self.message.as_mut() {
+                let total = (m.wire_len as u64).saturating_add(h.payload_len);
+                if !stream && total > limit {
+                    return Err(Error::MessageTooBig);
+                }
+                m.wire_len = usize::try_from(total).unwrap_or(usize::MAX);
+            }
+        }
+        Ok(InFrame {
+            fin: h.fin,
+            opcode: h.opcode,
+            mask: h.mask,
+            remaining: usize::try_from(h.payload_len)
+                .map_err(|_| Error::FrameTooBig(h.payload_len))?,
+            done: 0,
+            offset: 0,
+        })
+    }
+
+    fn end_frame(&mut self, f: InFrame, payload: Bytes) -> Result<(), Error> {
+        match f.opcode {
+            OpCode::Ping => {
+                if self.config.auto_pong
+                    && matches!(self.state, State::Open)
+                    && self.send.has_room(payload.len() + 14)
+                {
+                    self.write_frame(true, 0, OpCode::Pong, &payload);
+                }
+                self.emit(Event::Ping(payload));
+                Ok(())
+            }
+            OpCode::Pong => {
+                let matched = match self.pings.iter().position(|p| *p == payload) {
+                    Some(i) => {
+                        self.pings.drain(..=i);
+                        true
+                    }
+                    None => false,
+                };
+                self.emit(Event::Pong { payload, matched });
+                Ok(())
+            }
+            OpCode::Close => self.on_close(&payload),
+            OpCode::Text | OpCode::Binary | OpCode::Continuation => self.on_data(f, payload),
+        }
+    }
+
+    fn on_close(&mut self, payload: &[u8]) -> Result<(), Error> {
+        let (code, reason) = parse_close_payload(payload).map_err(|e| match e {
+            ClosePayloadError::Protocol => Error::Protocol("malformed Close payload"),
+            ClosePayloadError::InvalidUtf8 => Error::InvalidUtf8,
+        })?;
+        self.terminal(Queued::PeerClose(code, reason))
+    }
+
+    fn on_data(&mut self, f: InFrame, payload: Bytes) -> Result<(), Error> {
+        let Some(m) = self.message.as_mut() else {
+            return Err(Error::Protocol("data frame without a message"));
+        };
+        let kind = m.kind;
+        m.frames += 1;
+        if m.rsv != 0 {
+            return self.on_compressed(f, &payload);
+        }
+        if f.fin && kind == MessageKind::Text && !self.utf8.is_complete() {
+            return Err(Error::InvalidUtf8);
+        }
+        if self.config.stream_frames {
+            self.stream_piece(payload, f.fin);
+        } else if f.fin && m.frames == 1 {
+            self.message = None;
+            self.emit(Event::Message(message(kind, payload)));
+        } else {
+            m.buf.extend_from_slice(&payload);
+            if f.fin {
+                let buf = std::mem::take(&mut m.buf);
+                self.message = None;
+                self.emit(Event::Message(message(kind, Bytes::from(buf))));
+            }
+        }
+        Ok(())
+    }
+
+    /// A frame of a message the negotiated extension transformed.
+    fn on_compressed(&mut self, f: InFrame, payload: &[u8]) -> Result<(), Error> {
+        let stream = self.config.stream_frames;
+        let limit = self.config.max_message_size;
+        let (Some(ext), Some(m)) = (self.extension.as_mut(), self.message.as_mut()) else {
+            return Err(Error::Protocol("RSV bits without a negotiated extension"));
+        };
+        let start = m.buf.len();
+        let max_out = if stream {
+            limit
+        } else {
+            limit.saturating_sub(start)
+        };
+        ext.decode(m.rsv, payload, f.fin, &mut m.buf, max_out)
+            .map_err(Error::Extension)?;
+        if m.kind == MessageKind::Text
+            && self
+                .utf8
+                .feed(m.buf.get(start..).unwrap_or_default())
+                .is_err()
+        {
+            return Err(Error::InvalidUtf8);
+        }
+        if f.fin && m.kind == MessageKind::Text && !self.utf8.is_complete() {
+            return Err(Error::InvalidUtf8);
+        }
+        if stream {
+            let data = Bytes::from(std::mem::take(&mut m.buf));
+            self.stream_piece(data, f.fin);
+        } else if f.fin {
+            let kind = m.kind;
+            let buf = std::mem::take(&mut m.buf);
+            self.message = None;
+            self.emit(Event::Message(message(kind, Bytes::from(buf))));
+        }
+        Ok(())
+    }
+
+    /// Streaming mode: hands a piece of the current message to the caller.
+    fn stream_piece(&mut self, data: Bytes, last: bool) {
+        let Some(m) = self.message.as_mut() else {
+            return;
+        };
+        let first = m.pieces == 0;
+        m.pieces += 1;
+        let kind = m.kind;
+        if last {
+            self.message = None;
+        }
+        self.emit(Event::Fragment {
+            kind,
+            data,
+            first,
+            last,
+        });
+    }
+}
+
+fn message(kind: MessageKind, payload: Bytes) -> Message {
+    match kind {
+        MessageKind::Text => Message::Text(Text::from_validated(payload)),
+        MessageKind::Binary => Message::Binary(payload),
+    }
+}
+
+/// Finds the end of an HTTP head, enforcing the size limit.
+fn head_end(buf: &[u8], scanned: &mut usize, limit: usize) -> Result<Option<usize>, Error> {
+    match find_head_end(buf, scanned) {
+        Some(end) if end > limit => Err(HandshakeError::TooLarge(limit).into()),
+        Some(end) => Ok(Some(end)),
+        None if buf.len() > limit => Err(HandshakeError::TooLarge(limit).into()),
+        None => Ok(None),
+    }
+}
