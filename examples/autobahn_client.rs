@@ -1,0 +1,51 @@
+//! Client for the Autobahn test suite (`kosoku fuzzingserver`): asks for the
+//! case count, runs every case as an echo client, then asks for the reports.
+//!
+//! `cargo run --release --example autobahn_client -- ws://127.0.0.1:9001 sansproto`
+
+mod common;
+
+use sansproto::ws::{ClientRequest, Config, Connection, Event, Message};
+use std::net::TcpStream;
+
+fn connect(base: &str, path: &str) -> std::io::Result<(TcpStream, Connection)> {
+    let request = ClientRequest::from_url(&format!("{base}{path}"))
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let stream = TcpStream::connect(&request.host)?;
+    stream.set_nodelay(true)?;
+    let conn = Connection::client(Config::default(), request)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    Ok((stream, conn))
+}
+
+fn main() -> std::io::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let base = args.next().unwrap_or_else(|| "ws://127.0.0.1:9001".into());
+    let base = base.trim_end_matches('/').to_owned();
+    let agent = args.next().unwrap_or_else(|| "sansproto".into());
+
+    let (mut stream, mut conn) = connect(&base, "/getCaseCount")?;
+    let mut count = None;
+    common::drive(&mut stream, &mut conn, |_, event| {
+        if let Event::Message(Message::Text(t)) = event {
+            count = t.as_str().trim().parse::<u32>().ok();
+        }
+    })?;
+    let count = count.ok_or_else(|| std::io::Error::other("no case count received"))?;
+    eprintln!("running {count} cases as agent {agent}");
+
+    for case in 1..=count {
+        let (mut stream, mut conn) =
+            connect(&base, &format!("/runCase?case={case}&agent={agent}"))?;
+        let _ = common::drive(&mut stream, &mut conn, |conn, event| {
+            if let Event::Message(m) = event {
+                let _ = conn.send(m);
+            }
+        });
+    }
+
+    let (mut stream, mut conn) = connect(&base, &format!("/updateReports?agent={agent}"))?;
+    common::drive(&mut stream, &mut conn, |_, _| {})?;
+    eprintln!("reports updated");
+    Ok(())
+}
