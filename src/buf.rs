@@ -33,12 +33,6 @@ impl RecvBuf {
         self.buf.len()
     }
 
-    /// True when nothing is buffered.
-    #[inline]
-    pub(crate) fn is_empty(&self) -> bool {
-        self.buf.is_empty()
-    }
-
     /// The buffered bytes.
     #[inline]
     pub(crate) fn as_slice(&self) -> &[u8] {
@@ -93,18 +87,6 @@ impl SendQueue {
         self.buf.len()
     }
 
-    /// True when nothing is queued.
-    #[inline]
-    pub(crate) fn is_empty(&self) -> bool {
-        self.buf.is_empty()
-    }
-
-    /// The configured limit.
-    #[inline]
-    pub(crate) fn limit(&self) -> usize {
-        self.limit
-    }
-
     /// True when `additional` more bytes fit under the limit.
     #[inline]
     pub(crate) fn has_room(&self, additional: usize) -> bool {
@@ -150,12 +132,12 @@ mod tests {
         b.advance(1);
         assert_eq!(b.as_slice(), b"world");
         assert_eq!(&b.take_all()[..], b"world");
-        assert!(b.is_empty());
+        assert_eq!(b.len(), 0);
         // Over-long requests are clamped, never panic.
         b.extend(b"ab");
         assert_eq!(&b.split_to(10)[..], b"ab");
         b.advance(3);
-        assert!(b.is_empty());
+        assert_eq!(b.len(), 0);
     }
 
     #[test]
@@ -172,8 +154,6 @@ mod tests {
         assert_eq!(q.drain_into(&mut out), 1);
         assert_eq!(out, b"abcd");
         assert_eq!(q.drain_into(&mut out), 0);
-        assert!(q.is_empty());
-        assert_eq!(q.limit(), 4);
         assert_eq!(q.len(), 0);
     }
 }

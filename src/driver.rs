@@ -21,14 +21,16 @@
 //!     let mut input = vec![0u8; 64 * 1024];
 //!     let mut output = Vec::new();
 //!     loop {
-//!         // 1. Write whatever the machine wants sent.
+//!         // 1. Run due timers (this also starts them on the first pass).
+//!         machine.handle_timeout(Instant::now());
+//!         // 2. Write whatever the machine wants sent.
 //!         machine.poll_transmit(&mut output);
 //!         stream.write_all(&output)?;
 //!         output.clear();
 //!         if machine.is_finished() {
 //!             return Ok(());
 //!         }
-//!         // 2. Wait for bytes, at most until the next timer.
+//!         // 3. Wait for bytes, at most until the next timer.
 //!         let wait = machine
 //!             .poll_timeout()
 //!             .map(|t| t.saturating_duration_since(Instant::now()).max(Duration::from_millis(1)));
@@ -40,8 +42,7 @@
 //!                 || e.kind() == std::io::ErrorKind::TimedOut => {}
 //!             Err(e) => return Err(e),
 //!         }
-//!         machine.handle_timeout(Instant::now());
-//!         // 3. Hand every event to the application.
+//!         // 4. Hand every event to the application.
 //!         while let Some(event) = machine.poll_event() {
 //!             on_event(machine, event);
 //!         }
@@ -51,7 +52,9 @@
 //!
 //! The call order is free: every method may be called at any time, extra
 //! `handle_timeout` calls are harmless, and a machine that has failed keeps
-//! returning the same error from `receive`.
+//! returning the same error from `receive`. Timers start at the first
+//! `handle_timeout` call, and inbound bytes received since the previous call
+//! count as activity at its `now`, so call it after every read as above.
 
 use std::time::Instant;
 

@@ -10,7 +10,7 @@
 //!
 //! Every stream machine implements [`Driver`]. The driving loop, in ten lines:
 //!
-//! ```ignore
+//! ```no_run
 //! # use std::io::{Read, Write};
 //! use sansproto::{ws, Driver};
 //! # let mut stream = std::net::TcpStream::connect("127.0.0.1:8080").unwrap();
@@ -27,6 +27,8 @@
 //!     out.clear();
 //! }
 //! ```
+//!
+//! [`driver`] shows the full loop with timers.
 //!
 //! Time enters through `handle_timeout(now)` with an `Instant` the caller
 //! reads; randomness (client masking keys, handshake keys) comes from an
@@ -58,3 +60,8 @@ pub fn seeded_random(seed: u64) -> Random {
     use rand::SeedableRng;
     Box::new(rand::rngs::StdRng::seed_from_u64(seed))
 }
+
+/// The README's examples, compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

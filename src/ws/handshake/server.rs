@@ -209,6 +209,76 @@ pub(crate) fn error_response(err: &HandshakeError) -> Vec<u8> {
     .into_bytes()
 }
 
+#[cfg(feature = "http")]
+impl Accepted {
+    /// Validates an upgrade request given as an `http::Request` (from
+    /// hyper, axum or any `http`-based server).
+    ///
+    /// ```
+    /// use sansproto::ws::{Accepted, Config, Connection};
+    /// let req = http::Request::get("/chat")
+    ///     .header("Upgrade", "websocket")
+    ///     .header("Connection", "Upgrade")
+    ///     .header("Sec-WebSocket-Version", "13")
+    ///     .header("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+    ///     .body(())
+    ///     .unwrap();
+    /// let config = Config::default();
+    /// let accepted = Accepted::from_request(&config, &req).unwrap();
+    /// let response = accepted.to_response(&config);
+    /// assert_eq!(response.status(), http::StatusCode::SWITCHING_PROTOCOLS);
+    /// assert_eq!(response.headers()["sec-websocket-accept"], "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+    /// // Once the HTTP stack has sent the response and handed over the stream:
+    /// let conn = Connection::server_accepted(config, accepted);
+    /// assert!(conn.is_open());
+    /// ```
+    pub fn from_request<B>(
+        config: &Config,
+        request: &http::Request<B>,
+    ) -> Result<Self, HandshakeError> {
+        accept_headers(
+            config,
+            request.method().as_str(),
+            request
+                .headers()
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_bytes())),
+        )
+    }
+
+    /// The 101 response as an `http::Response`.
+    pub fn to_response(&self, config: &Config) -> http::Response<()> {
+        let mut builder = http::Response::builder()
+            .status(http::StatusCode::SWITCHING_PROTOCOLS)
+            .header(http::header::UPGRADE, "websocket")
+            .header(http::header::CONNECTION, "Upgrade");
+        for (k, v) in self.response_headers(config) {
+            builder = builder.header(k, v);
+        }
+        builder.body(()).unwrap_or_else(|_| {
+            // Only configured extra headers can be invalid; answer without them.
+            let mut r = http::Response::new(());
+            *r.status_mut() = http::StatusCode::SWITCHING_PROTOCOLS;
+            r
+        })
+    }
+}
+
+#[cfg(feature = "http")]
+impl HandshakeError {
+    /// The HTTP status a server answers this error with (400, 405, 426 or 431).
+    pub fn status(&self) -> http::StatusCode {
+        match self {
+            Self::Version => http::StatusCode::UPGRADE_REQUIRED,
+            Self::Method(_) => http::StatusCode::METHOD_NOT_ALLOWED,
+            Self::TooLarge(_) | Self::TooManyHeaders(_) => {
+                http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+            }
+            _ => http::StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

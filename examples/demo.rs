@@ -1,0 +1,100 @@
+//! Demo: a page at `GET /` whose script opens a WebSocket back to this server
+//! and shows the echoed text and binary messages. Any WebSocket client can
+//! connect to any path and gets an echo.
+//!
+//! `cargo run --example demo` (listens on 127.0.0.1:8080; the first argument
+//! overrides the address), then open <http://127.0.0.1:8080/>.
+
+mod common;
+
+use sansproto::ws::{CloseCode, Config, Connection, Event};
+use std::net::TcpListener;
+use std::time::Duration;
+
+const PAGE: &str = r#"<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>sansproto echo</title>
+<style>
+ body { font: 15px system-ui, sans-serif; max-width: 42rem; margin: 2rem auto; }
+ #log { border: 1px solid #ccc; padding: .5rem; min-height: 8rem; white-space: pre-wrap; font-family: monospace; }
+ .in { color: #065; } .out { color: #036; } .sys { color: #888; }
+</style></head>
+<body>
+<h1>sansproto WebSocket echo</h1>
+<p><input id="text" value="Hello, κόσμε! 👋" size="40">
+<button id="send-text">Send text</button>
+<button id="send-binary">Send binary</button>
+<button id="close">Close</button></p>
+<div id="log"></div>
+<script>
+const log = (cls, msg) => {
+  const line = document.createElement('div');
+  line.className = cls; line.textContent = msg;
+  document.getElementById('log').appendChild(line);
+};
+const ws = new WebSocket(`ws://${location.host}/echo`);
+ws.binaryType = 'arraybuffer';
+ws.onopen = () => log('sys', `open (extensions: ${ws.extensions || 'none'})`);
+ws.onmessage = (e) => {
+  if (typeof e.data === 'string') log('in', `text echo: ${e.data}`);
+  else log('in', `binary echo: [${Array.from(new Uint8Array(e.data)).join(', ')}]`);
+};
+ws.onclose = (e) => log('sys', `closed: code ${e.code} ${e.reason}`);
+document.getElementById('send-text').onclick = () => {
+  const t = document.getElementById('text').value; ws.send(t); log('out', `text sent: ${t}`);
+};
+document.getElementById('send-binary').onclick = () => {
+  const b = new Uint8Array([0, 1, 2, 253, 254, 255]); ws.send(b); log('out', `binary sent: [${b.join(', ')}]`);
+};
+document.getElementById('close').onclick = () => ws.close(1000, 'bye');
+</script>
+</body></html>
+"#;
+
+fn main() -> std::io::Result<()> {
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:8080".into());
+    let listener = TcpListener::bind(&addr)?;
+    println!("demo listening: open http://{}/", listener.local_addr()?);
+    for stream in listener.incoming() {
+        let Ok(mut stream) = stream else { continue };
+        std::thread::spawn(move || {
+            let config = Config::default()
+                .with_max_message_size(16 << 20)
+                .with_keepalive(Duration::from_secs(30), Duration::from_secs(30));
+            let mut conn = Connection::server(config);
+            let _ = common::drive(&mut stream, &mut conn, |conn, event| match event {
+                Event::HttpRequest(req) => {
+                    let _ = match (req.method.as_str(), req.path.as_str()) {
+                        ("GET", "/") | ("GET", "/index.html") => conn.send_http_response(
+                            200,
+                            "OK",
+                            &[("Content-Type", "text/html; charset=utf-8")],
+                            PAGE.as_bytes(),
+                        ),
+                        _ => conn.send_http_response(
+                            404,
+                            "Not Found",
+                            &[("Content-Type", "text/plain")],
+                            b"not found\n",
+                        ),
+                    };
+                }
+                Event::Open(open) => {
+                    let path = open.request.map(|r| r.path).unwrap_or_default();
+                    println!("websocket open on {path}");
+                }
+                Event::Message(m) => {
+                    let refused = conn.send(m).is_err();
+                    if refused {
+                        let _ = conn.close(CloseCode::POLICY_VIOLATION, "send queue full");
+                    }
+                }
+                Event::Closed(c) => println!("websocket closed: {} {}", c.code, c.reason),
+                _ => {}
+            });
+        });
+    }
+    Ok(())
+}
