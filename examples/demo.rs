@@ -34,18 +34,20 @@ const log = (cls, msg) => {
 };
 const ws = new WebSocket(`ws://${location.host}/echo`);
 ws.binaryType = 'arraybuffer';
-ws.onopen = () => log('sys', `open (extensions: ${ws.extensions || 'none'})`);
+const sendText = (t) => { ws.send(t); log('out', `text sent: ${t}`); };
+const sendBinary = (b) => { ws.send(b); log('out', `binary sent: [${b.join(', ')}]`); };
+ws.onopen = () => {
+  log('sys', `open (extensions: ${ws.extensions || 'none'})`);
+  sendText('Hello, κόσμε! 👋');
+  sendBinary(new Uint8Array([0, 1, 2, 253, 254, 255]));
+};
 ws.onmessage = (e) => {
   if (typeof e.data === 'string') log('in', `text echo: ${e.data}`);
   else log('in', `binary echo: [${Array.from(new Uint8Array(e.data)).join(', ')}]`);
 };
 ws.onclose = (e) => log('sys', `closed: code ${e.code} ${e.reason}`);
-document.getElementById('send-text').onclick = () => {
-  const t = document.getElementById('text').value; ws.send(t); log('out', `text sent: ${t}`);
-};
-document.getElementById('send-binary').onclick = () => {
-  const b = new Uint8Array([0, 1, 2, 253, 254, 255]); ws.send(b); log('out', `binary sent: [${b.join(', ')}]`);
-};
+document.getElementById('send-text').onclick = () => sendText(document.getElementById('text').value);
+document.getElementById('send-binary').onclick = () => sendBinary(new Uint8Array([0, 1, 2, 253, 254, 255]));
 document.getElementById('close').onclick = () => ws.close(1000, 'bye');
 </script>
 </body></html>
