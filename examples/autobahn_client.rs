@@ -5,7 +5,7 @@
 
 mod common;
 
-use sansproto::ws::{ClientRequest, Config, Connection, Event, Message};
+use sansproto::ws::{ClientRequest, Config, Connection, DeflateConfig, Event, Message};
 use std::net::TcpStream;
 
 fn connect(base: &str, path: &str) -> std::io::Result<(TcpStream, Connection)> {
@@ -13,7 +13,11 @@ fn connect(base: &str, path: &str) -> std::io::Result<(TcpStream, Connection)> {
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     let stream = TcpStream::connect(&request.host)?;
     stream.set_nodelay(true)?;
-    let conn = Connection::client(Config::default(), request)
+    // Offering client_no_context_takeover lets the server pick either mode.
+    let deflate = DeflateConfig::default()
+        .with_client_no_context_takeover(true)
+        .with_threshold(0);
+    let conn = Connection::client(Config::default().with_deflate(deflate), request)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     Ok((stream, conn))
 }

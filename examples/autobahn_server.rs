@@ -4,7 +4,7 @@
 
 mod common;
 
-use sansproto::ws::{Config, Connection, Event};
+use sansproto::ws::{Config, Connection, DeflateConfig, Event};
 use std::net::TcpListener;
 
 fn main() -> std::io::Result<()> {
@@ -17,7 +17,9 @@ fn main() -> std::io::Result<()> {
         let Ok(mut stream) = stream else { continue };
         std::thread::spawn(move || {
             let _ = stream.set_nodelay(true);
-            let mut conn = Connection::server(Config::default());
+            let mut conn = Connection::server(
+                Config::default().with_deflate(DeflateConfig::default().with_threshold(0)),
+            );
             let _ = common::drive(&mut stream, &mut conn, |conn, event| match event {
                 Event::Message(m) => {
                     let _ = conn.send(m);

@@ -199,4 +199,10 @@ impl Config {
         self.extensions.push(factory);
         self
     }
+
+    /// Negotiates permessage-deflate (RFC 7692) with these settings.
+    #[cfg(feature = "deflate")]
+    pub fn with_deflate(self, deflate: super::DeflateConfig) -> Self {
+        self.with_extension(Arc::new(super::PerMessageDeflate::new(deflate)))
+    }
 }

@@ -28,6 +28,8 @@
 mod close;
 mod config;
 mod connection;
+#[cfg(feature = "deflate")]
+mod deflate;
 mod error;
 mod extension;
 mod frame;
@@ -40,6 +42,8 @@ mod utf8;
 pub use close::CloseCode;
 pub use config::Config;
 pub use connection::{Connection, Role};
+#[cfg(feature = "deflate")]
+pub use deflate::{DeflateConfig, PerMessageDeflate, PERMESSAGE_DEFLATE};
 pub use error::{Error, SendError, SendErrorKind, TimeoutKind};
 pub use extension::{
     Extension, ExtensionError, ExtensionFactory, ExtensionOffer, ExtensionSyntaxError,
