@@ -7,7 +7,7 @@
 
 mod common;
 
-use sansproto::ws::{CloseCode, Config, Connection, Event};
+use sansproto::ws::{CloseCode, Config, Connection, DeflateConfig, Event};
 use std::net::TcpListener;
 use std::time::Duration;
 
@@ -40,6 +40,7 @@ ws.onopen = () => {
   log('sys', `open (extensions: ${ws.extensions || 'none'})`);
   sendText('Hello, κόσμε! 👋');
   sendBinary(new Uint8Array([0, 1, 2, 253, 254, 255]));
+  sendText('echo '.repeat(40).trim());
 };
 ws.onmessage = (e) => {
   if (typeof e.data === 'string') log('in', `text echo: ${e.data}`);
@@ -64,7 +65,8 @@ fn main() -> std::io::Result<()> {
         std::thread::spawn(move || {
             let config = Config::default()
                 .with_max_message_size(16 << 20)
-                .with_keepalive(Duration::from_secs(30), Duration::from_secs(30));
+                .with_keepalive(Duration::from_secs(30), Duration::from_secs(30))
+                .with_deflate(DeflateConfig::default());
             let mut conn = Connection::server(config);
             let _ = common::drive(&mut stream, &mut conn, |conn, event| match event {
                 Event::HttpRequest(req) => {

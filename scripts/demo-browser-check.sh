@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Opens the demo page in headless Chromium and checks that the page's
-# WebSocket got its text and binary messages echoed back.
+# WebSocket negotiated permessage-deflate with the browser's default offer
+# and got its text and binary messages echoed back.
 # Needs Debian's chromium package (apt-get install chromium).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +20,9 @@ dom=$(timeout 60 chromium --headless --no-sandbox --disable-gpu --disable-quic -
   --user-data-dir="$profile" --virtual-time-budget=3000 --dump-dom "http://$addr/" 2>/dev/null)
 log=$(grep -o '<div id="log">.*</div>' <<<"$dom" || true)
 echo "$log" | sed 's/<div class="/\n/g; s/<\/div>//g; s/">/: /g'
+grep -q 'open (extensions: permessage-deflate' <<<"$log"
 grep -q 'text echo: Hello, κόσμε! 👋' <<<"$log"
 grep -q 'binary echo: \[0, 1, 2, 253, 254, 255\]' <<<"$log"
+long=$(printf 'echo %.0s' $(seq 40)); long=${long% }
+grep -qF "text echo: $long" <<<"$log"
 echo "browser demo check: OK"
