@@ -12,15 +12,20 @@
 //!
 //! # Memory per connection
 //!
-//! A compressor with a window of `2^w` bytes holds about `2^(w+2)` bytes of
-//! window and hash chains plus about 64 KiB of hash table and buffers (zlib's
-//! default memory level): about 200 KiB at `w = 15`. A decompressor holds its
-//! `2^w`-byte window plus about 7 KiB. With context takeover both live for
-//! the whole connection. Without it (the `*_no_context_takeover`
-//! parameters), the compressor or decompressor is created for each message
-//! and dropped at its end, so an idle connection holds nothing for that
-//! direction. Smaller `*_max_window_bits` shrink the windows for connections
-//! that do keep context.
+//! A compressor keeps its window (`2^w` bytes, twice), hash chains and
+//! zlib's hash table and buffers (fixed by zlib's default memory level, not
+//! by the window); a decompressor keeps its `2^w`-byte window and about
+//! 7 KiB of state. With context takeover both live for the whole connection.
+//! Without it (the `*_no_context_takeover` parameters) each is created for a
+//! message and dropped at its end, so an idle connection holds none.
+//! Measured by the `memory_per_idle_connection` test (heap bytes one
+//! connection holds after exchanging messages, both directions compressed):
+//!
+//! | negotiated | idle connection |
+//! |---|---|
+//! | full windows (`w = 15`), context takeover | about 420 KiB |
+//! | `server_max_window_bits=9; client_max_window_bits=9` | about 295 KiB |
+//! | `server_no_context_takeover; client_no_context_takeover` | about 7 KiB |
 //!
 //! # Window bits 8
 //!

@@ -1,0 +1,326 @@
+//! permessage-deflate through whole connections: RFC 7692 vectors, bombs,
+//! memory per connection, round trips.
+#![cfg(feature = "deflate")]
+
+use sansproto::ws::{
+    CloseCode, Config, Connection, DeflateConfig, Error, Event, ExtensionError, Message,
+    PerMessageDeflate, Role,
+};
+use sansproto::ws::{ExtensionFactory, ExtensionOffer};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::Mutex;
+
+/// Counts live heap bytes and their peak, to bound what a connection holds.
+struct Counting;
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+/// Memory measurements must not overlap with other tests' allocations.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        let p = System.alloc(l);
+        if !p.is_null() {
+            let now = LIVE.fetch_add(l.size(), Relaxed) + l.size();
+            PEAK.fetch_max(now, Relaxed);
+        }
+        p
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        System.dealloc(p, l);
+        LIVE.fetch_sub(l.size(), Relaxed);
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
+        let q = System.realloc(p, l, new);
+        if !q.is_null() {
+            if new > l.size() {
+                let now = LIVE.fetch_add(new - l.size(), Relaxed) + new - l.size();
+                PEAK.fetch_max(now, Relaxed);
+            } else {
+                LIVE.fetch_sub(l.size() - new, Relaxed);
+            }
+        }
+        q
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+/// A connection with permessage-deflate negotiated from `offer`.
+fn negotiated(role: Role, config: Config, offer: &str) -> Connection {
+    let factory = PerMessageDeflate::new(DeflateConfig::default());
+    let offer = ExtensionOffer::parse_list(offer).unwrap().remove(0);
+    let (_, ext) = factory.accept_offer(&[&offer]).unwrap();
+    let ext = match role {
+        Role::Server => ext,
+        Role::Client => factory.accept_response(&offer).unwrap(),
+    };
+    Connection::after_handshake(role, config, None, Some(ext), sansproto::seeded_random(3))
+}
+
+fn events(c: &mut Connection) -> Vec<Event> {
+    std::iter::from_fn(|| c.poll_event()).collect()
+}
+
+/// Feeds `wire` whole, in two pieces at every split, byte by byte and with
+/// trailing bytes of another frame; every way gives `want`.
+fn feed_every_way(make: impl Fn() -> Connection, wire: &[u8], want: &[Event]) {
+    let mut ways: Vec<Vec<&[u8]>> = vec![vec![wire], wire.chunks(1).collect()];
+    for i in 1..wire.len() {
+        ways.push(vec![&wire[..i], &wire[i..]]);
+    }
+    for way in ways {
+        let mut c = make();
+        for piece in &way {
+            c.receive(piece).unwrap();
+        }
+        assert_eq!(
+            events(&mut c),
+            want,
+            "pieces {:?}",
+            way.iter().map(|p| p.len()).collect::<Vec<_>>()
+        );
+    }
+    // Trailing bytes: the start of another frame stays buffered.
+    let mut c = make();
+    let mut with_tail = wire.to_vec();
+    with_tail.extend_from_slice(&[0xc1, 0x07, 0xf2]);
+    c.receive(&with_tail).unwrap();
+    assert_eq!(events(&mut c), want);
+}
+
+#[test]
+fn rfc7692_section_7_2_3_vectors_through_a_client() {
+    let client = || negotiated(Role::Client, Config::default(), "permessage-deflate");
+    let hello = vec![Event::Message(Message::from("Hello"))];
+    // §7.2.3.1: one compressed frame, and the same split over two frames.
+    feed_every_way(
+        client,
+        &[0xc1, 0x07, 0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00],
+        &hello,
+    );
+    feed_every_way(
+        client,
+        &[
+            0x41, 0x03, 0xf2, 0x48, 0xcd, 0x80, 0x04, 0xc9, 0xc9, 0x07, 0x00,
+        ],
+        &hello,
+    );
+    // §7.2.3.2: the second message refers back to the first.
+    let two = [
+        0xc1, 0x07, 0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0xc1, 0x05, 0xf2, 0x00, 0x11, 0x00,
+        0x00,
+    ];
+    feed_every_way(client, &two, &[hello[0].clone(), hello[0].clone()]);
+    // §7.2.3.3 empty block; §7.2.3.4 stored block; §7.2.3.5 two blocks.
+    feed_every_way(
+        client,
+        &[0xc1, 0x01, 0x00],
+        &[Event::Message(Message::from(""))],
+    );
+    feed_every_way(
+        client,
+        &[
+            0xc1, 0x0b, 0x00, 0x05, 0x00, 0xfa, 0xff, 0x48, 0x65, 0x6c, 0x6c, 0x6f, 0x00,
+        ],
+        &hello,
+    );
+    feed_every_way(
+        client,
+        &[
+            0xc1, 0x0d, 0xf2, 0x48, 0x05, 0x00, 0x00, 0x00, 0xff, 0xff, 0xca, 0xc9, 0xc9, 0x07,
+            0x00,
+        ],
+        &hello,
+    );
+}
+
+#[test]
+fn server_sends_the_rfc_bytes() {
+    let mut server = negotiated(Role::Server, Config::default(), "permessage-deflate");
+    // The default threshold leaves short messages uncompressed.
+    server.send("Hello").unwrap();
+    let mut out = Vec::new();
+    server.poll_transmit(&mut out);
+    assert_eq!(out, b"\x81\x05Hello");
+
+    let config = Config::default();
+    let factory = PerMessageDeflate::new(DeflateConfig::default().with_threshold(0));
+    let offer = ExtensionOffer::parse_list("permessage-deflate")
+        .unwrap()
+        .remove(0);
+    let (_, ext) = factory.accept_offer(&[&offer]).unwrap();
+    let mut server = Connection::after_handshake(
+        Role::Server,
+        config,
+        None,
+        Some(ext),
+        sansproto::seeded_random(1),
+    );
+    server.send("Hello").unwrap();
+    server.send("Hello").unwrap();
+    let mut out = Vec::new();
+    server.poll_transmit(&mut out);
+    assert_eq!(
+        out,
+        [
+            0xc1, 0x07, 0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0xc1, 0x05, 0xf2, 0x00, 0x11,
+            0x00, 0x00
+        ]
+    );
+}
+
+#[test]
+fn rsv1_on_a_continuation_or_control_frame_fails_with_1002() {
+    for wire in [
+        &[
+            0x41, 0x03, 0xf2, 0x48, 0xcd, 0xc0, 0x04, 0xc9, 0xc9, 0x07, 0x00,
+        ][..],
+        &[0xc9, 0x00],
+    ] {
+        let mut c = negotiated(Role::Client, Config::default(), "permessage-deflate");
+        let err = c.receive(wire).unwrap_err();
+        assert!(matches!(err, Error::Protocol(_)), "{err:?}");
+        let mut out = Vec::new();
+        c.poll_transmit(&mut out);
+        // A masked Close frame with code 1002.
+        assert_eq!(&out[..2], &[0x88, 0x82]);
+        let code = [out[6] ^ out[2], out[7] ^ out[3]];
+        assert_eq!(u16::from_be_bytes(code), 1002);
+    }
+}
+
+/// A deflate stream of `mib` MiB of zeros, as one message's payload: one
+/// fully flushed block of 1 MiB of zeros (byte-aligned, dictionary reset, so
+/// it can be repeated), `mib` times.
+fn bomb(mib: usize) -> Vec<u8> {
+    let mut c = flate2::Compress::new(flate2::Compression::best(), false);
+    let zeros = vec![0u8; 1 << 20];
+    let mut block = Vec::with_capacity(64 << 10);
+    c.compress_vec(&zeros, &mut block, flate2::FlushCompress::Full)
+        .unwrap();
+    assert_eq!(c.total_in(), 1 << 20);
+    assert!(block.ends_with(&[0, 0, 0xff, 0xff]));
+    block.repeat(mib)
+}
+
+fn masked_frame(first: u8, payload: &[u8]) -> Vec<u8> {
+    let key = [1, 2, 3, 4];
+    let mut f = vec![first];
+    match payload.len() {
+        n if n < 126 => f.push(0x80 | n as u8),
+        n if n <= 0xffff => {
+            f.push(0x80 | 126);
+            f.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            f.push(0x80 | 127);
+            f.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    f.extend_from_slice(&key);
+    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+    f
+}
+
+#[test]
+fn decompression_bomb_fails_with_1009_and_bounded_memory() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // 1 GiB of zeros in about 1 MiB on the wire; the limit is 4 MiB.
+    let limit = 4 << 20;
+    let wire = masked_frame(0xc2, &bomb(1024));
+    assert!(wire.len() < 2 << 20, "bomb is {} bytes", wire.len());
+    let config = Config::default().with_max_message_size(limit);
+    let mut server = negotiated(Role::Server, config, "permessage-deflate");
+
+    let base = LIVE.load(Relaxed);
+    PEAK.store(base, Relaxed);
+    let err = server.receive(&wire).unwrap_err();
+    let peak = PEAK.load(Relaxed) - base;
+
+    assert_eq!(err, Error::Extension(ExtensionError::TooBig));
+    assert_eq!(err.close_code(), Some(CloseCode::MESSAGE_TOO_BIG));
+    let mut out = Vec::new();
+    server.poll_transmit(&mut out);
+    assert_eq!(out, [0x88, 0x02, 0x03, 0xf1]);
+    // The received frame, the output up to the limit (grown by doubling),
+    // and zlib's state; nowhere near the gigabyte the bomb claims.
+    let bound = wire.len() * 2 + 2 * limit + (512 << 10);
+    println!(
+        "bomb of {} wire bytes: peak {peak} bytes while failing, bound {bound}",
+        wire.len()
+    );
+    assert!(peak < bound, "peak {peak} bytes, bound {bound}");
+}
+
+#[test]
+fn memory_per_idle_connection() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let text = "{\"id\":1,\"name\":\"sansproto\",\"tags\":[\"ws\",\"deflate\"]} ".repeat(80);
+    let measure = |offer: &str| {
+        let before = LIVE.load(Relaxed);
+        let mut server = negotiated(Role::Server, Config::default(), offer);
+        let mut client = negotiated(Role::Client, Config::default(), offer);
+        let mut wire = Vec::new();
+        for _ in 0..3 {
+            client.send(text.as_str()).unwrap();
+            client.poll_transmit(&mut wire);
+            server.receive(&wire).unwrap();
+            wire.clear();
+            while let Some(Event::Message(m)) = server.poll_event() {
+                server.send(m).unwrap();
+            }
+            server.poll_transmit(&mut wire);
+            client.receive(&wire).unwrap();
+            wire.clear();
+            assert_eq!(
+                events(&mut client),
+                [Event::Message(Message::from(text.as_str()))]
+            );
+        }
+        let held = LIVE.load(Relaxed) - before;
+        drop((server, client));
+        held / 2
+    };
+    let full = measure("permessage-deflate");
+    let none =
+        measure("permessage-deflate; server_no_context_takeover; client_no_context_takeover");
+    let small = measure("permessage-deflate; server_max_window_bits=9; client_max_window_bits=9");
+    println!("idle connection after 3 messages: full window {full} B, no context takeover {none} B, window 9 {small} B");
+    assert!(full > 150 << 10, "full window holds zlib state: {full}");
+    assert!(
+        none < 16 << 10,
+        "no context takeover holds no zlib state: {none}"
+    );
+    // zlib's hash table does not shrink with the window, so a small window
+    // saves the window buffers only.
+    assert!(
+        small + (100 << 10) < full,
+        "a 512-byte window is cheaper: {small} vs {full}"
+    );
+}
+
+#[test]
+fn streaming_mode_with_compression() {
+    let config = Config::default().with_stream_frames(true);
+    let mut c = negotiated(Role::Client, config, "permessage-deflate");
+    c.receive(&[
+        0x41, 0x03, 0xf2, 0x48, 0xcd, 0x80, 0x04, 0xc9, 0xc9, 0x07, 0x00,
+    ])
+    .unwrap();
+    let mut text = Vec::new();
+    let mut last = false;
+    for e in events(&mut c) {
+        match e {
+            Event::Fragment { data, last: l, .. } => {
+                text.extend_from_slice(&data);
+                last = l;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(last);
+    assert_eq!(text, b"Hello");
+}
