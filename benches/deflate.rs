@@ -1,0 +1,111 @@
+//! permessage-deflate cost: 4 KiB JSON-like text messages sent and received
+//! compressed (with and without context takeover) beside the uncompressed path.
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use sansproto::ws::{
+    Config, Connection, DeflateConfig, Event, ExtensionFactory, ExtensionOffer, Message, PerMessageDeflate, Role,
+};
+
+const MESSAGES: usize = 1000;
+
+fn json_message(i: usize) -> String {
+    let mut s = String::with_capacity(4096);
+    let mut n = 0;
+    while s.len() < 4096 - 120 {
+        s.push_str(&format!(
+            "{{\"id\":{},\"user\":\"user-{}\",\"score\":{}.{},\"tags\":[\"alpha\",\"beta\"],\"ok\":true}},",
+            i * 100 + n,
+            (i * 7 + n) % 997,
+            (n * 13) % 1000,
+            n % 10
+        ));
+        n += 1;
+    }
+    while s.len() < 4096 {
+        s.push(' ');
+    }
+    s
+}
+
+fn connection(role: Role, offer: Option<&str>) -> Connection {
+    let ext = offer.map(|o| {
+        let factory = PerMessageDeflate::new(DeflateConfig::default().with_threshold(0));
+        let offer = ExtensionOffer::parse_list(o).unwrap().remove(0);
+        match role {
+            Role::Server => factory.accept_offer(&[&offer]).unwrap().1,
+            Role::Client => factory.accept_response(&offer).unwrap(),
+        }
+    });
+    Connection::after_handshake(role, Config::default(), None, ext, sansproto::seeded_random(5))
+}
+
+const MODES: [(&str, Option<&str>); 3] = [
+    ("uncompressed", None),
+    ("deflate", Some("permessage-deflate")),
+    (
+        "deflate_no_context_takeover",
+        Some("permessage-deflate; server_no_context_takeover; client_no_context_takeover"),
+    ),
+];
+
+fn bench(c: &mut Criterion) {
+    let messages: Vec<Message> = (0..MESSAGES).map(|i| Message::from(json_message(i))).collect();
+    let total: usize = messages.iter().map(Message::len).sum();
+
+    let mut g = c.benchmark_group("deflate_4k_json_send");
+    g.throughput(Throughput::Bytes(total as u64));
+    g.sample_size(20);
+    for (name, offer) in MODES {
+        g.bench_function(name, |b| {
+            b.iter_batched(
+                || (connection(Role::Server, offer), messages.clone(), Vec::with_capacity(total + 16 * MESSAGES)),
+                |(mut server, msgs, mut out)| {
+                    for m in msgs {
+                        server.send(m).unwrap();
+                    }
+                    server.poll_transmit(&mut out);
+                    assert!(!out.is_empty());
+                    out.len()
+                },
+                BatchSize::LargeInput,
+            )
+        });
+    }
+    g.finish();
+
+    let mut g = c.benchmark_group("deflate_4k_json_receive");
+    g.throughput(Throughput::Bytes(total as u64));
+    g.sample_size(20);
+    for (name, offer) in MODES {
+        let mut server = connection(Role::Server, offer);
+        for m in &messages {
+            server.send(m.clone()).unwrap();
+        }
+        let mut wire = Vec::new();
+        server.poll_transmit(&mut wire);
+        println!("{name}: {} message bytes in {} wire bytes", total, wire.len());
+        g.bench_function(name, |b| {
+            b.iter_batched(
+                || connection(Role::Client, offer),
+                |mut client| {
+                    let mut got = 0usize;
+                    for chunk in wire.chunks(64 * 1024) {
+                        client.receive(chunk).unwrap();
+                        while let Some(e) = client.poll_event() {
+                            if let Event::Message(m) = e {
+                                got += m.len();
+                            }
+                        }
+                    }
+                    assert_eq!(got, total);
+                    got
+                },
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
