@@ -144,6 +144,15 @@ impl Pair {
         self.to_client.log.get_or_insert_with(Vec::new);
     }
 
+    /// Forgets what was recorded so far (recording goes on).
+    pub fn clear_wire(&mut self) {
+        for pipe in [&mut self.to_server, &mut self.to_client] {
+            if let Some(log) = &mut pipe.log {
+                log.clear();
+            }
+        }
+    }
+
     /// Every byte `side` has written since recording started.
     pub fn wire(&self, side: Side) -> &[u8] {
         let pipe = match side {
@@ -260,9 +269,19 @@ impl Pair {
 
     /// Delivers one chunk to `to`; false when there was nothing to deliver.
     fn deliver_one(&mut self, to: Side) -> bool {
-        let (on, pipe) = match to {
-            Side::Client => (self.deliver_to_client, &mut self.to_client),
-            Side::Server => (self.deliver_to_server, &mut self.to_server),
+        let (on, pipe, conn, inbox) = match to {
+            Side::Client => (
+                self.deliver_to_client,
+                &mut self.to_client,
+                &mut self.client,
+                &mut self.client_inbox,
+            ),
+            Side::Server => (
+                self.deliver_to_server,
+                &mut self.to_server,
+                &mut self.server,
+                &mut self.server_inbox,
+            ),
         };
         let pending = pipe.pending();
         if !on || pending == 0 {
@@ -275,11 +294,10 @@ impl Pair {
             self.max_chunk
         };
         let n = self.rng.gen_range(1..=limit).min(pending);
-        let chunk = pipe.buf[pipe.pos..pipe.pos + n].to_vec();
+        let result = conn.receive(&pipe.buf[pipe.pos..pipe.pos + n]);
         pipe.pos += n;
-        let result = self.conn(to).receive(&chunk);
         if let Err(e) = result {
-            self.inbox(to).errors.push(e);
+            inbox.errors.push(e);
         }
         self.collect(to);
         true
@@ -401,11 +419,18 @@ pub fn text_of_len(len: usize, salt: usize) -> String {
     s
 }
 
-/// Binary of `len` bytes, not a repeating pattern of any short period.
+/// Binary of `len` bytes, not a repeating pattern of any short period
+/// (xorshift64*, which is quick even in an unoptimised build).
 pub fn binary_of_len(len: usize, seed: u64) -> Vec<u8> {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let mut v = vec![0u8; len];
-    rng.fill(&mut v[..]);
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut v = Vec::with_capacity(len + 8);
+    while v.len() < len {
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        v.extend_from_slice(&x.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes());
+    }
+    v.truncate(len);
     v
 }
 
