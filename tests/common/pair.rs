@@ -1,0 +1,524 @@
+//! Two WebSocket connections joined by an in-memory pipe.
+//!
+//! The pipe delivers bytes in chunks of random size (seeded, so every run of
+//! a test sees the same chunking), and a virtual clock drives the timers:
+//! the test moves time forward and the harness calls `handle_timeout(now)`
+//! on both sides, the way an event loop would after every read.
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use sansproto::ws::{ClientRequest, Config, Connection, Error, Event, Message, MessageKind};
+use std::time::{Duration, Instant};
+
+/// Which connection of the pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Client,
+    Server,
+}
+
+impl Side {
+    pub fn other(self) -> Side {
+        match self {
+            Side::Client => Side::Server,
+            Side::Server => Side::Client,
+        }
+    }
+}
+
+/// Bytes travelling one way: written at the back, read from `pos`.
+#[derive(Debug, Default)]
+struct Pipe {
+    buf: Vec<u8>,
+    pos: usize,
+    /// Every byte ever written, when recording is on.
+    log: Option<Vec<u8>>,
+}
+
+impl Pipe {
+    fn pending(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    fn write(&mut self, data: &[u8]) {
+        if self.pos == self.buf.len() {
+            self.buf.clear();
+            self.pos = 0;
+        }
+        self.buf.extend_from_slice(data);
+        if let Some(log) = &mut self.log {
+            log.extend_from_slice(data);
+        }
+    }
+}
+
+/// What one side has reported so far.
+#[derive(Debug, Default)]
+struct Inbox {
+    events: Vec<Event>,
+    /// Every error `receive` or `receive_eof` returned, in order.
+    errors: Vec<Error>,
+}
+
+/// A client and a server joined by a chunking pipe, under a virtual clock.
+pub struct Pair {
+    pub client: Connection,
+    pub server: Connection,
+    rng: StdRng,
+    max_chunk: usize,
+    base: Instant,
+    elapsed: Duration,
+    /// Bytes written by the client, on their way to the server.
+    to_server: Pipe,
+    /// Bytes written by the server, on their way to the client.
+    to_client: Pipe,
+    deliver_to_server: bool,
+    deliver_to_client: bool,
+    client_inbox: Inbox,
+    server_inbox: Inbox,
+}
+
+impl Pair {
+    /// A client and a server that have not shaken hands yet. The client's
+    /// randomness and the pipe's chunking both come from `seed`. Timers are
+    /// started at once (virtual time zero).
+    pub fn new(client_config: Config, server_config: Config, seed: u64) -> Pair {
+        let client = Connection::client_with_random(
+            client_config,
+            ClientRequest::new("example.com", "/chat"),
+            sansproto::seeded_random(seed),
+        )
+        .expect("valid client request");
+        let server = Connection::server(server_config);
+        let mut pair = Pair {
+            client,
+            server,
+            rng: StdRng::seed_from_u64(seed),
+            max_chunk: 4096,
+            base: Instant::now(),
+            elapsed: Duration::ZERO,
+            to_server: Pipe::default(),
+            to_client: Pipe::default(),
+            deliver_to_server: true,
+            deliver_to_client: true,
+            client_inbox: Inbox::default(),
+            server_inbox: Inbox::default(),
+        };
+        pair.tick();
+        pair
+    }
+
+    /// A pair after a completed opening handshake; the `Open` events have
+    /// been checked and taken.
+    pub fn open(client_config: Config, server_config: Config, seed: u64) -> Pair {
+        let mut pair = Pair::new(client_config, server_config, seed);
+        pair.pump();
+        assert!(
+            pair.client.is_open(),
+            "client did not open: {:?}",
+            pair.client
+        );
+        assert!(
+            pair.server.is_open(),
+            "server did not open: {:?}",
+            pair.server
+        );
+        for side in [Side::Client, Side::Server] {
+            let events = pair.take_events(side);
+            assert!(
+                matches!(events.as_slice(), [Event::Open(_)]),
+                "{side:?} events after the handshake: {events:?}"
+            );
+        }
+        pair
+    }
+
+    /// The largest chunk the pipe delivers at once (at least 1).
+    pub fn set_max_chunk(&mut self, n: usize) {
+        self.max_chunk = n.max(1);
+    }
+
+    /// Keeps a copy of every byte each side writes (see [`Pair::wire`]).
+    pub fn record_wire(&mut self) {
+        self.to_server.log.get_or_insert_with(Vec::new);
+        self.to_client.log.get_or_insert_with(Vec::new);
+    }
+
+    /// Forgets what was recorded so far (recording goes on).
+    pub fn clear_wire(&mut self) {
+        for pipe in [&mut self.to_server, &mut self.to_client] {
+            if let Some(log) = &mut pipe.log {
+                log.clear();
+            }
+        }
+    }
+
+    /// Every byte `side` has written since recording started.
+    pub fn wire(&self, side: Side) -> &[u8] {
+        let pipe = match side {
+            Side::Client => &self.to_server,
+            Side::Server => &self.to_client,
+        };
+        pipe.log.as_deref().unwrap_or_default()
+    }
+
+    /// Stops (or resumes) delivering bytes to `side`; undelivered bytes wait
+    /// in the pipe, as on a stalled network.
+    pub fn set_delivery(&mut self, to: Side, on: bool) {
+        match to {
+            Side::Client => self.deliver_to_client = on,
+            Side::Server => self.deliver_to_server = on,
+        }
+    }
+
+    /// Bytes written towards `side` and not yet delivered to it.
+    pub fn in_flight(&self, to: Side) -> usize {
+        match to {
+            Side::Client => self.to_client.pending(),
+            Side::Server => self.to_server.pending(),
+        }
+    }
+
+    pub fn conn(&mut self, side: Side) -> &mut Connection {
+        match side {
+            Side::Client => &mut self.client,
+            Side::Server => &mut self.server,
+        }
+    }
+
+    /// The current virtual time.
+    pub fn now(&self) -> Instant {
+        self.base + self.elapsed
+    }
+
+    /// Virtual time elapsed since the pair was made.
+    pub fn elapsed(&self) -> Duration {
+        self.elapsed
+    }
+
+    /// `side`'s next deadline, as an offset from the pair's start.
+    pub fn next_deadline(&self, side: Side) -> Option<Duration> {
+        let conn = match side {
+            Side::Client => &self.client,
+            Side::Server => &self.server,
+        };
+        conn.poll_timeout().map(|t| t - self.base)
+    }
+
+    /// Moves the clock forward by `d`, running both sides' timers at every
+    /// deadline passed on the way (as an event loop woken by
+    /// `poll_timeout` would) and delivering whatever they send.
+    pub fn advance(&mut self, d: Duration) {
+        let target = self.elapsed + d;
+        loop {
+            let next = [Side::Client, Side::Server]
+                .into_iter()
+                .filter_map(|s| self.next_deadline(s))
+                .filter(|t| *t > self.elapsed && *t <= target)
+                .min();
+            match next {
+                Some(t) => {
+                    self.elapsed = t;
+                    self.tick();
+                    self.pump();
+                }
+                None => break,
+            }
+        }
+        self.elapsed = target;
+        self.tick();
+        self.pump();
+    }
+
+    /// Calls `handle_timeout(now)` on both sides and collects their events.
+    pub fn tick(&mut self) {
+        let now = self.now();
+        self.client.handle_timeout(now);
+        self.server.handle_timeout(now);
+        self.collect(Side::Client);
+        self.collect(Side::Server);
+    }
+
+    /// Moves bytes both ways, one random chunk at a time, until neither side
+    /// has anything to deliver. Each receiver's events are collected after
+    /// every chunk, and both sides' timers run at the current time after
+    /// every round of deliveries.
+    pub fn pump(&mut self) {
+        loop {
+            self.flush();
+            let mut moved = false;
+            for to in [Side::Server, Side::Client] {
+                moved |= self.deliver_one(to);
+            }
+            if !moved {
+                return;
+            }
+            self.tick();
+        }
+    }
+
+    /// Moves everything both sides want to send into the pipes.
+    fn flush(&mut self) {
+        let mut out = Vec::new();
+        self.client.poll_transmit(&mut out);
+        self.to_server.write(&out);
+        out.clear();
+        self.server.poll_transmit(&mut out);
+        self.to_client.write(&out);
+    }
+
+    /// Delivers one chunk to `to`; false when there was nothing to deliver.
+    fn deliver_one(&mut self, to: Side) -> bool {
+        let (on, pipe, conn, inbox) = match to {
+            Side::Client => (
+                self.deliver_to_client,
+                &mut self.to_client,
+                &mut self.client,
+                &mut self.client_inbox,
+            ),
+            Side::Server => (
+                self.deliver_to_server,
+                &mut self.to_server,
+                &mut self.server,
+                &mut self.server_inbox,
+            ),
+        };
+        let pending = pipe.pending();
+        if !on || pending == 0 {
+            return false;
+        }
+        // Half the chunks are tiny, to cut headers and characters apart.
+        let limit = if self.rng.gen_bool(0.5) {
+            16.min(self.max_chunk)
+        } else {
+            self.max_chunk
+        };
+        let n = self.rng.gen_range(1..=limit).min(pending);
+        let result = conn.receive(&pipe.buf[pipe.pos..pipe.pos + n]);
+        pipe.pos += n;
+        if let Err(e) = result {
+            inbox.errors.push(e);
+        }
+        self.collect(to);
+        true
+    }
+
+    /// Reports end of stream to `side` (its peer closed the transport).
+    pub fn eof_to(&mut self, side: Side) {
+        if let Err(e) = self.conn(side).receive_eof() {
+            self.inbox(side).errors.push(e);
+        }
+        self.collect(side);
+        self.pump();
+    }
+
+    fn inbox(&mut self, side: Side) -> &mut Inbox {
+        match side {
+            Side::Client => &mut self.client_inbox,
+            Side::Server => &mut self.server_inbox,
+        }
+    }
+
+    fn collect(&mut self, side: Side) {
+        while let Some(e) = self.conn(side).poll_event() {
+            self.inbox(side).events.push(e);
+        }
+    }
+
+    /// Takes the events `side` has reported since the last call.
+    pub fn take_events(&mut self, side: Side) -> Vec<Event> {
+        self.collect(side);
+        std::mem::take(&mut self.inbox(side).events)
+    }
+
+    /// Takes the errors `side`'s `receive`/`receive_eof` returned.
+    pub fn take_errors(&mut self, side: Side) -> Vec<Error> {
+        std::mem::take(&mut self.inbox(side).errors)
+    }
+
+    /// Sends `messages` from `from`, delivers everything, and returns the
+    /// messages the other side received. Panics on any other event.
+    pub fn transfer(&mut self, from: Side, messages: &[Message]) -> Vec<Message> {
+        for m in messages {
+            self.conn(from).send(m.clone()).expect("send accepted");
+        }
+        self.pump();
+        let to = from.other();
+        let errors = self.take_errors(to);
+        assert!(errors.is_empty(), "{to:?} failed: {errors:?}");
+        self.take_events(to)
+            .into_iter()
+            .map(|e| match e {
+                Event::Message(m) => m,
+                other => panic!("{to:?} got an unexpected event: {other:?}"),
+            })
+            .collect()
+    }
+}
+
+/// Reassembles streamed pieces into messages, checking the `first`/`last`
+/// flags and that the kind stays the same within a message.
+pub fn assemble_fragments(events: &[Event]) -> Vec<Message> {
+    let mut out = Vec::new();
+    let mut current: Option<(MessageKind, Vec<u8>)> = None;
+    for e in events {
+        let Event::Fragment {
+            kind,
+            data,
+            first,
+            last,
+        } = e
+        else {
+            panic!("expected only fragments, got {e:?}");
+        };
+        match (&mut current, first) {
+            (None, true) => current = Some((*kind, data.to_vec())),
+            (Some((k, buf)), false) => {
+                assert_eq!(k, kind, "kind changed inside a message");
+                buf.extend_from_slice(data);
+            }
+            (None, false) => panic!("a message's first piece is not marked first"),
+            (Some(_), true) => panic!("a piece inside a message is marked first"),
+        }
+        if *last {
+            let (kind, buf) = current.take().expect("piece in a message");
+            out.push(match kind {
+                MessageKind::Text => Message::Text(
+                    String::from_utf8(buf)
+                        .expect("text pieces join to UTF-8")
+                        .into(),
+                ),
+                MessageKind::Binary => Message::Binary(buf.into()),
+            });
+        }
+    }
+    assert!(
+        current.is_none(),
+        "a message was left without its last piece"
+    );
+    out
+}
+
+/// Text of exactly `len` bytes mixing one- to four-byte characters, so that
+/// chunk and fragment boundaries fall inside characters.
+pub fn text_of_len(len: usize, salt: usize) -> String {
+    const PIECES: [&str; 5] = ["a", "é", "€", "𝄞", "xyz"];
+    let mut s = String::with_capacity(len);
+    let mut i = salt;
+    loop {
+        let p = PIECES[i % PIECES.len()];
+        if s.len() + p.len() > len {
+            break;
+        }
+        s.push_str(p);
+        i += 1;
+    }
+    while s.len() < len {
+        s.push('.');
+    }
+    s
+}
+
+/// Binary of `len` bytes, not a repeating pattern of any short period
+/// (xorshift64*, which is quick even in an unoptimised build).
+pub fn binary_of_len(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut v = Vec::with_capacity(len + 8);
+    while v.len() < len {
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        v.extend_from_slice(&x.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes());
+    }
+    v.truncate(len);
+    v
+}
+
+/// A frame as seen on the wire, decoded by this harness (independently of
+/// the crate's parser), with its payload unmasked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WireFrame {
+    pub fin: bool,
+    /// RSV1-RSV3 as they sit in the first byte.
+    pub rsv: u8,
+    pub opcode: u8,
+    pub mask: Option<[u8; 4]>,
+    pub payload: Vec<u8>,
+}
+
+/// Decodes a byte string that holds whole frames only.
+pub fn decode_frames(mut bytes: &[u8]) -> Vec<WireFrame> {
+    let mut frames = Vec::new();
+    while !bytes.is_empty() {
+        assert!(bytes.len() >= 2, "truncated frame header: {bytes:02x?}");
+        let (b0, b1) = (bytes[0], bytes[1]);
+        let mut pos = 2;
+        let len = match b1 & 0x7f {
+            126 => {
+                pos = 4;
+                u64::from(u16::from_be_bytes([bytes[2], bytes[3]]))
+            }
+            127 => {
+                pos = 10;
+                u64::from_be_bytes(bytes[2..10].try_into().unwrap())
+            }
+            n => u64::from(n),
+        };
+        let mask = (b1 & 0x80 != 0).then(|| {
+            let k = [bytes[pos], bytes[pos + 1], bytes[pos + 2], bytes[pos + 3]];
+            pos += 4;
+            k
+        });
+        let len = usize::try_from(len).unwrap();
+        assert!(bytes.len() >= pos + len, "truncated frame payload");
+        let mut payload = bytes[pos..pos + len].to_vec();
+        if let Some(k) = mask {
+            for (i, b) in payload.iter_mut().enumerate() {
+                *b ^= k[i % 4];
+            }
+        }
+        frames.push(WireFrame {
+            fin: b0 & 0x80 != 0,
+            rsv: b0 & 0x70,
+            opcode: b0 & 0x0f,
+            mask,
+            payload,
+        });
+        bytes = &bytes[pos + len..];
+    }
+    frames
+}
+
+/// Encodes one frame (the shortest length form), masking the payload with
+/// `mask` when given. Written here so test input does not depend on the
+/// crate's encoder.
+pub fn frame(fin: bool, opcode: u8, mask: Option<[u8; 4]>, payload: &[u8]) -> Vec<u8> {
+    let mut out = vec![if fin { 0x80 } else { 0 } | opcode];
+    let m = if mask.is_some() { 0x80 } else { 0 };
+    match payload.len() {
+        n @ 0..=125 => out.push(m | n as u8),
+        n @ 126..=0xffff => {
+            out.push(m | 126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            out.push(m | 127);
+            out.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    match mask {
+        Some(k) => {
+            out.extend_from_slice(&k);
+            out.extend(payload.iter().enumerate().map(|(i, b)| b ^ k[i % 4]));
+        }
+        None => out.extend_from_slice(payload),
+    }
+    out
+}
+
+/// Close frame payload: the code, big-endian, then the reason.
+pub fn close_payload(code: u16, reason: &str) -> Vec<u8> {
+    let mut p = code.to_be_bytes().to_vec();
+    p.extend_from_slice(reason.as_bytes());
+    p
+}

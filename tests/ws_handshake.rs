@@ -1,0 +1,324 @@
+//! The server's side of the opening handshake (RFC 6455 §4): plain HTTP
+//! requests, refused upgrades and the status codes they get.
+
+use bytes::Bytes;
+use sansproto::ws::{
+    ClientRequest, Config, Connection, Error, Event, HandshakeError, Headers, HttpRequest,
+    SendErrorKind,
+};
+
+/// A parsed HTTP response: status, reason, header fields, body.
+struct Parsed {
+    status: u16,
+    reason: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Parsed {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Parses one complete HTTP response; the body is what follows the head
+/// and must be exactly `Content-Length` bytes.
+fn parse_response(bytes: &[u8]) -> Parsed {
+    let mut storage = [httparse::EMPTY_HEADER; 32];
+    let mut r = httparse::Response::new(&mut storage);
+    let head = match r.parse(bytes) {
+        Ok(httparse::Status::Complete(n)) => n,
+        other => panic!("not a complete response ({other:?}): {bytes:?}"),
+    };
+    let parsed = Parsed {
+        status: r.code.unwrap(),
+        reason: r.reason.unwrap().to_owned(),
+        headers: r
+            .headers
+            .iter()
+            .map(|h| {
+                (
+                    h.name.to_owned(),
+                    String::from_utf8(h.value.to_vec()).unwrap(),
+                )
+            })
+            .collect(),
+        body: bytes[head..].to_vec(),
+    };
+    let len: usize = parsed
+        .header("Content-Length")
+        .expect("Content-Length")
+        .parse()
+        .unwrap();
+    assert_eq!(len, parsed.body.len(), "body length");
+    parsed
+}
+
+fn request(method: &str, fields: &[(&str, &str)]) -> Vec<u8> {
+    let mut r = format!("{method} /chat HTTP/1.1\r\n");
+    for (k, v) in fields {
+        r.push_str(&format!("{k}: {v}\r\n"));
+    }
+    r.push_str("\r\n");
+    r.into_bytes()
+}
+
+/// The fields of a valid upgrade request, minus `without`, plus `extra`.
+fn upgrade_fields<'a>(without: &[&str], extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut f = vec![
+        ("Host", "server.example.com"),
+        ("Upgrade", "websocket"),
+        ("Connection", "Upgrade"),
+        ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ("Sec-WebSocket-Version", "13"),
+    ];
+    f.retain(|(k, _)| !without.contains(k));
+    f.extend_from_slice(extra);
+    f
+}
+
+fn events(c: &mut Connection) -> Vec<Event> {
+    std::iter::from_fn(|| c.poll_event()).collect()
+}
+
+fn output(c: &mut Connection) -> Vec<u8> {
+    let mut out = Vec::new();
+    c.poll_transmit(&mut out);
+    out
+}
+
+/// Feeds a refused upgrade request whole and byte by byte; returns the
+/// parsed error response after checking the error is sticky.
+fn refused(config: &Config, req: &[u8], expected: HandshakeError) -> Parsed {
+    let mut responses = Vec::new();
+    for bytewise in [false, true] {
+        let mut server = Connection::server(config.clone());
+        let pieces: Vec<&[u8]> = if bytewise {
+            req.chunks(1).collect()
+        } else {
+            vec![req]
+        };
+        let mut first = None;
+        for p in pieces {
+            match (server.receive(p), &first) {
+                (Ok(()), None) => {}
+                (Err(e), None) => first = Some(e),
+                (r, Some(e)) => assert_eq!(r.as_ref(), Err(e)),
+            }
+        }
+        let e = first.expect("the request was refused");
+        assert_eq!(e, Error::Handshake(expected.clone()));
+        assert_eq!(events(&mut server), [], "no event for a refused upgrade");
+        assert!(server.is_finished());
+        assert_eq!(server.receive(b"more"), Err(e.clone()), "sticky");
+        assert_eq!(server.receive_eof(), Err(e.clone()), "sticky");
+        responses.push(output(&mut server));
+        assert_eq!(output(&mut server), b"", "the response is queued once");
+    }
+    assert_eq!(responses[0], responses[1]);
+    parse_response(&responses[0])
+}
+
+#[test]
+fn plain_get_is_reported_and_answered_with_send_http_response() {
+    let req = request("GET", &[("Host", "example.com"), ("Accept", "*/*")]);
+    let expected = Event::HttpRequest(HttpRequest {
+        method: "GET".into(),
+        path: "/chat".into(),
+        headers: Headers(vec![
+            ("Host".into(), Bytes::from_static(b"example.com")),
+            ("Accept".into(), Bytes::from_static(b"*/*")),
+        ]),
+    });
+    for split in 1..req.len() {
+        let mut server = Connection::server(Config::default());
+        server.receive(&req[..split]).unwrap();
+        assert_eq!(events(&mut server), [], "split {split}");
+        server.receive(&req[split..]).unwrap();
+        assert_eq!(
+            events(&mut server),
+            std::slice::from_ref(&expected),
+            "split {split}"
+        );
+    }
+
+    let mut server = Connection::server(Config::default());
+    server.receive(&req).unwrap();
+    assert_eq!(events(&mut server), [expected]);
+    assert_eq!(output(&mut server), b"", "the application answers");
+    assert!(!server.is_finished());
+    assert!(!server.is_open());
+    server
+        .send_http_response(
+            404,
+            "Not Found",
+            &[("Content-Type", "text/plain")],
+            b"no such page",
+        )
+        .unwrap();
+    let resp = parse_response(&output(&mut server));
+    assert_eq!((resp.status, resp.reason.as_str()), (404, "Not Found"));
+    assert_eq!(resp.header("Content-Type"), Some("text/plain"));
+    assert_eq!(resp.body, b"no such page");
+    assert!(server.is_finished());
+    let again = server.send_http_response(200, "OK", &[], b"");
+    assert_eq!(again.unwrap_err().kind, SendErrorKind::WrongState);
+}
+
+#[test]
+fn a_plain_requests_body_is_kept_for_the_application() {
+    let mut req = request("POST", &[("Host", "h"), ("Content-Length", "4")]);
+    req.extend_from_slice(b"da");
+    let mut server = Connection::server(Config::default());
+    server.receive(&req).unwrap();
+    server.receive(b"ta").unwrap();
+    assert!(matches!(
+        events(&mut server).as_slice(),
+        [Event::HttpRequest(r)] if r.method == "POST"
+    ));
+    assert_eq!(server.take_buffered(), Bytes::from_static(b"data"));
+}
+
+#[test]
+fn http_response_fields_cannot_inject_headers() {
+    let mut server = Connection::server(Config::default());
+    server.receive(&request("GET", &[("Host", "h")])).unwrap();
+    let _ = events(&mut server);
+    for (reason, headers) in [
+        ("OK\r\nX-Evil: 1", vec![]),
+        ("OK", vec![("X-A", "1\r\nX-Evil: 1")]),
+        ("OK", vec![("X-A\r\nX-Evil", "1")]),
+    ] {
+        assert!(server
+            .send_http_response(200, reason, &headers, b"")
+            .is_err());
+    }
+    assert_eq!(output(&mut server), b"");
+    server.send_http_response(200, "OK", &[], b"").unwrap();
+}
+
+#[test]
+fn send_http_response_is_refused_on_a_websocket_connection() {
+    let mut server = Connection::server(Config::default());
+    server
+        .receive(&request("GET", &upgrade_fields(&[], &[])))
+        .unwrap();
+    let err = server.send_http_response(200, "OK", &[], b"").unwrap_err();
+    assert_eq!(err.kind, SendErrorKind::WrongState);
+}
+
+#[test]
+fn wrong_version_gets_426_with_the_supported_version() {
+    for version in [Some("8"), Some("12"), Some("14"), Some("13, 8"), None] {
+        let mut fields = upgrade_fields(&["Sec-WebSocket-Version"], &[]);
+        if let Some(v) = version {
+            fields.push(("Sec-WebSocket-Version", v));
+        }
+        let resp = refused(
+            &Config::default(),
+            &request("GET", &fields),
+            HandshakeError::Version,
+        );
+        assert_eq!(resp.status, 426, "version {version:?}");
+        assert_eq!(resp.header("Sec-WebSocket-Version"), Some("13"));
+    }
+}
+
+#[test]
+fn missing_or_bad_key_gets_400() {
+    let cases: [&[(&str, &str)]; 4] = [
+        &[],
+        &[("Sec-WebSocket-Key", "c2hvcnQ=")], // 5 bytes, not 16
+        &[("Sec-WebSocket-Key", "not base64!!")],
+        &[
+            ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+            ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ],
+    ];
+    for extra in cases {
+        let fields = upgrade_fields(&["Sec-WebSocket-Key"], extra);
+        let resp = refused(
+            &Config::default(),
+            &request("GET", &fields),
+            HandshakeError::Header("Sec-WebSocket-Key"),
+        );
+        assert_eq!(resp.status, 400, "{extra:?}");
+    }
+}
+
+#[test]
+fn missing_connection_upgrade_gets_400() {
+    let fields = upgrade_fields(&["Connection"], &[("Connection", "keep-alive")]);
+    let resp = refused(
+        &Config::default(),
+        &request("GET", &fields),
+        HandshakeError::Header("Connection"),
+    );
+    assert_eq!(resp.status, 400);
+}
+
+#[test]
+fn upgrade_with_another_method_gets_405() {
+    for method in ["POST", "PUT", "get"] {
+        let resp = refused(
+            &Config::default(),
+            &request(method, &upgrade_fields(&[], &[])),
+            HandshakeError::Method(method.into()),
+        );
+        assert_eq!(resp.status, 405, "{method}");
+        assert_eq!(resp.header("Allow"), Some("GET"));
+    }
+}
+
+#[test]
+fn malformed_request_gets_400() {
+    let mut server = Connection::server(Config::default());
+    let e = server
+        .receive(b"GET /chat HTTP/1.1\r\nNo colon here\r\n\r\n")
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::Handshake(HandshakeError::Malformed(_))),
+        "{e:?}"
+    );
+    assert_eq!(parse_response(&output(&mut server)).status, 400);
+    assert_eq!(server.receive(b"x"), Err(e));
+}
+
+#[test]
+fn header_names_and_tokens_are_case_insensitive() {
+    let fields = [
+        ("host", "h"),
+        ("upgrade", "WebSocket"),
+        ("connection", "keep-alive, UPGRADE"),
+        ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ("sec-websocket-version", "13"),
+    ];
+    let mut server = Connection::server(Config::default());
+    server.receive(&request("GET", &fields)).unwrap();
+    assert!(server.is_open());
+    let resp = output(&mut server);
+    let text = String::from_utf8(resp).unwrap();
+    assert!(text.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
+}
+
+#[test]
+fn eof_during_the_handshake_fails_without_a_response() {
+    let mut server = Connection::server(Config::default());
+    server.receive(b"GET /chat HTTP/1.1\r\nHost").unwrap();
+    let e = server.receive_eof().unwrap_err();
+    assert_eq!(e, Error::Handshake(HandshakeError::Eof));
+    assert_eq!(output(&mut server), b"");
+    assert!(server.is_finished());
+    assert_eq!(server.receive(b"x"), Err(e));
+
+    let mut client = Connection::client(Config::default(), ClientRequest::new("h", "/")).unwrap();
+    client.receive(b"HTTP/1.1 101 Swi").unwrap();
+    assert_eq!(
+        client.receive_eof(),
+        Err(Error::Handshake(HandshakeError::Eof))
+    );
+    assert_eq!(events(&mut client), []);
+}

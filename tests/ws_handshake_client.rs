@@ -1,0 +1,383 @@
+//! The client's side of the opening handshake (RFC 6455 §4): checks on the
+//! server's reply, refusals, subprotocols, extra headers, and commands
+//! issued before the connection opens.
+
+mod common;
+
+use base64::Engine;
+use bytes::Bytes;
+use common::pair::{decode_frames, Pair, Side};
+use sansproto::ws::{
+    ClientRequest, CloseCode, Closed, Config, Connection, Error, Event, HandshakeError, Headers,
+    HttpResponse, Message,
+};
+use sha1::{Digest, Sha1};
+
+fn events(c: &mut Connection) -> Vec<Event> {
+    std::iter::from_fn(|| c.poll_event()).collect()
+}
+
+fn output(c: &mut Connection) -> Vec<u8> {
+    let mut out = Vec::new();
+    c.poll_transmit(&mut out);
+    out
+}
+
+#[test]
+fn server_picks_its_first_choice_among_the_offered_protocols() {
+    let server_config = Config::default().with_protocols(["v3", "v2", "v1"]);
+    let client_config = Config::default().with_protocols(["v1", "v2"]);
+    let mut pair = Pair::new(client_config, server_config, 1);
+    pair.pump();
+    for side in [Side::Client, Side::Server] {
+        let events = pair.take_events(side);
+        let [Event::Open(opened)] = events.as_slice() else {
+            panic!("{side:?}: {events:?}");
+        };
+        assert_eq!(opened.protocol.as_deref(), Some("v2"), "{side:?}");
+        assert_eq!(pair.conn(side).protocol(), Some("v2"));
+    }
+
+    // No common protocol: the server names none and the client accepts that.
+    let mut pair = Pair::new(
+        Config::default().with_protocols(["x"]),
+        Config::default().with_protocols(["y"]),
+        1,
+    );
+    pair.record_wire();
+    pair.pump();
+    assert!(pair.client.is_open() && pair.server.is_open());
+    assert_eq!(pair.client.protocol(), None);
+    assert_eq!(pair.server.protocol(), None);
+    let response = String::from_utf8_lossy(pair.wire(Side::Server)).into_owned();
+    assert!(!response.contains("Sec-WebSocket-Protocol"), "{response}");
+    let request = String::from_utf8_lossy(pair.wire(Side::Client)).into_owned();
+    assert!(
+        request.contains("\r\nSec-WebSocket-Protocol: x\r\n"),
+        "{request}"
+    );
+}
+
+fn rfc_accept(key: &str) -> String {
+    let mut h = Sha1::new();
+    h.update(key.as_bytes());
+    h.update(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11");
+    base64::engine::general_purpose::STANDARD.encode(h.finalize())
+}
+
+/// A client whose request was taken, and the right accept value for it.
+fn client(config: Config) -> (Connection, String) {
+    let mut c = Connection::client_with_random(
+        config,
+        ClientRequest::new("h", "/"),
+        sansproto::seeded_random(5),
+    )
+    .unwrap();
+    let req = String::from_utf8(output(&mut c)).unwrap();
+    let key = req
+        .lines()
+        .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
+        .unwrap();
+    let accept = rfc_accept(key);
+    (c, accept)
+}
+
+fn switching(accept: &str, extra: &str) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+         Connection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n{extra}\r\n"
+    )
+    .into_bytes()
+}
+
+/// The client fails with `expected` on `response`, sends nothing, reports
+/// nothing, and stays failed.
+fn client_refuses(config: Config, response: impl Fn(&str) -> Vec<u8>, expected: HandshakeError) {
+    let (mut c, accept) = client(config);
+    let e = c.receive(&response(&accept)).unwrap_err();
+    assert_eq!(e, Error::Handshake(expected));
+    assert_eq!(events(&mut c), []);
+    assert_eq!(output(&mut c), b"");
+    assert!(c.is_finished());
+    assert_eq!(c.receive(b"\x81\x00"), Err(e));
+}
+
+#[test]
+fn client_refuses_a_protocol_it_did_not_offer() {
+    client_refuses(
+        Config::default().with_protocols(["chat"]),
+        |a| switching(a, "Sec-WebSocket-Protocol: superchat\r\n"),
+        HandshakeError::Subprotocol("superchat".into()),
+    );
+    client_refuses(
+        Config::default(),
+        |a| switching(a, "Sec-WebSocket-Protocol: chat\r\n"),
+        HandshakeError::Subprotocol("chat".into()),
+    );
+    // The offered one is taken.
+    let (mut c, accept) = client(Config::default().with_protocols(["a", "chat"]));
+    c.receive(&switching(&accept, "Sec-WebSocket-Protocol: chat\r\n"))
+        .unwrap();
+    assert_eq!(c.protocol(), Some("chat"));
+}
+
+#[test]
+fn client_refuses_a_wrong_accept_key() {
+    client_refuses(
+        Config::default(),
+        |_| switching("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", ""),
+        HandshakeError::AcceptMismatch,
+    );
+    client_refuses(
+        Config::default(),
+        |a| {
+            // One character off.
+            let mut wrong = a.to_owned();
+            wrong.replace_range(0..1, if a.starts_with('A') { "B" } else { "A" });
+            switching(&wrong, "")
+        },
+        HandshakeError::AcceptMismatch,
+    );
+    client_refuses(
+        Config::default(),
+        |_| {
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+                .to_vec()
+        },
+        HandshakeError::AcceptMismatch,
+    );
+}
+
+#[test]
+fn client_refuses_a_101_without_upgrade_headers() {
+    client_refuses(
+        Config::default(),
+        |a| {
+            format!("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {a}\r\n\r\n")
+                .into_bytes()
+        },
+        HandshakeError::Header("Upgrade"),
+    );
+    client_refuses(
+        Config::default(),
+        |a| {
+            format!("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: {a}\r\n\r\n")
+                .into_bytes()
+        },
+        HandshakeError::Header("Connection"),
+    );
+}
+
+#[test]
+fn client_refuses_an_extension_it_did_not_offer() {
+    let (mut c, accept) = client(Config::default());
+    let e = c
+        .receive(&switching(
+            &accept,
+            "Sec-WebSocket-Extensions: permessage-deflate\r\n",
+        ))
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::Handshake(HandshakeError::Extension(_))),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn non_101_reply_is_reported_with_its_body_and_fails_the_client() {
+    let reply = b"HTTP/1.1 403 Forbidden\r\nContent-Length: 5\r\n\r\nnope!";
+    let expected = HttpResponse {
+        status: 403,
+        reason: "Forbidden".into(),
+        headers: Headers(vec![("Content-Length".into(), Bytes::from_static(b"5"))]),
+        body: Bytes::from_static(b"nope!"),
+    };
+    let mut cuts: Vec<Vec<&[u8]>> = vec![vec![reply], reply.chunks(1).collect()];
+    for i in 1..reply.len() {
+        cuts.push(vec![&reply[..i], &reply[i..]]);
+    }
+    for pieces in cuts {
+        let (mut c, _) = client(Config::default());
+        let mut got = Vec::new();
+        for (i, p) in pieces.iter().enumerate() {
+            // The error is returned at once, or once the event is taken.
+            if let Err(e) = c.receive(p) {
+                assert_eq!(e, Error::Handshake(HandshakeError::Status(403)));
+            }
+            got.extend(events(&mut c));
+            if i + 1 < pieces.len() {
+                assert_eq!(got, [], "reported before the body is complete");
+            }
+        }
+        assert_eq!(got, [Event::Rejected(expected.clone())], "{pieces:?}");
+        let e = Error::Handshake(HandshakeError::Status(403));
+        assert_eq!(c.error(), Some(&e));
+        assert_eq!(c.receive(b"more"), Err(e.clone()));
+        assert_eq!(c.receive_eof(), Err(e));
+        assert!(c.is_finished());
+        assert_eq!(output(&mut c), b"");
+        assert_eq!(events(&mut c), []);
+    }
+}
+
+#[test]
+fn non_101_reply_without_length_ends_at_eof() {
+    let (mut c, _) = client(Config::default());
+    c.receive(b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 9\r\n\r\nbusy")
+        .unwrap();
+    c.receive(b", later").unwrap();
+    assert_eq!(events(&mut c), [], "the body may go on");
+    let e = c.receive_eof().unwrap_err();
+    assert_eq!(e, Error::Handshake(HandshakeError::Status(503)));
+    let got = events(&mut c);
+    let [Event::Rejected(r)] = got.as_slice() else {
+        panic!("{got:?}");
+    };
+    assert_eq!((r.status, &r.body[..]), (503, &b"busy, later"[..]));
+    assert_eq!(r.headers.get_str("retry-after"), Some("9"));
+    assert_eq!(c.error(), Some(&e));
+}
+
+#[test]
+fn custom_headers_are_sent_by_both_sides() {
+    let client_config = Config::default()
+        .with_header("X-Token", "abc123")
+        .with_header("Cookie", "a=b");
+    let server_config = Config::default().with_header("X-Served-By", "node-7");
+    let mut pair = Pair::new(client_config, server_config, 2);
+    pair.record_wire();
+    pair.pump();
+    let request = String::from_utf8_lossy(pair.wire(Side::Client)).into_owned();
+    assert!(request.contains("\r\nX-Token: abc123\r\n"), "{request}");
+    assert!(request.contains("\r\nCookie: a=b\r\n"), "{request}");
+    let response = String::from_utf8_lossy(pair.wire(Side::Server)).into_owned();
+    assert!(response.starts_with("HTTP/1.1 101 "), "{response}");
+    assert!(
+        response.contains("\r\nX-Served-By: node-7\r\n"),
+        "{response}"
+    );
+
+    let server_events = pair.take_events(Side::Server);
+    let [Event::Open(opened)] = server_events.as_slice() else {
+        panic!("{server_events:?}");
+    };
+    let req = opened.request.as_ref().unwrap();
+    assert_eq!(req.headers.get_str("x-token"), Some("abc123"));
+    let client_events = pair.take_events(Side::Client);
+    let [Event::Open(opened)] = client_events.as_slice() else {
+        panic!("{client_events:?}");
+    };
+    let resp = opened.response.as_ref().unwrap();
+    assert_eq!(resp.status, 101);
+    assert_eq!(resp.headers.get_str("X-SERVED-BY"), Some("node-7"));
+}
+
+#[test]
+fn header_fields_with_line_breaks_are_refused() {
+    let bad = [
+        (ClientRequest::new("h\r\nX-Evil: 1", "/"), Config::default()),
+        (ClientRequest::new("h", "/a b"), Config::default()),
+        (ClientRequest::new("h", "/\nX: 1"), Config::default()),
+        (
+            ClientRequest::new("h", "/").with_origin("o\r\nX: 1"),
+            Config::default(),
+        ),
+        (
+            ClientRequest::new("h", "/"),
+            Config::default().with_header("X-A", "1\r\nX-Evil: 1"),
+        ),
+        (
+            ClientRequest::new("h", "/"),
+            Config::default().with_protocols(["p\r\nX-Evil: 1"]),
+        ),
+    ];
+    for (req, config) in bad {
+        assert!(
+            matches!(
+                Connection::client(config, req.clone()),
+                Err(HandshakeError::Malformed(_))
+            ),
+            "{req:?}"
+        );
+    }
+}
+
+#[test]
+fn commands_before_open_are_sent_in_order_once_open() {
+    let mut pair = Pair::new(Config::default(), Config::default(), 3);
+    pair.record_wire();
+    let before = pair.client.buffered_amount();
+    pair.client.send_text("one").unwrap();
+    pair.client.ping("p").unwrap();
+    pair.client.send_binary(vec![1u8, 2, 3]).unwrap();
+    pair.client.send_text("two").unwrap();
+    assert!(
+        pair.client.buffered_amount() >= before + 3 + 1 + 3 + 3,
+        "queued commands count as buffered"
+    );
+
+    // While the 101 is held back, only the request reaches the server.
+    pair.set_delivery(Side::Client, false);
+    pair.pump();
+    assert!(matches!(
+        pair.take_events(Side::Server).as_slice(),
+        [Event::Open(_)]
+    ));
+    let request_len = pair.wire(Side::Client).len();
+    assert!(pair.wire(Side::Client).ends_with(b"\r\n\r\n"));
+
+    pair.set_delivery(Side::Client, true);
+    pair.pump();
+    assert_eq!(
+        pair.take_events(Side::Server),
+        [
+            Event::Message(Message::from("one")),
+            Event::Ping(Bytes::from_static(b"p")),
+            Event::Message(Message::Binary(vec![1u8, 2, 3].into())),
+            Event::Message(Message::from("two")),
+        ]
+    );
+    assert_eq!(
+        pair.take_events(Side::Client)[1..],
+        [Event::Pong {
+            payload: Bytes::from_static(b"p"),
+            matched: true
+        }]
+    );
+    let frames = decode_frames(&pair.wire(Side::Client)[request_len..]);
+    let ops: Vec<u8> = frames.iter().map(|f| f.opcode).collect();
+    assert_eq!(ops, [0x1, 0x9, 0x2, 0x1]);
+    assert_eq!(pair.client.buffered_amount(), 0);
+}
+
+#[test]
+fn server_sends_before_open_follow_the_101() {
+    let mut pair = Pair::new(Config::default(), Config::default(), 4);
+    pair.server.send_text("welcome").unwrap();
+    pair.pump();
+    let events = pair.take_events(Side::Client);
+    assert!(matches!(events[0], Event::Open(_)), "{events:?}");
+    assert_eq!(events[1..], [Event::Message(Message::from("welcome"))]);
+}
+
+#[test]
+fn close_before_open_closes_once_open() {
+    let mut pair = Pair::new(Config::default(), Config::default(), 5);
+    pair.client.send_text("last words").unwrap();
+    pair.client.close(CloseCode::GOING_AWAY, "bye").unwrap();
+    pair.pump();
+    let server_events = pair.take_events(Side::Server);
+    assert_eq!(
+        server_events[1..],
+        [
+            Event::Message(Message::from("last words")),
+            Event::Closed(Closed {
+                code: CloseCode::GOING_AWAY,
+                reason: "bye".into(),
+                clean: true,
+                by_peer: true
+            })
+        ]
+    );
+    assert!(pair.client.is_finished() && pair.server.is_finished());
+}
