@@ -3,7 +3,8 @@
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use sansproto::ws::{
-    Config, Connection, DeflateConfig, Event, ExtensionFactory, ExtensionOffer, Message, PerMessageDeflate, Role,
+    Config, Connection, DeflateConfig, Event, ExtensionFactory, ExtensionOffer, Message,
+    PerMessageDeflate, Role,
 };
 
 const MESSAGES: usize = 1000;
@@ -36,7 +37,13 @@ fn connection(role: Role, offer: Option<&str>) -> Connection {
             Role::Client => factory.accept_response(&offer).unwrap(),
         }
     });
-    Connection::after_handshake(role, Config::default(), None, ext, sansproto::seeded_random(5))
+    Connection::after_handshake(
+        role,
+        Config::default(),
+        None,
+        ext,
+        sansproto::seeded_random(5),
+    )
 }
 
 const MODES: [(&str, Option<&str>); 3] = [
@@ -49,7 +56,9 @@ const MODES: [(&str, Option<&str>); 3] = [
 ];
 
 fn bench(c: &mut Criterion) {
-    let messages: Vec<Message> = (0..MESSAGES).map(|i| Message::from(json_message(i))).collect();
+    let messages: Vec<Message> = (0..MESSAGES)
+        .map(|i| Message::from(json_message(i)))
+        .collect();
     let total: usize = messages.iter().map(Message::len).sum();
 
     let mut g = c.benchmark_group("deflate_4k_json_send");
@@ -58,7 +67,13 @@ fn bench(c: &mut Criterion) {
     for (name, offer) in MODES {
         g.bench_function(name, |b| {
             b.iter_batched(
-                || (connection(Role::Server, offer), messages.clone(), Vec::with_capacity(total + 16 * MESSAGES)),
+                || {
+                    (
+                        connection(Role::Server, offer),
+                        messages.clone(),
+                        Vec::with_capacity(total + 16 * MESSAGES),
+                    )
+                },
                 |(mut server, msgs, mut out)| {
                     for m in msgs {
                         server.send(m).unwrap();
@@ -83,7 +98,11 @@ fn bench(c: &mut Criterion) {
         }
         let mut wire = Vec::new();
         server.poll_transmit(&mut wire);
-        println!("{name}: {} message bytes in {} wire bytes", total, wire.len());
+        println!(
+            "{name}: {} message bytes in {} wire bytes",
+            total,
+            wire.len()
+        );
         g.bench_function(name, |b| {
             b.iter_batched(
                 || connection(Role::Client, offer),

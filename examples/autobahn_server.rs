@@ -18,7 +18,11 @@ fn main() -> std::io::Result<()> {
         std::thread::spawn(move || {
             let _ = stream.set_nodelay(true);
             let mut conn = Connection::server(
-                Config::default().with_deflate(DeflateConfig::default().with_threshold(0)),
+                Config::default()
+                    .with_header("Server", "sansproto")
+                    // Compress every message, even the shortest, so every case
+                // exercises the compressor.
+                .with_deflate(DeflateConfig::default().with_threshold(0)),
             );
             let _ = common::drive(&mut stream, &mut conn, |conn, event| match event {
                 Event::Message(m) => {

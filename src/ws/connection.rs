@@ -88,6 +88,8 @@ enum Pending {
 
 #[derive(Debug, Default)]
 struct Timers {
+    /// The latest `now` passed to `handle_timeout`.
+    now: Option<Instant>,
     handshake: Option<Instant>,
     keepalive: Option<Instant>,
     pong: Option<Instant>,
@@ -155,6 +157,8 @@ pub struct Connection {
     rng: Random,
     pending: VecDeque<Pending>,
     pending_bytes: usize,
+    /// `close` was called before the handshake completed.
+    close_requested: bool,
     pub(super) pings: VecDeque<Bytes>,
     ping_counter: u64,
     timers: Timers,
@@ -193,6 +197,7 @@ impl Connection {
             rng,
             pending: VecDeque::new(),
             pending_bytes: 0,
+            close_requested: false,
             pings: VecDeque::new(),
             ping_counter: 0,
             timers: Timers::default(),
@@ -358,6 +363,12 @@ impl Connection {
         matches!(self.state, State::Closed)
     }
 
+    /// Waiting for any part of the opening handshake (including a refused
+    /// upgrade's body).
+    fn handshaking(&self) -> bool {
+        self.in_handshake() || matches!(self.state, State::Rejected { .. })
+    }
+
     fn in_handshake(&self) -> bool {
         matches!(
             self.state,
@@ -374,11 +385,9 @@ impl Connection {
         match self.state {
             State::Open => {}
             _ if self.in_handshake() => {
-                if self.buffered_amount().saturating_add(message.len()) > self.config.max_send_queue
-                {
-                    return refuse(SendErrorKind::QueueFull, message);
+                if let Err(kind) = self.admit_pending(message.len()) {
+                    return refuse(kind, message);
                 }
-                self.pending_bytes += message.len();
                 self.pending.push_back(Pending::Message(message));
                 return Ok(());
             }
@@ -388,10 +397,31 @@ impl Connection {
             Message::Text(_) => OpCode::Text,
             Message::Binary(_) => OpCode::Binary,
         };
+        if !self
+            .send
+            .has_room(message.len().saturating_add(MAX_HEADER_LEN))
+        {
+            return refuse(SendErrorKind::QueueFull, message);
+        }
         match self.encode_data(opcode, message.as_bytes()) {
             Ok(()) => Ok(()),
             Err(kind) => refuse(kind, message),
         }
+    }
+
+    /// Admits a command issued before the handshake completed: it is
+    /// charged (with its frame header) against the send queue limit now, and
+    /// sent without a second check when the connection opens.
+    fn admit_pending(&mut self, len: usize) -> Result<(), SendErrorKind> {
+        if self.close_requested {
+            return Err(SendErrorKind::Closed);
+        }
+        let cost = len.saturating_add(MAX_HEADER_LEN);
+        if self.buffered_amount().saturating_add(cost) > self.config.max_send_queue {
+            return Err(SendErrorKind::QueueFull);
+        }
+        self.pending_bytes += cost;
+        Ok(())
     }
 
     /// Queues a text message.
@@ -420,20 +450,28 @@ impl Connection {
         if payload.len() > 125 {
             return refuse(SendErrorKind::ControlTooLong, payload);
         }
-        if !matches!(self.state, State::Open) && !self.in_handshake() {
-            return refuse(SendErrorKind::Closed, payload);
-        }
-        if !self.send.has_room(payload.len() + MAX_HEADER_LEN) {
-            return refuse(SendErrorKind::QueueFull, payload);
-        }
         if self.in_handshake() {
-            self.pending_bytes += payload.len();
+            if let Err(kind) = self.admit_pending(payload.len()) {
+                return refuse(kind, payload);
+            }
             self.pending.push_back(match opcode {
                 OpCode::Ping => Pending::Ping(payload),
                 _ => Pending::Pong(payload),
             });
             return Ok(());
         }
+        if !matches!(self.state, State::Open) {
+            return refuse(SendErrorKind::Closed, payload);
+        }
+        if !self.send.has_room(payload.len() + MAX_HEADER_LEN) {
+            return refuse(SendErrorKind::QueueFull, payload);
+        }
+        self.write_control(opcode, payload);
+        Ok(())
+    }
+
+    /// Writes a Ping or Pong, remembering pings to match pongs against.
+    fn write_control(&mut self, opcode: OpCode, payload: Bytes) {
         self.write_frame(true, 0, opcode, &payload);
         if opcode == OpCode::Ping {
             if self.pings.len() == MAX_OUTSTANDING_PINGS {
@@ -441,7 +479,6 @@ impl Connection {
             }
             self.pings.push_back(payload);
         }
-        Ok(())
     }
 
     /// Starts the closing handshake: queues a Close frame with `code` and
@@ -456,11 +493,13 @@ impl Connection {
             State::Open => {
                 self.write_close(Some(code), reason);
                 self.state = State::CloseSent;
+                self.arm_timers();
                 Ok(())
             }
-            _ if self.in_handshake() => {
+            _ if self.in_handshake() && !self.close_requested => {
                 self.pending
                     .push_back(Pending::Close(code, reason.to_owned()));
+                self.close_requested = true;
                 Ok(())
             }
             _ => refuse(SendErrorKind::Closed),
@@ -505,12 +544,6 @@ impl Connection {
     // ----- encoding -------------------------------------------------------
 
     fn encode_data(&mut self, opcode: OpCode, payload: &[u8]) -> Result<(), SendErrorKind> {
-        if !self
-            .send
-            .has_room(payload.len().saturating_add(MAX_HEADER_LEN))
-        {
-            return Err(SendErrorKind::QueueFull);
-        }
         if let Some(ext) = self.extension.as_mut() {
             let mut encoded = Vec::new();
             if let Some(rsv) = ext
@@ -561,18 +594,33 @@ impl Connection {
     /// The opening handshake completed.
     pub(super) fn open(&mut self, opened: Opened) {
         self.state = State::Open;
-        self.timers.handshake = None;
         self.emit(Event::Open(opened));
         self.pending_bytes = 0;
+        self.close_requested = false;
+        // Pending commands were admitted against the limits already.
         while let Some(p) = self.pending.pop_front() {
-            // Pending commands were admitted against the limits already.
-            let _ = match p {
-                Pending::Message(m) => self.send(m).map_err(|_| ()),
-                Pending::Ping(b) => self.ping(b).map_err(|_| ()),
-                Pending::Pong(b) => self.pong(b).map_err(|_| ()),
-                Pending::Close(code, reason) => self.close(code, &reason).map_err(|_| ()),
-            };
+            match p {
+                Pending::Message(m) => {
+                    let opcode = match m {
+                        Message::Text(_) => OpCode::Text,
+                        Message::Binary(_) => OpCode::Binary,
+                    };
+                    if let Err(kind) = self.encode_data(opcode, m.as_bytes()) {
+                        // Only an extension can fail here; the peer then
+                        // gets a close instead of a silently missing message.
+                        let _ = self.fail(Error::Send(kind));
+                        return;
+                    }
+                }
+                Pending::Ping(b) => self.write_control(OpCode::Ping, b),
+                Pending::Pong(b) => self.write_control(OpCode::Pong, b),
+                Pending::Close(code, reason) => {
+                    self.write_close(Some(code), &reason);
+                    self.state = State::CloseSent;
+                }
+            }
         }
+        self.arm_timers();
     }
 
     /// Fails the connection: queues what the peer should hear, records the
@@ -622,7 +670,7 @@ impl Connection {
                     code: CloseCode::ABNORMAL,
                     reason: String::new(),
                     clean: false,
-                    by_peer: true,
+                    by_peer: false,
                 }));
                 Ok(())
             }
@@ -655,59 +703,62 @@ impl Connection {
     /// Runs the timers due at `now` and arms new ones. Call it once when the
     /// connection starts (timers start then) and after every `receive`;
     /// inbound traffic seen since the previous call counts as activity at
-    /// `now`.
+    /// `now`. Timers armed by commands in between (a close timeout after
+    /// [`close`](Self::close)) count from the latest `now` seen.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.timers.now = Some(now);
         if std::mem::take(&mut self.timers.activity) {
             self.timers.pong = None;
             self.timers.keepalive = None;
         }
-        if self.in_handshake() {
-            match (self.timers.handshake, self.config.handshake_timeout) {
-                (None, Some(d)) => self.timers.handshake = Some(now + d),
-                (Some(at), _) if now >= at => {
-                    let _ = self.fail(Error::Timeout(TimeoutKind::Handshake));
-                }
-                _ => {}
-            }
+        let due = |t: Option<Instant>| t.is_some_and(|at| now >= at);
+        if self.handshaking() && due(self.timers.handshake) {
+            let _ = self.fail(Error::Timeout(TimeoutKind::Handshake));
         }
         if matches!(self.state, State::Open) {
-            if let Some(interval) = self.config.keepalive_interval {
-                match self.timers.keepalive {
-                    None => self.timers.keepalive = Some(now + interval),
-                    Some(at) if now >= at => {
-                        self.ping_counter += 1;
-                        let payload = Bytes::copy_from_slice(&self.ping_counter.to_be_bytes());
-                        let _ = self.ping(payload);
-                        self.timers.keepalive = Some(now + interval);
-                        if self.timers.pong.is_none() {
-                            self.timers.pong = Some(now + self.config.pong_timeout);
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            if self.timers.pong.is_some_and(|at| now >= at) {
+            if due(self.timers.pong) {
                 let _ = self.fail(Error::Timeout(TimeoutKind::Pong));
-            }
-        }
-        if matches!(self.state, State::CloseSent) {
-            match (self.timers.close, self.config.close_timeout) {
-                (None, Some(d)) => self.timers.close = Some(now + d),
-                (Some(at), _) if now >= at => {
-                    let _ = self.fail(Error::Timeout(TimeoutKind::Close));
+            } else if due(self.timers.keepalive) {
+                self.ping_counter += 1;
+                let payload = Bytes::copy_from_slice(&self.ping_counter.to_be_bytes());
+                let _ = self.ping(payload);
+                self.timers.keepalive = None;
+                if self.timers.pong.is_none() {
+                    self.timers.pong = Some(now + self.config.pong_timeout);
                 }
-                _ => {}
             }
         }
-        if !self.in_handshake() {
-            self.timers.handshake = None;
+        if matches!(self.state, State::CloseSent) && due(self.timers.close) {
+            let _ = self.fail(Error::Timeout(TimeoutKind::Close));
         }
-        if !matches!(self.state, State::Open) {
-            self.timers.keepalive = None;
-            self.timers.pong = None;
+        self.arm_timers();
+    }
+
+    /// Sets the deadlines the current state needs, from the latest `now`.
+    fn arm_timers(&mut self) {
+        let Some(now) = self.timers.now else { return };
+        let handshaking = self.handshaking();
+        let (open, closing) = (
+            matches!(self.state, State::Open),
+            matches!(self.state, State::CloseSent),
+        );
+        let c = &self.config;
+        let t = &mut self.timers;
+        match (handshaking, t.handshake) {
+            (true, None) => t.handshake = c.handshake_timeout.map(|d| now + d),
+            (false, _) => t.handshake = None,
+            _ => {}
         }
-        if !matches!(self.state, State::CloseSent) {
-            self.timers.close = None;
+        if !open {
+            t.keepalive = None;
+            t.pong = None;
+        } else if t.keepalive.is_none() {
+            t.keepalive = c.keepalive_interval.map(|d| now + d);
+        }
+        match (closing, t.close) {
+            (true, None) => t.close = c.close_timeout.map(|d| now + d),
+            (false, _) => t.close = None,
+            _ => {}
         }
     }
 

@@ -34,6 +34,10 @@ pub enum Error {
     /// The connection timed out (handshake, pong or close deadline).
     #[error("{0} timed out")]
     Timeout(TimeoutKind),
+    /// A command queued before the handshake completed could not be sent
+    /// once it did (the negotiated extension refused it).
+    #[error("queued message could not be sent: {0}")]
+    Send(SendErrorKind),
 }
 
 impl Error {
@@ -45,6 +49,7 @@ impl Error {
             Self::FrameTooBig(_) | Self::MessageTooBig => CloseCode::MESSAGE_TOO_BIG,
             Self::Extension(ExtensionError::TooBig) => CloseCode::MESSAGE_TOO_BIG,
             Self::Extension(_) => CloseCode::INVALID_PAYLOAD,
+            Self::Send(_) => CloseCode::INTERNAL_ERROR,
             Self::Handshake(_) | Self::Timeout(_) => return None,
         })
     }

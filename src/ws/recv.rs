@@ -14,9 +14,14 @@ use bytes::Bytes;
 impl Connection {
     /// Feeds bytes read from the transport.
     ///
-    /// Events are queued for [`poll_event`](Self::poll_event); on a peer
-    /// error the matching Close frame (or HTTP error response) is queued
-    /// first, and the error is returned now and by every later call.
+    /// Events are queued for [`poll_event`](Self::poll_event). On a peer
+    /// error the matching Close frame (or HTTP error response) is queued and
+    /// the error is returned, now and by every later call. When events
+    /// completed before the bad bytes are still waiting to be polled, the
+    /// failure waits behind them instead (so replies to them go out before
+    /// the Close frame): `receive` returns `Ok`, further input is ignored,
+    /// and the failure takes effect when `poll_event` reaches it, reporting
+    /// [`Event::Closed`] and making [`error`](Self::error) return it.
     pub fn receive(&mut self, data: &[u8]) -> Result<(), Error> {
         if let Some(e) = &self.error {
             return Err(e.clone());
@@ -106,7 +111,7 @@ impl Connection {
     }
 
     fn server_head(&mut self, end: usize) -> Result<(), Error> {
-        let request = parse_request(
+        let (request, minor_version) = parse_request(
             self.recv.as_slice().get(..end).unwrap_or_default(),
             self.config.max_headers,
         )?;
@@ -115,6 +120,9 @@ impl Connection {
             self.state = State::Http;
             self.emit(Event::HttpRequest(request));
             return Ok(());
+        }
+        if minor_version < 1 {
+            return Err(HandshakeError::Malformed("an upgrade needs HTTP/1.1".into()).into());
         }
         let accepted = validate_upgrade(&self.config, &request.method, &request.headers)?;
         let response = accepted.response_bytes(&self.config);
@@ -195,7 +203,11 @@ impl Connection {
                     Err(HeaderError::ReservedOpcode(_)) => {
                         return Err(Error::Protocol("reserved opcode"))
                     }
-                    Err(HeaderError::LengthOverflow) => return Err(Error::FrameTooBig(u64::MAX)),
+                    Err(HeaderError::LengthOverflow) => {
+                        return Err(Error::Protocol(
+                            "64-bit length with the most significant bit set",
+                        ))
+                    }
                 },
             };
             let avail = self.recv.len().min(f.remaining);

@@ -155,9 +155,6 @@ pub enum HandshakeError {
     /// The transport ended during the handshake.
     #[error("connection closed during the handshake")]
     Eof,
-    /// The handshake did not finish in time.
-    #[error("handshake timed out")]
-    Timeout,
 }
 
 /// Finds the end of an HTTP head (`\r\n\r\n`), scanning only bytes not

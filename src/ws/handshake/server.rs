@@ -69,7 +69,8 @@ impl Accepted {
 ///
 /// ```
 /// use sansproto::ws::{accept_headers, Config};
-/// let headers: [(&str, &[u8]); 4] = [
+/// let headers: [(&str, &[u8]); 5] = [
+///     ("Host", b"example.com"),
 ///     ("Upgrade", b"websocket"),
 ///     ("Connection", b"Upgrade"),
 ///     ("Sec-WebSocket-Version", b"13"),
@@ -113,6 +114,9 @@ pub(crate) fn validate_upgrade(
     }
     if !headers.has_token("Connection", "upgrade") {
         return Err(HandshakeError::Header("Connection"));
+    }
+    if headers.get("Host").is_none() {
+        return Err(HandshakeError::Header("Host"));
     }
     if headers
         .get_all("Sec-WebSocket-Version")
@@ -167,11 +171,12 @@ fn negotiate_extensions(
     })
 }
 
-/// Parses a complete request head (through the blank line).
+/// Parses a complete request head (through the blank line); also returns
+/// the HTTP minor version.
 pub(crate) fn parse_request(
     head: &[u8],
     max_headers: usize,
-) -> Result<HttpRequest, HandshakeError> {
+) -> Result<(HttpRequest, u8), HandshakeError> {
     let mut storage = vec![httparse::EMPTY_HEADER; max_headers];
     let mut req = httparse::Request::new(&mut storage);
     match req.parse(head) {
@@ -184,11 +189,12 @@ pub(crate) fn parse_request(
         }
         Err(e) => return Err(HandshakeError::Malformed(e.to_string())),
     }
-    Ok(HttpRequest {
+    let request = HttpRequest {
         method: req.method.unwrap_or_default().to_owned(),
         path: req.path.unwrap_or_default().to_owned(),
         headers: Headers::from_httparse(req.headers),
-    })
+    };
+    Ok((request, req.version.unwrap_or_default()))
 }
 
 /// The HTTP response sent for a refused upgrade.
@@ -217,6 +223,7 @@ impl Accepted {
     /// ```
     /// use sansproto::ws::{Accepted, Config, Connection};
     /// let req = http::Request::get("/chat")
+    ///     .header("Host", "example.com")
     ///     .header("Upgrade", "websocket")
     ///     .header("Connection", "Upgrade")
     ///     .header("Sec-WebSocket-Version", "13")

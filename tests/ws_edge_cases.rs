@@ -1,7 +1,7 @@
-//! Behaviour the WebSocket connection gets wrong today. Each test states the
-//! expected behaviour (from RFC 6455 or the crate's own documentation); they
-//! fail until the source is fixed, and are kept apart from the other suites
-//! so those stay green meanwhile.
+//! Edge cases of queuing before open, timers driven only by
+//! `poll_timeout`, and handshake and framing rules that are easy to miss.
+//! Each test states the expected behaviour from RFC 6455 or the crate's
+//! documentation.
 
 mod common;
 
