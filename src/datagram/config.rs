@@ -64,11 +64,13 @@ pub struct Config {
 /// Segmentation and reassembly limits (see the [module docs](super) for the
 /// segment header).
 ///
-/// Every limit bounds what a peer can make the endpoint hold:
-/// `max_partials_per_peer` and `max_buffered_per_peer` bound one peer (when
-/// they are reached the peer's own oldest partial message is evicted),
-/// `max_partials` and `max_buffered` bound the whole endpoint (when they are
-/// reached new fragments are refused; no peer can evict another's).
+/// Every limit bounds what peers can make the endpoint hold:
+/// `max_partials_per_peer` and `max_buffered_per_peer` bound one peer,
+/// `max_partials` and `max_buffered` the whole endpoint. A fragment that would
+/// exceed one first evicts its own peer's oldest partial messages
+/// ([`DropReason::Evicted`](super::DropReason::Evicted)); if that cannot make
+/// room it is refused ([`DropReason::GlobalLimit`](super::DropReason::GlobalLimit)).
+/// No peer can evict another's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Segmentation {

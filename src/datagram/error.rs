@@ -111,11 +111,12 @@ pub enum DropReason {
     /// A fragment contradicted the ones held; the whole partial message was
     /// dropped with it.
     Invalid(PeerError),
-    /// The same peer started a newer message while at its per-peer partial
-    /// message or byte limit; its oldest partial message made room.
+    /// A newer fragment from the same peer needed room under a partial
+    /// message or byte limit; this peer's oldest partial message made it.
     Evicted,
-    /// The endpoint-wide partial message or byte limit is reached; the
-    /// fragment was refused and whatever was held of its message freed.
+    /// The endpoint-wide partial message or byte limit is reached and the
+    /// peer's own older partial messages could not make room; the fragment
+    /// was refused and whatever was held of its message freed.
     GlobalLimit,
 }
 

@@ -23,7 +23,7 @@
 //!   fragment index, fragment count); messages up to
 //!   [`Segmentation::max_message_size`] are split to fit the MTU and rebuilt in
 //!   any arrival order, duplicates ignored. See [`Segmentation`] for the limits
-//!   on what a peer can make the endpoint hold, and the `segment` layout below.
+//!   on what peers can make the endpoint hold, and the header layout below.
 //! - **Malformed datagrams** are dropped and reported
 //!   ([`Event::DatagramDropped`], or [`Event::MessageDropped`] when they spoil a
 //!   partial message); nothing a peer sends can make a call fail or affect

@@ -27,8 +27,8 @@ pub(crate) struct Peer {
     pub(crate) partials: Vec<Partial>,
     /// Payload bytes held in `partials`.
     pub(crate) buffered: usize,
-    /// Ids of the most recently delivered multi-part or segmented messages,
-    /// oldest first.
+    /// Ids of the messages most recently delivered from this peer
+    /// (segmentation on), oldest first.
     delivered: VecDeque<u32>,
 }
 

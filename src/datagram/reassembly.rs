@@ -1,11 +1,12 @@
 //! Placing fragments into partial messages under the per-peer and
 //! endpoint-wide limits, and the accounting of what is held.
 //!
-//! Every payload byte is charged before it is kept: a fragment that would take
-//! its peer over `max_buffered_per_peer` first evicts that peer's own oldest
-//! partial messages; one that would take the endpoint over `max_buffered` (or
-//! open a partial message past `max_partials`) is refused, and whatever its
-//! message already held is freed. A peer never pushes out another's data.
+//! Every payload byte is charged before it is kept. A fragment that would take
+//! its peer over `max_partials_per_peer` or `max_buffered_per_peer`, or the
+//! endpoint over `max_partials` or `max_buffered`, first makes room by evicting
+//! that peer's own oldest partial messages; if even that cannot make room the
+//! fragment is refused and whatever its message already held is freed. A peer
+//! never pushes out another's data.
 
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -78,10 +79,13 @@ impl Reassembly {
                         return;
                     }
                 };
-                while peer.partials.len() >= seg.max_partials_per_peer {
-                    self.drop_partial(addr, peer, 0, DropReason::Evicted, events);
-                }
-                if self.partials >= seg.max_partials {
+                // Room for one more partial message, made only from this
+                // peer's own oldest ones.
+                let per_peer = (peer.partials.len().saturating_add(1))
+                    .saturating_sub(seg.max_partials_per_peer);
+                let global = (self.partials.saturating_add(1)).saturating_sub(seg.max_partials);
+                let evictions = per_peer.max(global);
+                if evictions > peer.partials.len() {
                     events.push_back(Event::MessageDropped {
                         peer: addr.clone(),
                         message_id: id,
@@ -89,33 +93,43 @@ impl Reassembly {
                     });
                     return;
                 }
+                for _ in 0..evictions {
+                    self.drop_partial(addr, peer, 0, DropReason::Evicted, events);
+                }
                 peer.partials.push(partial);
                 self.partials = self.partials.saturating_add(1);
                 (peer.partials.len().saturating_sub(1), fit)
             }
         };
 
-        // Charge the payload before keeping it.
-        while over(peer.buffered, len, seg.max_buffered_per_peer) && peer.partials.len() > 1 {
+        // Charge the payload before keeping it, making room only from this
+        // peer's own other partial messages, oldest first, and only if that
+        // can be enough.
+        let held_here = peer.partials.get(slot).map_or(0, |p| p.bytes);
+        let others = peer.buffered.saturating_sub(held_here);
+        if over(self.buffered.saturating_sub(others), len, seg.max_buffered) {
+            self.drop_partial(addr, peer, slot, DropReason::GlobalLimit, events);
+            return;
+        }
+        let must_evict = |this: &Self, peer: &Peer| {
+            over(peer.buffered, len, seg.max_buffered_per_peer)
+                || over(this.buffered, len, seg.max_buffered)
+        };
+        while must_evict(self, peer) && peer.partials.len() > 1 {
             let victim = usize::from(slot == 0);
             self.drop_partial(addr, peer, victim, DropReason::Evicted, events);
             if victim < slot {
                 slot -= 1;
             }
         }
-        if over(peer.buffered, len, seg.max_buffered_per_peer) {
+        if must_evict(self, peer) {
             // Unreachable with a validated configuration (the per-peer limit is
             // at least one whole message); refuse rather than exceed it.
-            let at_least = peer.buffered.saturating_add(len);
             let error = PeerError::MessageTooLarge {
-                at_least,
+                at_least: peer.buffered.saturating_add(len),
                 max: seg.max_buffered_per_peer,
             };
             self.drop_partial(addr, peer, slot, DropReason::Invalid(error), events);
-            return;
-        }
-        if over(self.buffered, len, seg.max_buffered) {
-            self.drop_partial(addr, peer, slot, DropReason::GlobalLimit, events);
             return;
         }
         let Some(partial) = peer.partials.get_mut(slot) else {

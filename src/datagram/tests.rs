@@ -424,3 +424,72 @@ fn full_table_refuses_new_peers_only() {
     peers.sort_unstable();
     assert_eq!(peers, [1, 2]);
 }
+
+#[test]
+fn global_pressure_recycles_only_the_peers_own_partials() {
+    let mut config = small_segmented();
+    let seg = config.segmentation.as_mut().unwrap();
+    seg.max_buffered_per_peer = 100;
+    seg.max_buffered = 100;
+    let mut ep = endpoint(config);
+    let now = Instant::now();
+    ep.receive(1, fragment(1, 0, 10, b"0123456789"), now);
+    for index in 0..9 {
+        ep.receive(2, fragment(2, index, 10, b"0123456789"), now);
+    }
+    assert_eq!(ep.buffered_bytes(), 100);
+    events(&mut ep);
+
+    // Peer 1's newer message takes the room of its own older one.
+    ep.receive(1, fragment(3, 0, 10, b"0123456789"), now);
+    assert_eq!(
+        events(&mut ep),
+        [Event::MessageDropped {
+            peer: 1,
+            message_id: 1,
+            reason: DropReason::Evicted
+        }]
+    );
+    // Peer 3 has nothing of its own to give up: refused, nobody evicted.
+    ep.receive(3, fragment(4, 0, 10, b"0123456789"), now);
+    assert_eq!(
+        events(&mut ep),
+        [
+            Event::PeerOpened { peer: 3 },
+            Event::MessageDropped {
+                peer: 3,
+                message_id: 4,
+                reason: DropReason::GlobalLimit
+            }
+        ]
+    );
+    assert_eq!((ep.buffered_bytes(), ep.partial_count()), (100, 2));
+}
+
+#[test]
+fn global_partial_cap_recycles_only_the_peers_own_partials() {
+    let mut config = small_segmented();
+    config.segmentation.as_mut().unwrap().max_partials = 2;
+    let mut ep = endpoint(config);
+    let now = Instant::now();
+    ep.receive(1, fragment(1, 0, 2, b"0123456789"), now);
+    ep.receive(2, fragment(2, 0, 2, b"0123456789"), now);
+    events(&mut ep);
+    ep.receive(2, fragment(3, 0, 2, b"0123456789"), now);
+    assert_eq!(
+        events(&mut ep),
+        [Event::MessageDropped {
+            peer: 2,
+            message_id: 2,
+            reason: DropReason::Evicted
+        }]
+    );
+    ep.receive(1, fragment(1, 1, 2, b"!"), now);
+    assert_eq!(
+        events(&mut ep),
+        [Event::Message {
+            peer: 1,
+            payload: Bytes::from_static(b"0123456789!")
+        }]
+    );
+}
