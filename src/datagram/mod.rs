@@ -271,7 +271,8 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
         let (Some(seg), Some(peer)) = (&self.config.segmentation, self.peers.get_mut(&from)) else {
             return;
         };
-        let payload = datagram.slice(HEADER_LEN..);
+        // `check_header` saw at least HEADER_LEN bytes; `min` keeps this total.
+        let payload = datagram.slice(HEADER_LEN.min(datagram.len())..);
         self.reassembly
             .receive(seg, &from, peer, header, payload, now, &mut self.events);
         self.timers.schedule(&from, peer);
