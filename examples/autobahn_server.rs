@@ -21,8 +21,8 @@ fn main() -> std::io::Result<()> {
                 Config::default()
                     .with_header("Server", "sansproto")
                     // Compress every message, even the shortest, so every case
-                // exercises the compressor.
-                .with_deflate(DeflateConfig::default().with_threshold(0)),
+                    // exercises the compressor.
+                    .with_deflate(DeflateConfig::default().with_threshold(0)),
             );
             let _ = common::drive(&mut stream, &mut conn, |conn, event| match event {
                 Event::Message(m) => {

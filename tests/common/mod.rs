@@ -1,3 +1,5 @@
+//! Helpers shared by the integration tests; each harness lives in its own file.
 #![allow(dead_code)]
 
+pub mod datagram_net;
 pub mod pair;

@@ -1,0 +1,356 @@
+//! Endpoint configuration: every limit, its safe default, and validation.
+
+use std::time::Duration;
+
+use super::segment::HEADER_LEN;
+
+/// Largest UDP payload that fits one Ethernet frame over IPv4:
+/// 1500 − 20 (IPv4 header) − 8 (UDP header). The default [`Config::mtu`].
+pub const MTU_ETHERNET_IPV4: usize = 1472;
+/// Largest UDP payload that fits one Ethernet frame over IPv6:
+/// 1500 − 40 (IPv6 header) − 8 (UDP header).
+pub const MTU_ETHERNET_IPV6: usize = 1452;
+/// Largest UDP payload over IPv4: 65535 − 20 − 8.
+pub const MTU_MAX_IPV4: usize = 65507;
+/// Largest UDP payload over IPv6 (without jumbograms): 65535 − 8.
+pub const MTU_MAX_IPV6: usize = 65527;
+
+/// Limits and timeouts of an [`Endpoint`](super::Endpoint).
+///
+/// Start from [`Config::default`] (or [`Config::segmented`]) and change the
+/// fields you need; [`Endpoint::new`](super::Endpoint::new) calls
+/// [`Config::validate`] and refuses a configuration that cannot work.
+///
+/// ```
+/// use sansproto::datagram::{Config, MTU_ETHERNET_IPV6};
+/// use std::time::Duration;
+///
+/// let mut config = Config::segmented();
+/// config.mtu = MTU_ETHERNET_IPV6;
+/// config.idle_timeout = Duration::from_secs(10);
+/// if let Some(seg) = config.segmentation.as_mut() {
+///     seg.max_message_size = 128 * 1024;
+///     seg.max_fragments = 128;
+/// }
+/// assert!(config.validate().is_ok());
+///
+/// config.max_peers = 0;
+/// assert!(config.validate().is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Config {
+    /// Largest UDP payload sent or accepted, in bytes (segment header
+    /// included when segmentation is on). Default [`MTU_ETHERNET_IPV4`].
+    pub mtu: usize,
+    /// Most peers held in the peer table at once; datagrams from further
+    /// addresses are dropped with [`Event::PeerRefused`](super::Event::PeerRefused).
+    /// Default 1024.
+    pub max_peers: usize,
+    /// A peer that sends nothing valid for this long is closed with
+    /// [`CloseReason::IdleTimeout`](super::CloseReason::IdleTimeout). Only
+    /// inbound traffic refreshes it. Default 30 s.
+    pub idle_timeout: Duration,
+    /// Most datagrams waiting for [`poll_transmit`](super::Endpoint::poll_transmit).
+    /// Default 1024.
+    pub max_queued_datagrams: usize,
+    /// Most bytes (headers included) waiting for `poll_transmit`. Default 2 MiB.
+    pub max_queued_bytes: usize,
+    /// Segmentation and reassembly; `None` (the default) sends every message
+    /// as one datagram with no header. Both peers must agree.
+    pub segmentation: Option<Segmentation>,
+}
+
+/// Segmentation and reassembly limits (see the [module docs](super) for the
+/// segment header).
+///
+/// Every limit bounds what peers can make the endpoint hold:
+/// `max_partials_per_peer` and `max_buffered_per_peer` bound one peer,
+/// `max_partials` and `max_buffered` the whole endpoint. A fragment that would
+/// exceed one first evicts its own peer's oldest partial messages
+/// ([`DropReason::Evicted`](super::DropReason::Evicted)); if that cannot make
+/// room it is refused ([`DropReason::GlobalLimit`](super::DropReason::GlobalLimit)).
+/// No peer can evict another's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Segmentation {
+    /// Largest message sent or reassembled, in bytes. Default 64 KiB.
+    pub max_message_size: usize,
+    /// Most fragments one message may be split into; a header announcing more
+    /// is refused at once. Default 64.
+    pub max_fragments: u16,
+    /// Most partial messages held for one peer. Default 4.
+    pub max_partials_per_peer: usize,
+    /// Most partial messages held in all. Default 256.
+    pub max_partials: usize,
+    /// Most fragment payload bytes held for one peer. Default 256 KiB.
+    pub max_buffered_per_peer: usize,
+    /// Most fragment payload bytes held in all. Default 8 MiB.
+    pub max_buffered: usize,
+    /// A partial message not completed this long after its first fragment
+    /// arrived is dropped. Default 5 s.
+    pub reassembly_timeout: Duration,
+    /// How many recently delivered message ids are remembered per peer, so a
+    /// duplicated datagram does not deliver a message twice. 0 turns the
+    /// check off. Default 64.
+    pub duplicate_window: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            mtu: MTU_ETHERNET_IPV4,
+            max_peers: 1024,
+            idle_timeout: Duration::from_secs(30),
+            max_queued_datagrams: 1024,
+            max_queued_bytes: 2 * 1024 * 1024,
+            segmentation: None,
+        }
+    }
+}
+
+impl Default for Segmentation {
+    fn default() -> Self {
+        Self {
+            max_message_size: 64 * 1024,
+            max_fragments: 64,
+            max_partials_per_peer: 4,
+            max_partials: 256,
+            max_buffered_per_peer: 256 * 1024,
+            max_buffered: 8 * 1024 * 1024,
+            reassembly_timeout: Duration::from_secs(5),
+            duplicate_window: 64,
+        }
+    }
+}
+
+/// Why a [`Config`] was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// `mtu` cannot carry a datagram (or a segment header and one byte), or
+    /// exceeds the largest UDP payload.
+    #[error("mtu {mtu} is outside {min}..={max}")]
+    MtuOutOfRange {
+        /// The configured value.
+        mtu: usize,
+        /// The smallest usable value.
+        min: usize,
+        /// The largest usable value ([`MTU_MAX_IPV6`]).
+        max: usize,
+    },
+    /// A limit or timeout that must be positive is zero.
+    #[error("`{name}` must be greater than zero")]
+    Zero {
+        /// The field's name.
+        name: &'static str,
+    },
+    /// A limit is too small for another one to ever be reached (for example
+    /// a per-peer buffer smaller than the largest message).
+    #[error("`{name}` is {value} but must be at least {needed}")]
+    TooSmall {
+        /// The field's name.
+        name: &'static str,
+        /// The configured value.
+        value: usize,
+        /// The smallest value that works with the rest of the configuration.
+        needed: usize,
+    },
+}
+
+impl Config {
+    /// The default configuration with segmentation on at its defaults.
+    pub fn segmented() -> Self {
+        Self {
+            segmentation: Some(Segmentation::default()),
+            ..Self::default()
+        }
+    }
+
+    /// Checks that every limit is usable and consistent with the others.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let min_mtu = if self.segmentation.is_some() {
+            HEADER_LEN + 1
+        } else {
+            1
+        };
+        if self.mtu < min_mtu || self.mtu > MTU_MAX_IPV6 {
+            return Err(ConfigError::MtuOutOfRange {
+                mtu: self.mtu,
+                min: min_mtu,
+                max: MTU_MAX_IPV6,
+            });
+        }
+        nonzero("max_peers", self.max_peers)?;
+        nonzero("max_queued_datagrams", self.max_queued_datagrams)?;
+        if self.idle_timeout.is_zero() {
+            return Err(ConfigError::Zero {
+                name: "idle_timeout",
+            });
+        }
+        let Some(seg) = &self.segmentation else {
+            return at_least("max_queued_bytes", self.max_queued_bytes, self.mtu);
+        };
+        nonzero("max_message_size", seg.max_message_size)?;
+        nonzero("max_fragments", usize::from(seg.max_fragments))?;
+        nonzero("max_partials_per_peer", seg.max_partials_per_peer)?;
+        nonzero("max_partials", seg.max_partials)?;
+        if seg.reassembly_timeout.is_zero() {
+            return Err(ConfigError::Zero {
+                name: "reassembly_timeout",
+            });
+        }
+        let fragments = fragments_for(seg.max_message_size, self.mtu - HEADER_LEN);
+        at_least("max_fragments", usize::from(seg.max_fragments), fragments)?;
+        at_least(
+            "max_buffered_per_peer",
+            seg.max_buffered_per_peer,
+            seg.max_message_size,
+        )?;
+        at_least("max_buffered", seg.max_buffered, seg.max_buffered_per_peer)?;
+        at_least("max_queued_datagrams", self.max_queued_datagrams, fragments)?;
+        let wire = seg
+            .max_message_size
+            .saturating_add(fragments.saturating_mul(HEADER_LEN));
+        at_least("max_queued_bytes", self.max_queued_bytes, wire)
+    }
+
+    /// The largest message [`Endpoint::send`](super::Endpoint::send) accepts:
+    /// `mtu` without segmentation, `max_message_size` with it.
+    pub fn max_message_size(&self) -> usize {
+        match &self.segmentation {
+            Some(seg) => seg.max_message_size,
+            None => self.mtu,
+        }
+    }
+}
+
+/// How many fragments of at most `fragment_len` bytes carry `len` bytes (an
+/// empty message still takes one).
+pub(crate) fn fragments_for(len: usize, fragment_len: usize) -> usize {
+    if fragment_len == 0 {
+        return usize::MAX;
+    }
+    len.div_ceil(fragment_len).max(1)
+}
+
+fn nonzero(name: &'static str, value: usize) -> Result<(), ConfigError> {
+    if value == 0 {
+        return Err(ConfigError::Zero { name });
+    }
+    Ok(())
+}
+
+fn at_least(name: &'static str, value: usize, needed: usize) -> Result<(), ConfigError> {
+    if value < needed {
+        return Err(ConfigError::TooSmall {
+            name,
+            value,
+            needed,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_presets_validate() {
+        assert_eq!(Config::default().validate(), Ok(()));
+        assert_eq!(Config::segmented().validate(), Ok(()));
+        for mtu in [
+            MTU_ETHERNET_IPV4,
+            MTU_ETHERNET_IPV6,
+            MTU_MAX_IPV4,
+            MTU_MAX_IPV6,
+        ] {
+            for mut config in [Config::default(), Config::segmented()] {
+                config.mtu = mtu;
+                config.max_queued_bytes = 4 * MTU_MAX_IPV6;
+                assert_eq!(config.validate(), Ok(()), "mtu {mtu}");
+            }
+        }
+    }
+
+    #[test]
+    fn mtu_bounds() {
+        let mut config = Config::segmented();
+        config.mtu = HEADER_LEN;
+        assert_eq!(
+            config.validate(),
+            Err(ConfigError::MtuOutOfRange {
+                mtu: HEADER_LEN,
+                min: HEADER_LEN + 1,
+                max: MTU_MAX_IPV6
+            })
+        );
+        config.mtu = MTU_MAX_IPV6 + 1;
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::MtuOutOfRange { .. })
+        ));
+        let plain = Config {
+            mtu: 0,
+            ..Config::default()
+        };
+        assert!(matches!(
+            plain.validate(),
+            Err(ConfigError::MtuOutOfRange { min: 1, .. })
+        ));
+    }
+
+    #[test]
+    fn inconsistent_limits_are_named() {
+        let mut config = Config::segmented();
+        let seg = config.segmentation.as_mut().unwrap();
+        seg.max_fragments = 10;
+        // 64 KiB over 1463-byte fragments takes 45.
+        assert_eq!(
+            config.validate(),
+            Err(ConfigError::TooSmall {
+                name: "max_fragments",
+                value: 10,
+                needed: 45
+            })
+        );
+
+        let mut config = Config::segmented();
+        config.segmentation.as_mut().unwrap().max_buffered_per_peer = 1000;
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::TooSmall {
+                name: "max_buffered_per_peer",
+                ..
+            })
+        ));
+
+        let mut config = Config::segmented();
+        config.segmentation.as_mut().unwrap().reassembly_timeout = Duration::ZERO;
+        assert_eq!(
+            config.validate(),
+            Err(ConfigError::Zero {
+                name: "reassembly_timeout"
+            })
+        );
+
+        let mut config = Config::segmented();
+        config.max_queued_bytes = 1000;
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::TooSmall {
+                name: "max_queued_bytes",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn fragment_counts() {
+        assert_eq!(fragments_for(0, 10), 1);
+        assert_eq!(fragments_for(10, 10), 1);
+        assert_eq!(fragments_for(11, 10), 2);
+        assert_eq!(fragments_for(5, 0), usize::MAX);
+    }
+}

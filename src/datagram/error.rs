@@ -1,0 +1,153 @@
+//! Errors, split by who is at fault: the peer ([`PeerError`], reported as an
+//! event and never fatal to the endpoint) or the caller ([`SendError`],
+//! returned from [`Endpoint::send`](super::Endpoint::send)).
+
+use bytes::Bytes;
+
+use super::segment::HEADER_LEN;
+
+/// What was wrong with a datagram or fragment a peer sent.
+///
+/// Reported through [`Event::DatagramDropped`](super::Event::DatagramDropped)
+/// (nothing was kept) or, when it spoils a partial message already held,
+/// through [`Event::MessageDropped`](super::Event::MessageDropped) with
+/// [`DropReason::Invalid`]. Other peers are never affected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PeerError {
+    /// The datagram is larger than the configured MTU.
+    #[error("datagram of {len} bytes exceeds the {max}-byte mtu")]
+    DatagramTooLarge {
+        /// The datagram's length.
+        len: usize,
+        /// The configured MTU.
+        max: usize,
+    },
+    /// The datagram is shorter than the segment header.
+    #[error("datagram of {len} bytes is shorter than the {HEADER_LEN}-byte segment header")]
+    Truncated {
+        /// The datagram's length.
+        len: usize,
+    },
+    /// The segment header's version byte is not one this crate speaks.
+    #[error("unknown segment header version {0}")]
+    UnknownVersion(u8),
+    /// The header announces a message of zero fragments.
+    #[error("fragment count is zero")]
+    ZeroFragmentCount,
+    /// The header announces more fragments than the configured maximum.
+    #[error("fragment count {count} exceeds the limit of {max}")]
+    TooManyFragments {
+        /// The announced count.
+        count: u16,
+        /// The configured `max_fragments`.
+        max: u16,
+    },
+    /// The fragment index is not below the fragment count.
+    #[error("fragment index {index} is not below the fragment count {count}")]
+    IndexOutOfRange {
+        /// The fragment index.
+        index: u16,
+        /// The fragment count.
+        count: u16,
+    },
+    /// A message of several fragments has an empty one.
+    #[error("empty fragment {index} in a message of {count} fragments")]
+    EmptyFragment {
+        /// The fragment index.
+        index: u16,
+        /// The fragment count.
+        count: u16,
+    },
+    /// The fragments seen so far already make the message larger than the
+    /// configured maximum.
+    #[error("message of at least {at_least} bytes exceeds the limit of {max}")]
+    MessageTooLarge {
+        /// The smallest size the message can have, given its fragments.
+        at_least: usize,
+        /// The configured `max_message_size`.
+        max: usize,
+    },
+    /// A fragment's count differs from the one announced by earlier fragments
+    /// of the same message.
+    #[error("fragment count {got} disagrees with {expected} announced earlier")]
+    CountMismatch {
+        /// The count the partial message was opened with.
+        expected: u16,
+        /// The count in this fragment.
+        got: u16,
+    },
+    /// A fragment's byte range does not tile with the fragments held: a
+    /// non-final fragment of a different length than the others, or a second
+    /// copy of a fragment with a different length.
+    #[error("fragment {index} of {len} bytes overlaps the fragments held")]
+    Overlap {
+        /// The fragment index.
+        index: u16,
+        /// The fragment's payload length.
+        len: usize,
+    },
+    /// The final fragment is longer than the other fragments of its message.
+    #[error(
+        "final fragment {index} of {len} bytes is longer than the {max}-byte fragments before it"
+    )]
+    FragmentTooLarge {
+        /// The fragment index.
+        index: u16,
+        /// The fragment's payload length.
+        len: usize,
+        /// The length of the message's other fragments.
+        max: usize,
+    },
+}
+
+/// Why a partial message was discarded
+/// ([`Event::MessageDropped`](super::Event::MessageDropped)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DropReason {
+    /// Not every fragment arrived within the reassembly timeout.
+    TimedOut,
+    /// A fragment contradicted the ones held; the whole partial message was
+    /// dropped with it.
+    Invalid(PeerError),
+    /// A newer fragment from the same peer needed room under a partial
+    /// message or byte limit; this peer's oldest partial message made it.
+    Evicted,
+    /// The endpoint-wide partial message or byte limit is reached and the
+    /// peer's own older partial messages could not make room; the fragment
+    /// was refused and whatever was held of its message freed.
+    GlobalLimit,
+}
+
+/// Why [`Endpoint::send`](super::Endpoint::send) refused a message. The
+/// message is handed back; nothing was queued.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendError {
+    /// The message is larger than the MTU (without segmentation) or the
+    /// configured `max_message_size` (with it).
+    #[error("message of {} bytes exceeds the {max}-byte limit", .message.len())]
+    TooLarge {
+        /// The configured limit.
+        max: usize,
+        /// The refused message.
+        message: Bytes,
+    },
+    /// The outgoing queue's datagram or byte limit would be exceeded; drain
+    /// it with [`poll_transmit`](super::Endpoint::poll_transmit) and retry.
+    #[error("send queue is full")]
+    QueueFull {
+        /// The refused message.
+        message: Bytes,
+    },
+}
+
+impl SendError {
+    /// Takes the refused message back.
+    pub fn into_message(self) -> Bytes {
+        match self {
+            SendError::TooLarge { message, .. } | SendError::QueueFull { message } => message,
+        }
+    }
+}

@@ -1,0 +1,194 @@
+//! One peer's state, and the timer queue that expires peers and their partial
+//! messages.
+//!
+//! Each peer keeps at most one live entry in the queue, due at the earliest of
+//! its idle expiry and its partial messages' deadlines. Inbound traffic moves
+//! the expiry later without touching the queue: when the old entry comes due
+//! the peer is simply rescheduled. Entries left behind by closed peers or by an
+//! earlier reschedule are recognised (generation or instant mismatch) and
+//! skipped, so [`Timers::next`] may name an instant a little early, never late.
+
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, VecDeque};
+use std::time::Instant;
+
+use super::segment::Partial;
+
+/// What the endpoint knows about one peer.
+#[derive(Debug)]
+pub(crate) struct Peer {
+    /// Distinguishes this peer entry from earlier ones at the same address.
+    pub(crate) generation: u64,
+    /// When the peer is closed for idleness unless more traffic arrives.
+    pub(crate) expires_at: Instant,
+    /// The instant of this peer's live timer entry, if it has one.
+    scheduled: Option<Instant>,
+    /// Partial messages, oldest first.
+    pub(crate) partials: Vec<Partial>,
+    /// Payload bytes held in `partials`.
+    pub(crate) buffered: usize,
+    /// Ids of the messages most recently delivered from this peer
+    /// (segmentation on), oldest first.
+    delivered: VecDeque<u32>,
+}
+
+impl Peer {
+    pub(crate) fn new(generation: u64, expires_at: Instant) -> Self {
+        Self {
+            generation,
+            expires_at,
+            scheduled: None,
+            partials: Vec::new(),
+            buffered: 0,
+            delivered: VecDeque::new(),
+        }
+    }
+
+    /// True when message `id` was delivered recently enough to be remembered.
+    pub(crate) fn was_delivered(&self, id: u32) -> bool {
+        self.delivered.contains(&id)
+    }
+
+    /// Remembers that message `id` was delivered, forgetting the oldest id
+    /// beyond `window`.
+    pub(crate) fn record_delivered(&mut self, id: u32, window: usize) {
+        if window == 0 {
+            return;
+        }
+        while self.delivered.len() >= window {
+            self.delivered.pop_front();
+        }
+        self.delivered.push_back(id);
+    }
+
+    /// The earliest instant at which this peer has a timer to run.
+    fn next_due(&self) -> Instant {
+        self.partials
+            .iter()
+            .map(|p| p.deadline)
+            .fold(self.expires_at, Instant::min)
+    }
+
+    /// Claims the timer entry (`generation`, `at`) if it is this peer's live
+    /// one; the peer then has no entry until rescheduled.
+    pub(crate) fn take_timer(&mut self, generation: u64, at: Instant) -> bool {
+        if self.generation == generation && self.scheduled == Some(at) {
+            self.scheduled = None;
+            return true;
+        }
+        false
+    }
+}
+
+/// One timer entry: "look at `peer` at `at`".
+#[derive(Debug)]
+pub(crate) struct Timer<A> {
+    pub(crate) at: Instant,
+    pub(crate) generation: u64,
+    pub(crate) peer: A,
+}
+
+impl<A> PartialEq for Timer<A> {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl<A> Eq for Timer<A> {}
+
+impl<A> PartialOrd for Timer<A> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl<A> Ord for Timer<A> {
+    /// Reversed, so the max-heap yields the earliest entry first.
+    fn cmp(&self, other: &Self) -> Ordering {
+        (other.at, other.generation).cmp(&(self.at, self.generation))
+    }
+}
+
+/// The timer queue.
+#[derive(Debug)]
+pub(crate) struct Timers<A> {
+    heap: BinaryHeap<Timer<A>>,
+}
+
+impl<A: Clone> Timers<A> {
+    pub(crate) fn new() -> Self {
+        Self {
+            heap: BinaryHeap::new(),
+        }
+    }
+
+    /// Makes sure `peer` has a live entry no later than its next due instant.
+    pub(crate) fn schedule(&mut self, addr: &A, peer: &mut Peer) {
+        let due = peer.next_due();
+        if peer.scheduled.map_or(true, |at| due < at) {
+            peer.scheduled = Some(due);
+            self.heap.push(Timer {
+                at: due,
+                generation: peer.generation,
+                peer: addr.clone(),
+            });
+        }
+    }
+
+    /// The earliest entry's instant.
+    pub(crate) fn next(&self) -> Option<Instant> {
+        self.heap.peek().map(|t| t.at)
+    }
+
+    /// Removes and returns the earliest entry if it is due at `now`.
+    pub(crate) fn pop_due(&mut self, now: Instant) -> Option<Timer<A>> {
+        if self.heap.peek()?.at > now {
+            return None;
+        }
+        self.heap.pop()
+    }
+
+    /// Entries in the queue, live or stale.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.heap.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn delivered_window_forgets_oldest() {
+        let mut peer = Peer::new(0, Instant::now());
+        for id in 0..5 {
+            peer.record_delivered(id, 3);
+        }
+        assert!(!peer.was_delivered(1));
+        assert!(peer.was_delivered(2) && peer.was_delivered(4));
+        let mut off = Peer::new(0, Instant::now());
+        off.record_delivered(1, 0);
+        assert!(!off.was_delivered(1));
+    }
+
+    #[test]
+    fn one_live_entry_per_peer() {
+        let t0 = Instant::now();
+        let mut timers = Timers::new();
+        let mut peer = Peer::new(7, t0 + Duration::from_secs(30));
+        timers.schedule(&"a", &mut peer);
+        // A later expiry does not add an entry.
+        peer.expires_at = t0 + Duration::from_secs(40);
+        timers.schedule(&"a", &mut peer);
+        assert_eq!(timers.len(), 1);
+        assert_eq!(timers.next(), Some(t0 + Duration::from_secs(30)));
+        assert!(timers.pop_due(t0 + Duration::from_secs(29)).is_none());
+        let due = timers.pop_due(t0 + Duration::from_secs(30)).unwrap();
+        assert!(!peer.take_timer(6, due.at), "wrong generation");
+        assert!(peer.take_timer(due.generation, due.at));
+        timers.schedule(&"a", &mut peer);
+        assert_eq!(timers.next(), Some(t0 + Duration::from_secs(40)));
+    }
+}

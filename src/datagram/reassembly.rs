@@ -1,0 +1,202 @@
+//! Placing fragments into partial messages under the per-peer and
+//! endpoint-wide limits, and the accounting of what is held.
+//!
+//! Every payload byte is charged before it is kept. A fragment that would take
+//! its peer over `max_partials_per_peer` or `max_buffered_per_peer`, or the
+//! endpoint over `max_partials` or `max_buffered`, first makes room by evicting
+//! that peer's own oldest partial messages; if even that cannot make room the
+//! fragment is refused and whatever its message already held is freed. A peer
+//! never pushes out another's data.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use super::config::Segmentation;
+use super::error::{DropReason, PeerError};
+use super::peer::Peer;
+use super::segment::{Fit, Header, Partial};
+use super::Event;
+
+/// Endpoint-wide reassembly accounting.
+#[derive(Debug, Default)]
+pub(crate) struct Reassembly {
+    /// Fragment payload bytes held across all peers.
+    pub(crate) buffered: usize,
+    /// Partial messages held across all peers.
+    pub(crate) partials: usize,
+}
+
+impl Reassembly {
+    /// Handles one well-formed fragment (header already checked against the
+    /// configuration) from a peer in the table.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn receive<A: Clone>(
+        &mut self,
+        seg: &Segmentation,
+        addr: &A,
+        peer: &mut Peer,
+        header: Header,
+        payload: Bytes,
+        now: Instant,
+        events: &mut VecDeque<Event<A>>,
+    ) {
+        let id = header.message_id;
+        if peer.was_delivered(id) {
+            return; // a late copy of a message already delivered
+        }
+        if header.count == 1 {
+            peer.record_delivered(id, seg.duplicate_window);
+            events.push_back(Event::Message {
+                peer: addr.clone(),
+                payload,
+            });
+            return;
+        }
+        let len = payload.len();
+        let existing = peer.partials.iter().position(|p| p.message_id == id);
+        let (mut slot, fit) = match existing.and_then(|i| Some((i, peer.partials.get(i)?))) {
+            Some((i, partial)) => match partial.fit(header, len, seg.max_message_size) {
+                Ok(Fit::Duplicate) => return,
+                Ok(fit) => (i, fit),
+                Err(error) => {
+                    self.drop_partial(addr, peer, i, DropReason::Invalid(error), events);
+                    return;
+                }
+            },
+            None => {
+                let deadline = now.checked_add(seg.reassembly_timeout).unwrap_or(now);
+                let partial = Partial::new(header, deadline);
+                let fit = match partial.fit(header, len, seg.max_message_size) {
+                    Ok(Fit::Duplicate) => return,
+                    Ok(fit) => fit,
+                    Err(error) => {
+                        events.push_back(Event::DatagramDropped {
+                            peer: addr.clone(),
+                            error,
+                        });
+                        return;
+                    }
+                };
+                // Room for one more partial message, made only from this
+                // peer's own oldest ones.
+                let per_peer = (peer.partials.len().saturating_add(1))
+                    .saturating_sub(seg.max_partials_per_peer);
+                let global = (self.partials.saturating_add(1)).saturating_sub(seg.max_partials);
+                let evictions = per_peer.max(global);
+                if evictions > peer.partials.len() {
+                    events.push_back(Event::MessageDropped {
+                        peer: addr.clone(),
+                        message_id: id,
+                        reason: DropReason::GlobalLimit,
+                    });
+                    return;
+                }
+                for _ in 0..evictions {
+                    self.drop_partial(addr, peer, 0, DropReason::Evicted, events);
+                }
+                peer.partials.push(partial);
+                self.partials = self.partials.saturating_add(1);
+                (peer.partials.len().saturating_sub(1), fit)
+            }
+        };
+
+        // Charge the payload before keeping it, making room only from this
+        // peer's own other partial messages, oldest first, and only if that
+        // can be enough.
+        let held_here = peer.partials.get(slot).map_or(0, |p| p.bytes);
+        let others = peer.buffered.saturating_sub(held_here);
+        if over(self.buffered.saturating_sub(others), len, seg.max_buffered) {
+            self.drop_partial(addr, peer, slot, DropReason::GlobalLimit, events);
+            return;
+        }
+        let must_evict = |this: &Self, peer: &Peer| {
+            over(peer.buffered, len, seg.max_buffered_per_peer)
+                || over(this.buffered, len, seg.max_buffered)
+        };
+        while must_evict(self, peer) && peer.partials.len() > 1 {
+            let victim = usize::from(slot == 0);
+            self.drop_partial(addr, peer, victim, DropReason::Evicted, events);
+            if victim < slot {
+                slot -= 1;
+            }
+        }
+        if must_evict(self, peer) {
+            // Unreachable with a validated configuration (the per-peer limit is
+            // at least one whole message); refuse rather than exceed it.
+            let error = PeerError::MessageTooLarge {
+                at_least: peer.buffered.saturating_add(len),
+                max: seg.max_buffered_per_peer,
+            };
+            self.drop_partial(addr, peer, slot, DropReason::Invalid(error), events);
+            return;
+        }
+        let Some(partial) = peer.partials.get_mut(slot) else {
+            return;
+        };
+        partial.insert(fit, header.index, payload);
+        peer.buffered = peer.buffered.saturating_add(len);
+        self.buffered = self.buffered.saturating_add(len);
+        if partial.is_complete() {
+            let partial = peer.partials.remove(slot);
+            self.release(peer, &partial);
+            peer.record_delivered(id, seg.duplicate_window);
+            events.push_back(Event::Message {
+                peer: addr.clone(),
+                payload: partial.assemble(),
+            });
+        }
+    }
+
+    /// Drops every partial message of `peer` whose deadline has passed.
+    pub(crate) fn expire<A: Clone>(
+        &mut self,
+        addr: &A,
+        peer: &mut Peer,
+        now: Instant,
+        events: &mut VecDeque<Event<A>>,
+    ) {
+        while let Some(i) = peer.partials.iter().position(|p| p.deadline <= now) {
+            self.drop_partial(addr, peer, i, DropReason::TimedOut, events);
+        }
+    }
+
+    /// Frees everything `peer` holds (it is leaving the table).
+    pub(crate) fn release_peer(&mut self, peer: &mut Peer) {
+        for partial in std::mem::take(&mut peer.partials) {
+            self.release(peer, &partial);
+        }
+    }
+
+    fn drop_partial<A: Clone>(
+        &mut self,
+        addr: &A,
+        peer: &mut Peer,
+        index: usize,
+        reason: DropReason,
+        events: &mut VecDeque<Event<A>>,
+    ) {
+        if index >= peer.partials.len() {
+            return;
+        }
+        let partial = peer.partials.remove(index);
+        self.release(peer, &partial);
+        events.push_back(Event::MessageDropped {
+            peer: addr.clone(),
+            message_id: partial.message_id,
+            reason,
+        });
+    }
+
+    fn release(&mut self, peer: &mut Peer, partial: &Partial) {
+        peer.buffered = peer.buffered.saturating_sub(partial.bytes);
+        self.buffered = self.buffered.saturating_sub(partial.bytes);
+        self.partials = self.partials.saturating_sub(1);
+    }
+}
+
+/// True when holding `add` more bytes on top of `held` would exceed `limit`.
+fn over(held: usize, add: usize, limit: usize) -> bool {
+    held.checked_add(add).map_or(true, |total| total > limit)
+}

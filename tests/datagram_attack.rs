@@ -1,0 +1,200 @@
+//! What hostile peers can make an endpoint hold: never more than its limits.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rand::{Rng, SeedableRng};
+use sansproto::datagram::{Config, DropReason, Endpoint, Event, Header, PeerError, HEADER_LEN};
+
+fn spoofed(i: u32) -> SocketAddr {
+    let [a, b, c, d] = i.to_be_bytes();
+    SocketAddr::from(([10 | a, b, c, d], 40_000))
+}
+
+fn first_fragment(message_id: u32, count: u16, len: usize) -> Bytes {
+    let mut d = Header {
+        message_id,
+        index: 0,
+        count,
+    }
+    .encode()
+    .to_vec();
+    d.resize(HEADER_LEN + len, 0xa5);
+    Bytes::from(d)
+}
+
+fn drain(ep: &mut Endpoint<SocketAddr>) -> Vec<Event<SocketAddr>> {
+    std::iter::from_fn(|| ep.poll_event()).collect()
+}
+
+/// Floods first fragments from 20 000 spoofed addresses; `partials` and
+/// `buffered` are the endpoint-wide caps.
+fn flood(partials: usize, buffered: usize) {
+    let mut config = Config::segmented();
+    config.max_peers = 100_000;
+    let seg = config.segmentation.as_mut().unwrap();
+    seg.max_partials = partials;
+    seg.max_buffered = buffered;
+    let mut ep = Endpoint::new(config).unwrap();
+    let t0 = Instant::now();
+
+    // A legitimate peer's small messages keep flowing during the flood.
+    let honest = SocketAddr::from(([192, 0, 2, 1], 9000));
+    let mut honest_delivered = 0;
+    let mut global_refusals = 0;
+    for i in 0..20_000u32 {
+        ep.receive(spoofed(i), first_fragment(i, 45, 1463), t0);
+        assert!(
+            ep.buffered_bytes() <= buffered,
+            "{} > {buffered}",
+            ep.buffered_bytes()
+        );
+        assert!(ep.partial_count() <= partials);
+        if i % 1000 == 0 {
+            let single = Header {
+                message_id: i,
+                index: 0,
+                count: 1,
+            }
+            .encode();
+            ep.receive(honest, Bytes::copy_from_slice(&single), t0);
+        }
+        for e in drain(&mut ep) {
+            match e {
+                Event::Message { peer, .. } if peer == honest => honest_delivered += 1,
+                Event::MessageDropped {
+                    reason: DropReason::GlobalLimit,
+                    ..
+                } => global_refusals += 1,
+                Event::PeerOpened { .. } => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+    assert_eq!(honest_delivered, 20);
+    assert!(global_refusals > 0);
+    assert!(ep.buffered_bytes() > 0);
+
+    // Everything is freed by the reassembly timeout, and reassembly works again.
+    ep.handle_timeout(t0 + Duration::from_secs(5));
+    assert_eq!((ep.buffered_bytes(), ep.partial_count()), (0, 0));
+    let mut sender = Endpoint::new(Config::segmented()).unwrap();
+    let message = Bytes::from(vec![3u8; 10_000]);
+    sender.send(spoofed(0), message.clone()).unwrap();
+    let mut out = Vec::new();
+    while sender.poll_transmit(&mut out).is_some() {
+        ep.receive(
+            honest,
+            Bytes::from(std::mem::take(&mut out)),
+            t0 + Duration::from_secs(6),
+        );
+    }
+    let events = drain(&mut ep);
+    assert!(events.contains(&Event::Message {
+        peer: honest,
+        payload: message
+    }));
+}
+
+#[test]
+fn first_fragment_flood_stays_within_the_byte_cap() {
+    flood(100_000, 1 << 20);
+}
+
+#[test]
+fn first_fragment_flood_stays_within_the_partial_message_cap() {
+    flood(256, 8 << 20);
+}
+
+#[test]
+fn one_peer_cannot_exceed_its_own_limits() {
+    let mut ep = Endpoint::new(Config::segmented()).unwrap();
+    let seg = ep.config().segmentation.clone().unwrap();
+    let attacker = spoofed(1);
+    let now = Instant::now();
+    for id in 0..1000 {
+        ep.receive(attacker, first_fragment(id, 44, 1463), now);
+        assert!(ep.partial_count() <= seg.max_partials_per_peer);
+        assert!(ep.buffered_bytes() <= seg.max_buffered_per_peer);
+    }
+    let evicted = drain(&mut ep)
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                Event::MessageDropped {
+                    reason: DropReason::Evicted,
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(evicted, 1000 - seg.max_partials_per_peer);
+}
+
+#[test]
+fn announcing_65535_fragments_is_refused_at_once() {
+    let mut ep = Endpoint::new(Config::segmented()).unwrap();
+    let attacker = spoofed(2);
+    for index in [0, 1, 65534] {
+        let mut d = Header {
+            message_id: 1,
+            index,
+            count: 65535,
+        }
+        .encode()
+        .to_vec();
+        d.extend_from_slice(&[0; 1463]);
+        ep.receive(attacker, Bytes::from(d), Instant::now());
+        assert_eq!(
+            drain(&mut ep),
+            [Event::DatagramDropped {
+                peer: attacker,
+                error: PeerError::TooManyFragments {
+                    count: 65535,
+                    max: 64
+                }
+            }]
+        );
+    }
+    assert_eq!(
+        (ep.partial_count(), ep.buffered_bytes(), ep.peer_count()),
+        (0, 0, 0)
+    );
+}
+
+#[test]
+fn garbage_from_many_peers_does_not_disturb_an_honest_one() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    let mut ep = Endpoint::new(Config::segmented()).unwrap();
+    let mut sender = Endpoint::new(Config::segmented()).unwrap();
+    let honest = SocketAddr::from(([192, 0, 2, 1], 9000));
+    let now = Instant::now();
+    let mut sent = Vec::new();
+    for n in 0..20u8 {
+        let message = Bytes::from(vec![n; 3000 * usize::from(n)]);
+        sender.send(honest, message.clone()).unwrap();
+        sent.push(message);
+        let mut out = Vec::new();
+        while sender.poll_transmit(&mut out).is_some() {
+            for _ in 0..5 {
+                let len = rng.gen_range(0..1600);
+                let mut junk: Vec<u8> = (0..len).map(|_| rng.gen()).collect();
+                if rng.gen_bool(0.5) && len >= HEADER_LEN {
+                    junk[0] = 1; // a plausible version byte
+                }
+                ep.receive(spoofed(rng.gen_range(0..50)), Bytes::from(junk), now);
+            }
+            ep.receive(honest, Bytes::from(std::mem::take(&mut out)), now);
+        }
+    }
+    let received: Vec<Bytes> = drain(&mut ep)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Message { peer, payload } if peer == honest => Some(payload),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(received, sent);
+}
