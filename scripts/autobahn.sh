@@ -243,15 +243,20 @@ if ((${#examples[@]})); then
     cargo build --release "${examples[@]}"
 fi
 
+if ((${#examples[@]})); then
+    # Honours CARGO_TARGET_DIR and .cargo/config settings.
+    target_dir=$(cargo metadata --format-version 1 --no-deps |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+fi
 if [[ -n ${AUTOBAHN_SERVER_CMD:-} ]]; then
     eval "server_cmd=($AUTOBAHN_SERVER_CMD)"
 else
-    server_cmd=(target/release/examples/autobahn_server)
+    server_cmd=("$target_dir/release/examples/autobahn_server")
 fi
 if [[ -n ${AUTOBAHN_CLIENT_CMD:-} ]]; then
     eval "client_cmd=($AUTOBAHN_CLIENT_CMD)"
 else
-    client_cmd=(target/release/examples/autobahn_client)
+    client_cmd=("$target_dir/release/examples/autobahn_client")
 fi
 
 # ---------------------------------------------------------------------------
