@@ -33,8 +33,12 @@
 #   AUTOBAHN_CLIENT_CMD="..."  command to run instead of the example client; it
 #                              gets ws://127.0.0.1:PORT and the agent name
 #   AUTOBAHN_ALLOW_NON_STRICT=1  accept NON-STRICT verdicts (default: failure)
-#   AUTOBAHN_SECTION_TIMEOUT   seconds for one section run (default 600)
-#   AUTOBAHN_SUITE_TIMEOUT     seconds for all sections of one suite (default 1200)
+#   AUTOBAHN_SECTION_TIMEOUT   seconds for one section run (default 300, and
+#                              1500 for the slow compression sections 12 and 13)
+#   AUTOBAHN_SUITE_TIMEOUT     seconds for all sections of one suite (default 900,
+#                              3000 with AUTOBAHN_ALL=1)
+#   AUTOBAHN_PARALLELISM=N     cases kosoku runs at once in the server suite
+#                              (default 1; the client suite is as parallel as the client)
 #   AUTOBAHN_KOSOKU_VERSION    kosoku version to install (default 0.1.0)
 #
 # Exit status is non-zero when a selected case failed or is missing from the
@@ -45,8 +49,14 @@ set -euo pipefail
 readonly AGENT=sansproto
 readonly HOST=127.0.0.1
 readonly KOSOKU_VERSION=${AUTOBAHN_KOSOKU_VERSION:-0.1.0}
-readonly SECTION_TIMEOUT=${AUTOBAHN_SECTION_TIMEOUT:-600}
-readonly SUITE_TIMEOUT=${AUTOBAHN_SUITE_TIMEOUT:-1200}
+readonly SECTION_TIMEOUT=${AUTOBAHN_SECTION_TIMEOUT:-300}
+readonly DEFLATE_SECTION_TIMEOUT=${AUTOBAHN_SECTION_TIMEOUT:-1500}
+if [[ ${AUTOBAHN_ALL:-0} == 1 ]]; then
+    readonly SUITE_TIMEOUT=${AUTOBAHN_SUITE_TIMEOUT:-3000}
+else
+    readonly SUITE_TIMEOUT=${AUTOBAHN_SUITE_TIMEOUT:-900}
+fi
+readonly PARALLELISM=${AUTOBAHN_PARALLELISM:-1}
 readonly VENV=.venv
 readonly REPORTS=reports
 
@@ -109,10 +119,12 @@ wait_port() {
     kill -0 "$pid" 2>/dev/null
 }
 
-# Seconds left for the current suite, capped at one section's allowance.
+# section_budget SECTION: seconds left for the current suite, capped at the
+# section's own allowance.
 section_budget() {
-    local left=$((suite_deadline - SECONDS))
-    ((left < SECTION_TIMEOUT)) && echo "$left" || echo "$SECTION_TIMEOUT"
+    local left=$((suite_deadline - SECONDS)) cap=$SECTION_TIMEOUT
+    [[ $1 == 12 || $1 == 13 ]] && cap=$DEFLATE_SECTION_TIMEOUT
+    ((left < cap)) && echo "$left" || echo "$cap"
 }
 
 # After a kosoku run: keep its per-section index files (the next section's run
@@ -279,7 +291,7 @@ run_server_suite() {
 
     for section in "${sections[@]}"; do
         local budget
-        budget=$(section_budget)
+        budget=$(section_budget "$section")
         if ((budget <= 0)); then
             problem "server suite: time budget (${SUITE_TIMEOUT}s) used up before section $section"
             break
@@ -287,7 +299,7 @@ run_server_suite() {
         log "server suite: section $section (limit ${budget}s)"
         rc=0
         mapfile -t args < <(section_args "$section")
-        timeout --kill-after=10 "$budget" "$KOSOKU" -m fuzzingclient -o "$dir" \
+        timeout --kill-after=10 "$budget" "$KOSOKU" -m fuzzingclient -p "$PARALLELISM" -o "$dir" \
             "${args[@]}" "ws://$HOST:$port" >"$dir/kosoku-$section.log" 2>&1 || rc=$?
         keep_section_index "$dir" "$section"
         # kosoku exits 1 when a case failed; the reports tell which.
@@ -344,7 +356,7 @@ run_client_suite() {
     mkdir -p "$dir"
     suite_deadline=$((SECONDS + SUITE_TIMEOUT))
     for section in "${sections[@]}"; do
-        budget=$(section_budget)
+        budget=$(section_budget "$section")
         if ((budget <= 0)); then
             problem "client suite: time budget (${SUITE_TIMEOUT}s) used up before section $section"
             break
