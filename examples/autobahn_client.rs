@@ -2,6 +2,8 @@
 //! case count, runs every case as an echo client, then asks for the reports.
 //!
 //! `cargo run --release --example autobahn_client -- ws://127.0.0.1:9001 sansproto`
+//!
+//! `AUTOBAHN_CLIENT_PARALLELISM` sets how many cases run at once (default 2).
 
 mod common;
 
@@ -38,15 +40,34 @@ fn main() -> std::io::Result<()> {
     let count = count.ok_or_else(|| std::io::Error::other("no case count received"))?;
     eprintln!("running {count} cases as agent {agent}");
 
-    for case in 1..=count {
-        let (mut stream, mut conn) =
-            connect(&base, &format!("/runCase?case={case}&agent={agent}"))?;
-        let _ = common::drive(&mut stream, &mut conn, |conn, event| {
-            if let Event::Message(m) = event {
-                let _ = conn.send(m);
-            }
-        });
-    }
+    // Cases are independent connections: run a few at once.
+    let workers = std::env::var("AUTOBAHN_CLIENT_PARALLELISM")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+        .unwrap_or(2)
+        .max(1);
+    let next = std::sync::atomic::AtomicU32::new(1);
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let case = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if case > count {
+                    break;
+                }
+                let Ok((mut stream, mut conn)) =
+                    connect(&base, &format!("/runCase?case={case}&agent={agent}"))
+                else {
+                    eprintln!("case {case}: cannot connect");
+                    continue;
+                };
+                let _ = common::drive(&mut stream, &mut conn, |conn, event| {
+                    if let Event::Message(m) = event {
+                        let _ = conn.send(m);
+                    }
+                });
+            });
+        }
+    });
 
     let (mut stream, mut conn) = connect(&base, &format!("/updateReports?agent={agent}"))?;
     common::drive(&mut stream, &mut conn, |_, _| {})?;
