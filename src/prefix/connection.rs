@@ -212,30 +212,17 @@ impl Connection {
 
     /// Queues every `(header, body)` frame back to back, or none of them:
     /// the batch is validated and checked against the queue limit as a
-    /// whole. On refusal `frames` is handed back.
-    pub fn send_batch<I, H, B>(&mut self, frames: I) -> Result<(), SendError<I>>
+    /// whole (Pomelo's `sendBatch`). The frames stay the caller's, so on
+    /// refusal only the reason is returned.
+    pub fn send_batch<H, B>(&mut self, frames: &[(H, B)]) -> Result<(), SendErrorKind>
     where
-        I: IntoIterator<Item = (H, B)> + Clone,
-        I::IntoIter: Clone,
         H: AsRef<[u8]>,
         B: AsRef<[u8]>,
     {
-        if let Err(kind) = self.check_send(self.encoder.encoded_batch_len(frames.clone())) {
-            return Err(SendError {
-                kind,
-                payload: frames,
-            });
-        }
-        match self
-            .encoder
-            .encode_batch_to(frames.clone(), self.send.buf_mut())
-        {
-            Ok(_) => Ok(()),
-            Err(e) => Err(SendError {
-                kind: e.into(),
-                payload: frames,
-            }),
-        }
+        let items = frames.iter().map(|(h, b)| (h, b));
+        self.check_send(self.encoder.encoded_batch_len(items.clone()))?;
+        self.encoder.encode_batch_to(items, self.send.buf_mut())?;
+        Ok(())
     }
 
     fn check_send(&self, len: Result<usize, EncodeError>) -> Result<usize, SendErrorKind> {
