@@ -1,11 +1,13 @@
 //! A length-prefixed stream connection driven through [`Driver`].
 
-use super::{Config, DecodeError, Decoded, Decoder, EncodeError, Encoder};
+use super::decoder::{Lookahead, Out};
+use super::{Config, DecodeError, Decoder, EncodeError, Encoder};
 use crate::buf::{RecvBuf, SendQueue};
 use crate::Driver;
 use bytes::Bytes;
 use std::collections::VecDeque;
 use std::fmt;
+use std::ops::Range;
 use std::time::{Duration, Instant};
 
 /// What a [`Connection`] reports to the application.
@@ -143,6 +145,8 @@ pub struct Connection {
     decoder: Decoder,
     encoder: Encoder,
     recv: RecvBuf,
+    /// Where the frames of the last read lie in `recv` (reused).
+    found: Vec<Out<Range<usize>>>,
     send: SendQueue,
     events: VecDeque<Event>,
     state: State,
@@ -161,6 +165,7 @@ impl Connection {
             decoder: Decoder::new(&config),
             encoder: Encoder::new(&config),
             recv: RecvBuf::new(),
+            found: Vec::new(),
             send: SendQueue::new(config.max_queued_bytes),
             events: VecDeque::new(),
             state: State::Open,
@@ -295,16 +300,26 @@ impl Driver for Connection {
         }
         self.heard_from_peer = true;
         self.recv.extend(data);
-        loop {
-            match self.decoder.decode_from(&mut self.recv) {
-                Ok(Some(Decoded::Frame(frame))) => self.events.push_back(Event::Frame(frame)),
-                Ok(Some(Decoded::Discarded { length })) => {
-                    self.events.push_back(Event::FrameDiscarded { length })
-                }
-                Ok(None) => return Ok(()),
-                Err(e) => return Err(self.fail(e)),
-            }
+        // Read ahead through the buffer once, noting where the frames lie,
+        // then split that region off in one go and slice each frame out of
+        // it: one split of the receive buffer per read, not per frame.
+        let mut ahead = Lookahead::new(self.recv.as_slice());
+        let found = &mut self.found;
+        let result = self.decoder.decode_all(&mut ahead, |out| found.push(out));
+        let consumed = ahead.consumed();
+        if consumed > 0 {
+            let region = self.recv.split_to(consumed);
+            self.events
+                .extend(self.found.drain(..).map(|out| match out {
+                    Out::Frame(range) => Event::Frame(region.slice(range)),
+                    Out::Discarded { length } => Event::FrameDiscarded { length },
+                }));
         }
+        result.map_err(|e| {
+            // The stream is lost: release what is left of it.
+            self.recv = RecvBuf::new();
+            self.fail(e)
+        })
     }
 
     fn receive_eof(&mut self) -> Result<(), DecodeError> {
@@ -322,6 +337,7 @@ impl Driver for Connection {
         }
     }
 
+    #[inline]
     fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }

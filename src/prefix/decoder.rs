@@ -91,57 +91,121 @@ enum Head {
     Discard { frame_len: u64 },
 }
 
-/// The receive buffers the decoder can split frames out of.
+/// What the state machine yields, over whatever frame type its input makes.
+#[derive(Debug)]
+pub(crate) enum Out<F> {
+    Frame(F),
+    Discarded { length: u64 },
+}
+
+/// The inputs the decoder reads frames from.
 pub(crate) trait Input {
+    /// A decoded frame: split-out bytes, or where they lie.
+    type Frame;
     fn bytes(&self) -> &[u8];
     fn is_empty(&self) -> bool;
-    fn take(&mut self, n: usize) -> Bytes;
+    /// Removes a whole `n`-byte frame from the front, less `strip` bytes
+    /// (`strip <= n`).
+    fn take(&mut self, n: usize, strip: usize) -> Self::Frame;
     fn skip(&mut self, n: usize);
+    /// The stream is lost: release what is buffered.
     fn discard_all(&mut self);
 }
 
 impl Input for BytesMut {
-    #[inline]
+    type Frame = Bytes;
+    #[inline(always)]
     fn bytes(&self) -> &[u8] {
         self
     }
-    #[inline]
+    #[inline(always)]
     fn is_empty(&self) -> bool {
         BytesMut::is_empty(self)
     }
-    #[inline]
-    fn take(&mut self, n: usize) -> Bytes {
-        self.split_to(n).freeze()
+    #[inline(always)]
+    fn take(&mut self, n: usize, strip: usize) -> Bytes {
+        let mut frame = self.split_to(n).freeze();
+        frame.advance(strip);
+        frame
     }
-    #[inline]
+    #[inline(always)]
     fn skip(&mut self, n: usize) {
         self.advance(n);
     }
     fn discard_all(&mut self) {
-        // Drop the bytes and the allocation: the stream is lost.
+        // Drop the bytes and the allocation.
         *self = BytesMut::new();
     }
 }
 
 impl Input for RecvBuf {
-    #[inline]
+    type Frame = Bytes;
+    #[inline(always)]
     fn bytes(&self) -> &[u8] {
         self.as_slice()
     }
-    #[inline]
+    #[inline(always)]
     fn is_empty(&self) -> bool {
         RecvBuf::is_empty(self)
     }
-    #[inline]
-    fn take(&mut self, n: usize) -> Bytes {
-        self.split_to(n)
+    #[inline(always)]
+    fn take(&mut self, n: usize, strip: usize) -> Bytes {
+        let mut frame = self.split_to(n);
+        frame.advance(strip);
+        frame
     }
-    #[inline]
+    #[inline(always)]
     fn skip(&mut self, n: usize) {
         self.advance(n);
     }
     fn discard_all(&mut self) {
         *self = RecvBuf::new();
+    }
+}
+
+/// Reads ahead through borrowed bytes without splitting anything: frames
+/// come out as ranges of those bytes, and [`Lookahead::consumed`] says how
+/// many leading bytes the decoder is done with. The owner of the bytes then
+/// splits that region off once and slices every frame out of it.
+pub(crate) struct Lookahead<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Lookahead<'a> {
+    pub(crate) fn new(bytes: &'a [u8]) -> Self {
+        Self { bytes, pos: 0 }
+    }
+
+    /// Leading bytes that are whole frames or skipped.
+    pub(crate) fn consumed(&self) -> usize {
+        self.pos
+    }
+}
+
+impl Input for Lookahead<'_> {
+    type Frame = std::ops::Range<usize>;
+    #[inline(always)]
+    fn bytes(&self) -> &[u8] {
+        self.bytes.get(self.pos..).unwrap_or_default()
+    }
+    #[inline(always)]
+    fn is_empty(&self) -> bool {
+        self.pos >= self.bytes.len()
+    }
+    #[inline(always)]
+    fn take(&mut self, n: usize, strip: usize) -> Self::Frame {
+        let start = self.pos;
+        self.pos += n;
+        start + strip..self.pos
+    }
+    #[inline(always)]
+    fn skip(&mut self, n: usize) {
+        self.pos += n;
+    }
+    fn discard_all(&mut self) {
+        // The owner releases its buffer after taking the frames before
+        // the failure.
     }
 }
 
@@ -186,7 +250,7 @@ impl Decoder {
     /// returned from every later call.
     #[inline]
     pub fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Decoded>, DecodeError> {
-        self.decode_from(src)
+        Ok(self.decode_from(src)?.map(Decoded::from))
     }
 
     /// Like [`Decoder::decode`], for when the stream has ended: once no whole
@@ -194,7 +258,7 @@ impl Decoder {
     /// ([`DecodeError::Truncated`]) saying how much was lost.
     pub fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Decoded>, DecodeError> {
         match self.decode_from(src)? {
-            Some(decoded) => Ok(Some(decoded)),
+            Some(decoded) => Ok(Some(decoded.into())),
             None => self.check_eof(src).map(|()| None),
         }
     }
@@ -212,10 +276,25 @@ impl Decoder {
         matches!(self.state, State::Discarding { .. })
     }
 
+    /// Decodes every whole frame in `src`, handing each to `emit`; one
+    /// monomorphic loop so the per-frame path inlines into the caller.
+    #[inline]
+    pub(crate) fn decode_all<I: Input>(
+        &mut self,
+        src: &mut I,
+        mut emit: impl FnMut(Out<I::Frame>),
+    ) -> Result<(), DecodeError> {
+        while let Some(decoded) = self.decode_from(src)? {
+            emit(decoded);
+        }
+        Ok(())
+    }
+
+    #[inline(always)]
     pub(crate) fn decode_from<I: Input>(
         &mut self,
         src: &mut I,
-    ) -> Result<Option<Decoded>, DecodeError> {
+    ) -> Result<Option<Out<I::Frame>>, DecodeError> {
         loop {
             match self.state {
                 State::Header => {
@@ -228,7 +307,7 @@ impl Decoder {
                         Head::Frame { frame_len, strip } => {
                             // Fast path: the whole frame is already here.
                             if src.bytes().len() >= frame_len {
-                                return Ok(Some(Decoded::Frame(take_frame(src, frame_len, strip))));
+                                return Ok(Some(Out::Frame(src.take(frame_len, strip))));
                             }
                             self.state = State::Body { frame_len, strip };
                             return Ok(None);
@@ -238,7 +317,7 @@ impl Decoder {
                                 remaining: frame_len,
                             };
                             self.skip_discarded(src);
-                            return Ok(Some(Decoded::Discarded { length: frame_len }));
+                            return Ok(Some(Out::Discarded { length: frame_len }));
                         }
                     }
                 }
@@ -247,7 +326,7 @@ impl Decoder {
                         return Ok(None);
                     }
                     self.state = State::Header;
-                    return Ok(Some(Decoded::Frame(take_frame(src, frame_len, strip))));
+                    return Ok(Some(Out::Frame(src.take(frame_len, strip))));
                 }
                 State::Discarding { .. } => {
                     self.skip_discarded(src);
@@ -301,12 +380,14 @@ impl Decoder {
     }
 }
 
-#[inline]
-fn take_frame<I: Input>(src: &mut I, frame_len: usize, strip: usize) -> Bytes {
-    let mut frame = src.take(frame_len);
-    // strip <= frame_len was checked when the header was parsed.
-    frame.advance(strip);
-    frame
+impl From<Out<Bytes>> for Decoded {
+    #[inline(always)]
+    fn from(out: Out<Bytes>) -> Self {
+        match out {
+            Out::Frame(frame) => Decoded::Frame(frame),
+            Out::Discarded { length } => Decoded::Discarded { length },
+        }
+    }
 }
 
 #[inline]
@@ -321,7 +402,7 @@ fn read_uint(field: &[u8], order: ByteOrder) -> u64 {
 
 /// Parses the header at the front of `bytes`, if it has all arrived, and
 /// checks the frame it announces against the limits.
-#[inline]
+#[inline(always)]
 fn parse_header(f: &Framing, bytes: &[u8]) -> Result<Option<Head>, DecodeError> {
     let (length_field, header_len) = match f.field {
         LengthField::Fixed { width, order } => {
