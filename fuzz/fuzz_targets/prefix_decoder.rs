@@ -69,7 +69,16 @@ fn config(l: &Layout) -> Option<(Config, usize)> {
     } else {
         b.max_frame_length(max)
     };
-    b.build().ok().map(|c| (c, max))
+    // A payload limit does not count the header, which stays in the frame
+    // unless stripped.
+    b.build().ok().map(|c| {
+        let bound = if l.payload_limit {
+            max.saturating_add(c.max_header_length())
+        } else {
+            max
+        };
+        (c, bound)
+    })
 }
 
 fn as_event(d: Decoded) -> Event {
