@@ -285,6 +285,9 @@ impl Connection {
     }
 }
 
+/// How many frame positions the read-ahead list keeps room for between reads.
+const FOUND_KEPT: usize = 4096;
+
 impl Driver for Connection {
     type Event = Event;
     type Error = DecodeError;
@@ -315,6 +318,8 @@ impl Driver for Connection {
                     Out::Discarded { length } => Event::FrameDiscarded { length },
                 }));
         }
+        // A read full of tiny frames must not pin a large list for good.
+        self.found.shrink_to(FOUND_KEPT);
         result.map_err(|e| {
             // The stream is lost: release what is left of it.
             self.recv = RecvBuf::new();
