@@ -33,6 +33,12 @@ impl RecvBuf {
         self.buf.len()
     }
 
+    /// True when nothing is buffered.
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
     /// The buffered bytes.
     #[inline]
     pub(crate) fn as_slice(&self) -> &[u8] {
@@ -85,6 +91,18 @@ impl SendQueue {
     #[inline]
     pub(crate) fn len(&self) -> usize {
         self.buf.len()
+    }
+
+    /// True when nothing is queued.
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    /// The configured limit.
+    #[inline]
+    pub(crate) fn limit(&self) -> usize {
+        self.limit
     }
 
     /// True when `additional` more bytes fit under the limit.

@@ -1,1 +1,578 @@
 //! Length-prefixed stream framing.
+//!
+//! A frame on the wire is laid out as
+//!
+//! ```text
+//! | offset bytes | length field | body ...                          |
+//! |<---- header (offset + length field) --->|
+//! |<-------------------------- frame ------------------------------>|
+//! ```
+//!
+//! The length field is a fixed-width unsigned integer (1, 2, 3, 4 or 8 bytes,
+//! either byte order) or a varint ([LEB128 or BER](varint)). Its value `L`
+//! gives the body length as `L + length_adjustment`, minus the header length
+//! when the length counts the header. This covers every layout Netty's
+//! `LengthFieldBasedFrameDecoder` describes: bytes before the length field
+//! (Pomelo's package type, Tarantool 1.5's request type), bytes after it that
+//! the length does not count (Tarantool's request id, via a positive
+//! adjustment), and lengths that count the whole frame.
+//!
+//! Each decoded frame is handed over as [`bytes::Bytes`] split out of the
+//! receive buffer without a copy, after the configured number of bytes is
+//! stripped from its front (by default the whole header, leaving the body).
+//!
+//! **Limits.** [`Builder::max_frame_length`] bounds the *whole frame*: offset
+//! bytes, length field and body, before anything is stripped (Netty's
+//! meaning). [`Builder::max_payload_length`] bounds only the *body*, the bytes
+//! after the length field (tokio-util's meaning when the adjustment is 0). A
+//! frame over the limit fails the stream (the default), or, with
+//! [`Builder::discard_too_long_frames`], is skipped as its bytes arrive and
+//! reported once. Memory is never reserved from a claimed length: the buffer
+//! grows only with the bytes that actually arrive.
+//!
+//! The pieces:
+//! - [`Config`] and its [`Builder`]: the frame layout and limits, validated once.
+//! - [`Decoder`]: incremental, over any split of the input.
+//! - [`Encoder`]: the symmetric writer, including batches into one buffer.
+//! - [`Connection`]: a [`Driver`](crate::Driver) with a send queue, an idle
+//!   timeout and a heartbeat.
+//! - `Codec` (feature `tokio-util`): `tokio_util::codec` adapters.
+//!
+//! ```
+//! use sansproto::prefix::{Config, Decoded, Decoder, Encoder};
+//! use bytes::BytesMut;
+//!
+//! // Pomelo packages: 1-byte type, 3-byte big-endian body length; keep the type.
+//! let config = Config::builder()
+//!     .length_field_offset(1)
+//!     .length_field_width(3)
+//!     .strip(0)
+//!     .build()?;
+//! let mut wire = Vec::new();
+//! Encoder::new(&config).encode(&[4], b"{}", &mut wire)?;
+//! assert_eq!(wire, [4, 0, 0, 2, b'{', b'}']);
+//!
+//! let mut decoder = Decoder::new(&config);
+//! let mut buf = BytesMut::from(&wire[..3]); // half a package: no frame yet
+//! assert_eq!(decoder.decode(&mut buf)?, None);
+//! buf.extend_from_slice(&wire[3..]);
+//! assert_eq!(decoder.decode(&mut buf)?, Some(Decoded::Frame(wire.clone().into())));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use bytes::Bytes;
+use std::time::Duration;
+
+#[cfg(feature = "tokio-util")]
+mod codec;
+mod connection;
+mod decoder;
+mod encoder;
+pub mod varint;
+
+#[cfg(feature = "tokio-util")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio-util")))]
+pub use codec::{Codec, CodecError, WithHeader};
+pub use connection::{Connection, Event, SendError, SendErrorKind};
+pub use decoder::{DecodeError, Decoded, Decoder};
+pub use encoder::{EncodeError, Encoder};
+
+use varint::{Varint, VarintFormat};
+
+/// Byte order of a fixed-width length field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ByteOrder {
+    /// Most significant byte first (network order). The default.
+    #[default]
+    BigEndian,
+    /// Least significant byte first.
+    LittleEndian,
+}
+
+/// How the length field is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LengthField {
+    /// `width` bytes (1, 2, 3, 4 or 8) in `order`.
+    Fixed { width: usize, order: ByteOrder },
+    /// A varint of at most `max_bytes` bytes.
+    Varint(Varint),
+}
+
+impl LengthField {
+    /// The shortest the field can be, in bytes.
+    fn min_len(&self) -> usize {
+        match self {
+            LengthField::Fixed { width, .. } => *width,
+            LengthField::Varint(_) => 1,
+        }
+    }
+}
+
+/// Which bytes the frame limit counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Limit {
+    /// The whole frame: offset bytes, length field and body.
+    Frame(usize),
+    /// The body only: the bytes after the length field.
+    Payload(usize),
+}
+
+/// How many bytes to strip from the front of each decoded frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Strip {
+    /// The header: offset bytes and length field, however long the field is.
+    Header,
+    /// A fixed number of bytes.
+    Bytes(usize),
+}
+
+/// The frame layout shared by the decoder and the encoder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Framing {
+    pub(crate) offset: usize,
+    pub(crate) field: LengthField,
+    pub(crate) adjustment: i64,
+    pub(crate) includes_header: bool,
+    pub(crate) strip: Strip,
+    pub(crate) limit: Limit,
+    pub(crate) discard: bool,
+}
+
+/// Default frame limit: 8 MiB for the whole frame.
+pub const DEFAULT_MAX_FRAME_LENGTH: usize = 8 * 1024 * 1024;
+/// Default bound on bytes queued for sending: 16 MiB.
+pub const DEFAULT_MAX_QUEUED_BYTES: usize = 16 * 1024 * 1024;
+
+/// A validated frame layout plus the [`Connection`] options.
+///
+/// Built with [`Config::builder`]. The default is a 4-byte big-endian length
+/// of the body at offset 0, the header stripped (each frame is handed over as
+/// its body), at most [`DEFAULT_MAX_FRAME_LENGTH`] bytes per frame, failing
+/// on a longer one: the framing of tokio-util's `LengthDelimitedCodec` and
+/// Netty's `LengthFieldPrepender(4)`.
+///
+/// ```
+/// use sansproto::prefix::{ByteOrder, Config};
+///
+/// // Tarantool 1.5 iproto: LE u32 type, LE u32 body length, LE u32 request id.
+/// // The request id follows the length field but is not counted by it.
+/// let iproto = Config::builder()
+///     .length_field_offset(4)
+///     .length_field_width(4)
+///     .byte_order(ByteOrder::LittleEndian)
+///     .length_adjustment(4)
+///     .strip(0)
+///     .max_payload_length(1 << 31)
+///     .build()?;
+/// # let _ = iproto;
+/// // Width 5 does not exist: the builder says so instead of panicking.
+/// assert!(Config::builder().length_field_width(5).build().is_err());
+/// # Ok::<(), sansproto::prefix::ConfigError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub(crate) framing: Framing,
+    pub(crate) max_queued_bytes: usize,
+    pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) heartbeat: Option<(Duration, Bytes)>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            framing: Framing {
+                offset: 0,
+                field: LengthField::Fixed {
+                    width: 4,
+                    order: ByteOrder::BigEndian,
+                },
+                adjustment: 0,
+                includes_header: false,
+                strip: Strip::Header,
+                limit: Limit::Frame(DEFAULT_MAX_FRAME_LENGTH),
+                discard: false,
+            },
+            max_queued_bytes: DEFAULT_MAX_QUEUED_BYTES,
+            idle_timeout: None,
+            heartbeat: None,
+        }
+    }
+}
+
+impl Config {
+    /// A builder starting from [`Config::default`].
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// Bytes before the length field.
+    pub fn length_field_offset(&self) -> usize {
+        self.framing.offset
+    }
+
+    /// The longest a header (offset bytes plus length field) can be.
+    pub fn max_header_length(&self) -> usize {
+        self.framing.offset
+            + match self.framing.field {
+                LengthField::Fixed { width, .. } => width,
+                LengthField::Varint(v) => v.max_bytes(),
+            }
+    }
+}
+
+/// Why a [`Builder`] refused to build.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A fixed length field must be 1, 2, 3, 4 or 8 bytes wide.
+    #[error("length field width {width} is not 1, 2, 3, 4 or 8")]
+    LengthFieldWidth {
+        /// The width asked for.
+        width: usize,
+    },
+    /// A varint length field is bounded to 1 to 10 bytes.
+    #[error("varint length field bound {max_bytes} is not within 1..=10")]
+    VarintMaxBytes {
+        /// The bound asked for.
+        max_bytes: usize,
+    },
+    /// The offset is so large that header arithmetic would overflow.
+    #[error("length field offset {offset} is too large")]
+    OffsetTooLarge {
+        /// The offset asked for.
+        offset: usize,
+    },
+    /// The whole-frame limit is smaller than the shortest possible header,
+    /// so no frame could ever be accepted.
+    #[error("max frame length {max} is below the {header}-byte header")]
+    MaxBelowHeader {
+        /// The limit asked for.
+        max: usize,
+        /// The shortest header.
+        header: usize,
+    },
+    /// More bytes would be stripped than a frame under the whole-frame limit
+    /// can hold.
+    #[error("stripping {strip} bytes exceeds the max frame length {max}")]
+    StripExceedsMax {
+        /// Bytes to strip.
+        strip: usize,
+        /// The whole-frame limit.
+        max: usize,
+    },
+    /// A timer interval of zero.
+    #[error("{what} must be longer than zero")]
+    ZeroDuration {
+        /// Which option.
+        what: &'static str,
+    },
+    /// A send queue limit of zero would refuse every frame.
+    #[error("the send queue limit must be at least one byte")]
+    ZeroQueueLimit,
+}
+
+/// Builds a [`Config`]; every setter may be called in any order and the
+/// combination is checked once, in [`Builder::build`].
+#[derive(Debug, Clone)]
+pub struct Builder {
+    offset: usize,
+    width: usize,
+    order: ByteOrder,
+    varint: Option<VarintFormat>,
+    varint_max_bytes: usize,
+    reject_non_minimal: bool,
+    adjustment: i64,
+    includes_header: bool,
+    strip: Strip,
+    limit: Limit,
+    discard: bool,
+    max_queued_bytes: usize,
+    idle_timeout: Option<Duration>,
+    heartbeat: Option<(Duration, Bytes)>,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Self {
+            offset: 0,
+            width: 4,
+            order: ByteOrder::BigEndian,
+            varint: None,
+            varint_max_bytes: varint::MAX_LEN,
+            reject_non_minimal: false,
+            adjustment: 0,
+            includes_header: false,
+            strip: Strip::Header,
+            limit: Limit::Frame(DEFAULT_MAX_FRAME_LENGTH),
+            discard: false,
+            max_queued_bytes: DEFAULT_MAX_QUEUED_BYTES,
+            idle_timeout: None,
+            heartbeat: None,
+        }
+    }
+}
+
+impl Builder {
+    /// Bytes before the length field (default 0). The decoder keeps them in
+    /// the frame unless stripped; the encoder takes them from the caller as
+    /// the frame's header.
+    pub fn length_field_offset(mut self, offset: usize) -> Self {
+        self.offset = offset;
+        self
+    }
+
+    /// A fixed-width length field of `width` bytes: 1, 2, 3, 4 (the default)
+    /// or 8. Replaces a varint field chosen earlier.
+    pub fn length_field_width(mut self, width: usize) -> Self {
+        self.width = width;
+        self.varint = None;
+        self
+    }
+
+    /// Byte order of a fixed-width length field (default big-endian).
+    pub fn byte_order(mut self, order: ByteOrder) -> Self {
+        self.order = order;
+        self
+    }
+
+    /// A varint length field in `format`, at most 10 bytes unless bounded by
+    /// [`Builder::varint_max_bytes`]. Replaces a fixed width chosen earlier.
+    pub fn varint(mut self, format: VarintFormat) -> Self {
+        self.varint = Some(format);
+        self
+    }
+
+    /// Bound on a varint length field's encoded length, 1 to 10 bytes
+    /// (default 10, enough for any `u64`).
+    pub fn varint_max_bytes(mut self, max_bytes: usize) -> Self {
+        self.varint_max_bytes = max_bytes;
+        self
+    }
+
+    /// Reject varint length fields encoded with more bytes than needed
+    /// (default: accept them). Fixed-width fields have one encoding only.
+    pub fn reject_non_minimal(mut self, reject: bool) -> Self {
+        self.reject_non_minimal = reject;
+        self
+    }
+
+    /// Added to the length field's value to get the body length (default 0).
+    /// Positive when bytes after the length field are not counted by it
+    /// (Tarantool 1.5's request id: +4); negative when the value counts bytes
+    /// that are not body (Netty's case 3: −2).
+    pub fn length_adjustment(mut self, adjustment: i64) -> Self {
+        self.adjustment = adjustment;
+        self
+    }
+
+    /// Whether the length field's value counts the header (offset bytes and
+    /// the length field itself) as well as the body (default `false`). Unlike
+    /// a negative adjustment this follows the real width of a varint field.
+    pub fn length_includes_header(mut self, includes: bool) -> Self {
+        self.includes_header = includes;
+        self
+    }
+
+    /// Strip `n` bytes from the front of each decoded frame (0 keeps the
+    /// whole frame). A frame shorter than `n` is a decode error.
+    pub fn strip(mut self, n: usize) -> Self {
+        self.strip = Strip::Bytes(n);
+        self
+    }
+
+    /// Strip the header (offset bytes and length field) from each decoded
+    /// frame, handing over the body only. The default.
+    pub fn strip_header(mut self) -> Self {
+        self.strip = Strip::Header;
+        self
+    }
+
+    /// Limit each frame to `max` bytes counting the **whole frame**: offset
+    /// bytes, length field and body, before stripping. The default, with
+    /// [`DEFAULT_MAX_FRAME_LENGTH`]. Replaces [`Builder::max_payload_length`].
+    pub fn max_frame_length(mut self, max: usize) -> Self {
+        self.limit = Limit::Frame(max);
+        self
+    }
+
+    /// Limit each frame's **body** (the bytes after the length field, after
+    /// adjustment) to `max` bytes, not counting the header. Replaces
+    /// [`Builder::max_frame_length`].
+    pub fn max_payload_length(mut self, max: usize) -> Self {
+        self.limit = Limit::Payload(max);
+        self
+    }
+
+    /// On a frame over the limit: `false` (the default) fails the stream
+    /// with [`DecodeError::FrameTooLong`]; `true` skips the frame's bytes as
+    /// they arrive, reports it once as [`Decoded::Discarded`] when its header
+    /// is read, and carries on with the next frame.
+    pub fn discard_too_long_frames(mut self, discard: bool) -> Self {
+        self.discard = discard;
+        self
+    }
+
+    /// [`Connection`] only: refuse a send that would leave more than `max`
+    /// bytes queued (default [`DEFAULT_MAX_QUEUED_BYTES`]).
+    pub fn max_queued_bytes(mut self, max: usize) -> Self {
+        self.max_queued_bytes = max;
+        self
+    }
+
+    /// [`Connection`] only: end the connection with [`Event::IdleTimeout`]
+    /// when nothing arrives from the peer for `timeout`.
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = Some(timeout);
+        self
+    }
+
+    /// [`Connection`] only: queue `frame` (sent verbatim: encode it with an
+    /// [`Encoder`] first) every `interval`.
+    pub fn heartbeat(mut self, interval: Duration, frame: impl Into<Bytes>) -> Self {
+        self.heartbeat = Some((interval, frame.into()));
+        self
+    }
+
+    /// Checks the combination and builds the [`Config`].
+    pub fn build(self) -> Result<Config, ConfigError> {
+        let field = match self.varint {
+            Some(format) => {
+                if !(1..=varint::MAX_LEN).contains(&self.varint_max_bytes) {
+                    return Err(ConfigError::VarintMaxBytes {
+                        max_bytes: self.varint_max_bytes,
+                    });
+                }
+                LengthField::Varint(
+                    Varint::new(format)
+                        .with_max_bytes(self.varint_max_bytes)
+                        .with_reject_non_minimal(self.reject_non_minimal),
+                )
+            }
+            None => {
+                if !matches!(self.width, 1 | 2 | 3 | 4 | 8) {
+                    return Err(ConfigError::LengthFieldWidth { width: self.width });
+                }
+                LengthField::Fixed {
+                    width: self.width,
+                    order: self.order,
+                }
+            }
+        };
+        // Headers are at most offset + 10 bytes: keep that inside usize.
+        if self.offset > usize::MAX / 2 {
+            return Err(ConfigError::OffsetTooLarge {
+                offset: self.offset,
+            });
+        }
+        let min_header = self.offset + field.min_len();
+        if let Limit::Frame(max) = self.limit {
+            if max < min_header {
+                return Err(ConfigError::MaxBelowHeader {
+                    max,
+                    header: min_header,
+                });
+            }
+            if let Strip::Bytes(strip) = self.strip {
+                if strip > max {
+                    return Err(ConfigError::StripExceedsMax { strip, max });
+                }
+            }
+        }
+        if self.max_queued_bytes == 0 {
+            return Err(ConfigError::ZeroQueueLimit);
+        }
+        if self.idle_timeout == Some(Duration::ZERO) {
+            return Err(ConfigError::ZeroDuration {
+                what: "the idle timeout",
+            });
+        }
+        if matches!(self.heartbeat, Some((d, _)) if d.is_zero()) {
+            return Err(ConfigError::ZeroDuration {
+                what: "the heartbeat interval",
+            });
+        }
+        Ok(Config {
+            framing: Framing {
+                offset: self.offset,
+                field,
+                adjustment: self.adjustment,
+                includes_header: self.includes_header,
+                strip: self.strip,
+                limit: self.limit,
+                discard: self.discard,
+            },
+            max_queued_bytes: self.max_queued_bytes,
+            idle_timeout: self.idle_timeout,
+            heartbeat: self.heartbeat,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builder_validates() {
+        for w in [1, 2, 3, 4, 8] {
+            assert!(Config::builder().length_field_width(w).build().is_ok());
+        }
+        for w in [0, 5, 6, 7, 9, 16] {
+            assert_eq!(
+                Config::builder().length_field_width(w).build().unwrap_err(),
+                ConfigError::LengthFieldWidth { width: w }
+            );
+        }
+        // A later varint() replaces an invalid width and vice versa.
+        assert!(Config::builder()
+            .length_field_width(5)
+            .varint(VarintFormat::Leb128)
+            .build()
+            .is_ok());
+        for n in [0, 11] {
+            assert_eq!(
+                Config::builder()
+                    .varint(VarintFormat::Ber)
+                    .varint_max_bytes(n)
+                    .build()
+                    .unwrap_err(),
+                ConfigError::VarintMaxBytes { max_bytes: n }
+            );
+        }
+        assert_eq!(
+            Config::builder()
+                .length_field_offset(2)
+                .max_frame_length(5)
+                .build()
+                .unwrap_err(),
+            ConfigError::MaxBelowHeader { max: 5, header: 6 }
+        );
+        assert_eq!(
+            Config::builder()
+                .strip(9)
+                .max_frame_length(8)
+                .build()
+                .unwrap_err(),
+            ConfigError::StripExceedsMax { strip: 9, max: 8 }
+        );
+        assert!(Config::builder()
+            .length_field_offset(usize::MAX)
+            .build()
+            .is_err());
+        assert!(Config::builder()
+            .idle_timeout(Duration::ZERO)
+            .build()
+            .is_err());
+        assert!(Config::builder()
+            .heartbeat(Duration::ZERO, &b"x"[..])
+            .build()
+            .is_err());
+        assert_eq!(
+            Config::builder().max_queued_bytes(0).build().unwrap_err(),
+            ConfigError::ZeroQueueLimit
+        );
+        let c = Config::builder().length_field_offset(3).build().unwrap();
+        assert_eq!(c.length_field_offset(), 3);
+        assert_eq!(c.max_header_length(), 7);
+    }
+}

@@ -1,0 +1,159 @@
+//! The length-prefixed decoder over random layouts and random input splits:
+//! it must never panic, never hand out a frame over the limit, and the
+//! `Decoder` and the `Connection` must agree on every frame and error.
+#![no_main]
+
+use arbitrary::Arbitrary;
+use bytes::BytesMut;
+use libfuzzer_sys::fuzz_target;
+use sansproto::prefix::varint::VarintFormat;
+use sansproto::prefix::{ByteOrder, Config, Connection, Decoded, Decoder, Event};
+use sansproto::Driver;
+
+#[derive(Arbitrary, Debug)]
+struct Layout {
+    offset: u8,
+    width: u8,
+    varint: Option<(bool, u8, bool)>,
+    little_endian: bool,
+    adjustment: i64,
+    includes_header: bool,
+    strip: Option<u8>,
+    limit: u32,
+    huge_limit: bool,
+    payload_limit: bool,
+    discard: bool,
+}
+
+#[derive(Arbitrary, Debug)]
+struct Input {
+    layout: Layout,
+    chunks: Vec<Vec<u8>>,
+    eof: bool,
+}
+
+fn config(l: &Layout) -> Option<(Config, usize)> {
+    let mut b = Config::builder()
+        .length_field_offset(usize::from(l.offset % 16))
+        .length_field_width(usize::from(l.width % 9))
+        .byte_order(if l.little_endian {
+            ByteOrder::LittleEndian
+        } else {
+            ByteOrder::BigEndian
+        })
+        .length_adjustment(l.adjustment)
+        .length_includes_header(l.includes_header)
+        .discard_too_long_frames(l.discard);
+    if let Some((ber, max, strict)) = l.varint {
+        let format = if ber {
+            VarintFormat::Ber
+        } else {
+            VarintFormat::Leb128
+        };
+        b = b
+            .varint(format)
+            .varint_max_bytes(usize::from(max % 12))
+            .reject_non_minimal(strict);
+    }
+    b = match l.strip {
+        Some(n) => b.strip(usize::from(n)),
+        None => b.strip_header(),
+    };
+    let max = if l.huge_limit {
+        usize::MAX
+    } else {
+        l.limit as usize
+    };
+    b = if l.payload_limit {
+        b.max_payload_length(max)
+    } else {
+        b.max_frame_length(max)
+    };
+    // A payload limit does not count the header, which stays in the frame
+    // unless stripped.
+    b.build().ok().map(|c| {
+        let bound = if l.payload_limit {
+            max.saturating_add(c.max_header_length())
+        } else {
+            max
+        };
+        (c, bound)
+    })
+}
+
+fn as_event(d: Decoded) -> Event {
+    match d {
+        Decoded::Frame(b) => Event::Frame(b),
+        Decoded::Discarded { length } => Event::FrameDiscarded { length },
+    }
+}
+
+fuzz_target!(|input: Input| {
+    let Some((config, max)) = config(&input.layout) else {
+        return;
+    };
+    let mut decoder = Decoder::new(&config);
+    let mut conn = Connection::new(config);
+    let mut buf = BytesMut::new();
+    let mut from_decoder = Vec::new();
+    let mut from_conn = Vec::new();
+    let mut decoder_err = None;
+    let mut conn_err = None;
+    for chunk in &input.chunks {
+        if decoder_err.is_none() {
+            buf.extend_from_slice(chunk);
+            loop {
+                match decoder.decode(&mut buf) {
+                    Ok(Some(d)) => from_decoder.push(as_event(d)),
+                    Ok(None) => break,
+                    Err(e) => {
+                        // Sticky, and the buffer is released.
+                        assert_eq!(decoder.decode(&mut buf), Err(e.clone()));
+                        assert!(buf.is_empty());
+                        decoder_err = Some(e);
+                        break;
+                    }
+                }
+            }
+        }
+        if chunk.is_empty() {
+            continue;
+        }
+        if let Err(e) = conn.receive(chunk) {
+            assert_eq!(conn_err.get_or_insert(e.clone()), &e);
+        }
+        while let Some(ev) = conn.poll_event() {
+            from_conn.push(ev);
+        }
+    }
+    if input.eof && decoder_err.is_none() {
+        loop {
+            match decoder.decode_eof(&mut buf) {
+                Ok(Some(d)) => from_decoder.push(as_event(d)),
+                Ok(None) => break,
+                Err(e) => {
+                    decoder_err = Some(e);
+                    break;
+                }
+            }
+        }
+        if let Err(e) = conn.receive_eof() {
+            assert_eq!(conn_err.get_or_insert(e.clone()), &e);
+        }
+        while let Some(ev) = conn.poll_event() {
+            from_conn.push(ev);
+        }
+        assert!(conn.is_finished());
+    }
+    assert_eq!(from_decoder, from_conn);
+    assert_eq!(decoder_err, conn_err);
+    for ev in &from_decoder {
+        if let Event::Frame(frame) = ev {
+            assert!(
+                frame.len() <= max,
+                "frame of {} over limit {max}",
+                frame.len()
+            );
+        }
+    }
+});

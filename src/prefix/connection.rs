@@ -1,0 +1,399 @@
+//! A length-prefixed stream connection driven through [`Driver`].
+
+use super::decoder::{Lookahead, Out};
+use super::{Config, DecodeError, Decoder, EncodeError, Encoder};
+use crate::buf::{RecvBuf, SendQueue};
+use crate::Driver;
+use bytes::Bytes;
+use std::collections::VecDeque;
+use std::fmt;
+use std::ops::Range;
+use std::time::{Duration, Instant};
+
+/// What a [`Connection`] reports to the application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// A whole frame, less the configured stripped bytes.
+    Frame(Bytes),
+    /// An over-long frame is being skipped (discard mode only); reported
+    /// once per frame.
+    FrameDiscarded {
+        /// The whole frame's length in bytes.
+        length: u64,
+    },
+    /// Nothing arrived from the peer within the idle timeout; the connection
+    /// is finished.
+    IdleTimeout,
+}
+
+/// Why a send was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendErrorKind {
+    /// The frame would take the send queue past its limit. Call
+    /// `poll_transmit`, write the bytes out, and try again.
+    #[error(
+        "send queue full: {queued} bytes queued, {frame} more would pass the limit of {limit}"
+    )]
+    QueueFull {
+        /// Bytes already queued.
+        queued: usize,
+        /// The encoded frame (or batch) length.
+        frame: usize,
+        /// The configured limit.
+        limit: usize,
+    },
+    /// The frame cannot be encoded in this layout.
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+    /// The connection is closed, failed or finished.
+    #[error("connection is closed")]
+    Closed,
+}
+
+/// A refused send: why, and the payload handed back untouched.
+pub struct SendError<T> {
+    /// Why the send was refused.
+    pub kind: SendErrorKind,
+    /// The payload that was not queued.
+    pub payload: T,
+}
+
+impl<T> SendError<T> {
+    /// Takes the payload back.
+    pub fn into_payload(self) -> T {
+        self.payload
+    }
+}
+
+impl<T> fmt::Debug for SendError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SendError")
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> fmt::Display for SendError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "send refused: {}", self.kind)
+    }
+}
+
+impl<T> std::error::Error for SendError<T> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.kind)
+    }
+}
+
+/// Where the connection is. All transitions are in this file's methods
+/// `receive`, `receive_eof`, `handle_timeout` and `close`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum State {
+    /// Frames flow both ways.
+    Open,
+    /// Ended cleanly: local close, peer's end of stream, or idle timeout.
+    Closed,
+    /// The peer's stream could not be decoded.
+    Failed(DecodeError),
+}
+
+/// A length-prefixed stream connection: a [`Decoder`] and an [`Encoder`]
+/// over one [`Config`], a bounded send queue, and optional timers.
+///
+/// Drive it through [`Driver`]: feed received bytes to `receive`, take
+/// [`Event`]s from `poll_event`, write what `poll_transmit` appends, and call
+/// `handle_timeout(now)` after every read and whenever `poll_timeout`'s
+/// instant passes.
+///
+/// **Time.** `receive` takes no clock reading, so it only marks that the
+/// peer was heard from; the next `handle_timeout(now)` moves the idle
+/// deadline to `now + idle_timeout` (so call it after every read, as the loop
+/// in [`crate::driver`] does). Timers start at the first `handle_timeout`
+/// call: when an idle timeout or heartbeat is configured, call
+/// `handle_timeout(Instant::now())` once before the first read, otherwise
+/// `poll_timeout` returns `None` and a silent peer is never timed out.
+///
+/// **Ending.** There is no close handshake: the connection is finished after
+/// [`Connection::close`], the peer's end of stream, an idle timeout or a
+/// decode error. Queued bytes stay available to `poll_transmit`; received
+/// bytes after `close` are ignored. End of stream inside a frame is
+/// [`DecodeError::Truncated`], never silent.
+///
+/// ```
+/// use sansproto::prefix::{Config, Connection, Event};
+/// use sansproto::Driver;
+///
+/// let mut a = Connection::new(Config::default());
+/// let mut b = Connection::new(Config::default());
+/// a.send(&b"{\"a\":1}"[..]).unwrap();
+/// let mut wire = Vec::new();
+/// a.poll_transmit(&mut wire);
+/// assert_eq!(wire, b"\x00\x00\x00\x07{\"a\":1}");
+/// for chunk in wire.chunks(3) {
+///     b.receive(chunk)?;
+/// }
+/// assert_eq!(b.poll_event(), Some(Event::Frame("{\"a\":1}".into())));
+/// b.receive(&[0, 0])?; // half a header, then the peer hangs up
+/// assert!(b.receive_eof().is_err());
+/// assert!(b.is_finished());
+/// # Ok::<(), sansproto::prefix::DecodeError>(())
+/// ```
+#[derive(Debug)]
+pub struct Connection {
+    decoder: Decoder,
+    encoder: Encoder,
+    recv: RecvBuf,
+    /// Where the frames of the last read lie in `recv` (reused).
+    found: Vec<Out<Range<usize>>>,
+    send: SendQueue,
+    events: VecDeque<Event>,
+    state: State,
+    idle_timeout: Option<Duration>,
+    heartbeat: Option<(Duration, Bytes)>,
+    timers_started: bool,
+    heard_from_peer: bool,
+    idle_deadline: Option<Instant>,
+    next_heartbeat: Option<Instant>,
+}
+
+impl Connection {
+    /// A connection using `config` for both directions.
+    pub fn new(config: Config) -> Self {
+        Self {
+            decoder: Decoder::new(&config),
+            encoder: Encoder::new(&config),
+            recv: RecvBuf::new(),
+            found: Vec::new(),
+            send: SendQueue::new(config.max_queued_bytes),
+            events: VecDeque::new(),
+            state: State::Open,
+            idle_timeout: config.idle_timeout,
+            heartbeat: config.heartbeat,
+            timers_started: false,
+            heard_from_peer: false,
+            idle_deadline: None,
+            next_heartbeat: None,
+        }
+    }
+
+    /// Queues one frame with no header bytes (layouts with offset 0).
+    pub fn send<T: AsRef<[u8]>>(&mut self, payload: T) -> Result<(), SendError<T>> {
+        self.send_with_header(&[], payload)
+    }
+
+    /// Queues one frame: `header` (exactly the length field offset long),
+    /// the length field, then `body`.
+    pub fn send_with_header<T: AsRef<[u8]>>(
+        &mut self,
+        header: &[u8],
+        body: T,
+    ) -> Result<(), SendError<T>> {
+        let len = match self.check_send(self.encoder.encoded_len(header.len(), body.as_ref().len()))
+        {
+            Ok(len) => len,
+            Err(kind) => {
+                return Err(SendError {
+                    kind,
+                    payload: body,
+                })
+            }
+        };
+        match self
+            .encoder
+            .encode_parts_to(header, &[body.as_ref()], self.send.buf_mut())
+        {
+            Ok(n) => {
+                debug_assert_eq!(n, len);
+                Ok(())
+            }
+            Err(e) => Err(SendError {
+                kind: e.into(),
+                payload: body,
+            }),
+        }
+    }
+
+    /// Queues every `(header, body)` frame back to back, or none of them:
+    /// the batch is validated and checked against the queue limit as a
+    /// whole (Pomelo's `sendBatch`). The frames stay the caller's, so on
+    /// refusal only the reason is returned.
+    pub fn send_batch<H, B>(&mut self, frames: &[(H, B)]) -> Result<(), SendErrorKind>
+    where
+        H: AsRef<[u8]>,
+        B: AsRef<[u8]>,
+    {
+        let items = frames.iter().map(|(h, b)| (h, b));
+        self.check_send(self.encoder.encoded_batch_len(items.clone()))?;
+        self.encoder.encode_batch_to(items, self.send.buf_mut())?;
+        Ok(())
+    }
+
+    fn check_send(&self, len: Result<usize, EncodeError>) -> Result<usize, SendErrorKind> {
+        if self.state != State::Open {
+            return Err(SendErrorKind::Closed);
+        }
+        let len = len?;
+        if !self.send.has_room(len) {
+            return Err(SendErrorKind::QueueFull {
+                queued: self.send.len(),
+                frame: len,
+                limit: self.send.limit(),
+            });
+        }
+        Ok(len)
+    }
+
+    /// Ends the connection: no more sends, received bytes are ignored, and
+    /// [`Driver::is_finished`] turns true. Bytes already queued can still be
+    /// taken with `poll_transmit`.
+    pub fn close(&mut self) {
+        if self.state == State::Open {
+            self.state = State::Closed;
+            // Part of a frame that will never be delivered.
+            drop(self.recv.take_all());
+        }
+    }
+
+    /// Bytes queued for sending.
+    pub fn queued_bytes(&self) -> usize {
+        self.send.len()
+    }
+
+    /// True when `poll_transmit` has bytes to hand over.
+    pub fn wants_transmit(&self) -> bool {
+        !self.send.is_empty()
+    }
+
+    /// Bytes received that do not yet form a whole frame.
+    pub fn buffered_bytes(&self) -> usize {
+        self.recv.len()
+    }
+
+    /// The error the connection failed with, if it did.
+    pub fn error(&self) -> Option<&DecodeError> {
+        match &self.state {
+            State::Failed(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    fn fail(&mut self, e: DecodeError) -> DecodeError {
+        self.state = State::Failed(e.clone());
+        e
+    }
+}
+
+/// How many frame positions the read-ahead list keeps room for between reads.
+const FOUND_KEPT: usize = 4096;
+
+impl Driver for Connection {
+    type Event = Event;
+    type Error = DecodeError;
+
+    fn receive(&mut self, data: &[u8]) -> Result<(), DecodeError> {
+        match &self.state {
+            State::Open => {}
+            State::Closed => return Ok(()),
+            State::Failed(e) => return Err(e.clone()),
+        }
+        if data.is_empty() {
+            return Ok(());
+        }
+        self.heard_from_peer = true;
+        self.recv.extend(data);
+        // Read ahead through the buffer once, noting where the frames lie,
+        // then split that region off in one go and slice each frame out of
+        // it: one split of the receive buffer per read, not per frame.
+        let mut ahead = Lookahead::new(self.recv.as_slice());
+        let found = &mut self.found;
+        let result = self.decoder.decode_all(&mut ahead, |out| found.push(out));
+        let consumed = ahead.consumed();
+        if consumed > 0 {
+            let region = self.recv.split_to(consumed);
+            self.events
+                .extend(self.found.drain(..).map(|out| match out {
+                    Out::Frame(range) => Event::Frame(region.slice(range)),
+                    Out::Discarded { length } => Event::FrameDiscarded { length },
+                }));
+        }
+        // A read full of tiny frames must not pin a large list for good.
+        self.found.shrink_to(FOUND_KEPT);
+        result.map_err(|e| {
+            // The stream is lost: release what is left of it.
+            self.recv = RecvBuf::new();
+            self.fail(e)
+        })
+    }
+
+    fn receive_eof(&mut self) -> Result<(), DecodeError> {
+        match &self.state {
+            State::Open => {}
+            State::Closed => return Ok(()),
+            State::Failed(e) => return Err(e.clone()),
+        }
+        match self.decoder.check_eof(&mut self.recv) {
+            Ok(()) => {
+                self.state = State::Closed;
+                Ok(())
+            }
+            Err(e) => Err(self.fail(e)),
+        }
+    }
+
+    #[inline]
+    fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
+        self.send.drain_into(out)
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        if self.state != State::Open {
+            return None;
+        }
+        match (self.idle_deadline, self.next_heartbeat) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        if self.state != State::Open {
+            return;
+        }
+        if !self.timers_started || self.heard_from_peer {
+            self.idle_deadline = self.idle_timeout.and_then(|d| now.checked_add(d));
+            self.heard_from_peer = false;
+        }
+        if !self.timers_started {
+            self.timers_started = true;
+            self.next_heartbeat = self
+                .heartbeat
+                .as_ref()
+                .and_then(|(d, _)| now.checked_add(*d));
+            return;
+        }
+        if self.idle_deadline.is_some_and(|t| now >= t) {
+            self.state = State::Closed;
+            self.events.push_back(Event::IdleTimeout);
+            return;
+        }
+        if let (Some(due), Some((interval, frame))) = (self.next_heartbeat, &self.heartbeat) {
+            if now >= due {
+                // A heartbeat behind a full queue would prove nothing; skip it.
+                if self.send.has_room(frame.len()) {
+                    self.send.buf_mut().extend_from_slice(frame);
+                }
+                self.next_heartbeat = now.checked_add(*interval);
+            }
+        }
+    }
+
+    fn is_finished(&self) -> bool {
+        self.state != State::Open
+    }
+}

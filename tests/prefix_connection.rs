@@ -1,0 +1,252 @@
+//! The `prefix::Connection` machine through the `Driver` trait: send queue
+//! limits, batches, end of stream, close, idle timeout and heartbeat on a
+//! virtual clock.
+
+use bytes::Bytes;
+use sansproto::prefix::{Config, Connection, DecodeError, EncodeError, Event, SendErrorKind};
+use sansproto::Driver;
+use std::time::{Duration, Instant};
+
+fn transmit(conn: &mut Connection) -> Vec<u8> {
+    let mut out = Vec::new();
+    conn.poll_transmit(&mut out);
+    out
+}
+
+#[test]
+fn send_past_queue_limit_hands_payload_back() {
+    let config = Config::builder().max_queued_bytes(20).build().unwrap();
+    let mut conn = Connection::new(config);
+    conn.send(vec![1u8; 10]).unwrap(); // 14 bytes queued
+    let payload = vec![2u8; 3];
+    let ptr = payload.as_ptr();
+    let err = conn.send(payload).unwrap_err();
+    assert_eq!(
+        err.kind,
+        SendErrorKind::QueueFull {
+            queued: 14,
+            frame: 7,
+            limit: 20
+        }
+    );
+    let back = err.into_payload();
+    assert_eq!(back.as_ptr(), ptr, "the very same buffer comes back");
+    assert_eq!(conn.queued_bytes(), 14);
+    assert!(conn.wants_transmit());
+    // Once written out, it fits.
+    assert_eq!(transmit(&mut conn).len(), 14);
+    assert!(!conn.wants_transmit());
+    conn.send(back).unwrap();
+    assert_eq!(transmit(&mut conn), [0, 0, 0, 3, 2, 2, 2]);
+}
+
+#[test]
+fn encode_refusals_hand_payload_back() {
+    let config = Config::builder()
+        .length_field_offset(1)
+        .length_field_width(1)
+        .build()
+        .unwrap();
+    let mut conn = Connection::new(config);
+    let err = conn.send(Bytes::from_static(b"no header")).unwrap_err();
+    assert_eq!(
+        err.kind,
+        SendErrorKind::Encode(EncodeError::HeaderLength {
+            expected: 1,
+            actual: 0
+        })
+    );
+    assert_eq!(err.payload, "no header");
+    let err = conn.send_with_header(&[9], vec![0u8; 256]).unwrap_err();
+    assert_eq!(
+        err.kind,
+        SendErrorKind::Encode(EncodeError::LengthDoesNotFit {
+            value: 256,
+            max: 255
+        })
+    );
+    assert_eq!(err.payload.len(), 256);
+    assert!(err.to_string().contains("256"));
+    assert_eq!(conn.queued_bytes(), 0);
+}
+
+#[test]
+fn batch_is_all_or_nothing() {
+    let config = Config::builder()
+        .length_field_offset(1)
+        .length_field_width(3)
+        .max_queued_bytes(16)
+        .build()
+        .unwrap();
+    let mut conn = Connection::new(config);
+    let batch: Vec<(&[u8], &[u8])> = vec![(&[3], b""), (&[4], b"{}"), (&[4], b"[]")];
+    conn.send_batch(&batch).unwrap();
+    assert_eq!(conn.queued_bytes(), 4 + 6 + 6);
+    let err = conn.send_batch(&batch[..1]).unwrap_err();
+    assert_eq!(
+        err,
+        SendErrorKind::QueueFull {
+            queued: 16,
+            frame: 4,
+            limit: 16
+        }
+    );
+    assert_eq!(
+        transmit(&mut conn),
+        [3, 0, 0, 0, 4, 0, 0, 2, b'{', b'}', 4, 0, 0, 2, b'[', b']']
+    );
+    // One bad item refuses the whole batch.
+    let bad: Vec<(&[u8], &[u8])> = vec![(&[3], b""), (&[], b"x")];
+    assert!(conn.send_batch(&bad).is_err());
+    assert_eq!(conn.queued_bytes(), 0);
+}
+
+#[test]
+fn events_before_a_failure_stay_available() {
+    let config = Config::builder().max_frame_length(10).build().unwrap();
+    let mut conn = Connection::new(config);
+    let err = conn
+        .receive(&[0, 0, 0, 1, b'a', 0, 0, 0, 1, b'b', 0, 0, 1, 0])
+        .unwrap_err();
+    assert_eq!(
+        err,
+        DecodeError::FrameTooLong {
+            length: 260,
+            max: 10
+        }
+    );
+    assert_eq!(conn.poll_event(), Some(Event::Frame("a".into())));
+    assert_eq!(conn.poll_event(), Some(Event::Frame("b".into())));
+    assert_eq!(conn.poll_event(), None);
+    assert!(conn.is_finished());
+    assert_eq!(conn.error(), Some(&err));
+    assert!(matches!(
+        conn.send(b"x").unwrap_err().kind,
+        SendErrorKind::Closed
+    ));
+}
+
+#[test]
+fn end_of_stream_mid_frame_says_what_was_lost() {
+    let mut conn = Connection::new(Config::default());
+    conn.receive(&[0, 0, 0, 10, 1, 2, 3]).unwrap();
+    assert_eq!(
+        conn.receive_eof(),
+        Err(DecodeError::Truncated {
+            buffered: 7,
+            frame_length: Some(14)
+        })
+    );
+    assert!(conn.is_finished());
+    assert_eq!(conn.receive(&[4]), conn.receive_eof().map(|_| ()));
+}
+
+#[test]
+fn clean_end_of_stream_and_close() {
+    let mut conn = Connection::new(Config::default());
+    conn.receive(&[0, 0, 0, 0]).unwrap();
+    assert_eq!(conn.poll_event(), Some(Event::Frame(Bytes::new())));
+    conn.send(b"bye").unwrap();
+    assert_eq!(conn.receive_eof(), Ok(()));
+    assert!(conn.is_finished());
+    assert_eq!(conn.poll_timeout(), None);
+    // Queued bytes are still handed over after the end.
+    assert_eq!(transmit(&mut conn), [0, 0, 0, 3, b'b', b'y', b'e']);
+    assert!(matches!(
+        conn.send(b"x").unwrap_err().kind,
+        SendErrorKind::Closed
+    ));
+
+    let mut conn = Connection::new(Config::default());
+    conn.receive(&[0, 0]).unwrap();
+    conn.close();
+    assert!(conn.is_finished());
+    assert_eq!(conn.buffered_bytes(), 0);
+    assert_eq!(conn.receive(&[0, 0, 0, 0]), Ok(()));
+    assert_eq!(conn.poll_event(), None);
+}
+
+#[test]
+fn idle_timeout_follows_inbound_traffic() {
+    let t0 = Instant::now();
+    let s = Duration::from_secs;
+    let config = Config::builder().idle_timeout(s(10)).build().unwrap();
+    let mut conn = Connection::new(config);
+    // Timers start at the first handle_timeout.
+    assert_eq!(conn.poll_timeout(), None);
+    conn.handle_timeout(t0);
+    assert_eq!(conn.poll_timeout(), Some(t0 + s(10)));
+    // Bytes arrive at t0+5; the next handle_timeout applies them.
+    conn.receive(&[0, 0]).unwrap();
+    conn.handle_timeout(t0 + s(5));
+    assert_eq!(conn.poll_timeout(), Some(t0 + s(15)));
+    conn.handle_timeout(t0 + s(14));
+    conn.handle_timeout(t0 + s(14)); // extra calls are harmless
+    assert_eq!(conn.poll_event(), None);
+    assert!(!conn.is_finished());
+    // Activity marked before a late handle_timeout still counts.
+    conn.receive(&[0, 0]).unwrap();
+    conn.handle_timeout(t0 + s(20));
+    assert!(!conn.is_finished());
+    assert_eq!(conn.poll_event(), Some(Event::Frame(Bytes::new())));
+    assert_eq!(conn.poll_timeout(), Some(t0 + s(30)));
+    conn.handle_timeout(t0 + s(30));
+    assert_eq!(conn.poll_event(), Some(Event::IdleTimeout));
+    assert!(conn.is_finished());
+    assert_eq!(conn.poll_timeout(), None);
+}
+
+#[test]
+fn heartbeat_every_interval() {
+    let t0 = Instant::now();
+    let s = Duration::from_secs;
+    let heartbeat = Bytes::from_static(&[3, 0, 0, 0]); // Pomelo heartbeat
+    let config = Config::builder()
+        .length_field_offset(1)
+        .length_field_width(3)
+        .strip(0)
+        .heartbeat(s(5), heartbeat.clone())
+        .idle_timeout(s(12))
+        .build()
+        .unwrap();
+    let mut conn = Connection::new(config);
+    conn.handle_timeout(t0);
+    assert_eq!(conn.poll_timeout(), Some(t0 + s(5)));
+    assert!(transmit(&mut conn).is_empty());
+    conn.handle_timeout(t0 + s(5));
+    assert_eq!(transmit(&mut conn), heartbeat);
+    assert_eq!(conn.poll_timeout(), Some(t0 + s(10)));
+    conn.handle_timeout(t0 + s(7));
+    assert!(transmit(&mut conn).is_empty());
+    // The peer's heartbeat arrives as a frame and resets the idle deadline.
+    conn.receive(&heartbeat).unwrap();
+    assert_eq!(conn.poll_event(), Some(Event::Frame(heartbeat.clone())));
+    conn.handle_timeout(t0 + s(10));
+    assert_eq!(transmit(&mut conn), heartbeat);
+    assert_eq!(conn.poll_timeout(), Some(t0 + s(15)));
+    conn.handle_timeout(t0 + s(15));
+    assert_eq!(transmit(&mut conn), heartbeat);
+    // Silence since t0+10: the deadline at t0+22 ends the connection.
+    assert_eq!(conn.poll_timeout(), Some(t0 + s(20)));
+    conn.handle_timeout(t0 + s(20));
+    conn.handle_timeout(t0 + s(22));
+    assert_eq!(conn.poll_event(), Some(Event::IdleTimeout));
+    assert_eq!(transmit(&mut conn), heartbeat, "the t0+20 heartbeat");
+    assert!(conn.is_finished());
+}
+
+#[test]
+fn heartbeat_skipped_behind_a_full_queue() {
+    let t0 = Instant::now();
+    let config = Config::builder()
+        .max_queued_bytes(8)
+        .heartbeat(Duration::from_secs(1), vec![0u8, 0, 0, 0])
+        .build()
+        .unwrap();
+    let mut conn = Connection::new(config);
+    conn.handle_timeout(t0);
+    conn.send([1u8, 2, 3]).unwrap(); // 7 of 8 bytes
+    conn.handle_timeout(t0 + Duration::from_secs(1));
+    assert_eq!(conn.queued_bytes(), 7);
+    assert_eq!(conn.poll_timeout(), Some(t0 + Duration::from_secs(2)));
+}
