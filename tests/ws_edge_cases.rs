@@ -260,3 +260,79 @@ fn an_upgrade_without_host_is_refused() {
         String::from_utf8_lossy(&out)
     );
 }
+
+fn masked(op: sansproto::ws::OpCode, payload: &[u8]) -> Vec<u8> {
+    let mut v = Vec::new();
+    sansproto::ws::encode_frame(&mut v, true, 0, op, Some([1, 2, 3, 4]), payload);
+    v
+}
+
+/// A failure queued behind unpolled events is not overtaken by a timer:
+/// the first error stays the one reported, and its Close frame goes out.
+#[test]
+fn a_queued_failure_is_not_replaced_by_a_later_timeout() {
+    use sansproto::ws::OpCode;
+    let config = Config::default().with_keepalive(Duration::from_secs(1), Duration::from_secs(1));
+    let mut c = Connection::after_handshake(
+        Role::Server,
+        config,
+        None,
+        None,
+        sansproto::seeded_random(0),
+    );
+    let t0 = Instant::now();
+    c.handle_timeout(t0);
+    let mut bytes = masked(OpCode::Binary, b"m");
+    bytes.extend(masked(OpCode::Continuation, b"x"));
+    assert_eq!(c.receive(&bytes), Ok(()));
+    for s in [0, 2, 4] {
+        c.handle_timeout(t0 + Duration::from_secs(s));
+    }
+    let events: Vec<Event> = std::iter::from_fn(|| c.poll_event()).collect();
+    assert!(matches!(events[0], Event::Message(_)));
+    let closed: Vec<_> = events
+        .iter()
+        .filter(|e| matches!(e, Event::Closed(_)))
+        .collect();
+    assert_eq!(closed.len(), 1, "{events:?}");
+    let expected = Error::Protocol("continuation frame without a message");
+    assert_eq!(c.receive(b"x"), Err(expected.clone()));
+    assert_eq!(c.error(), Some(&expected));
+    let frames = decode_frames(&take_output(&mut c));
+    let close = frames.last().unwrap();
+    assert_eq!(close.payload[..2], 1002u16.to_be_bytes());
+}
+
+/// The peer's Close queued behind a Ping, then the close timeout: exactly
+/// one `Closed` event, the clean one.
+#[test]
+fn a_queued_peer_close_and_a_close_timeout_give_one_closed_event() {
+    use sansproto::ws::OpCode;
+    let mut c = Connection::after_handshake(
+        Role::Server,
+        Config::default(),
+        None,
+        None,
+        sansproto::seeded_random(0),
+    );
+    let t0 = Instant::now();
+    c.handle_timeout(t0);
+    c.close(CloseCode::NORMAL, "").unwrap();
+    let mut bytes = masked(OpCode::Ping, b"p");
+    bytes.extend(masked(OpCode::Close, &1000u16.to_be_bytes()));
+    assert_eq!(c.receive(&bytes), Ok(()));
+    c.handle_timeout(t0 + Duration::from_millis(1));
+    c.handle_timeout(t0 + Duration::from_secs(11));
+    let events: Vec<Event> = std::iter::from_fn(|| c.poll_event()).collect();
+    let closed: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Closed(c) => Some(c.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(closed.len(), 1, "{events:?}");
+    assert!(closed[0].clean);
+    assert_eq!(closed[0].code, CloseCode::NORMAL);
+    assert!(c.is_finished());
+}

@@ -298,13 +298,19 @@ impl Connection {
         loop {
             match self.events.pop_front()? {
                 Queued::Event(e) => return Some(e),
+                // A timer may have ended the connection meanwhile; then the
+                // queued step has nothing left to do.
                 Queued::Fail(err) => {
                     self.halted = false;
-                    let _ = self.fail(err);
+                    if !matches!(self.state, State::Closed) {
+                        let _ = self.fail(err);
+                    }
                 }
                 Queued::PeerClose(code, reason) => {
                     self.halted = false;
-                    self.peer_close(code, reason);
+                    if !matches!(self.state, State::Closed) {
+                        self.peer_close(code, reason);
+                    }
                 }
             }
         }
@@ -652,8 +658,8 @@ impl Connection {
         self.message = None;
         self.pending.clear();
         self.pending_bytes = 0;
-        self.error = Some(err.clone());
-        err
+        // The first failure is the one reported, now and later.
+        self.error.get_or_insert(err).clone()
     }
 
     /// The transport's read side ended.
@@ -707,6 +713,11 @@ impl Connection {
     /// [`close`](Self::close)) count from the latest `now` seen.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.timers.now = Some(now);
+        if self.halted {
+            // A failure or the peer's Close waits behind unpolled events and
+            // ends the connection when reached; timers have nothing to add.
+            return;
+        }
         if std::mem::take(&mut self.timers.activity) {
             self.timers.pong = None;
             self.timers.keepalive = None;

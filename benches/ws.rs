@@ -1,0 +1,188 @@
+//! WebSocket throughput: a server parsing masked client frames, frame
+//! encoding on both sides, and a memcpy of the same bytes for reference.
+//!
+//! Every input is built once, outside the timed loop. Every iteration
+//! counts what it decoded or encoded and asserts the count, so no work can
+//! be skipped.
+//!
+//! `cargo bench --bench ws`
+
+use bytes::Bytes;
+use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use sansproto::ws::{encode_frame, Config, Connection, Event, Message, OpCode, Role};
+
+/// What a socket loop hands over per read.
+const READ_CHUNK: usize = 64 << 10;
+const MIB: usize = 1 << 20;
+
+/// A client's masking keys: different per frame, as a real client's are.
+fn mask_key(i: usize) -> [u8; 4] {
+    (i as u32).wrapping_mul(0x9e37_79b9).to_be_bytes()
+}
+
+/// `count` masked client frames of `opcode`, each carrying `payload`.
+fn client_frames(opcode: OpCode, payload: &[u8], count: usize) -> Vec<u8> {
+    let mut wire = Vec::with_capacity(count * (payload.len() + 14));
+    for i in 0..count {
+        encode_frame(&mut wire, true, 0, opcode, Some(mask_key(i)), payload);
+    }
+    wire
+}
+
+/// Exactly `len` bytes of UTF-8 that mix 1-, 2-, 3- and 4-byte characters.
+fn multibyte_text(len: usize) -> String {
+    let mut s = String::with_capacity(len);
+    for c in "aé€𝄞 κόσμε ✓ 😀".chars().cycle() {
+        if s.len() + c.len_utf8() > len {
+            break;
+        }
+        s.push(c);
+    }
+    while s.len() < len {
+        s.push('.');
+    }
+    s
+}
+
+fn server() -> Connection {
+    Connection::after_handshake(
+        Role::Server,
+        Config::default(),
+        None,
+        None,
+        sansproto::seeded_random(1),
+    )
+}
+
+/// Feeds `wire` to a fresh server connection in socket-sized reads, polling
+/// every event after each read. Returns (messages, payload bytes).
+fn receive_all(wire: &[u8]) -> (usize, usize) {
+    let mut conn = server();
+    let (mut messages, mut bytes) = (0, 0);
+    for chunk in wire.chunks(READ_CHUNK) {
+        conn.receive(chunk).expect("valid frames");
+        while let Some(event) = conn.poll_event() {
+            match event {
+                Event::Message(m) => {
+                    messages += 1;
+                    bytes += m.len();
+                }
+                other => panic!("unexpected event {other:?}"),
+            }
+        }
+    }
+    (messages, bytes)
+}
+
+fn server_receive(c: &mut Criterion) {
+    let mut group = c.benchmark_group("ws_server_receive");
+
+    let small = client_frames(OpCode::Binary, &[0x5a; 16], 10_000);
+    group.throughput(Throughput::Elements(10_000));
+    group.bench_function("binary_16B_x10000", |b| {
+        b.iter(|| {
+            let (messages, bytes) = receive_all(black_box(&small));
+            assert_eq!((messages, bytes), (10_000, 10_000 * 16));
+        })
+    });
+
+    let text = multibyte_text(4 << 10);
+    let texts = client_frames(OpCode::Text, text.as_bytes(), 1_000);
+    group.throughput(Throughput::Bytes(1_000 * 4096));
+    group.bench_function("text_4KiB_x1000_multibyte", |b| {
+        b.iter(|| {
+            let (messages, bytes) = receive_all(black_box(&texts));
+            assert_eq!((messages, bytes), (1_000, 1_000 * 4096));
+        })
+    });
+
+    // The floor for the case above: std validating the same text, each
+    // frame's worth hot in cache as it is right after unmasking.
+    group.bench_function("std_from_utf8_4KiB_x1000", |b| {
+        b.iter(|| {
+            let valid = (0..1_000)
+                .filter(|_| std::str::from_utf8(black_box(text.as_bytes())).is_ok())
+                .count();
+            assert_eq!(valid, 1_000);
+        })
+    });
+
+    let payload: Vec<u8> = (0..MIB).map(|i| (i * 7) as u8).collect();
+    let large = client_frames(OpCode::Binary, &payload, 16);
+    group.sample_size(20);
+    group.throughput(Throughput::Bytes(16 * MIB as u64));
+    group.bench_function("binary_1MiB_x16", |b| {
+        b.iter(|| {
+            let (messages, bytes) = receive_all(black_box(&large));
+            assert_eq!((messages, bytes), (16, 16 * MIB));
+        })
+    });
+
+    // The floor for the case above: copying the same payload bytes once.
+    let src = payload.repeat(16);
+    let mut dst = vec![0u8; src.len()];
+    group.bench_function("memcpy_16MiB", |b| {
+        b.iter(|| {
+            dst.copy_from_slice(black_box(&src));
+            assert_eq!(black_box(&dst)[16 * MIB - 1], src[16 * MIB - 1]);
+        })
+    });
+    group.finish();
+}
+
+fn encode(c: &mut Criterion) {
+    let mut group = c.benchmark_group("ws_encode");
+
+    let small = Bytes::from_static(&[0xa5; 16]);
+    let mut out = Vec::with_capacity(10_000 * 18);
+    group.throughput(Throughput::Elements(10_000));
+    group.bench_function("server_binary_16B_x10000", |b| {
+        b.iter(|| {
+            let mut conn = server();
+            out.clear();
+            for _ in 0..10_000 {
+                conn.send(Message::Binary(small.clone()))
+                    .expect("room to send");
+                conn.poll_transmit(&mut out);
+            }
+            // 2-byte header, unmasked payload.
+            assert_eq!(black_box(&out).len(), 10_000 * 18);
+        })
+    });
+
+    // One long-lived client, as on a real connection: its send queue and
+    // `out` trade buffers, so the steady state allocates nothing.
+    let payload = Bytes::from((0..MIB).map(|i| (i * 13) as u8).collect::<Vec<u8>>());
+    let mut client = Connection::after_handshake(
+        Role::Client,
+        Config::default(),
+        None,
+        None,
+        sansproto::seeded_random(2),
+    );
+    let mut out = Vec::new();
+    group.throughput(Throughput::Bytes(MIB as u64));
+    group.bench_function("client_masked_binary_1MiB", |b| {
+        b.iter(|| {
+            out.clear();
+            client
+                .send(Message::Binary(payload.clone()))
+                .expect("room to send");
+            let n = client.poll_transmit(&mut out);
+            // 10-byte header with a 64-bit length, 4-byte masking key.
+            assert_eq!((n, black_box(&out).len()), (MIB + 14, MIB + 14));
+        })
+    });
+
+    let mut dst = vec![0u8; MIB];
+    group.bench_function("memcpy_1MiB", |b| {
+        b.iter(|| {
+            dst.copy_from_slice(black_box(&payload));
+            assert_eq!(black_box(&dst)[MIB - 1], payload[MIB - 1]);
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, server_receive, encode);
+criterion_main!(benches);
