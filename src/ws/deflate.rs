@@ -381,6 +381,14 @@ impl Deflate {
                 return Err(ExtensionError::TooBig);
             }
             out.extend_from_slice(&step[..made]);
+            if used == 0 && made == 0 {
+                if input.is_empty() {
+                    return Ok(());
+                }
+                return Err(ExtensionError::InvalidData(
+                    "inflate made no progress".into(),
+                ));
+            }
             match status {
                 Status::StreamEnd => {
                     if input.is_empty() {
@@ -391,11 +399,6 @@ impl Deflate {
                     ));
                 }
                 _ if input.is_empty() && made < STEP => return Ok(()),
-                Status::BufError if used == 0 && made == 0 => {
-                    return Err(ExtensionError::InvalidData(
-                        "inflate made no progress".into(),
-                    ))
-                }
                 _ => {}
             }
         }
@@ -465,13 +468,18 @@ impl Extension for Deflate {
             let before_out = c.total_out();
             c.compress_vec(input, out, FlushCompress::Sync)
                 .map_err(|e| ExtensionError::InvalidData(format!("deflate: {e}")))?;
-            input = input
-                .get((c.total_in() - before_in) as usize..)
-                .unwrap_or_default();
+            let used = (c.total_in() - before_in) as usize;
+            input = input.get(used..).unwrap_or_default();
             let made = c.total_out() - before_out;
-            // Done when all input is in and the flush left spare room.
-            if input.is_empty() && out.len() < out.capacity() && made > 0 {
+            // Done when all input is in and the flush left spare room (or a
+            // repeated flush had nothing more to write).
+            if input.is_empty() && (out.len() < out.capacity() || made == 0) {
                 break;
+            }
+            if used == 0 && made == 0 && out.len() < out.capacity() {
+                return Err(ExtensionError::InvalidData(
+                    "deflate made no progress".into(),
+                ));
             }
         }
         if out.ends_with(&TAIL) {
@@ -619,6 +627,21 @@ mod tests {
             let mut dec = Vec::new();
             b.decode(RSV1, wire, true, &mut dec, 100).unwrap();
             assert_eq!(dec, want);
+        }
+    }
+
+    #[test]
+    fn encode_terminates_whatever_room_the_output_has() {
+        // The flush may fill the output exactly; a second flush then writes
+        // nothing, which must end the loop rather than spin.
+        let payload: Vec<u8> = (0..600u32).map(|i| (i * 7 % 251) as u8).collect();
+        for cap in 0..400 {
+            let (mut a, mut b) = pair(false);
+            let mut out = Vec::with_capacity(cap);
+            assert_eq!(a.encode(OpCode::Binary, &payload, &mut out), Ok(Some(RSV1)));
+            let mut dec = Vec::new();
+            b.decode(RSV1, &out, true, &mut dec, 1 << 20).unwrap();
+            assert_eq!(dec, payload, "capacity {cap}");
         }
     }
 
