@@ -1,0 +1,255 @@
+//! A WebSocket client through a real CONNECT proxy over loopback: the proxy
+//! and the echo server are written here with std::net threads, and the
+//! client is the crate's `ProxiedClient` under the examples' blocking loop.
+
+#[path = "../examples/common/mod.rs"]
+mod driveloop;
+
+use bytes::Bytes;
+use sansproto::ws::proxy::{ProxiedClient, ProxiedError, ProxiedEvent, ProxyError, ProxyEvent};
+use sansproto::ws::{CloseCode, Config, Connection, Event, Message};
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::thread;
+use std::time::Duration;
+
+/// A WebSocket echo server on a loopback port, one thread per connection.
+fn echo_server() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            thread::spawn(move || {
+                let mut conn = Connection::server(Config::default());
+                let _ = driveloop::drive(&mut stream, &mut conn, |conn, event| {
+                    if let Event::Message(m) = event {
+                        conn.send(m).unwrap();
+                    }
+                });
+            });
+        }
+    });
+    addr
+}
+
+/// A CONNECT proxy on a loopback port. With `credentials` set, requests
+/// must carry exactly that `Proxy-Authorization` value.
+fn connect_proxy(credentials: Option<&'static str>) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            thread::spawn(move || tunnel(stream, credentials));
+        }
+    });
+    addr
+}
+
+/// Serves one CONNECT request: 407 without the right credentials, 502 when
+/// the target cannot be reached, otherwise 200 and bytes spliced both ways.
+fn tunnel(mut client: TcpStream, credentials: Option<&str>) {
+    client
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    let end = loop {
+        if let Some(p) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+            break p + 4;
+        }
+        match client.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+        assert!(head.len() < 8192, "request head too long");
+    };
+    let mut fields = [httparse::EMPTY_HEADER; 32];
+    let mut request = httparse::Request::new(&mut fields);
+    assert!(request.parse(&head[..end]).unwrap().is_complete());
+    assert_eq!(request.method, Some("CONNECT"));
+    let target = request.path.unwrap().to_owned();
+    let host = request
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("Host"))
+        .map(|h| h.value);
+    assert_eq!(host, Some(target.as_bytes()), "Host names the target");
+    let authorization = request
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("Proxy-Authorization"))
+        .map(|h| h.value);
+    let reply = |client: &mut TcpStream, status: &str, extra: &str, body: &str| {
+        let reply = format!(
+            "HTTP/1.1 {status}\r\n{extra}Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let _ = client.write_all(reply.as_bytes());
+        driveloop::linger_close(client);
+    };
+    if let Some(expected) = credentials {
+        if authorization != Some(expected.as_bytes()) {
+            return reply(
+                &mut client,
+                "407 Proxy Authentication Required",
+                "Proxy-Authenticate: Basic realm=\"test proxy\"\r\n",
+                "credentials required",
+            );
+        }
+    }
+    let upstream = target
+        .parse::<SocketAddr>()
+        .ok()
+        .and_then(|a| TcpStream::connect_timeout(&a, Duration::from_secs(5)).ok());
+    let Some(mut upstream) = upstream else {
+        return reply(
+            &mut client,
+            "502 Bad Gateway",
+            "",
+            &format!("cannot connect to {target}"),
+        );
+    };
+    client
+        .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        .unwrap();
+    client.set_read_timeout(None).unwrap();
+    // Anything the client sent behind its request goes on to the target.
+    upstream.write_all(&head[end..]).unwrap();
+    let (mut c2, mut u2) = (client.try_clone().unwrap(), upstream.try_clone().unwrap());
+    let up = thread::spawn(move || {
+        let _ = std::io::copy(&mut c2, &mut u2);
+        let _ = u2.shutdown(Shutdown::Write);
+    });
+    let _ = std::io::copy(&mut upstream, &mut client);
+    let _ = client.shutdown(Shutdown::Write);
+    let _ = up.join();
+}
+
+/// Runs a proxied client against `ws_url` through `proxy_url`; on open it
+/// sends a text and a binary message and a ping, and closes once both
+/// echoes and the pong are back. Returns every event and the final error.
+fn run_client(proxy_url: &str, ws_url: &str) -> (Vec<ProxiedEvent>, Option<ProxiedError>) {
+    let mut client = ProxiedClient::from_urls(proxy_url, ws_url, Config::default()).unwrap();
+    let mut stream = TcpStream::connect(client.proxy().address()).unwrap();
+    let mut events = Vec::new();
+    let mut replies = 0;
+    driveloop::drive(&mut stream, &mut client, |client, event| {
+        match &event {
+            ProxiedEvent::Ws(Event::Open(_)) => {
+                client.send_text("through the tunnel").unwrap();
+                client.send_binary(vec![0u8, 1, 2, 254, 255]).unwrap();
+                client.ping("are you there").unwrap();
+            }
+            ProxiedEvent::Ws(Event::Message(_) | Event::Pong { .. }) => {
+                replies += 1;
+                if replies == 3 {
+                    client.close(CloseCode::NORMAL, "done").unwrap();
+                }
+            }
+            _ => {}
+        }
+        events.push(event);
+    })
+    .unwrap();
+    (events, client.error())
+}
+
+#[test]
+fn text_binary_ping_and_close_through_a_connect_proxy() {
+    let echo = echo_server();
+    let proxy = connect_proxy(Some("Basic dXNlcjpwYXNz"));
+    let (events, error) = run_client(
+        &format!("http://user:pass@{proxy}"),
+        &format!("ws://{echo}/echo"),
+    );
+    assert_eq!(error, None);
+    let ws: Vec<Event> = events
+        .iter()
+        .cloned()
+        .filter_map(ProxiedEvent::into_ws)
+        .collect();
+    assert!(
+        matches!(
+            events.first(),
+            Some(ProxiedEvent::Proxy(ProxyEvent::Connected(r))) if r.status == 200
+        ),
+        "{events:?}"
+    );
+    // The server answers the ping as it reads it, before its application
+    // echoes the messages read with it: the pong may come first.
+    let [Event::Open(_), middle @ .., Event::Closed(closed)] = ws.as_slice() else {
+        panic!("{events:?}");
+    };
+    let messages: Vec<&Message> = middle
+        .iter()
+        .filter_map(|e| match e {
+            Event::Message(m) => Some(m),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            &Message::from("through the tunnel"),
+            &Message::Binary(Bytes::from_static(&[0, 1, 2, 254, 255]))
+        ]
+    );
+    let pongs: Vec<_> = middle
+        .iter()
+        .filter(|e| !matches!(e, Event::Message(_)))
+        .collect();
+    assert_eq!(
+        pongs,
+        [&Event::Pong {
+            payload: Bytes::from_static(b"are you there"),
+            matched: true
+        }]
+    );
+    assert_eq!(closed.code, CloseCode::NORMAL);
+    assert!(closed.clean && !closed.by_peer);
+}
+
+#[test]
+fn missing_or_wrong_credentials_get_407() {
+    let echo = echo_server();
+    let proxy = connect_proxy(Some("Basic dXNlcjpwYXNz"));
+    for proxy_url in [
+        format!("http://{proxy}"),
+        format!("http://user:wrong@{proxy}"),
+    ] {
+        let (events, error) = run_client(&proxy_url, &format!("ws://{echo}/"));
+        assert_eq!(
+            error,
+            Some(ProxiedError::Proxy(ProxyError::Status(407))),
+            "{proxy_url}"
+        );
+        let [ProxiedEvent::Proxy(ProxyEvent::Refused(r))] = events.as_slice() else {
+            panic!("{events:?}");
+        };
+        assert_eq!(r.status, 407);
+        assert_eq!(
+            r.headers.get_str("Proxy-Authenticate"),
+            Some("Basic realm=\"test proxy\"")
+        );
+        assert_eq!(&r.body[..], b"credentials required");
+    }
+}
+
+#[test]
+fn an_unreachable_target_gets_502() {
+    // A port nothing listens on: bound, then released.
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let proxy = connect_proxy(None);
+    let (events, error) = run_client(&format!("http://{proxy}"), &format!("ws://{closed}/"));
+    assert_eq!(error, Some(ProxiedError::Proxy(ProxyError::Status(502))));
+    let [ProxiedEvent::Proxy(ProxyEvent::Refused(r))] = events.as_slice() else {
+        panic!("{events:?}");
+    };
+    assert_eq!(r.status, 502);
+    assert_eq!(r.body, format!("cannot connect to {closed}").as_bytes());
+}
