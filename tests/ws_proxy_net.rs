@@ -2,16 +2,17 @@
 //! and the echo server are written here with std::net threads, and the
 //! client is the crate's `ProxiedClient` under the examples' blocking loop.
 
+#[path = "common/connect_proxy.rs"]
+mod connect_proxy;
 #[path = "../examples/common/mod.rs"]
 mod driveloop;
 
 use bytes::Bytes;
+use connect_proxy::connect_proxy;
 use sansproto::ws::proxy::{ProxiedClient, ProxiedError, ProxiedEvent, ProxyError, ProxyEvent};
 use sansproto::ws::{CloseCode, Config, Connection, Event, Message};
-use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::thread;
-use std::time::Duration;
 
 /// A WebSocket echo server on a loopback port, one thread per connection.
 fn echo_server() -> SocketAddr {
@@ -31,100 +32,6 @@ fn echo_server() -> SocketAddr {
         }
     });
     addr
-}
-
-/// A CONNECT proxy on a loopback port. With `credentials` set, requests
-/// must carry exactly that `Proxy-Authorization` value.
-fn connect_proxy(credentials: Option<&'static str>) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else { return };
-            thread::spawn(move || tunnel(stream, credentials));
-        }
-    });
-    addr
-}
-
-/// Serves one CONNECT request: 407 without the right credentials, 502 when
-/// the target cannot be reached, otherwise 200 and bytes spliced both ways.
-fn tunnel(mut client: TcpStream, credentials: Option<&str>) {
-    client
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let mut head = Vec::new();
-    let mut buf = [0u8; 1024];
-    let end = loop {
-        if let Some(p) = head.windows(4).position(|w| w == b"\r\n\r\n") {
-            break p + 4;
-        }
-        match client.read(&mut buf) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => head.extend_from_slice(&buf[..n]),
-        }
-        assert!(head.len() < 8192, "request head too long");
-    };
-    let mut fields = [httparse::EMPTY_HEADER; 32];
-    let mut request = httparse::Request::new(&mut fields);
-    assert!(request.parse(&head[..end]).unwrap().is_complete());
-    assert_eq!(request.method, Some("CONNECT"));
-    let target = request.path.unwrap().to_owned();
-    let host = request
-        .headers
-        .iter()
-        .find(|h| h.name.eq_ignore_ascii_case("Host"))
-        .map(|h| h.value);
-    assert_eq!(host, Some(target.as_bytes()), "Host names the target");
-    let authorization = request
-        .headers
-        .iter()
-        .find(|h| h.name.eq_ignore_ascii_case("Proxy-Authorization"))
-        .map(|h| h.value);
-    let reply = |client: &mut TcpStream, status: &str, extra: &str, body: &str| {
-        let reply = format!(
-            "HTTP/1.1 {status}\r\n{extra}Content-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        let _ = client.write_all(reply.as_bytes());
-        driveloop::linger_close(client);
-    };
-    if let Some(expected) = credentials {
-        if authorization != Some(expected.as_bytes()) {
-            return reply(
-                &mut client,
-                "407 Proxy Authentication Required",
-                "Proxy-Authenticate: Basic realm=\"test proxy\"\r\n",
-                "credentials required",
-            );
-        }
-    }
-    let upstream = target
-        .parse::<SocketAddr>()
-        .ok()
-        .and_then(|a| TcpStream::connect_timeout(&a, Duration::from_secs(5)).ok());
-    let Some(mut upstream) = upstream else {
-        return reply(
-            &mut client,
-            "502 Bad Gateway",
-            "",
-            &format!("cannot connect to {target}"),
-        );
-    };
-    client
-        .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
-        .unwrap();
-    client.set_read_timeout(None).unwrap();
-    // Anything the client sent behind its request goes on to the target.
-    upstream.write_all(&head[end..]).unwrap();
-    let (mut c2, mut u2) = (client.try_clone().unwrap(), upstream.try_clone().unwrap());
-    let up = thread::spawn(move || {
-        let _ = std::io::copy(&mut c2, &mut u2);
-        let _ = u2.shutdown(Shutdown::Write);
-    });
-    let _ = std::io::copy(&mut upstream, &mut client);
-    let _ = client.shutdown(Shutdown::Write);
-    let _ = up.join();
 }
 
 /// Runs a proxied client against `ws_url` through `proxy_url`; on open it
