@@ -320,3 +320,89 @@ fn urls_set_the_target_and_the_host() {
     );
     assert!(ProxiedClient::from_urls("ftp://p", "ws://example.com/", Config::default()).is_err());
 }
+
+mod properties {
+    use super::*;
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+
+    fn token() -> impl Strategy<Value = String> {
+        "[A-Za-z][A-Za-z0-9-]{0,15}"
+    }
+
+    fn value() -> impl Strategy<Value = String> {
+        "[ -~]{0,40}".prop_map(|v| v.trim().to_owned())
+    }
+
+    /// A refusal encoded with its body framed by Content-Length or as
+    /// random chunks, then cut at random points: the proxy reports exactly
+    /// the status, headers and body that were encoded.
+    /// Status, header fields, body chunks, and whether to send them chunked.
+    type Reply = (u16, Vec<(String, String)>, Vec<Vec<u8>>, bool);
+
+    fn reply() -> impl Strategy<Value = Reply> {
+        (
+            400u16..600,
+            vec((token(), value()), 0..6),
+            vec(vec(any::<u8>(), 0..200), 0..5),
+            any::<bool>(),
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn refusals_decode_to_what_was_encoded_however_cut(
+            (status, mut headers, chunks, chunked) in reply(),
+            cuts in vec(0usize..64, 0..12),
+        ) {
+            headers.retain(|(k, _)| {
+                !k.eq_ignore_ascii_case("Content-Length") && !k.eq_ignore_ascii_case("Transfer-Encoding")
+            });
+            let body: Vec<u8> = chunks.concat();
+            let framing = if chunked {
+                ("Transfer-Encoding".to_owned(), "chunked".to_owned())
+            } else {
+                ("Content-Length".to_owned(), body.len().to_string())
+            };
+            headers.push(framing);
+            let mut bytes = format!("HTTP/1.1 {status} Refused\r\n").into_bytes();
+            for (k, v) in &headers {
+                bytes.extend_from_slice(format!("{k}: {v}\r\n").as_bytes());
+            }
+            bytes.extend_from_slice(b"\r\n");
+            if chunked {
+                for c in chunks.iter().filter(|c| !c.is_empty()) {
+                    bytes.extend_from_slice(format!("{:X}\r\n", c.len()).as_bytes());
+                    bytes.extend_from_slice(c);
+                    bytes.extend_from_slice(b"\r\n");
+                }
+                bytes.extend_from_slice(b"0\r\n\r\n");
+            } else {
+                bytes.extend_from_slice(&body);
+            }
+
+            let mut p = proxy(ProxyConfig::default());
+            let mut rest = &bytes[..];
+            let mut result = Ok(());
+            for cut in cuts.into_iter().chain([usize::MAX]) {
+                let (piece, tail) = rest.split_at(cut.min(rest.len()));
+                rest = tail;
+                result = p.receive(piece);
+                if result.is_err() {
+                    break;
+                }
+            }
+            prop_assert_eq!(result, Err(ProxyError::Status(status)));
+            let r = refused(&mut p);
+            prop_assert_eq!(r.status, status);
+            prop_assert_eq!(&r.body[..], &body[..]);
+            let got: Vec<(String, String)> = r
+                .headers
+                .0
+                .iter()
+                .map(|(k, v)| (k.clone(), String::from_utf8(v.to_vec()).unwrap()))
+                .collect();
+            prop_assert_eq!(got, headers);
+        }
+    }
+}
