@@ -50,11 +50,11 @@
 //! assert!(out.starts_with(b"GET /chat HTTP/1.1\r\nHost: example.com\r\n"));
 //! ```
 //!
-//! For `wss:` through a proxy, TLS runs inside the tunnel: chain the
-//! connection with [`ProxiedClient::chain`] behind any driver that wraps it
-//! in TLS, or drive a [`Proxy`] first and start TLS on
-//! [`ProxyEvent::Connected`], feeding it [`Proxy::take_buffered`] before the
-//! next bytes read.
+//! For `wss:` through a proxy, TLS runs inside the tunnel: chain a driver
+//! that wraps the connection in TLS with [`ProxiedClient::chain`] (the
+//! `wss_client` example does this with rustls), or drive a [`Proxy`] first
+//! and start TLS on [`ProxyEvent::Connected`], feeding it
+//! [`Proxy::take_buffered`] before the next bytes read.
 
 mod client;
 mod request;
