@@ -228,6 +228,50 @@ impl Connection {
     /// A connection whose handshake happened elsewhere (an HTTP/2 extended
     /// CONNECT stream, a proxy that already upgraded), with the negotiated
     /// subprotocol and extension.
+    ///
+    /// Use it after an HTTP server's own upgrade (hyper's `upgrade::on`),
+    /// or on an HTTP/2 stream opened by an extended CONNECT (RFC 8441:
+    /// `:method CONNECT`, `:protocol websocket`, answered 200): no HTTP/1.1
+    /// handshake is sent or expected, no [`Event::Open`] is reported, and
+    /// frames flow at once over the stream's bytes. The masking rules are
+    /// unchanged: a [`Role::Client`] masks every frame it sends and a
+    /// [`Role::Server`] refuses unmasked ones.
+    ///
+    /// An extension negotiated in those headers comes from the same factory
+    /// a handshake would use: the server builds it with
+    /// [`ExtensionFactory::accept_offer`](super::ExtensionFactory::accept_offer)
+    /// and the client with
+    /// [`ExtensionFactory::accept_response`](super::ExtensionFactory::accept_response).
+    ///
+    /// ```
+    /// # #[cfg(feature = "deflate")] {
+    /// use sansproto::ws::{
+    ///     Config, Connection, DeflateConfig, Event, ExtensionFactory, Message,
+    ///     PerMessageDeflate, Role,
+    /// };
+    ///
+    /// // The client offered permessage-deflate in `sec-websocket-extensions`
+    /// // of its extended CONNECT; the server's 200 carried its answer.
+    /// let deflate = PerMessageDeflate::new(DeflateConfig::default());
+    /// let (answer, server_ext) = deflate.accept_offer(&[&deflate.offer()]).unwrap();
+    /// let client_ext = deflate.accept_response(&answer).unwrap();
+    ///
+    /// let random = sansproto::default_random;
+    /// let mut client =
+    ///     Connection::after_handshake(Role::Client, Config::default(), None, Some(client_ext), random());
+    /// let mut server =
+    ///     Connection::after_handshake(Role::Server, Config::default(), None, Some(server_ext), random());
+    ///
+    /// let text = "an HTTP/2 stream carries this, an HTTP/2 stream carries this";
+    /// client.send(text).unwrap();
+    /// let mut data = Vec::new(); // the stream's DATA frames carry these bytes
+    /// client.poll_transmit(&mut data);
+    /// assert_eq!(data[0], 0x80 | 0x40 | 0x1, "FIN, RSV1 (compressed), text");
+    /// assert_eq!(data[1] & 0x80, 0x80, "masked, as from any client");
+    /// server.receive(&data).unwrap();
+    /// assert_eq!(server.poll_event(), Some(Event::Message(Message::from(text))));
+    /// # }
+    /// ```
     pub fn after_handshake(
         role: Role,
         config: Config,

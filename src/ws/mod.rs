@@ -36,6 +36,7 @@ mod frame;
 pub mod handshake;
 mod mask;
 mod message;
+pub mod proxy;
 mod recv;
 mod utf8;
 

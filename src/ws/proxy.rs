@@ -1,0 +1,543 @@
+//! HTTP CONNECT proxies (RFC 9110 §9.3.6): a tunnel opened on the client's
+//! byte stream before the WebSocket handshake.
+//!
+//! [`Proxy`] is the CONNECT exchange on its own. It queues the request —
+//! `CONNECT host:port HTTP/1.1`, `Host`, `Proxy-Authorization: Basic` when
+//! the proxy URL carries credentials, then the caller's header fields — and
+//! parses the proxy's reply with the same limits as the opening handshake.
+//! On a 2xx reply it reports [`ProxyEvent::Connected`], and every byte after
+//! the reply's head belongs to the tunnel ([`Proxy::take_buffered`]). On
+//! any other status it reads the body (bounded, by `Content-Length`,
+//! chunked, or until the end of the stream) and reports
+//! [`ProxyEvent::Refused`] with status, headers and body.
+//!
+//! [`ProxiedClient`] chains a `Proxy` into a WebSocket client
+//! [`Connection`](super::Connection): one [`Driver`](crate::Driver) whose
+//! events are the proxy's and then the connection's, so the caller's
+//! driving loop does not change. Commands issued before the tunnel is up
+//! are queued, as they are before the opening handshake completes.
+//!
+//! ```
+//! use sansproto::ws::proxy::{ProxiedClient, ProxiedEvent, ProxyEvent};
+//! use sansproto::ws::Config;
+//!
+//! let mut client = ProxiedClient::from_urls(
+//!     "http://user:pass@proxy.example:3128",
+//!     "ws://example.com/chat",
+//!     Config::default(),
+//! )
+//! .unwrap();
+//! // Open the TCP connection to this address, then run the usual loop.
+//! assert_eq!(client.proxy().address(), "proxy.example:3128");
+//! client.send_text("hello").unwrap(); // queued until the WebSocket opens
+//!
+//! let mut out = Vec::new();
+//! client.poll_transmit(&mut out);
+//! assert_eq!(
+//!     out,
+//!     b"CONNECT example.com:80 HTTP/1.1\r\nHost: example.com:80\r\n\
+//!       Proxy-Authorization: Basic dXNlcjpwYXNz\r\n\r\n"
+//! );
+//!
+//! client.receive(b"HTTP/1.1 200 Connection established\r\n\r\n").unwrap();
+//! assert!(matches!(
+//!     client.poll_event(),
+//!     Some(ProxiedEvent::Proxy(ProxyEvent::Connected(_)))
+//! ));
+//! // The WebSocket upgrade request goes out through the tunnel.
+//! out.clear();
+//! client.poll_transmit(&mut out);
+//! assert!(out.starts_with(b"GET /chat HTTP/1.1\r\nHost: example.com\r\n"));
+//! ```
+//!
+//! For `wss:` through a proxy, TLS runs inside the tunnel: chain a driver
+//! that wraps the connection in TLS with [`ProxiedClient::chain`] (the
+//! `wss_client` example does this with rustls), or drive a [`Proxy`] first
+//! and start TLS on [`ProxyEvent::Connected`], feeding it
+//! [`Proxy::take_buffered`] before the next bytes read.
+
+mod client;
+mod request;
+
+pub use client::{ProxiedClient, ProxiedError, ProxiedEvent};
+pub use request::{websocket_target, Credentials, ProxyRequest, SetupError};
+
+use super::handshake::client::parse_response;
+use super::handshake::{find_head_end, HandshakeError, HttpResponse};
+use crate::buf::{RecvBuf, SendQueue};
+use bytes::{Bytes, BytesMut};
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+/// Limits and the deadline for the exchange with the proxy.
+///
+/// ```
+/// use std::time::Duration;
+/// use sansproto::ws::proxy::ProxyConfig;
+/// let c = ProxyConfig::default().with_handshake_timeout(Some(Duration::from_secs(5)));
+/// assert_eq!(c.max_body_size, 64 << 10);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ProxyConfig {
+    /// Largest reply head. Default 16 KiB.
+    pub max_head_size: usize,
+    /// Most header fields in the reply. Default 64.
+    pub max_headers: usize,
+    /// Most body bytes kept from a refusal; the rest is not waited for.
+    /// Default 64 KiB.
+    pub max_body_size: usize,
+    /// Give up when the reply (with a refusal's body) takes longer, counted
+    /// from the first `handle_timeout` call. Default 30 s.
+    pub handshake_timeout: Option<Duration>,
+}
+
+impl Default for ProxyConfig {
+    fn default() -> Self {
+        Self {
+            max_head_size: 16 << 10,
+            max_headers: 64,
+            max_body_size: 64 << 10,
+            handshake_timeout: Some(Duration::from_secs(30)),
+        }
+    }
+}
+
+impl ProxyConfig {
+    /// Sets [`ProxyConfig::max_head_size`] and [`ProxyConfig::max_headers`].
+    pub fn with_head_limits(mut self, bytes: usize, headers: usize) -> Self {
+        self.max_head_size = bytes;
+        self.max_headers = headers;
+        self
+    }
+
+    /// Sets [`ProxyConfig::max_body_size`].
+    pub fn with_max_body_size(mut self, bytes: usize) -> Self {
+        self.max_body_size = bytes;
+        self
+    }
+
+    /// Sets [`ProxyConfig::handshake_timeout`].
+    pub fn with_handshake_timeout(mut self, t: Option<Duration>) -> Self {
+        self.handshake_timeout = t;
+        self
+    }
+}
+
+/// What the proxy answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProxyEvent {
+    /// A 2xx reply (its head; the body is empty): the tunnel is open and
+    /// every later byte belongs to it.
+    Connected(HttpResponse),
+    /// Any other final status, with headers and body (at most
+    /// [`ProxyConfig::max_body_size`] bytes of it). `receive` returns
+    /// [`ProxyError::Status`] from here on.
+    Refused(HttpResponse),
+}
+
+/// Why the tunnel could not be opened. Sticky: once returned, every later
+/// `receive` returns it again.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProxyError {
+    /// The proxy answered with a status other than 2xx (407 when it wants
+    /// credentials, 502 when it cannot reach the target…); the reply was
+    /// reported as [`ProxyEvent::Refused`].
+    #[error("proxy refused the tunnel with status {0}")]
+    Status(u16),
+    /// The reply is not valid HTTP/1.x.
+    #[error("malformed proxy reply: {0}")]
+    Malformed(String),
+    /// The reply's head grew past [`ProxyConfig::max_head_size`].
+    #[error("proxy reply head larger than {0} bytes")]
+    TooLarge(usize),
+    /// More header fields than [`ProxyConfig::max_headers`].
+    #[error("more than {0} header fields in the proxy reply")]
+    TooManyHeaders(usize),
+    /// The transport ended before the reply's head was complete.
+    #[error("connection closed before the proxy replied")]
+    Eof,
+    /// [`ProxyConfig::handshake_timeout`] passed without a reply.
+    #[error("proxy handshake timed out")]
+    Timeout,
+}
+
+/// How a refusal's body ends.
+#[derive(Debug)]
+enum Framing {
+    /// `Content-Length` bytes still to come.
+    Length(u64),
+    /// `Transfer-Encoding: chunked`.
+    Chunked(Chunk),
+    /// Everything until the transport ends.
+    UntilEof,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Chunk {
+    /// Waiting for a chunk-size line.
+    Size,
+    /// Data bytes of the current chunk still to come.
+    Data(u64),
+    /// Waiting for the CRLF after a chunk's data.
+    DataEnd,
+}
+
+/// Longest chunk-size line (with extensions) read from a refusal's body.
+const MAX_CHUNK_LINE: usize = 1024;
+
+#[derive(Debug)]
+enum State {
+    /// Waiting for the reply's head (after any 1xx interim replies).
+    Head { scanned: usize },
+    /// A refusal: reading its body.
+    Body {
+        response: HttpResponse,
+        framing: Framing,
+        body: BytesMut,
+    },
+    /// 2xx: the tunnel is open.
+    Connected,
+    /// Refused or failed; see `error`.
+    Failed,
+}
+
+/// The client side of an HTTP CONNECT exchange, as a sans-IO machine.
+///
+/// The request is queued at once; take it with
+/// [`poll_transmit`](Self::poll_transmit), feed the proxy's reply to
+/// [`receive`](Self::receive), and watch [`poll_event`](Self::poll_event).
+///
+/// ```
+/// use sansproto::ws::proxy::{Proxy, ProxyConfig, ProxyError, ProxyEvent, ProxyRequest};
+///
+/// let request = ProxyRequest::from_url("http://proxy.example:3128", "example.com:443").unwrap();
+/// let mut proxy = Proxy::new(request, ProxyConfig::default()).unwrap();
+/// let mut out = Vec::new();
+/// proxy.poll_transmit(&mut out);
+/// assert_eq!(out, b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n");
+///
+/// // A TLS record right behind the reply belongs to the tunnel.
+/// proxy.receive(b"HTTP/1.1 200 Connection established\r\n\r\n\x16\x03\x01").unwrap();
+/// assert!(matches!(proxy.poll_event(), Some(ProxyEvent::Connected(_))));
+/// assert_eq!(&proxy.take_buffered()[..], b"\x16\x03\x01");
+///
+/// // A refusal carries status, headers and body.
+/// let request = ProxyRequest::new("proxy.example:3128", "example.com:443");
+/// let mut proxy = Proxy::new(request, ProxyConfig::default()).unwrap();
+/// let reply = b"HTTP/1.1 407 Proxy Authentication Required\r\n\
+///     Proxy-Authenticate: Basic realm=\"proxy\"\r\nContent-Length: 4\r\n\r\nauth";
+/// assert_eq!(proxy.receive(reply), Err(ProxyError::Status(407)));
+/// let Some(ProxyEvent::Refused(response)) = proxy.poll_event() else { panic!() };
+/// assert_eq!(response.headers.get_str("Proxy-Authenticate"), Some("Basic realm=\"proxy\""));
+/// assert_eq!(&response.body[..], b"auth");
+/// ```
+#[derive(Debug)]
+pub struct Proxy {
+    address: String,
+    config: ProxyConfig,
+    state: State,
+    error: Option<ProxyError>,
+    recv: RecvBuf,
+    send: SendQueue,
+    events: VecDeque<ProxyEvent>,
+    response: Option<HttpResponse>,
+    deadline: Option<Instant>,
+}
+
+impl Proxy {
+    /// A CONNECT exchange; the request is queued at once.
+    pub fn new(request: ProxyRequest, config: ProxyConfig) -> Result<Self, SetupError> {
+        let bytes = request.encode()?;
+        let mut send = SendQueue::new(usize::MAX);
+        send.buf_mut().extend_from_slice(&bytes);
+        Ok(Self {
+            address: request.proxy,
+            config,
+            state: State::Head { scanned: 0 },
+            error: None,
+            recv: RecvBuf::new(),
+            send,
+            events: VecDeque::new(),
+            response: None,
+            deadline: None,
+        })
+    }
+
+    /// The proxy's `host:port`, where the transport should be opened.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// True once the proxy answered 2xx.
+    pub fn is_connected(&self) -> bool {
+        matches!(self.state, State::Connected)
+    }
+
+    /// True once the exchange is over: the tunnel is open (hand the
+    /// transport on; do not close it) or the proxy refused or failed.
+    pub fn is_finished(&self) -> bool {
+        matches!(self.state, State::Connected | State::Failed)
+    }
+
+    /// The sticky error, once the exchange failed.
+    pub fn error(&self) -> Option<&ProxyError> {
+        self.error.as_ref()
+    }
+
+    /// The proxy's final reply, once complete (status, headers, and for a
+    /// refusal the body).
+    pub fn response(&self) -> Option<&HttpResponse> {
+        self.response.as_ref()
+    }
+
+    /// Appends the queued request bytes to `out`; returns the count.
+    pub fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
+        self.send.drain_into(out)
+    }
+
+    /// Takes the next event.
+    pub fn poll_event(&mut self) -> Option<ProxyEvent> {
+        self.events.pop_front()
+    }
+
+    /// Once connected: takes the bytes received after the reply's head,
+    /// which belong to the tunnel (the start of the WebSocket handshake
+    /// response, or of TLS). Later `receive` calls add to them.
+    pub fn take_buffered(&mut self) -> Bytes {
+        if self.is_connected() {
+            self.recv.take_all()
+        } else {
+            Bytes::new()
+        }
+    }
+
+    /// Feeds bytes read from the transport. On a refusal the
+    /// [`ProxyEvent::Refused`] event is queued and [`ProxyError::Status`]
+    /// is returned, now and by every later call.
+    pub fn receive(&mut self, data: &[u8]) -> Result<(), ProxyError> {
+        if let Some(e) = &self.error {
+            return Err(e.clone());
+        }
+        if data.is_empty() {
+            return Ok(());
+        }
+        self.recv.extend(data);
+        self.process().map_err(|e| self.fail(e))
+    }
+
+    /// Reports that the transport's read side ended. Before the reply's
+    /// head this fails with [`ProxyError::Eof`]; a refusal's body read until
+    /// the end of the stream is complete now.
+    pub fn receive_eof(&mut self) -> Result<(), ProxyError> {
+        if let Some(e) = &self.error {
+            return Err(e.clone());
+        }
+        match self.state {
+            State::Head { .. } => Err(self.fail(ProxyError::Eof)),
+            State::Body { .. } => {
+                let e = self.refuse();
+                Err(self.fail(e))
+            }
+            State::Connected | State::Failed => Ok(()),
+        }
+    }
+
+    /// The reply deadline, once started by a first
+    /// [`handle_timeout`](Self::handle_timeout) call.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.waiting().then_some(self.deadline).flatten()
+    }
+
+    /// Starts the reply deadline on the first call and fails the exchange
+    /// when it has passed ([`ProxyError::Timeout`], or for a refusal whose
+    /// body is still arriving, [`ProxyEvent::Refused`] with the body so far).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if !self.waiting() {
+            return;
+        }
+        let Some(deadline) = self.deadline else {
+            self.deadline = self.config.handshake_timeout.map(|d| now + d);
+            return;
+        };
+        if now < deadline {
+            return;
+        }
+        let e = match self.state {
+            State::Body { .. } => self.refuse(),
+            _ => ProxyError::Timeout,
+        };
+        let _ = self.fail(e);
+    }
+
+    fn waiting(&self) -> bool {
+        matches!(self.state, State::Head { .. } | State::Body { .. })
+    }
+
+    fn fail(&mut self, e: ProxyError) -> ProxyError {
+        self.state = State::Failed;
+        self.error = Some(e.clone());
+        e
+    }
+
+    fn process(&mut self) -> Result<(), ProxyError> {
+        loop {
+            match &mut self.state {
+                State::Head { scanned } => {
+                    let limit = self.config.max_head_size;
+                    let buf = self.recv.as_slice();
+                    let end = match find_head_end(buf, scanned) {
+                        Some(end) if end <= limit => end,
+                        None if buf.len() <= limit => return Ok(()),
+                        _ => return Err(ProxyError::TooLarge(limit)),
+                    };
+                    let head = buf.get(..end).unwrap_or_default();
+                    let response = parse_response(head, self.config.max_headers)
+                        .map_err(|e| match e {
+                            HandshakeError::TooManyHeaders(n) => ProxyError::TooManyHeaders(n),
+                            HandshakeError::Malformed(m) => ProxyError::Malformed(m),
+                            other => ProxyError::Malformed(other.to_string()),
+                        })?
+                        .response;
+                    self.recv.advance(end);
+                    self.on_head(response);
+                }
+                State::Body { .. } => {
+                    if self.read_body() {
+                        return Err(self.refuse());
+                    }
+                    return Ok(());
+                }
+                State::Connected | State::Failed => return Ok(()),
+            }
+        }
+    }
+
+    fn on_head(&mut self, response: HttpResponse) {
+        let status = response.status;
+        self.state = match status {
+            // Interim replies: the final one follows.
+            100 | 102..=199 => State::Head { scanned: 0 },
+            200..=299 => {
+                self.response = Some(response.clone());
+                self.events.push_back(ProxyEvent::Connected(response));
+                State::Connected
+            }
+            // No body follows these.
+            101 | 304 => State::Body {
+                response,
+                framing: Framing::Length(0),
+                body: BytesMut::new(),
+            },
+            _ => {
+                let h = &response.headers;
+                let framing = if h.get("Transfer-Encoding").is_some() {
+                    if h.has_token("Transfer-Encoding", "chunked") {
+                        Framing::Chunked(Chunk::Size)
+                    } else {
+                        Framing::UntilEof
+                    }
+                } else {
+                    match h.get_str("Content-Length").map(|v| v.trim().parse::<u64>()) {
+                        Some(Ok(n)) => Framing::Length(n),
+                        _ => Framing::UntilEof,
+                    }
+                };
+                State::Body {
+                    response,
+                    framing,
+                    body: BytesMut::new(),
+                }
+            }
+        };
+    }
+
+    /// Moves received body bytes into the refusal's body. True when the
+    /// body is complete, has reached the limit, or its framing is broken.
+    fn read_body(&mut self) -> bool {
+        let State::Body { framing, body, .. } = &mut self.state else {
+            return true;
+        };
+        let cap = self.config.max_body_size;
+        let keep = |body: &mut BytesMut, data: &[u8]| {
+            let room = cap.saturating_sub(body.len()).min(data.len());
+            body.extend_from_slice(data.get(..room).unwrap_or_default());
+        };
+        loop {
+            match framing {
+                Framing::Length(rest) => {
+                    let n = clamp(*rest, self.recv.len());
+                    keep(body, self.recv.as_slice().get(..n).unwrap_or_default());
+                    self.recv.advance(n);
+                    *rest -= n as u64;
+                    return *rest == 0 || body.len() >= cap;
+                }
+                Framing::UntilEof => {
+                    keep(body, self.recv.as_slice());
+                    self.recv.advance(self.recv.len());
+                    return body.len() >= cap;
+                }
+                Framing::Chunked(chunk) => match *chunk {
+                    Chunk::Size => match httparse::parse_chunk_size(self.recv.as_slice()) {
+                        Ok(httparse::Status::Complete((used, size))) => {
+                            if used > MAX_CHUNK_LINE || size == 0 {
+                                return true;
+                            }
+                            self.recv.advance(used);
+                            *chunk = Chunk::Data(size);
+                        }
+                        Ok(httparse::Status::Partial) => {
+                            return self.recv.len() > MAX_CHUNK_LINE;
+                        }
+                        Err(_) => return true,
+                    },
+                    Chunk::Data(rest) => {
+                        let n = clamp(rest, self.recv.len());
+                        keep(body, self.recv.as_slice().get(..n).unwrap_or_default());
+                        self.recv.advance(n);
+                        if body.len() >= cap {
+                            return true;
+                        }
+                        match rest - n as u64 {
+                            0 => *chunk = Chunk::DataEnd,
+                            left => {
+                                *chunk = Chunk::Data(left);
+                                return false;
+                            }
+                        }
+                    }
+                    Chunk::DataEnd => match self.recv.as_slice() {
+                        [b'\r', b'\n', ..] => {
+                            self.recv.advance(2);
+                            *chunk = Chunk::Size;
+                        }
+                        [] | [b'\r'] => return false,
+                        _ => return true,
+                    },
+                },
+            }
+        }
+    }
+
+    /// Ends a refusal: reports it with the body read so far.
+    fn refuse(&mut self) -> ProxyError {
+        let State::Body {
+            mut response, body, ..
+        } = std::mem::replace(&mut self.state, State::Failed)
+        else {
+            return ProxyError::Malformed("no reply to refuse".into());
+        };
+        response.body = body.freeze();
+        let status = response.status;
+        self.response = Some(response.clone());
+        self.events.push_back(ProxyEvent::Refused(response));
+        ProxyError::Status(status)
+    }
+}
+
+/// `want` bytes, at most `have`.
+fn clamp(want: u64, have: usize) -> usize {
+    usize::try_from(want).map_or(have, |w| w.min(have))
+}

@@ -1,0 +1,333 @@
+//! A CONNECT exchange chained into the connection that runs in the tunnel.
+
+use super::{
+    websocket_target, Proxy, ProxyConfig, ProxyError, ProxyEvent, ProxyRequest, SetupError,
+};
+use crate::ws::{
+    ClientRequest, CloseCode, Config, Connection, Error, Event, Message, SendError, SendErrorKind,
+    Text,
+};
+use crate::{default_random, Driver, Random};
+use bytes::Bytes;
+use std::time::Instant;
+
+/// An event of a [`ProxiedClient`]: the proxy's reply, then the events of
+/// the connection in the tunnel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProxiedEvent<E = Event> {
+    /// The proxy opened the tunnel or refused it.
+    Proxy(ProxyEvent),
+    /// An event of the connection in the tunnel.
+    Ws(E),
+}
+
+impl<E> ProxiedEvent<E> {
+    /// The connection's event, for loops that only care about those.
+    pub fn into_ws(self) -> Option<E> {
+        match self {
+            Self::Ws(e) => Some(e),
+            Self::Proxy(_) => None,
+        }
+    }
+}
+
+/// Why a [`ProxiedClient`] failed: the proxy exchange, or the connection
+/// in the tunnel. Sticky, like the errors it carries.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProxiedError<E: std::error::Error + 'static = Error> {
+    /// The proxy refused or the exchange with it failed.
+    #[error("proxy: {0}")]
+    Proxy(ProxyError),
+    /// The connection in the tunnel failed.
+    #[error(transparent)]
+    Ws(E),
+}
+
+/// A WebSocket client (or any [`Driver`] that speaks first on the stream)
+/// behind an HTTP CONNECT proxy, as one sans-IO machine.
+///
+/// It sends the proxy's CONNECT request, and once the proxy answers 2xx
+/// hands every later byte, starting with those right behind the reply, to
+/// the connection, and only then sends what the connection queued (the
+/// upgrade request, then any commands given meanwhile). Events come as
+/// [`ProxiedEvent`]s: [`ProxyEvent::Connected`] or
+/// [`ProxyEvent::Refused`] first, then the connection's own. Timers are
+/// the proxy's handshake deadline while the tunnel is being set up, then
+/// the connection's (its handshake timeout counts from the tunnel).
+///
+/// The [module docs](super) show the exchange byte by byte; a blocking
+/// loop is the one that drives a [`Connection`]:
+///
+/// ```no_run
+/// use sansproto::ws::proxy::{ProxiedClient, ProxiedEvent, ProxyEvent};
+/// use sansproto::ws::{Config, Event};
+/// use sansproto::Driver;
+/// use std::io::{Read, Write};
+///
+/// let mut client = ProxiedClient::from_urls(
+///     "http://user:pass@127.0.0.1:3128",
+///     "ws://example.com/chat",
+///     Config::default(),
+/// )?;
+/// let mut stream = std::net::TcpStream::connect(client.proxy().address())?;
+/// client.send_text("hello")?;
+/// let (mut buf, mut out) = (vec![0u8; 65536], Vec::new());
+/// while !client.is_finished() {
+///     client.poll_transmit(&mut out);
+///     stream.write_all(&out)?;
+///     out.clear();
+///     let n = stream.read(&mut buf)?;
+///     let _ = if n == 0 { client.receive_eof() } else { client.receive(&buf[..n]) };
+///     while let Some(event) = client.poll_event() {
+///         match event {
+///             ProxiedEvent::Proxy(ProxyEvent::Refused(r)) => eprintln!("proxy said {}", r.status),
+///             ProxiedEvent::Ws(Event::Message(m)) => println!("{m:?}"),
+///             _ => {}
+///         }
+///     }
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct ProxiedClient<D = Connection> {
+    proxy: Proxy,
+    inner: D,
+}
+
+impl ProxiedClient<Connection> {
+    /// A WebSocket client for `request` in a tunnel through `proxy`. The
+    /// tunnel's target is the proxy request's; the `Host` of the upgrade
+    /// request is `request.host`.
+    pub fn new(proxy: Proxy, config: Config, request: ClientRequest) -> Result<Self, SetupError> {
+        Self::with_random(proxy, config, request, default_random())
+    }
+
+    /// Like [`new`](Self::new), drawing the handshake key and masking keys
+    /// from `random` (seed it for byte-exact tests).
+    pub fn with_random(
+        proxy: Proxy,
+        config: Config,
+        request: ClientRequest,
+        random: Random,
+    ) -> Result<Self, SetupError> {
+        let ws = Connection::client_with_random(config, request, random)
+            .map_err(SetupError::Handshake)?;
+        Ok(Self::chain(proxy, ws))
+    }
+
+    /// A client for `ws_url` (`ws://` or `wss://` sets the default port of
+    /// the tunnel's target) through the proxy at `proxy_url`
+    /// (`http://[user:password@]host[:port]`), with the default
+    /// [`ProxyConfig`].
+    pub fn from_urls(proxy_url: &str, ws_url: &str, config: Config) -> Result<Self, SetupError> {
+        let target = websocket_target(ws_url)?;
+        let request = ClientRequest::from_url(ws_url).map_err(SetupError::Handshake)?;
+        let proxy = Proxy::new(
+            ProxyRequest::from_url(proxy_url, target)?,
+            ProxyConfig::default(),
+        )?;
+        Self::new(proxy, config, request)
+    }
+
+    /// The sticky error, once the proxy exchange or the connection failed.
+    pub fn error(&self) -> Option<ProxiedError> {
+        match self.proxy.error() {
+            Some(e) => Some(ProxiedError::Proxy(e.clone())),
+            None => self.inner.error().cloned().map(ProxiedError::Ws),
+        }
+    }
+
+    /// True while data messages may be sent: the tunnel and then the
+    /// WebSocket opening handshake completed, and no Close was sent.
+    pub fn is_open(&self) -> bool {
+        self.inner.is_open()
+    }
+
+    /// Queues a data message; before the WebSocket opens it waits, and
+    /// after a refusal by the proxy it is handed back.
+    pub fn send(&mut self, message: impl Into<Message>) -> Result<(), SendError<Message>> {
+        let message = message.into();
+        self.refuse_after_proxy_failure(message)
+            .and_then(|m| self.inner.send(m))
+    }
+
+    /// Queues a text message.
+    pub fn send_text(&mut self, text: impl Into<Text>) -> Result<(), SendError<Message>> {
+        self.send(Message::Text(text.into()))
+    }
+
+    /// Queues a binary message.
+    pub fn send_binary(&mut self, data: impl Into<Bytes>) -> Result<(), SendError<Message>> {
+        self.send(Message::Binary(data.into()))
+    }
+
+    /// Queues a Ping; the matching Pong is reported with `matched: true`.
+    pub fn ping(&mut self, payload: impl Into<Bytes>) -> Result<(), SendError<Bytes>> {
+        self.refuse_after_proxy_failure(payload.into())
+            .and_then(|p| self.inner.ping(p))
+    }
+
+    /// Queues an unsolicited Pong.
+    pub fn pong(&mut self, payload: impl Into<Bytes>) -> Result<(), SendError<Bytes>> {
+        self.refuse_after_proxy_failure(payload.into())
+            .and_then(|p| self.inner.pong(p))
+    }
+
+    /// Starts the closing handshake (see [`Connection::close`]).
+    pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), SendError<()>> {
+        self.refuse_after_proxy_failure(())
+            .and_then(|()| self.inner.close(code, reason))
+    }
+
+    fn refuse_after_proxy_failure<T>(&self, payload: T) -> Result<T, SendError<T>> {
+        match self.proxy.error() {
+            Some(_) => Err(SendError {
+                kind: SendErrorKind::Closed,
+                payload,
+            }),
+            None => Ok(payload),
+        }
+    }
+}
+
+impl<D: Driver> ProxiedClient<D> {
+    /// Runs `inner` in the tunnel `proxy` opens: it gets no bytes, and
+    /// what it queues is not sent, until the proxy answered 2xx. `inner`
+    /// must be fresh (nothing received yet): a client connection, or a
+    /// driver wrapping one (TLS for `wss:`, say).
+    pub fn chain(proxy: Proxy, inner: D) -> Self {
+        Self { proxy, inner }
+    }
+
+    /// The CONNECT exchange.
+    pub fn proxy(&self) -> &Proxy {
+        &self.proxy
+    }
+
+    /// The connection in the tunnel.
+    pub fn connection(&self) -> &D {
+        &self.inner
+    }
+
+    /// The connection in the tunnel, for commands. Feed received bytes to
+    /// the `ProxiedClient`, not to it.
+    pub fn connection_mut(&mut self) -> &mut D {
+        &mut self.inner
+    }
+
+    /// True once the proxy answered 2xx.
+    pub fn is_tunnel_open(&self) -> bool {
+        self.proxy.is_connected()
+    }
+
+    /// Feeds bytes read from the transport: to the proxy exchange until the
+    /// tunnel is open, to the connection after that.
+    pub fn receive(&mut self, data: &[u8]) -> Result<(), ProxiedError<D::Error>>
+    where
+        D::Error: 'static,
+    {
+        if self.proxy.is_connected() {
+            return self.inner.receive(data).map_err(ProxiedError::Ws);
+        }
+        self.proxy.receive(data).map_err(ProxiedError::Proxy)?;
+        if self.proxy.is_connected() {
+            let rest = self.proxy.take_buffered();
+            if !rest.is_empty() {
+                self.inner.receive(&rest).map_err(ProxiedError::Ws)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reports that the transport's read side ended.
+    pub fn receive_eof(&mut self) -> Result<(), ProxiedError<D::Error>>
+    where
+        D::Error: 'static,
+    {
+        if self.proxy.is_connected() {
+            self.inner.receive_eof().map_err(ProxiedError::Ws)
+        } else {
+            self.proxy.receive_eof().map_err(ProxiedError::Proxy)
+        }
+    }
+
+    /// Takes the next event: the proxy's first, then the connection's.
+    pub fn poll_event(&mut self) -> Option<ProxiedEvent<D::Event>> {
+        if let Some(e) = self.proxy.poll_event() {
+            return Some(ProxiedEvent::Proxy(e));
+        }
+        self.inner.poll_event().map(ProxiedEvent::Ws)
+    }
+
+    /// Appends every byte to send to `out`: the CONNECT request, then,
+    /// once the tunnel is open, the connection's bytes.
+    pub fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
+        let mut n = self.proxy.poll_transmit(out);
+        if self.proxy.is_connected() {
+            n += self.inner.poll_transmit(out);
+        }
+        n
+    }
+
+    /// The next deadline: the proxy's until the tunnel is open, then the
+    /// connection's.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.proxy.is_connected() {
+            self.inner.poll_timeout()
+        } else {
+            self.proxy.poll_timeout()
+        }
+    }
+
+    /// Runs the timers due at `now`. The connection's timers start at the
+    /// first call after the tunnel opened.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.proxy.is_connected() {
+            self.inner.handle_timeout(now);
+        } else {
+            self.proxy.handle_timeout(now);
+        }
+    }
+
+    /// True once the proxy refused or failed, or the connection in the
+    /// tunnel is finished: write what `poll_transmit` gives, then close
+    /// the transport.
+    pub fn is_finished(&self) -> bool {
+        if self.proxy.is_connected() {
+            self.inner.is_finished()
+        } else {
+            self.proxy.error().is_some()
+        }
+    }
+}
+
+impl<D: Driver> Driver for ProxiedClient<D>
+where
+    D::Error: 'static,
+{
+    type Event = ProxiedEvent<D::Event>;
+    type Error = ProxiedError<D::Error>;
+
+    fn receive(&mut self, data: &[u8]) -> Result<(), Self::Error> {
+        ProxiedClient::receive(self, data)
+    }
+    fn receive_eof(&mut self) -> Result<(), Self::Error> {
+        ProxiedClient::receive_eof(self)
+    }
+    fn poll_event(&mut self) -> Option<Self::Event> {
+        ProxiedClient::poll_event(self)
+    }
+    fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
+        ProxiedClient::poll_transmit(self, out)
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        ProxiedClient::poll_timeout(self)
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        ProxiedClient::handle_timeout(self, now)
+    }
+    fn is_finished(&self) -> bool {
+        ProxiedClient::is_finished(self)
+    }
+}
