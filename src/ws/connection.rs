@@ -743,6 +743,10 @@ impl Connection {
     /// The earliest deadline, once timers were started by a first
     /// [`handle_timeout`](Self::handle_timeout) call.
     pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.halted {
+            // Suspended while a queued failure or peer Close awaits polling.
+            return None;
+        }
         let t = &self.timers;
         [t.handshake, t.keepalive, t.pong, t.close]
             .into_iter()
