@@ -15,8 +15,13 @@ use std::sync::Mutex;
 struct Counting;
 static LIVE: AtomicUsize = AtomicUsize::new(0);
 static PEAK: AtomicUsize = AtomicUsize::new(0);
-/// Memory measurements must not overlap with other tests' allocations.
+/// Memory measurements must not overlap with other tests' allocations, so
+/// every test in this file runs alone.
 static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
@@ -93,6 +98,7 @@ fn feed_every_way(make: impl Fn() -> Connection, wire: &[u8], want: &[Event]) {
 
 #[test]
 fn rfc7692_section_7_2_3_vectors_through_a_client() {
+    let _serial = serial();
     let client = || negotiated(Role::Client, Config::default(), "permessage-deflate");
     let hello = vec![Event::Message(Message::from("Hello"))];
     // §7.2.3.1: one compressed frame, and the same split over two frames.
@@ -139,6 +145,7 @@ fn rfc7692_section_7_2_3_vectors_through_a_client() {
 
 #[test]
 fn server_sends_the_rfc_bytes() {
+    let _serial = serial();
     let mut server = negotiated(Role::Server, Config::default(), "permessage-deflate");
     // The default threshold leaves short messages uncompressed.
     server.send("Hello").unwrap();
@@ -174,6 +181,7 @@ fn server_sends_the_rfc_bytes() {
 
 #[test]
 fn rsv1_on_a_continuation_or_control_frame_fails_with_1002() {
+    let _serial = serial();
     for wire in [
         &[
             0x41, 0x03, 0xf2, 0x48, 0xcd, 0xc0, 0x04, 0xc9, 0xc9, 0x07, 0x00,
@@ -227,7 +235,7 @@ fn masked_frame(first: u8, payload: &[u8]) -> Vec<u8> {
 
 #[test]
 fn decompression_bomb_fails_with_1009_and_bounded_memory() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = serial();
     // 1 GiB of zeros in about 1 MiB on the wire; the limit is 4 MiB.
     let limit = 4 << 20;
     let wire = masked_frame(0xc2, &bomb(1024));
@@ -257,7 +265,7 @@ fn decompression_bomb_fails_with_1009_and_bounded_memory() {
 
 #[test]
 fn memory_per_idle_connection() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = serial();
     let text = "{\"id\":1,\"name\":\"sansproto\",\"tags\":[\"ws\",\"deflate\"]} ".repeat(80);
     let measure = |offer: &str| {
         let before = LIVE.load(Relaxed);
@@ -304,6 +312,7 @@ fn memory_per_idle_connection() {
 
 #[test]
 fn streaming_mode_with_compression() {
+    let _serial = serial();
     let config = Config::default().with_stream_frames(true);
     let mut c = negotiated(Role::Client, config, "permessage-deflate");
     c.receive(&[

@@ -1,6 +1,8 @@
 //! Client side of the opening handshake.
 
-use super::{accept_key, is_header_safe, push_header, HandshakeError, Headers, HttpResponse};
+use super::{
+    accept_key, complete, is_header_safe, push_header, HandshakeError, Headers, HttpResponse,
+};
 use crate::ws::extension::{Extension, ExtensionOffer};
 use crate::ws::Config;
 use bytes::Bytes;
@@ -128,16 +130,7 @@ pub(crate) fn parse_response(
 ) -> Result<ResponseHead, HandshakeError> {
     let mut storage = vec![httparse::EMPTY_HEADER; max_headers];
     let mut resp = httparse::Response::new(&mut storage);
-    match resp.parse(head) {
-        Ok(httparse::Status::Complete(_)) => {}
-        Ok(httparse::Status::Partial) => {
-            return Err(HandshakeError::Malformed("incomplete head".into()))
-        }
-        Err(httparse::Error::TooManyHeaders) => {
-            return Err(HandshakeError::TooManyHeaders(max_headers))
-        }
-        Err(e) => return Err(HandshakeError::Malformed(e.to_string())),
-    }
+    complete(&resp.parse(head), max_headers)?;
     Ok(ResponseHead {
         response: HttpResponse {
             status: resp.code.unwrap_or_default(),

@@ -172,6 +172,19 @@ pub(crate) fn find_head_end(buf: &[u8], scanned: &mut usize) -> Option<usize> {
     found
 }
 
+/// Maps httparse's verdict on a complete head (found by `find_head_end`).
+pub(crate) fn complete(
+    parsed: &httparse::Result<usize>,
+    max_headers: usize,
+) -> Result<(), HandshakeError> {
+    match parsed {
+        Ok(httparse::Status::Complete(_)) => Ok(()),
+        Ok(httparse::Status::Partial) => Err(HandshakeError::Malformed("incomplete head".into())),
+        Err(httparse::Error::TooManyHeaders) => Err(HandshakeError::TooManyHeaders(max_headers)),
+        Err(e) => Err(HandshakeError::Malformed(e.to_string())),
+    }
+}
+
 /// True when `s` can be written in a header name or value as given.
 pub(crate) fn is_header_safe(s: &str) -> bool {
     !s.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0)

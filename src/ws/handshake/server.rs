@@ -1,6 +1,6 @@
 //! Server side of the opening handshake.
 
-use super::{accept_key, push_header, HandshakeError, Headers, HttpRequest};
+use super::{accept_key, complete, push_header, HandshakeError, Headers, HttpRequest};
 use crate::ws::extension::{Extension, ExtensionOffer};
 use crate::ws::Config;
 use base64::Engine;
@@ -179,16 +179,7 @@ pub(crate) fn parse_request(
 ) -> Result<(HttpRequest, u8), HandshakeError> {
     let mut storage = vec![httparse::EMPTY_HEADER; max_headers];
     let mut req = httparse::Request::new(&mut storage);
-    match req.parse(head) {
-        Ok(httparse::Status::Complete(_)) => {}
-        Ok(httparse::Status::Partial) => {
-            return Err(HandshakeError::Malformed("incomplete head".into()))
-        }
-        Err(httparse::Error::TooManyHeaders) => {
-            return Err(HandshakeError::TooManyHeaders(max_headers))
-        }
-        Err(e) => return Err(HandshakeError::Malformed(e.to_string())),
-    }
+    complete(&req.parse(head), max_headers)?;
     let request = HttpRequest {
         method: req.method.unwrap_or_default().to_owned(),
         path: req.path.unwrap_or_default().to_owned(),
