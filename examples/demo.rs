@@ -54,6 +54,12 @@ document.getElementById('close').onclick = () => ws.close(1000, 'bye');
 </body></html>
 "#;
 
+/// Logs a line; a closed stdout does not stop the server.
+fn log(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout(), "{line}");
+}
+
 fn main() -> std::io::Result<()> {
     let addr = std::env::args()
         .nth(1)
@@ -87,7 +93,7 @@ fn main() -> std::io::Result<()> {
                 }
                 Event::Open(open) => {
                     let path = open.request.map(|r| r.path).unwrap_or_default();
-                    println!("websocket open on {path}");
+                    log(format_args!("websocket open on {path}"));
                 }
                 Event::Message(m) => {
                     let refused = conn.send(m).is_err();
@@ -95,7 +101,7 @@ fn main() -> std::io::Result<()> {
                         let _ = conn.close(CloseCode::POLICY_VIOLATION, "send queue full");
                     }
                 }
-                Event::Closed(c) => println!("websocket closed: {} {}", c.code, c.reason),
+                Event::Closed(c) => log(format_args!("websocket closed: {} {}", c.code, c.reason)),
                 _ => {}
             });
         });

@@ -160,3 +160,71 @@ fn an_unreachable_target_gets_502() {
     assert_eq!(r.status, 502);
     assert_eq!(r.body, format!("cannot connect to {closed}").as_bytes());
 }
+
+/// Starts the `demo` example (built by `cargo test` beside the tests) on a
+/// free loopback port and returns it with its address.
+fn demo_server() -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader};
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
+    let demo = profile_dir
+        .join("examples")
+        .join(format!("demo{}", std::env::consts::EXE_SUFFIX));
+    assert!(demo.exists(), "{} not built", demo.display());
+    let mut child = std::process::Command::new(demo)
+        .arg("127.0.0.1:0")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    // Keep reading what the demo logs, so its prints never hit a closed pipe.
+    thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    // "demo listening: open http://127.0.0.1:PORT/"
+    let addr = line
+        .trim()
+        .trim_end_matches('/')
+        .rsplit("http://")
+        .next()
+        .unwrap()
+        .to_owned();
+    (child, addr)
+}
+
+#[test]
+fn the_demo_server_echoes_through_a_connect_proxy() {
+    let (mut demo, addr) = demo_server();
+    let proxy = connect_proxy(None);
+    let (events, error) = run_client(&format!("http://{proxy}"), &format!("ws://{addr}/echo"));
+    let _ = demo.kill();
+    let _ = demo.wait();
+    assert_eq!(error, None);
+    let ws: Vec<Event> = events
+        .into_iter()
+        .filter_map(ProxiedEvent::into_ws)
+        .collect();
+    let messages: Vec<&Message> = ws
+        .iter()
+        .filter_map(|e| match e {
+            Event::Message(m) => Some(m),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            &Message::from("through the tunnel"),
+            &Message::Binary(Bytes::from_static(&[0, 1, 2, 254, 255]))
+        ]
+    );
+    assert!(ws.contains(&Event::Pong {
+        payload: Bytes::from_static(b"are you there"),
+        matched: true
+    }));
+    let Some(Event::Closed(closed)) = ws.last() else {
+        panic!("{ws:?}");
+    };
+    assert_eq!(closed.code, CloseCode::NORMAL);
+    assert!(closed.clean);
+}
