@@ -55,7 +55,9 @@ impl RecvBuf {
     #[inline]
     pub(crate) fn advance(&mut self, n: usize) {
         let n = n.min(self.buf.len());
-        let _ = self.buf.split_to(n);
+        // Moves the start only: no handle to the shared buffer is made and
+        // dropped, as splitting would.
+        bytes::Buf::advance(&mut self.buf, n);
     }
 
     /// Splits `n` bytes off the front as a shared, zero-copy `Bytes`.

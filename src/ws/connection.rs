@@ -600,7 +600,7 @@ impl Connection {
     /// The opening handshake completed.
     pub(super) fn open(&mut self, opened: Opened) {
         self.state = State::Open;
-        self.emit(Event::Open(opened));
+        self.emit(Event::Open(Box::new(opened)));
         self.pending_bytes = 0;
         self.close_requested = false;
         // Pending commands were admitted against the limits already.
@@ -683,7 +683,7 @@ impl Connection {
             State::Rejected { mut response, .. } => {
                 response.body = self.recv.take_all();
                 let status = response.status;
-                self.emit(Event::Rejected(response));
+                self.emit(Event::Rejected(Box::new(response)));
                 Err(self.fail(HandshakeError::Status(status).into()))
             }
             state @ (State::ServerHandshake { .. } | State::ClientHandshake { .. }) => {

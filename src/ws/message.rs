@@ -198,14 +198,15 @@ pub struct Closed {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Event {
-    /// The opening handshake completed; messages flow from here.
-    Open(Opened),
+    /// The opening handshake completed; messages flow from here. (Boxed,
+    /// as the other rare, large events are, so the frequent ones stay small.)
+    Open(Box<Opened>),
     /// Server side: the request was plain HTTP, not an upgrade. Answer it
     /// with [`Connection::send_http_response`](super::Connection::send_http_response).
-    HttpRequest(HttpRequest),
+    HttpRequest(Box<HttpRequest>),
     /// Client side: the server answered the upgrade with another status.
     /// The body is complete when this is reported.
-    Rejected(HttpResponse),
+    Rejected(Box<HttpResponse>),
     /// A whole data message.
     Message(Message),
     /// Streaming mode: a piece of a data message, delivered as it arrives.

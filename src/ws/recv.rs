@@ -97,7 +97,7 @@ impl Connection {
                     };
                     response.body = body;
                     let status = response.status;
-                    self.emit(Event::Rejected(response));
+                    self.emit(Event::Rejected(Box::new(response)));
                     self.state = State::ClientHandshake {
                         key: String::new(),
                         scanned: 0,
@@ -118,7 +118,7 @@ impl Connection {
         self.recv.advance(end);
         if !is_upgrade(&request.headers) {
             self.state = State::Http;
-            self.emit(Event::HttpRequest(request));
+            self.emit(Event::HttpRequest(Box::new(request)));
             return Ok(());
         }
         if minor_version < 1 {
