@@ -9,6 +9,7 @@ use super::handshake::server::{is_upgrade, parse_request, validate_upgrade};
 use super::handshake::{find_head_end, HandshakeError};
 use super::mask::apply_mask;
 use super::message::{Event, Message, MessageKind, Opened, Text};
+use super::utf8;
 use bytes::Bytes;
 
 impl Connection {
@@ -191,6 +192,9 @@ impl Connection {
                 self.recv.advance(self.recv.len());
                 return Ok(());
             }
+            if self.frame.is_none() && self.message.is_none() && self.whole_message()? {
+                continue;
+            }
             let mut f = match self.frame.take() {
                 Some(f) => f,
                 None => match FrameHeader::parse(self.recv.as_slice()) {
@@ -240,6 +244,60 @@ impl Connection {
             let payload = self.recv.split_to(f.remaining);
             self.end_frame(f, payload)?;
         }
+    }
+
+    /// The common case, between messages: a whole unfragmented text or
+    /// binary frame with a 7- or 16-bit length, no RSV bits, masked as the
+    /// role requires and within the limits, already buffered. It becomes a
+    /// message here, without the partial-frame bookkeeping. Returns false
+    /// (consuming nothing) for anything else, which the general path then
+    /// handles, errors included.
+    #[inline]
+    fn whole_message(&mut self) -> Result<bool, Error> {
+        let buf = self.recv.as_slice();
+        let (kind, b1) = match buf {
+            [0x81, b1, ..] => (MessageKind::Text, *b1),
+            [0x82, b1, ..] => (MessageKind::Binary, *b1),
+            _ => return Ok(false),
+        };
+        let masked = b1 & 0x80 != 0;
+        if masked != (self.role == Role::Server) || self.config.stream_frames {
+            return Ok(false);
+        }
+        let (len, mut pos) = match b1 & 0x7f {
+            126 => match buf.get(2..4) {
+                Some(&[a, b]) => (usize::from(u16::from_be_bytes([a, b])), 4),
+                _ => return Ok(false),
+            },
+            127 => return Ok(false),
+            n => (usize::from(n), 2),
+        };
+        let key = if masked {
+            let Some(&[a, b, c, d]) = buf.get(pos..pos + 4) else {
+                return Ok(false);
+            };
+            pos += 4;
+            Some([a, b, c, d])
+        } else {
+            None
+        };
+        if buf.len() - pos < len
+            || len > self.config.max_frame_size
+            || len > self.config.max_message_size
+        {
+            return Ok(false);
+        }
+        self.recv.advance(pos);
+        let payload = self.recv.as_mut_slice().get_mut(..len).unwrap_or_default();
+        if let Some(key) = key {
+            apply_mask(payload, key, 0);
+        }
+        if kind == MessageKind::Text && !utf8::is_valid(payload) {
+            return Err(Error::InvalidUtf8);
+        }
+        let payload = self.recv.split_to(len);
+        self.emit(Event::Message(message(kind, payload)));
+        Ok(true)
     }
 
     fn is_compressed(&self) -> bool {

@@ -24,6 +24,12 @@ fn char_width(lead: u8) -> usize {
     }
 }
 
+/// True when `data` is whole, valid UTF-8.
+#[inline]
+pub(crate) fn is_valid(data: &[u8]) -> bool {
+    std::str::from_utf8(data).is_ok()
+}
+
 impl Utf8Validator {
     /// A validator at a character boundary.
     pub(crate) fn new() -> Self {
