@@ -385,8 +385,32 @@ impl Connection {
     // ----- commands -------------------------------------------------------
 
     /// Queues a data message (text or binary).
+    #[inline(always)]
     pub fn send(&mut self, message: impl Into<Message>) -> Result<(), SendError<Message>> {
         let message = message.into();
+        // The common case, encoded right here: open, no extension to
+        // transform the message, one frame, and room in the queue.
+        let payload = message.as_bytes();
+        if matches!(self.state, State::Open)
+            && self.extension.is_none()
+            && payload.len() <= self.config.fragment_size.unwrap_or(usize::MAX).max(1)
+            && self
+                .send
+                .has_room(payload.len().saturating_add(MAX_HEADER_LEN))
+        {
+            let opcode = match &message {
+                Message::Text(_) => OpCode::Text,
+                Message::Binary(_) => OpCode::Binary,
+            };
+            self.write_frame(true, 0, opcode, payload);
+            return Ok(());
+        }
+        self.send_queued_or_refused(message)
+    }
+
+    /// `send` when the message waits for the handshake, is transformed by
+    /// an extension, is fragmented, or is refused.
+    fn send_queued_or_refused(&mut self, message: Message) -> Result<(), SendError<Message>> {
         let refuse = |kind, payload| Err(SendError { kind, payload });
         match self.state {
             State::Open => {}
@@ -581,7 +605,7 @@ impl Connection {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub(super) fn write_frame(&mut self, fin: bool, rsv: u8, opcode: OpCode, payload: &[u8]) {
         let mask = match self.role {
             Role::Client => Some(self.rng.next_u32().to_ne_bytes()),
