@@ -104,6 +104,8 @@ struct Timers {
 #[derive(Debug)]
 pub(super) enum Queued {
     Event(Event),
+    /// Whole messages received together, reported one by one.
+    Messages(super::recv::WholeMessages),
     Fail(Error),
     PeerClose(Option<CloseCode>, String),
 }
@@ -294,10 +296,22 @@ impl Connection {
     }
 
     /// Takes the next event.
+    #[inline]
     pub fn poll_event(&mut self) -> Option<Event> {
         loop {
+            if let Some(Queued::Messages(batch)) = self.events.front_mut() {
+                let message = batch.next();
+                if message.is_none() || batch.is_empty() {
+                    self.events.pop_front();
+                }
+                match message {
+                    Some(message) => return Some(Event::Message(message)),
+                    None => continue,
+                }
+            }
             match self.events.pop_front()? {
                 Queued::Event(e) => return Some(e),
+                Queued::Messages(_) => {}
                 // A timer may have ended the connection meanwhile; then the
                 // queued step has nothing left to do.
                 Queued::Fail(err) => {
@@ -333,8 +347,8 @@ impl Connection {
                 self.peer_close(code, reason);
                 Ok(())
             }
-            Queued::Event(e) => {
-                self.emit(e);
+            step @ (Queued::Event(_) | Queued::Messages(_)) => {
+                self.events.push_back(step);
                 Ok(())
             }
         }

@@ -12,29 +12,20 @@
 /// ```
 #[inline]
 pub fn apply_mask(data: &mut [u8], key: [u8; 4], offset: usize) {
-    let rot = offset % 4;
-    let key = [
-        key[rot],
-        key[(rot + 1) % 4],
-        key[(rot + 2) % 4],
-        key[(rot + 3) % 4],
-    ];
-    if data.len() < 16 {
-        for (i, b) in data.iter_mut().enumerate() {
-            *b ^= key[i % 4];
-        }
-        return;
-    }
-    // Every 8-byte chunk starts at a multiple of 4 within `data`, so the
-    // key phase is the same in every chunk.
+    // The key as it lines up with `data[0]`.
+    let key = u32::from_le_bytes(key)
+        .rotate_right(8 * (offset % 4) as u32)
+        .to_le_bytes();
+    // Every 8-byte chunk, and the remainder, starts at a multiple of 4
+    // within `data`, so the key phase is the same in each.
     let k64 = key_word(key);
     let mut chunks = data.chunks_exact_mut(8);
     for chunk in &mut chunks {
         let v = word(chunk) ^ k64;
         chunk.copy_from_slice(&v.to_ne_bytes());
     }
-    for (i, b) in chunks.into_remainder().iter_mut().enumerate() {
-        *b ^= key[i % 4];
+    for (b, k) in chunks.into_remainder().iter_mut().zip(k64.to_ne_bytes()) {
+        *b ^= k;
     }
 }
 

@@ -192,7 +192,7 @@ impl Connection {
                 self.recv.advance(self.recv.len());
                 return Ok(());
             }
-            if self.frame.is_none() && self.message.is_none() && self.whole_message()? {
+            if self.frame.is_none() && self.message.is_none() && self.whole_messages()? {
                 continue;
             }
             let mut f = match self.frame.take() {
@@ -246,58 +246,44 @@ impl Connection {
         }
     }
 
-    /// The common case, between messages: a whole unfragmented text or
-    /// binary frame with a 7- or 16-bit length, no RSV bits, masked as the
-    /// role requires and within the limits, already buffered. It becomes a
-    /// message here, without the partial-frame bookkeeping. Returns false
-    /// (consuming nothing) for anything else, which the general path then
-    /// handles, errors included.
+    /// The common case, between messages: whole unfragmented text or
+    /// binary frames (see [`simple_frame`]), masked as the role requires
+    /// and within the limits, already buffered. They are unmasked and
+    /// checked in place, split off together, and queued as one entry that
+    /// `poll_event` turns into messages; no per-frame bookkeeping. Returns
+    /// false (consuming nothing) when the first frame is anything else,
+    /// which the general path then handles, errors included.
     #[inline]
-    fn whole_message(&mut self) -> Result<bool, Error> {
-        let buf = self.recv.as_slice();
-        let (kind, b1) = match buf {
-            [0x81, b1, ..] => (MessageKind::Text, *b1),
-            [0x82, b1, ..] => (MessageKind::Binary, *b1),
-            _ => return Ok(false),
-        };
-        let masked = b1 & 0x80 != 0;
-        if masked != (self.role == Role::Server) || self.config.stream_frames {
+    fn whole_messages(&mut self) -> Result<bool, Error> {
+        if self.config.stream_frames {
             return Ok(false);
         }
-        let (len, mut pos) = match b1 & 0x7f {
-            126 => match buf.get(2..4) {
-                Some(&[a, b]) => (usize::from(u16::from_be_bytes([a, b])), 4),
-                _ => return Ok(false),
-            },
-            127 => return Ok(false),
-            n => (usize::from(n), 2),
-        };
-        let key = if masked {
-            let Some(&[a, b, c, d]) = buf.get(pos..pos + 4) else {
-                return Ok(false);
-            };
-            pos += 4;
-            Some([a, b, c, d])
-        } else {
-            None
-        };
-        if buf.len() - pos < len
-            || len > self.config.max_frame_size
-            || len > self.config.max_message_size
-        {
-            return Ok(false);
+        let server = self.role == Role::Server;
+        let max_len = self.config.max_frame_size.min(self.config.max_message_size);
+        let buf = self.recv.as_mut_slice();
+        let mut end = 0;
+        let mut result = Ok(());
+        while let Some(f) = simple_frame(buf.get(end..).unwrap_or_default()) {
+            if f.key.is_some() != server || f.len > max_len {
+                break;
+            }
+            let start = end + f.header_len;
+            let payload = buf.get_mut(start..start + f.len).unwrap_or_default();
+            if let Some(key) = f.key {
+                apply_mask(payload, key, 0);
+            }
+            if f.kind == MessageKind::Text && !utf8::is_valid(payload) {
+                result = Err(Error::InvalidUtf8);
+                break;
+            }
+            end = start + f.len;
         }
-        self.recv.advance(pos);
-        let payload = self.recv.as_mut_slice().get_mut(..len).unwrap_or_default();
-        if let Some(key) = key {
-            apply_mask(payload, key, 0);
+        if end > 0 {
+            let frames = self.recv.split_to(end);
+            self.events
+                .push_back(Queued::Messages(WholeMessages { frames, pos: 0 }));
         }
-        if kind == MessageKind::Text && !utf8::is_valid(payload) {
-            return Err(Error::InvalidUtf8);
-        }
-        let payload = self.recv.split_to(len);
-        self.emit(Event::Message(message(kind, payload)));
-        Ok(true)
+        result.map(|()| end > 0)
     }
 
     fn is_compressed(&self) -> bool {
@@ -506,6 +492,77 @@ impl Connection {
             first,
             last,
         });
+    }
+}
+
+/// A whole unfragmented text or binary frame at the front of a buffer:
+/// FIN set, no RSV bits, a 7- or 16-bit length, payload all there.
+struct SimpleFrame {
+    kind: MessageKind,
+    key: Option<[u8; 4]>,
+    header_len: usize,
+    len: usize,
+}
+
+#[inline(always)]
+fn simple_frame(buf: &[u8]) -> Option<SimpleFrame> {
+    let (kind, b1) = match buf {
+        [0x81, b1, ..] => (MessageKind::Text, *b1),
+        [0x82, b1, ..] => (MessageKind::Binary, *b1),
+        _ => return None,
+    };
+    let (len, mut header_len) = match b1 & 0x7f {
+        126 => match buf.get(2..4) {
+            Some(&[a, b]) => (usize::from(u16::from_be_bytes([a, b])), 4),
+            _ => return None,
+        },
+        127 => return None,
+        n => (usize::from(n), 2),
+    };
+    let key = if b1 & 0x80 != 0 {
+        let Some(&[a, b, c, d]) = buf.get(header_len..header_len + 4) else {
+            return None;
+        };
+        header_len += 4;
+        Some([a, b, c, d])
+    } else {
+        None
+    };
+    if buf.len() - header_len < len {
+        return None;
+    }
+    Some(SimpleFrame {
+        kind,
+        key,
+        header_len,
+        len,
+    })
+}
+
+/// Whole frames split out of the receive buffer together, already
+/// unmasked and validated, handed out as messages one at a time.
+#[derive(Debug)]
+pub(super) struct WholeMessages {
+    /// The frames, headers included, back to back.
+    frames: Bytes,
+    /// Where the next frame starts.
+    pos: usize,
+}
+
+impl WholeMessages {
+    /// The next message.
+    #[inline]
+    pub(super) fn next(&mut self) -> Option<Message> {
+        let f = simple_frame(self.frames.get(self.pos..)?)?;
+        let start = self.pos + f.header_len;
+        self.pos = start + f.len;
+        Some(message(f.kind, self.frames.slice(start..self.pos)))
+    }
+
+    /// True once every message was handed out.
+    #[inline]
+    pub(super) fn is_empty(&self) -> bool {
+        self.pos >= self.frames.len()
     }
 }
 
