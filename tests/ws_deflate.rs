@@ -93,6 +93,7 @@ fn feed_every_way(make: impl Fn() -> Connection, wire: &[u8], want: &[Event]) {
 
 #[test]
 fn rfc7692_section_7_2_3_vectors_through_a_client() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let client = || negotiated(Role::Client, Config::default(), "permessage-deflate");
     let hello = vec![Event::Message(Message::from("Hello"))];
     // §7.2.3.1: one compressed frame, and the same split over two frames.
@@ -139,6 +140,7 @@ fn rfc7692_section_7_2_3_vectors_through_a_client() {
 
 #[test]
 fn server_sends_the_rfc_bytes() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let mut server = negotiated(Role::Server, Config::default(), "permessage-deflate");
     // The default threshold leaves short messages uncompressed.
     server.send("Hello").unwrap();
@@ -174,6 +176,7 @@ fn server_sends_the_rfc_bytes() {
 
 #[test]
 fn rsv1_on_a_continuation_or_control_frame_fails_with_1002() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     for wire in [
         &[
             0x41, 0x03, 0xf2, 0x48, 0xcd, 0xc0, 0x04, 0xc9, 0xc9, 0x07, 0x00,
@@ -304,6 +307,7 @@ fn memory_per_idle_connection() {
 
 #[test]
 fn streaming_mode_with_compression() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let config = Config::default().with_stream_frames(true);
     let mut c = negotiated(Role::Client, config, "permessage-deflate");
     c.receive(&[
