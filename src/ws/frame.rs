@@ -177,7 +177,7 @@ pub fn encode_frame(
     }
     .encode(out);
     match mask {
-        Some(key) => extend_masked(out, payload, key),
+        Some(key) => extend_masked(out, payload, key, 0),
         None => out.extend_from_slice(payload),
     }
 }

@@ -1,5 +1,7 @@
 //! Masking (RFC 6455 §5.3): XOR with a 4-byte key, a machine word at a time.
 
+use bytes::BufMut;
+
 /// XORs `data` with `key`, where `data` starts `offset` bytes into the
 /// masked payload (so a payload can be unmasked in pieces as it arrives).
 ///
@@ -29,18 +31,25 @@ pub fn apply_mask(data: &mut [u8], key: [u8; 4], offset: usize) {
     }
 }
 
-/// Copies `src` onto the end of `dst`, masking it with `key` on the way:
-/// one pass over the bytes, a 64-byte block at a time.
+/// Copies `src` onto the end of `dst`, masking it with `key` (whose phase
+/// at `src[0]` is `offset`) on the way: one pass over the bytes, a 64-byte
+/// block at a time. Callers reserve the room first.
 #[inline]
-pub(crate) fn extend_masked(dst: &mut Vec<u8>, src: &[u8], key: [u8; 4]) {
-    dst.reserve(src.len());
+pub(crate) fn extend_masked(dst: &mut impl BufMut, src: &[u8], key: [u8; 4], offset: usize) {
+    let key = u32::from_le_bytes(key)
+        .rotate_right(8 * (offset % 4) as u32)
+        .to_le_bytes();
     let pattern = key_block(key);
     let mut blocks = src.chunks_exact(BLOCK);
     for block in &mut blocks {
-        dst.extend_from_slice(&xor_block(block, &pattern));
+        dst.put_slice(&xor_block(block, &pattern));
     }
     let rest = blocks.remainder();
-    dst.extend(rest.iter().zip(&pattern).map(|(b, k)| b ^ k));
+    let mut last = [0u8; BLOCK];
+    for ((o, s), k) in last.iter_mut().zip(rest).zip(&pattern) {
+        *o = s ^ k;
+    }
+    dst.put_slice(last.get(..rest.len()).unwrap_or_default());
 }
 
 /// Bytes masked per step when copying: a few vector registers' worth.
@@ -121,13 +130,18 @@ mod tests {
             assert_eq!(parts, whole);
         }
         let mut v = Vec::new();
-        extend_masked(&mut v, &src, key);
+        extend_masked(&mut v, &src, key, 0);
         assert_eq!(v, whole);
-        for len in 0..40 {
-            let mut v = b"head".to_vec();
-            extend_masked(&mut v, &src[..len], key);
-            assert_eq!(&v[..4], b"head");
-            assert_eq!(v[4..], whole[..len]);
+        for len in 0..140 {
+            for offset in 0..5 {
+                let mut v = b"head".to_vec();
+                extend_masked(&mut v, &src[offset..offset + len], key, offset);
+                assert_eq!(&v[..4], b"head");
+                assert_eq!(v[4..], whole[offset..offset + len]);
+                let mut b = bytes::BytesMut::from(&b"head"[..]);
+                extend_masked(&mut b, &src[offset..offset + len], key, offset);
+                assert_eq!(b[..], v[..]);
+            }
         }
     }
 }
