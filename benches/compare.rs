@@ -12,8 +12,8 @@
 //!   client frames; every contestant writes into the same kind of sink,
 //!   which takes at most 64 KiB per write and copies it, as a socket does.
 //! - Length-prefixed decoding against tokio-util's `LengthDelimitedCodec`.
-//! - References: memcpy of the same bytes, simdutf8 validation of the same
-//!   text.
+//! - References: memcpy of the same bytes, one read of the same bytes,
+//!   simdutf8 validation of the same text.
 //!
 //! Every iteration counts what it received or wrote and asserts the totals,
 //! so no path can skip work. `scripts/bench-report.sh` turns the medians
@@ -374,10 +374,28 @@ fn bench_receive(c: &mut Criterion, name: &str, case: &RecvCase, throughput: Thr
             assert_eq!(black_box(&dst).last(), case.wire.last());
         })
     });
+    // Reference: reading the same wire bytes once (XOR-folding them),
+    // the least any parser must do; memory bandwidth when they are cold.
+    let want = xor_fold(&case.wire);
+    group.bench_function("read_once", |b| {
+        b.iter(|| assert_eq!(xor_fold(black_box(&case.wire)), want))
+    });
     if case.opcode == OpCode::Text {
         text_reference(&mut group, case);
     }
     group.finish();
+}
+
+/// All of `bytes` XORed together a word at a time (vectorized).
+fn xor_fold(bytes: &[u8]) -> u64 {
+    let mut words = bytes.chunks_exact(8);
+    let fold = (&mut words).fold(0u64, |acc, w| {
+        acc ^ u64::from_ne_bytes(w.try_into().expect("8 bytes"))
+    });
+    words
+        .remainder()
+        .iter()
+        .fold(fold, |acc, &b| acc ^ u64::from(b))
 }
 
 /// Reference for text: simdutf8 validating the same text, message by

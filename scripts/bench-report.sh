@@ -10,7 +10,8 @@
 # Extra arguments go to criterion (a filter, say: `recv_`).
 #
 # A ratio is how many times faster sansproto is: peer median / sansproto
-# median (above 1: sansproto wins). Against a reference (memcpy, simdutf8)
+# median (above 1: sansproto wins). Against a reference (memcpy, read_once,
+# simdutf8)
 # it is the share of that floor's speed sansproto reaches.
 set -euo pipefail
 
@@ -35,7 +36,7 @@ import sys
 
 root, lto = sys.argv[1], sys.argv[2] == "1"
 ours = ("sansproto", "sansproto_decoder", "sansproto_connection")
-references = ("memcpy", "simdutf8")
+references = ("memcpy", "read_once", "simdutf8")
 
 
 def median(group, bench):
