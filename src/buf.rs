@@ -27,6 +27,31 @@ impl RecvBuf {
         self.buf.extend_from_slice(data);
     }
 
+    /// Appends received bytes through `write`, after reserving room for
+    /// `len` of them (for transforming them on the way in).
+    #[inline]
+    pub(crate) fn extend_with(&mut self, len: usize, write: impl FnOnce(&mut BytesMut)) {
+        self.buf.reserve(len);
+        write(&mut self.buf);
+    }
+
+    /// When only a few bytes are left and nothing else shares the
+    /// allocation, moves them to its front, so that what arrives next
+    /// reuses the space already allocated: the buffer neither grows nor,
+    /// later, has to move a large partial frame to make room.
+    #[inline]
+    pub(crate) fn compact(&mut self) {
+        // At most a socket read's worth: the start of the next frame.
+        const FEW: usize = 64 << 10;
+        if self.buf.len() <= FEW {
+            let room = self.buf.capacity() - self.buf.len();
+            // Asks for one byte more than fits behind the data: possible
+            // only by moving the data to the front, which happens when that
+            // is cheap (the data is shorter than the space before it).
+            let _ = self.buf.try_reclaim(room + 1);
+        }
+    }
+
     /// Bytes buffered and not yet consumed.
     #[inline]
     pub(crate) fn len(&self) -> usize {
@@ -55,7 +80,9 @@ impl RecvBuf {
     #[inline]
     pub(crate) fn advance(&mut self, n: usize) {
         let n = n.min(self.buf.len());
-        let _ = self.buf.split_to(n);
+        // Moves the start only: no handle to the shared buffer is made and
+        // dropped, as splitting would.
+        bytes::Buf::advance(&mut self.buf, n);
     }
 
     /// Splits `n` bytes off the front as a shared, zero-copy `Bytes`.
@@ -156,6 +183,23 @@ mod tests {
         assert_eq!(&b.split_to(10)[..], b"ab");
         b.advance(3);
         assert_eq!(b.len(), 0);
+    }
+
+    #[test]
+    fn compacting_reuses_the_allocation() {
+        let mut b = RecvBuf::new();
+        b.extend(&[7u8; 1000]);
+        let head = b.split_to(990);
+        // Shared with `head`: nothing moves.
+        b.compact();
+        assert_eq!(b.as_slice(), &[7u8; 10]);
+        drop(head);
+        let cap = b.buf.capacity();
+        b.compact();
+        assert_eq!(b.as_slice(), &[7u8; 10]);
+        assert!(b.buf.capacity() > cap, "the space before the data is back");
+        b.extend_with(3, |buf| buf.extend_from_slice(b"abc"));
+        assert_eq!(&b.as_slice()[10..], b"abc");
     }
 
     #[test]

@@ -125,14 +125,14 @@ fn refused(config: &Config, req: &[u8], expected: HandshakeError) -> Parsed {
 #[test]
 fn plain_get_is_reported_and_answered_with_send_http_response() {
     let req = request("GET", &[("Host", "example.com"), ("Accept", "*/*")]);
-    let expected = Event::HttpRequest(HttpRequest {
+    let expected = Event::HttpRequest(Box::new(HttpRequest {
         method: "GET".into(),
         path: "/chat".into(),
         headers: Headers(vec![
             ("Host".into(), Bytes::from_static(b"example.com")),
             ("Accept".into(), Bytes::from_static(b"*/*")),
         ]),
-    });
+    }));
     for split in 1..req.len() {
         let mut server = Connection::server(Config::default());
         server.receive(&req[..split]).unwrap();

@@ -209,7 +209,11 @@ fn non_101_reply_is_reported_with_its_body_and_fails_the_client() {
                 assert_eq!(got, [], "reported before the body is complete");
             }
         }
-        assert_eq!(got, [Event::Rejected(expected.clone())], "{pieces:?}");
+        assert_eq!(
+            got,
+            [Event::Rejected(Box::new(expected.clone()))],
+            "{pieces:?}"
+        );
         let e = Error::Handshake(HandshakeError::Status(403));
         assert_eq!(c.error(), Some(&e));
         assert_eq!(c.receive(b"more"), Err(e.clone()));

@@ -259,7 +259,7 @@ fn rfc_accept_recipe_matches_the_rfc_example() {
 #[test]
 fn server_handshake_from_the_rfc_with_a_frame_right_behind() {
     let request = RFC_REQUEST.as_bytes();
-    let opened = Event::Open(Opened {
+    let opened = Event::Open(Box::new(Opened {
         protocol: Some("chat".into()),
         extension: None,
         request: Some(HttpRequest {
@@ -276,7 +276,7 @@ fn server_handshake_from_the_rfc_with_a_frame_right_behind() {
             ]),
         }),
         response: None,
-    });
+    }));
     let make = || Connection::server(Config::default().with_protocols(["chat"]));
 
     let out = check_vector(make, request, &[(request.len(), opened.clone())]);
@@ -327,7 +327,7 @@ fn client_handshake_with_a_frame_right_behind_the_101() {
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
          Connection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
     );
-    let opened = Event::Open(Opened {
+    let opened = Event::Open(Box::new(Opened {
         protocol: None,
         extension: None,
         request: None,
@@ -341,7 +341,7 @@ fn client_handshake_with_a_frame_right_behind_the_101() {
             ]),
             body: Bytes::new(),
         }),
-    });
+    }));
     let make = || client_after_request(3, Config::default()).0;
     let head = response.len();
 

@@ -145,8 +145,13 @@ pub struct Connection {
     decoder: Decoder,
     encoder: Encoder,
     recv: RecvBuf,
-    /// Where the frames of the last read lie in `recv` (reused).
+    /// Where the frames of the last read lie in `ready` (reused); the
+    /// ones from `next` on are still to be reported, after every entry of
+    /// `events` (which only ever holds older events while any are left).
     found: Vec<Out<Range<usize>>>,
+    next: usize,
+    /// The bytes of the last read's whole frames, split off in one go.
+    ready: Bytes,
     send: SendQueue,
     events: VecDeque<Event>,
     state: State,
@@ -166,6 +171,8 @@ impl Connection {
             encoder: Encoder::new(&config),
             recv: RecvBuf::new(),
             found: Vec::new(),
+            next: 0,
+            ready: Bytes::new(),
             send: SendQueue::new(config.max_queued_bytes),
             events: VecDeque::new(),
             state: State::Open,
@@ -279,6 +286,27 @@ impl Connection {
         }
     }
 
+    /// The frame `found[i]` as an event.
+    #[inline]
+    fn found_event(&self, i: usize) -> Option<Event> {
+        Some(match self.found.get(i)? {
+            Out::Frame(range) => Event::Frame(self.ready.slice(range.clone())),
+            Out::Discarded { length } => Event::FrameDiscarded { length: *length },
+        })
+    }
+
+    /// Moves the frames not yet reported into `events`, before anything
+    /// newer is queued there.
+    fn queue_found(&mut self) {
+        while let Some(event) = self.found_event(self.next) {
+            self.next += 1;
+            self.events.push_back(event);
+        }
+        self.found.clear();
+        self.next = 0;
+        self.ready = Bytes::new();
+    }
+
     fn fail(&mut self, e: DecodeError) -> DecodeError {
         self.state = State::Failed(e.clone());
         e
@@ -302,6 +330,7 @@ impl Driver for Connection {
             return Ok(());
         }
         self.heard_from_peer = true;
+        self.queue_found();
         self.recv.extend(data);
         // Read ahead through the buffer once, noting where the frames lie,
         // then split that region off in one go and slice each frame out of
@@ -310,16 +339,11 @@ impl Driver for Connection {
         let found = &mut self.found;
         let result = self.decoder.decode_all(&mut ahead, |out| found.push(out));
         let consumed = ahead.consumed();
+        // The frames are reported from `found` by `poll_event`, without
+        // going through the event queue.
         if consumed > 0 {
-            let region = self.recv.split_to(consumed);
-            self.events
-                .extend(self.found.drain(..).map(|out| match out {
-                    Out::Frame(range) => Event::Frame(region.slice(range)),
-                    Out::Discarded { length } => Event::FrameDiscarded { length },
-                }));
+            self.ready = self.recv.split_to(consumed);
         }
-        // A read full of tiny frames must not pin a large list for good.
-        self.found.shrink_to(FOUND_KEPT);
         result.map_err(|e| {
             // The stream is lost: release what is left of it.
             self.recv = RecvBuf::new();
@@ -344,7 +368,20 @@ impl Driver for Connection {
 
     #[inline]
     fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        if let Some(event) = self.events.pop_front() {
+            return Some(event);
+        }
+        let event = self.found_event(self.next);
+        self.next += 1;
+        if self.next >= self.found.len() {
+            // All reported: release the bytes, and do not let a read full
+            // of tiny frames pin a large list for good.
+            self.found.clear();
+            self.found.shrink_to(FOUND_KEPT);
+            self.next = 0;
+            self.ready = Bytes::new();
+        }
+        event
     }
 
     fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
@@ -379,6 +416,7 @@ impl Driver for Connection {
         }
         if self.idle_deadline.is_some_and(|t| now >= t) {
             self.state = State::Closed;
+            self.queue_found();
             self.events.push_back(Event::IdleTimeout);
             return;
         }

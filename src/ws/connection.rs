@@ -104,6 +104,8 @@ struct Timers {
 #[derive(Debug)]
 pub(super) enum Queued {
     Event(Event),
+    /// Whole messages received together, reported one by one.
+    Messages(super::recv::WholeMessages),
     Fail(Error),
     PeerClose(Option<CloseCode>, String),
 }
@@ -338,10 +340,22 @@ impl Connection {
     }
 
     /// Takes the next event.
+    #[inline]
     pub fn poll_event(&mut self) -> Option<Event> {
         loop {
+            if let Some(Queued::Messages(batch)) = self.events.front_mut() {
+                let message = batch.next();
+                if message.is_none() || batch.is_empty() {
+                    self.events.pop_front();
+                }
+                match message {
+                    Some(message) => return Some(Event::Message(message)),
+                    None => continue,
+                }
+            }
             match self.events.pop_front()? {
                 Queued::Event(e) => return Some(e),
+                Queued::Messages(_) => {}
                 // A timer may have ended the connection meanwhile; then the
                 // queued step has nothing left to do.
                 Queued::Fail(err) => {
@@ -377,8 +391,8 @@ impl Connection {
                 self.peer_close(code, reason);
                 Ok(())
             }
-            Queued::Event(e) => {
-                self.emit(e);
+            step @ (Queued::Event(_) | Queued::Messages(_)) => {
+                self.events.push_back(step);
                 Ok(())
             }
         }
@@ -429,8 +443,32 @@ impl Connection {
     // ----- commands -------------------------------------------------------
 
     /// Queues a data message (text or binary).
+    #[inline(always)]
     pub fn send(&mut self, message: impl Into<Message>) -> Result<(), SendError<Message>> {
         let message = message.into();
+        // The common case, encoded right here: open, no extension to
+        // transform the message, one frame, and room in the queue.
+        let payload = message.as_bytes();
+        if matches!(self.state, State::Open)
+            && self.extension.is_none()
+            && payload.len() <= self.config.fragment_size.unwrap_or(usize::MAX).max(1)
+            && self
+                .send
+                .has_room(payload.len().saturating_add(MAX_HEADER_LEN))
+        {
+            let opcode = match &message {
+                Message::Text(_) => OpCode::Text,
+                Message::Binary(_) => OpCode::Binary,
+            };
+            self.write_frame(true, 0, opcode, payload);
+            return Ok(());
+        }
+        self.send_queued_or_refused(message)
+    }
+
+    /// `send` when the message waits for the handshake, is transformed by
+    /// an extension, is fragmented, or is refused.
+    fn send_queued_or_refused(&mut self, message: Message) -> Result<(), SendError<Message>> {
         let refuse = |kind, payload| Err(SendError { kind, payload });
         match self.state {
             State::Open => {}
@@ -625,7 +663,7 @@ impl Connection {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub(super) fn write_frame(&mut self, fin: bool, rsv: u8, opcode: OpCode, payload: &[u8]) {
         let mask = match self.role {
             Role::Client => Some(self.rng.next_u32().to_ne_bytes()),
@@ -644,7 +682,7 @@ impl Connection {
     /// The opening handshake completed.
     pub(super) fn open(&mut self, opened: Opened) {
         self.state = State::Open;
-        self.emit(Event::Open(opened));
+        self.emit(Event::Open(Box::new(opened)));
         self.pending_bytes = 0;
         self.close_requested = false;
         // Pending commands were admitted against the limits already.
@@ -727,7 +765,7 @@ impl Connection {
             State::Rejected { mut response, .. } => {
                 response.body = self.recv.take_all();
                 let status = response.status;
-                self.emit(Event::Rejected(response));
+                self.emit(Event::Rejected(Box::new(response)));
                 Err(self.fail(HandshakeError::Status(status).into()))
             }
             state @ (State::ServerHandshake { .. } | State::ClientHandshake { .. }) => {

@@ -158,6 +158,7 @@ impl FrameHeader {
 }
 
 /// Appends a whole frame (header and payload, masked when `mask` is given).
+#[inline(always)]
 pub fn encode_frame(
     out: &mut Vec<u8>,
     fin: bool,
@@ -166,6 +167,7 @@ pub fn encode_frame(
     mask: Option<[u8; 4]>,
     payload: &[u8],
 ) {
+    out.reserve(MAX_HEADER_LEN + payload.len());
     FrameHeader {
         fin,
         rsv,
@@ -175,7 +177,7 @@ pub fn encode_frame(
     }
     .encode(out);
     match mask {
-        Some(key) => extend_masked(out, payload, key),
+        Some(key) => extend_masked(out, payload, key, 0),
         None => out.extend_from_slice(payload),
     }
 }
@@ -220,6 +222,32 @@ mod tests {
         let mut h = vec![0x82, 127];
         h.extend_from_slice(&(1u64 << 63).to_be_bytes());
         assert_eq!(FrameHeader::parse(&h), Err(HeaderError::LengthOverflow));
+    }
+
+    #[test]
+    fn encode_frame_is_the_header_then_the_payload() {
+        for len in [0usize, 1, 125, 126, 127, 65535, 65536, 70000] {
+            for mask in [None, Some([9, 8, 7, 6])] {
+                let payload: Vec<u8> = (0..len).map(|i| i as u8).collect();
+                let mut out = b"before".to_vec();
+                encode_frame(&mut out, false, RSV1, OpCode::Text, mask, &payload);
+                let mut want = b"before".to_vec();
+                FrameHeader {
+                    fin: false,
+                    rsv: RSV1,
+                    opcode: OpCode::Text,
+                    mask,
+                    payload_len: len as u64,
+                }
+                .encode(&mut want);
+                let mut body = payload.clone();
+                if let Some(key) = mask {
+                    crate::ws::apply_mask(&mut body, key, 0);
+                }
+                want.extend_from_slice(&body);
+                assert_eq!(out, want, "len {len} mask {mask:?}");
+            }
+        }
     }
 
     #[test]

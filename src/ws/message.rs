@@ -28,10 +28,10 @@ impl Text {
         Self(b)
     }
 
-    /// The text. (The bytes are re-checked, at memory speed; the crate has
-    /// no unsafe code to skip that.)
+    /// The text. (The bytes are re-checked, with SIMD where the CPU has
+    /// it; the crate has no unsafe code to skip that.)
     pub fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.0).unwrap_or_default()
+        simdutf8::basic::from_utf8(&self.0).unwrap_or_default()
     }
 
     /// The UTF-8 bytes.
@@ -82,7 +82,7 @@ impl From<String> for Text {
 impl TryFrom<Bytes> for Text {
     type Error = NotUtf8;
     fn try_from(b: Bytes) -> Result<Self, NotUtf8> {
-        match std::str::from_utf8(&b) {
+        match simdutf8::basic::from_utf8(&b) {
             Ok(_) => Ok(Self(b)),
             Err(_) => Err(NotUtf8(b)),
         }
@@ -198,14 +198,15 @@ pub struct Closed {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Event {
-    /// The opening handshake completed; messages flow from here.
-    Open(Opened),
+    /// The opening handshake completed; messages flow from here. (Boxed,
+    /// as the other rare, large events are, so the frequent ones stay small.)
+    Open(Box<Opened>),
     /// Server side: the request was plain HTTP, not an upgrade. Answer it
     /// with [`Connection::send_http_response`](super::Connection::send_http_response).
-    HttpRequest(HttpRequest),
+    HttpRequest(Box<HttpRequest>),
     /// Client side: the server answered the upgrade with another status.
     /// The body is complete when this is reported.
-    Rejected(HttpResponse),
+    Rejected(Box<HttpResponse>),
     /// A whole data message.
     Message(Message),
     /// Streaming mode: a piece of a data message, delivered as it arrives.

@@ -7,8 +7,9 @@ use super::frame::{FrameHeader, HeaderError, OpCode};
 use super::handshake::client::{parse_response, validate_response};
 use super::handshake::server::{is_upgrade, parse_request, validate_upgrade};
 use super::handshake::{find_head_end, HandshakeError};
-use super::mask::apply_mask;
+use super::mask::{apply_mask, extend_masked};
 use super::message::{Event, Message, MessageKind, Opened, Text};
+use super::utf8;
 use bytes::Bytes;
 
 impl Connection {
@@ -44,11 +45,44 @@ impl Connection {
             }
             _ => {}
         }
-        self.recv.extend(data);
-        match self.process() {
+        match self.append(data).and_then(|()| self.process()) {
             Ok(()) => Ok(()),
             Err(e) => self.terminal(Queued::Fail(e)),
         }
+    }
+
+    /// Appends received bytes to the buffer. When everything buffered is
+    /// the already-unmasked payload of the frame being received, the part
+    /// of `data` that continues that payload is unmasked (and, for text,
+    /// checked) as it is copied in: one pass over it instead of two.
+    fn append(&mut self, data: &[u8]) -> Result<(), Error> {
+        self.recv.compact();
+        let check_utf8 = self
+            .frame
+            .as_ref()
+            .is_some_and(|f| self.validates_raw_text(f));
+        let rest = match self.frame.as_mut() {
+            Some(f) if f.done == self.recv.len() && f.done < f.remaining => {
+                let n = (f.remaining - f.done).min(data.len());
+                let (payload, rest) = data.split_at(n);
+                let start = self.recv.len();
+                match f.mask {
+                    Some(key) => self
+                        .recv
+                        .extend_with(n, |buf| extend_masked(buf, payload, key, f.offset + f.done)),
+                    None => self.recv.extend(payload),
+                }
+                f.done += n;
+                let added = self.recv.as_slice().get(start..).unwrap_or_default();
+                if check_utf8 && self.utf8.feed(added).is_err() {
+                    return Err(Error::InvalidUtf8);
+                }
+                rest
+            }
+            _ => data,
+        };
+        self.recv.extend(rest);
+        Ok(())
     }
 
     /// Takes bytes received after a plain HTTP request's head (its body),
@@ -97,7 +131,7 @@ impl Connection {
                     };
                     response.body = body;
                     let status = response.status;
-                    self.emit(Event::Rejected(response));
+                    self.emit(Event::Rejected(Box::new(response)));
                     self.state = State::ClientHandshake {
                         key: String::new(),
                         scanned: 0,
@@ -118,7 +152,7 @@ impl Connection {
         self.recv.advance(end);
         if !is_upgrade(&request.headers) {
             self.state = State::Http;
-            self.emit(Event::HttpRequest(request));
+            self.emit(Event::HttpRequest(Box::new(request)));
             return Ok(());
         }
         if minor_version < 1 {
@@ -191,6 +225,9 @@ impl Connection {
                 self.recv.advance(self.recv.len());
                 return Ok(());
             }
+            if self.frame.is_none() && self.message.is_none() && self.whole_messages()? {
+                continue;
+            }
             let mut f = match self.frame.take() {
                 Some(f) => f,
                 None => match FrameHeader::parse(self.recv.as_slice()) {
@@ -240,6 +277,46 @@ impl Connection {
             let payload = self.recv.split_to(f.remaining);
             self.end_frame(f, payload)?;
         }
+    }
+
+    /// The common case, between messages: whole unfragmented text or
+    /// binary frames (see [`simple_frame`]), masked as the role requires
+    /// and within the limits, already buffered. They are unmasked and
+    /// checked in place, split off together, and queued as one entry that
+    /// `poll_event` turns into messages; no per-frame bookkeeping. Returns
+    /// false (consuming nothing) when the first frame is anything else,
+    /// which the general path then handles, errors included.
+    #[inline]
+    fn whole_messages(&mut self) -> Result<bool, Error> {
+        if self.config.stream_frames {
+            return Ok(false);
+        }
+        let server = self.role == Role::Server;
+        let max_len = self.config.max_frame_size.min(self.config.max_message_size);
+        let buf = self.recv.as_mut_slice();
+        let mut end = 0;
+        let mut result = Ok(());
+        while let Some(f) = simple_frame(buf.get(end..).unwrap_or_default()) {
+            if f.key.is_some() != server || f.len > max_len {
+                break;
+            }
+            let start = end + f.header_len;
+            let payload = buf.get_mut(start..start + f.len).unwrap_or_default();
+            if let Some(key) = f.key {
+                apply_mask(payload, key, 0);
+            }
+            if f.kind == MessageKind::Text && !utf8::is_valid(payload) {
+                result = Err(Error::InvalidUtf8);
+                break;
+            }
+            end = start + f.len;
+        }
+        if end > 0 {
+            let frames = self.recv.split_to(end);
+            self.events
+                .push_back(Queued::Messages(WholeMessages { frames, pos: 0 }));
+        }
+        result.map(|()| end > 0)
     }
 
     fn is_compressed(&self) -> bool {
@@ -448,6 +525,77 @@ impl Connection {
             first,
             last,
         });
+    }
+}
+
+/// A whole unfragmented text or binary frame at the front of a buffer:
+/// FIN set, no RSV bits, a 7- or 16-bit length, payload all there.
+struct SimpleFrame {
+    kind: MessageKind,
+    key: Option<[u8; 4]>,
+    header_len: usize,
+    len: usize,
+}
+
+#[inline(always)]
+fn simple_frame(buf: &[u8]) -> Option<SimpleFrame> {
+    let (kind, b1) = match buf {
+        [0x81, b1, ..] => (MessageKind::Text, *b1),
+        [0x82, b1, ..] => (MessageKind::Binary, *b1),
+        _ => return None,
+    };
+    let (len, mut header_len) = match b1 & 0x7f {
+        126 => match buf.get(2..4) {
+            Some(&[a, b]) => (usize::from(u16::from_be_bytes([a, b])), 4),
+            _ => return None,
+        },
+        127 => return None,
+        n => (usize::from(n), 2),
+    };
+    let key = if b1 & 0x80 != 0 {
+        let Some(&[a, b, c, d]) = buf.get(header_len..header_len + 4) else {
+            return None;
+        };
+        header_len += 4;
+        Some([a, b, c, d])
+    } else {
+        None
+    };
+    if buf.len() - header_len < len {
+        return None;
+    }
+    Some(SimpleFrame {
+        kind,
+        key,
+        header_len,
+        len,
+    })
+}
+
+/// Whole frames split out of the receive buffer together, already
+/// unmasked and validated, handed out as messages one at a time.
+#[derive(Debug)]
+pub(super) struct WholeMessages {
+    /// The frames, headers included, back to back.
+    frames: Bytes,
+    /// Where the next frame starts.
+    pos: usize,
+}
+
+impl WholeMessages {
+    /// The next message.
+    #[inline]
+    pub(super) fn next(&mut self) -> Option<Message> {
+        let f = simple_frame(self.frames.get(self.pos..)?)?;
+        let start = self.pos + f.header_len;
+        self.pos = start + f.len;
+        Some(message(f.kind, self.frames.slice(start..self.pos)))
+    }
+
+    /// True once every message was handed out.
+    #[inline]
+    pub(super) fn is_empty(&self) -> bool {
+        self.pos >= self.frames.len()
     }
 }
 

@@ -24,6 +24,33 @@ fn char_width(lead: u8) -> usize {
     }
 }
 
+/// True when `data` is whole, valid UTF-8 (SIMD where the CPU has it).
+#[inline]
+pub(crate) fn is_valid(data: &[u8]) -> bool {
+    simdutf8::basic::from_utf8(data).is_ok()
+}
+
+/// Where a character that `data` ends in the middle of starts, or
+/// `data.len()` when it ends on a character boundary (as far as its last
+/// three bytes tell; anything invalid is left for validation to find).
+#[inline]
+fn incomplete_tail(data: &[u8]) -> usize {
+    let len = data.len();
+    for back in 1..=len.min(3) {
+        let b = data[len - back];
+        if b & 0xc0 != 0x80 {
+            // A lead byte (or ASCII): incomplete when its character needs
+            // more bytes than are left.
+            return if char_width(b) > back {
+                len - back
+            } else {
+                len
+            };
+        }
+    }
+    len
+}
+
 impl Utf8Validator {
     /// A validator at a character boundary.
     pub(crate) fn new() -> Self {
@@ -62,11 +89,17 @@ impl Utf8Validator {
             }
             data = rest;
         }
-        match std::str::from_utf8(data) {
+        // The bulk, up to the last character boundary, in one SIMD pass.
+        let (body, tail) = data.split_at(incomplete_tail(data));
+        if !is_valid(body) {
+            return Err(InvalidUtf8);
+        }
+        // A character cut off at the end: kept, unless its first bytes
+        // already rule it out.
+        match std::str::from_utf8(tail) {
             Ok(_) => Ok(()),
             Err(e) if e.error_len().is_some() => Err(InvalidUtf8),
-            Err(e) => {
-                let tail = data.get(e.valid_up_to()..).unwrap_or_default();
+            Err(_) => {
                 self.partial[..tail.len()].copy_from_slice(tail);
                 self.partial_len = tail.len() as u8;
                 Ok(())
@@ -123,6 +156,51 @@ mod tests {
         let mut v = Utf8Validator::new();
         v.feed(b"\xed").unwrap();
         assert_eq!(v.feed(b"\xa0"), Err(InvalidUtf8));
+    }
+
+    /// What std says about a stream cut into pieces: fails on the piece
+    /// where std's `valid_up_to` stops being extendable, else passes.
+    fn std_verdict(pieces: &[&[u8]]) -> (Option<usize>, bool) {
+        let whole: Vec<u8> = pieces.concat();
+        let mut seen = 0;
+        for (i, p) in pieces.iter().enumerate() {
+            seen += p.len();
+            if let Err(e) = std::str::from_utf8(&whole[..seen]) {
+                if e.error_len().is_some() {
+                    return (Some(i), false);
+                }
+            }
+        }
+        (None, std::str::from_utf8(&whole).is_ok())
+    }
+
+    #[test]
+    fn agrees_with_std_on_every_split_of_mixed_bytes() {
+        let samples: [&[u8]; 8] = [
+            "aé€𝄞 κόσμε ✓ 😀 plain ascii text that is long enough".as_bytes(),
+            b"\xf0\x9f\x98\x80\xf0\x9f\x98",
+            b"abc\xe2\x82\xac\xe2\x82",
+            b"abc\xe2\x28\xa1def",
+            b"\xed\x9f\xbf\xed\xa0\x80",
+            b"\xf4\x8f\xbf\xbf\xf4\x90\x80\x80",
+            b"\xc2\x80\xc1\xbf",
+            b"\x80abc",
+        ];
+        for sample in samples {
+            for i in 0..=sample.len() {
+                for j in i..=sample.len() {
+                    let pieces = [&sample[..i], &sample[i..j], &sample[j..]];
+                    let mut v = Utf8Validator::new();
+                    let failed_at = pieces.iter().position(|p| v.feed(p).is_err());
+                    let complete = failed_at.is_none() && v.is_complete();
+                    assert_eq!(
+                        (failed_at, complete),
+                        std_verdict(&pieces),
+                        "{sample:?} split at {i}, {j}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
