@@ -94,7 +94,7 @@ impl Connection {
     fn process(&mut self) -> Result<(), Error> {
         loop {
             match &mut self.state {
-                State::ServerHandshake { scanned } => {
+                State::ServerHandshake { scanned } | State::ClientHandshake { scanned, .. } => {
                     let Some(end) = head_end(
                         self.recv.as_slice(),
                         scanned,
@@ -103,18 +103,10 @@ impl Connection {
                     else {
                         return Ok(());
                     };
-                    self.server_head(end)?;
-                }
-                State::ClientHandshake { scanned, .. } => {
-                    let Some(end) = head_end(
-                        self.recv.as_slice(),
-                        scanned,
-                        self.config.max_handshake_size,
-                    )?
-                    else {
-                        return Ok(());
-                    };
-                    self.client_head(end)?;
+                    match self.role {
+                        Role::Server => self.server_head(end)?,
+                        Role::Client => self.client_head(end)?,
+                    }
                 }
                 State::Rejected { body_len, .. } => {
                     let want = body_len
