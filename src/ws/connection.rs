@@ -449,13 +449,7 @@ impl Connection {
         // The common case, encoded right here: open, no extension to
         // transform the message, one frame, and room in the queue.
         let payload = message.as_bytes();
-        if matches!(self.state, State::Open)
-            && self.extension.is_none()
-            && payload.len() <= self.config.fragment_size.unwrap_or(usize::MAX).max(1)
-            && self
-                .send
-                .has_room(payload.len().saturating_add(MAX_HEADER_LEN))
-        {
+        if self.encodes_at_once(payload.len()) {
             let opcode = match &message {
                 Message::Text(_) => OpCode::Text,
                 Message::Binary(_) => OpCode::Binary,
@@ -464,6 +458,61 @@ impl Connection {
             return Ok(());
         }
         self.send_queued_or_refused(message)
+    }
+
+    /// True when a data message of `len` bytes is encoded into the send
+    /// queue right away: open, no extension to transform it, one frame,
+    /// and room in the queue.
+    #[inline(always)]
+    fn encodes_at_once(&self, len: usize) -> bool {
+        matches!(self.state, State::Open)
+            && self.extension.is_none()
+            && len <= self.config.fragment_size.unwrap_or(usize::MAX).max(1)
+            && self.send.has_room(len.saturating_add(MAX_HEADER_LEN))
+    }
+
+    /// Queues a text message copied from a borrowed `&str`.
+    ///
+    /// The payload is copied straight into the send queue, so sending from
+    /// a buffer the caller reuses costs no allocation; `send_text("...")`
+    /// would first copy the text into a new [`Text`]. Only when the
+    /// message cannot be encoded at once (before the handshake completes,
+    /// with an extension, or when it is fragmented or refused) is it copied
+    /// into an owned message first, which a refusal hands back.
+    ///
+    /// ```
+    /// use sansproto::ws::{Config, Connection, Role};
+    /// let mut conn = Connection::after_handshake(
+    ///     Role::Server, Config::default(), None, None, sansproto::default_random(),
+    /// );
+    /// let mut line = String::new();
+    /// for i in 0..3 {
+    ///     line.clear();
+    ///     line.push_str(&format!("tick {i}"));
+    ///     conn.send_text_str(&line).unwrap();
+    /// }
+    /// let mut out = Vec::new();
+    /// conn.poll_transmit(&mut out);
+    /// assert_eq!(&out[..8], b"\x81\x06tick 0");
+    /// ```
+    #[inline(always)]
+    pub fn send_text_str(&mut self, text: &str) -> Result<(), SendError<Message>> {
+        if self.encodes_at_once(text.len()) {
+            self.write_frame(true, 0, OpCode::Text, text.as_bytes());
+            return Ok(());
+        }
+        self.send_queued_or_refused(Message::Text(text.into()))
+    }
+
+    /// Queues a binary message copied from a borrowed slice; see
+    /// [`send_text_str`](Self::send_text_str).
+    #[inline(always)]
+    pub fn send_binary_slice(&mut self, data: &[u8]) -> Result<(), SendError<Message>> {
+        if self.encodes_at_once(data.len()) {
+            self.write_frame(true, 0, OpCode::Binary, data);
+            return Ok(());
+        }
+        self.send_queued_or_refused(Message::Binary(Bytes::copy_from_slice(data)))
     }
 
     /// `send` when the message waits for the handshake, is transformed by
