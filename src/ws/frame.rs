@@ -167,6 +167,15 @@ pub fn encode_frame(
     mask: Option<[u8; 4]>,
     payload: &[u8],
 ) {
+    if payload.len() < 126 && mask.is_none() {
+        // The frequent small server frame: a two-byte header, built here
+        // rather than through the general encoder.
+        let b0 = (if fin { 0x80 } else { 0 }) | (rsv & 0x70) | opcode.as_u8();
+        out.reserve(2 + payload.len());
+        out.extend_from_slice(&[b0, payload.len() as u8]);
+        out.extend_from_slice(payload);
+        return;
+    }
     out.reserve(MAX_HEADER_LEN + payload.len());
     FrameHeader {
         fin,
