@@ -450,11 +450,7 @@ impl Connection {
         // transform the message, one frame, and room in the queue.
         let payload = message.as_bytes();
         if self.encodes_at_once(payload.len()) {
-            let opcode = match &message {
-                Message::Text(_) => OpCode::Text,
-                Message::Binary(_) => OpCode::Binary,
-            };
-            self.write_frame(true, 0, opcode, payload);
+            self.write_frame(true, 0, data_opcode(&message), payload);
             return Ok(());
         }
         self.send_queued_or_refused(message)
@@ -530,10 +526,7 @@ impl Connection {
             }
             _ => return refuse(SendErrorKind::Closed, message),
         }
-        let opcode = match &message {
-            Message::Text(_) => OpCode::Text,
-            Message::Binary(_) => OpCode::Binary,
-        };
+        let opcode = data_opcode(&message);
         if !self
             .send
             .has_room(message.len().saturating_add(MAX_HEADER_LEN))
@@ -738,10 +731,7 @@ impl Connection {
         while let Some(p) = self.pending.pop_front() {
             match p {
                 Pending::Message(m) => {
-                    let opcode = match m {
-                        Message::Text(_) => OpCode::Text,
-                        Message::Binary(_) => OpCode::Binary,
-                    };
+                    let opcode = data_opcode(&m);
                     if let Err(kind) = self.encode_data(opcode, m.as_bytes()) {
                         // Only an extension can fail here; the peer then
                         // gets a close instead of a silently missing message.
@@ -937,5 +927,14 @@ impl crate::Driver for Connection {
     }
     fn is_finished(&self) -> bool {
         Connection::is_finished(self)
+    }
+}
+
+/// The opcode a data message's (first) frame carries.
+#[inline(always)]
+fn data_opcode(message: &Message) -> OpCode {
+    match message {
+        Message::Text(_) => OpCode::Text,
+        Message::Binary(_) => OpCode::Binary,
     }
 }

@@ -139,7 +139,7 @@ impl FrameHeader {
     /// Appends the encoded header to `out`.
     #[inline]
     pub fn encode(&self, out: &mut Vec<u8>) {
-        let b0 = (if self.fin { 0x80 } else { 0 }) | (self.rsv & 0x70) | self.opcode.as_u8();
+        let b0 = first_byte(self.fin, self.rsv, self.opcode);
         let m = if self.mask.is_some() { 0x80 } else { 0 };
         let n = self.payload_len;
         if n < 126 {
@@ -170,7 +170,7 @@ pub fn encode_frame(
     if payload.len() < 126 && mask.is_none() {
         // The frequent small server frame: a two-byte header, built here
         // rather than through the general encoder.
-        let b0 = (if fin { 0x80 } else { 0 }) | (rsv & 0x70) | opcode.as_u8();
+        let b0 = first_byte(fin, rsv, opcode);
         out.reserve(2 + payload.len());
         out.extend_from_slice(&[b0, payload.len() as u8]);
         out.extend_from_slice(payload);
@@ -189,6 +189,12 @@ pub fn encode_frame(
         Some(key) => extend_masked(out, payload, key, 0),
         None => out.extend_from_slice(payload),
     }
+}
+
+/// A header's first byte: FIN, the RSV bits and the opcode.
+#[inline(always)]
+fn first_byte(fin: bool, rsv: u8, opcode: OpCode) -> u8 {
+    (if fin { 0x80 } else { 0 }) | (rsv & 0x70) | opcode.as_u8()
 }
 
 /// The most bytes a frame header can take.
