@@ -17,13 +17,13 @@ fn main() -> std::io::Result<()> {
         let Ok(mut stream) = stream else { continue };
         std::thread::spawn(move || {
             let _ = stream.set_nodelay(true);
-            let mut conn = Connection::server(
-                Config::default()
-                    .with_header("Server", "sansproto")
-                    // Compress every message, even the shortest, so every case
-                    // exercises the compressor.
-                    .with_deflate(DeflateConfig::default().with_threshold(0)),
-            );
+            let Ok(config) = Config::default().with_header("Server", "sansproto") else {
+                return;
+            };
+            // Compress every message, even the shortest, so every case
+            // exercises the compressor.
+            let config = config.with_deflate(DeflateConfig::default().with_threshold(0));
+            let mut conn = Connection::server(config);
             let _ = common::drive(&mut stream, &mut conn, |conn, event| match event {
                 Event::Message(m) => {
                     let _ = conn.send(m);

@@ -92,6 +92,11 @@ impl RecvBuf {
         self.buf.split_to(n).freeze()
     }
 
+    /// Keeps the first `n` bytes, dropping the rest.
+    pub(crate) fn truncate(&mut self, n: usize) {
+        self.buf.truncate(n);
+    }
+
     /// Removes and returns everything buffered.
     pub(crate) fn take_all(&mut self) -> Bytes {
         self.buf.split().freeze()

@@ -8,8 +8,8 @@ use base64::Engine;
 use bytes::Bytes;
 use common::pair::{decode_frames, Pair, Side};
 use sansproto::ws::{
-    ClientRequest, CloseCode, Closed, Config, Connection, Error, Event, HandshakeError, Headers,
-    HttpResponse, Message,
+    ClientRequest, CloseCode, Closed, Config, Connection, Error, Event, FieldError, HandshakeError,
+    Headers, HttpResponse, Message,
 };
 use sha1::{Digest, Sha1};
 
@@ -25,8 +25,10 @@ fn output(c: &mut Connection) -> Vec<u8> {
 
 #[test]
 fn server_picks_its_first_choice_among_the_offered_protocols() {
-    let server_config = Config::default().with_protocols(["v3", "v2", "v1"]);
-    let client_config = Config::default().with_protocols(["v1", "v2"]);
+    let server_config = Config::default()
+        .with_protocols(["v3", "v2", "v1"])
+        .unwrap();
+    let client_config = Config::default().with_protocols(["v1", "v2"]).unwrap();
     let mut pair = Pair::new(client_config, server_config, 1);
     pair.pump();
     for side in [Side::Client, Side::Server] {
@@ -40,8 +42,8 @@ fn server_picks_its_first_choice_among_the_offered_protocols() {
 
     // No common protocol: the server names none and the client accepts that.
     let mut pair = Pair::new(
-        Config::default().with_protocols(["x"]),
-        Config::default().with_protocols(["y"]),
+        Config::default().with_protocols(["x"]).unwrap(),
+        Config::default().with_protocols(["y"]).unwrap(),
         1,
     );
     pair.record_wire();
@@ -105,7 +107,7 @@ fn client_refuses(config: Config, response: impl Fn(&str) -> Vec<u8>, expected: 
 #[test]
 fn client_refuses_a_protocol_it_did_not_offer() {
     client_refuses(
-        Config::default().with_protocols(["chat"]),
+        Config::default().with_protocols(["chat"]).unwrap(),
         |a| switching(a, "Sec-WebSocket-Protocol: superchat\r\n"),
         HandshakeError::Subprotocol("superchat".into()),
     );
@@ -115,7 +117,7 @@ fn client_refuses_a_protocol_it_did_not_offer() {
         HandshakeError::Subprotocol("chat".into()),
     );
     // The offered one is taken.
-    let (mut c, accept) = client(Config::default().with_protocols(["a", "chat"]));
+    let (mut c, accept) = client(Config::default().with_protocols(["a", "chat"]).unwrap());
     c.receive(&switching(&accept, "Sec-WebSocket-Protocol: chat\r\n"))
         .unwrap();
     assert_eq!(c.protocol(), Some("chat"));
@@ -246,8 +248,12 @@ fn non_101_reply_without_length_ends_at_eof() {
 fn custom_headers_are_sent_by_both_sides() {
     let client_config = Config::default()
         .with_header("X-Token", "abc123")
-        .with_header("Cookie", "a=b");
-    let server_config = Config::default().with_header("X-Served-By", "node-7");
+        .unwrap()
+        .with_header("Cookie", "a=b")
+        .unwrap();
+    let server_config = Config::default()
+        .with_header("X-Served-By", "node-7")
+        .unwrap();
     let mut pair = Pair::new(client_config, server_config, 2);
     pair.record_wire();
     pair.pump();
@@ -277,33 +283,85 @@ fn custom_headers_are_sent_by_both_sides() {
 }
 
 #[test]
-fn header_fields_with_line_breaks_are_refused() {
+fn unsafe_request_fields_are_refused_with_a_typed_error() {
+    let ok = || ClientRequest::new("h", "/");
     let bad = [
-        (ClientRequest::new("h\r\nX-Evil: 1", "/"), Config::default()),
-        (ClientRequest::new("h", "/a b"), Config::default()),
-        (ClientRequest::new("h", "/\nX: 1"), Config::default()),
         (
-            ClientRequest::new("h", "/").with_origin("o\r\nX: 1"),
-            Config::default(),
+            ClientRequest::new("h\r\nX-Evil: 1", "/"),
+            FieldError::Host("h\r\nX-Evil: 1".into()),
         ),
         (
-            ClientRequest::new("h", "/"),
-            Config::default().with_header("X-A", "1\r\nX-Evil: 1"),
+            ClientRequest::new("a b", "/"),
+            FieldError::Host("a b".into()),
+        ),
+        (ClientRequest::new("", "/"), FieldError::Host("".into())),
+        (
+            ClientRequest::new("h:99999", "/"),
+            FieldError::Host("h:99999".into()),
         ),
         (
-            ClientRequest::new("h", "/"),
-            Config::default().with_protocols(["p\r\nX-Evil: 1"]),
+            ClientRequest::new("h", "/a b"),
+            FieldError::Target("/a b".into()),
         ),
+        (
+            ClientRequest::new("h", "/a\tb"),
+            FieldError::Target("/a\tb".into()),
+        ),
+        (
+            ClientRequest::new("h", "chat"),
+            FieldError::Target("chat".into()),
+        ),
+        (
+            ClientRequest::new("h", "/\nX: 1"),
+            FieldError::Target("/\nX: 1".into()),
+        ),
+        (
+            ok().with_origin("o\r\nX: 1"),
+            FieldError::Value("Origin".into()),
+        ),
+        (ok().with_credentials("a:b", "c"), FieldError::UserName),
     ];
-    for (req, config) in bad {
-        assert!(
-            matches!(
-                Connection::client(config, req.clone()),
-                Err(HandshakeError::Malformed(_))
-            ),
+    for (req, err) in bad {
+        assert_eq!(
+            Connection::client(Config::default(), req.clone()).map(|_| ()),
+            Err(HandshakeError::Field(err)),
             "{req:?}"
         );
     }
+    // Fields given through the configuration are refused when given.
+    for (name, value, err) in [
+        ("X-A", "1\r\nX-Evil: 1", FieldError::Value("X-A".into())),
+        ("X-A", "1\0", FieldError::Value("X-A".into())),
+        ("Bad Name", "1", FieldError::Name("Bad Name".into())),
+        ("A:B", "1", FieldError::Name("A:B".into())),
+        ("", "1", FieldError::Name("".into())),
+        ("Host", "other", FieldError::Reserved("Host".into())),
+        (
+            "sec-websocket-key",
+            "k",
+            FieldError::Reserved("sec-websocket-key".into()),
+        ),
+        ("Upgrade", "h2c", FieldError::Reserved("Upgrade".into())),
+    ] {
+        assert_eq!(
+            Config::default().with_header(name, value).map(|_| ()),
+            Err(err),
+            "{name:?}"
+        );
+    }
+    for p in ["a, b", "chat v1", "", "p\r\nX-Evil: 1"] {
+        assert_eq!(
+            Config::default().with_protocols(["ok", p]).map(|_| ()),
+            Err(FieldError::Subprotocol(p.into())),
+            "{p:?}"
+        );
+    }
+    // The Origin and credentials a request sets are its own.
+    let config = Config::default().with_header("Origin", "x").unwrap();
+    assert_eq!(
+        Connection::client(config, ok().with_origin("y")).map(|_| ()),
+        Err(HandshakeError::Field(FieldError::Reserved("Origin".into())))
+    );
 }
 
 #[test]

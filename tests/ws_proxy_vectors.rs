@@ -7,6 +7,7 @@ use sansproto::ws::proxy::{
     Credentials, ProxiedClient, ProxiedError, ProxiedEvent, Proxy, ProxyConfig, ProxyError,
     ProxyEvent, ProxyRequest, SetupError,
 };
+use sansproto::ws::FieldError;
 use sansproto::ws::{ClientRequest, Config, Connection, Event, HttpResponse, Message};
 
 fn request_bytes(r: ProxyRequest) -> String {
@@ -45,7 +46,9 @@ fn connect_request_with_caller_headers_in_order() {
     let r = ProxyRequest::new("10.1.2.3:8080", "[2001:db8::1]:9001")
         .with_credentials("user", "pass")
         .with_header("User-Agent", "sansproto-test")
-        .with_header("Proxy-Connection", "keep-alive");
+        .unwrap()
+        .with_header("Proxy-Connection", "keep-alive")
+        .unwrap();
     assert_eq!(
         request_bytes(r),
         "CONNECT [2001:db8::1]:9001 HTTP/1.1\r\nHost: [2001:db8::1]:9001\r\n\
@@ -71,7 +74,10 @@ fn proxy_urls() {
     );
     // A user without a password sends an empty one.
     let r = ProxyRequest::from_url("http://alice@proxy:1", "h:1").unwrap();
-    assert_eq!(r.credentials.as_ref().unwrap().basic(), "Basic YWxpY2U6");
+    assert_eq!(
+        r.credentials.as_ref().unwrap().basic().as_deref(),
+        Ok("Basic YWxpY2U6")
+    );
     // The password never shows in debug output.
     assert!(!format!("{r:?}").contains("p@s"));
     let r = ProxyRequest::from_url("http://u:secret@proxy:1", "h:1").unwrap();
@@ -118,17 +124,31 @@ fn unusable_request_fields_are_refused_before_anything_is_sent() {
         );
     }
     let base = || ProxyRequest::new("p:1", "h:1");
-    assert_eq!(
-        new(base().with_header("X-A", "1\r\nInjected: 2")),
-        Err(SetupError::Field("header field"))
-    );
-    assert_eq!(
-        new(base().with_header("Bad Name", "1")),
-        Err(SetupError::Field("header field"))
-    );
+    // Refused by the call that supplies the field...
+    for (name, value, err) in [
+        ("X-A", "1\r\nInjected: 2", FieldError::Value("X-A".into())),
+        ("Bad Name", "1", FieldError::Name("Bad Name".into())),
+        ("", "1", FieldError::Name("".into())),
+        ("Host", "other:1", FieldError::Reserved("Host".into())),
+        (
+            "proxy-authorization",
+            "x",
+            FieldError::Reserved("proxy-authorization".into()),
+        ),
+    ] {
+        assert_eq!(
+            base().with_header(name, value).map(|_| ()),
+            Err(SetupError::Field(err.clone())),
+            "{name:?}"
+        );
+        // ...and by the request, when set straight into the public field.
+        let mut r = base();
+        r.headers.push((name.into(), value.into()));
+        assert_eq!(new(r), Err(SetupError::Field(err)), "{name:?}");
+    }
     assert_eq!(
         new(base().with_credentials("a:b", "c")),
-        Err(SetupError::Field("user name"))
+        Err(SetupError::Field(FieldError::UserName))
     );
     // CR and LF in a password are harmless: it travels in base64.
     assert!(new(base().with_credentials("a", "b\r\nc")).is_ok());

@@ -277,7 +277,7 @@ fn server_handshake_from_the_rfc_with_a_frame_right_behind() {
         }),
         response: None,
     }));
-    let make = || Connection::server(Config::default().with_protocols(["chat"]));
+    let make = || Connection::server(Config::default().with_protocols(["chat"]).unwrap());
 
     let out = check_vector(make, request, &[(request.len(), opened.clone())]);
     assert_eq!(String::from_utf8(out).unwrap(), RFC_RESPONSE);

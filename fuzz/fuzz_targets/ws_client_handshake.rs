@@ -238,7 +238,7 @@ fuzz_target!(|input: Input| {
     let max_headers = 1 + usize::from(input.max_headers % 24);
     let mut config = Config::default().with_handshake_limits(limit, max_headers);
     if input.protocols {
-        config = config.with_protocols(["chat", "superchat"]);
+        config = config.with_protocols(["chat", "superchat"]).unwrap();
     }
     let request = ClientRequest::new("server.example.com", "/chat");
     let random = sansproto::seeded_random(input.seed);

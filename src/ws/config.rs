@@ -1,6 +1,7 @@
 //! Connection settings.
 
 use super::extension::ExtensionFactory;
+use super::http::field::{check_extra, check_subprotocol, FieldError, HANDSHAKE_OWNED};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +17,8 @@ use std::time::Duration;
 /// let config = Config::default()
 ///     .with_max_message_size(1 << 20)
 ///     .with_keepalive(Duration::from_secs(30), Duration::from_secs(10))
-///     .with_protocols(["chat.v1"]);
+///     .with_protocols(["chat.v1"])
+///     .unwrap();
 /// assert_eq!(config.max_message_size, 1 << 20);
 /// ```
 #[derive(Clone)]
@@ -53,12 +55,11 @@ pub struct Config {
     pub close_timeout: Option<Duration>,
     /// Give up on an opening handshake that takes longer. Default 30 s.
     pub handshake_timeout: Option<Duration>,
-    /// Subprotocols: a client offers them in order; a server picks the first
-    /// of these that the client offered.
-    pub protocols: Vec<String>,
-    /// Extra header fields for the handshake request (client) or the 101
-    /// response (server).
-    pub headers: Vec<(String, String)>,
+    /// Subprotocols (RFC 9110 tokens, checked by
+    /// [`with_protocols`](Self::with_protocols)).
+    protocols: Vec<String>,
+    /// Extra header fields (checked by [`with_header`](Self::with_header)).
+    headers: Vec<(String, String)>,
     /// Extensions to negotiate, in order of preference.
     pub extensions: Vec<Arc<dyn ExtensionFactory>>,
 }
@@ -178,20 +179,71 @@ impl Config {
         self
     }
 
-    /// Sets [`Config::protocols`].
-    pub fn with_protocols<I, S>(mut self, protocols: I) -> Self
+    /// Sets the subprotocols: a client offers them in order; a server
+    /// picks the first of these that the client offered (unless the
+    /// application chooses, see [`Accept`](super::Accept)). Each must be an
+    /// RFC 9110 token: `"a, b"` or `"chat v1"` is refused.
+    ///
+    /// ```
+    /// use sansproto::ws::{Config, FieldError};
+    /// let config = Config::default().with_protocols(["chat.v2", "chat.v1"]).unwrap();
+    /// assert_eq!(config.protocols(), ["chat.v2", "chat.v1"]);
+    /// assert_eq!(
+    ///     Config::default().with_protocols(["a, b"]).unwrap_err(),
+    ///     FieldError::Subprotocol("a, b".into())
+    /// );
+    /// ```
+    pub fn with_protocols<I, S>(mut self, protocols: I) -> Result<Self, FieldError>
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.protocols = protocols.into_iter().map(Into::into).collect();
-        self
+        let protocols: Vec<String> = protocols.into_iter().map(Into::into).collect();
+        for p in &protocols {
+            check_subprotocol(p)?;
+        }
+        self.protocols = protocols;
+        Ok(self)
     }
 
-    /// Adds a header field to the handshake message this side sends.
-    pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.headers.push((name.into(), value.into()));
-        self
+    /// Adds a header field to the handshake message this side sends (the
+    /// client's request or the server's 101). The name must be a token and
+    /// the value free of control characters; the fields the handshake
+    /// writes itself (`Host`, `Upgrade`, `Connection`, `Sec-WebSocket-*`)
+    /// cannot be added.
+    ///
+    /// ```
+    /// use sansproto::ws::{Config, FieldError};
+    /// let config = Config::default().with_header("User-Agent", "demo/1").unwrap();
+    /// assert_eq!(config.headers(), [("User-Agent".to_owned(), "demo/1".to_owned())]);
+    /// assert!(matches!(
+    ///     Config::default().with_header("X", "v\r\n\r\nHTTP/1.1 200 OK"),
+    ///     Err(FieldError::Value(_))
+    /// ));
+    /// assert!(matches!(
+    ///     Config::default().with_header("Sec-WebSocket-Key", "x"),
+    ///     Err(FieldError::Reserved(_))
+    /// ));
+    /// ```
+    pub fn with_header(
+        mut self,
+        name: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Result<Self, FieldError> {
+        let (name, value) = (name.into(), value.into());
+        check_extra(HANDSHAKE_OWNED, &name, &value)?;
+        self.headers.push((name, value));
+        Ok(self)
+    }
+
+    /// The subprotocols, in order of preference.
+    pub fn protocols(&self) -> &[String] {
+        &self.protocols
+    }
+
+    /// The extra header fields of the handshake message this side sends.
+    pub fn headers(&self) -> &[(String, String)] {
+        &self.headers
     }
 
     /// Adds an extension to negotiate.

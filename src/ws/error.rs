@@ -3,6 +3,7 @@
 use super::close::CloseCode;
 use super::extension::ExtensionError;
 use super::handshake::HandshakeError;
+use super::http::FieldError;
 use std::fmt;
 
 /// The peer broke the protocol, or the connection could not be set up.
@@ -117,4 +118,8 @@ pub enum SendErrorKind {
     /// The negotiated extension failed to encode the message.
     #[error("extension: {0}")]
     Extension(ExtensionError),
+    /// A header field, status or subprotocol given with the command cannot
+    /// be written.
+    #[error("{0}")]
+    Field(FieldError),
 }

@@ -1,7 +1,7 @@
 //! Messages and the events a connection reports.
 
 use super::close::CloseCode;
-use super::handshake::{HttpRequest, HttpResponse};
+use super::handshake::{HttpRequest, HttpResponse, UpgradeRequest};
 use bytes::Bytes;
 use std::fmt;
 
@@ -201,6 +201,12 @@ pub enum Event {
     /// The opening handshake completed; messages flow from here. (Boxed,
     /// as the other rare, large events are, so the frequent ones stay small.)
     Open(Box<Opened>),
+    /// Server side, when the application decides
+    /// ([`Connection::server_with_decision`](super::Connection::server_with_decision)):
+    /// a valid upgrade request. Nothing is sent until the application
+    /// answers with [`Connection::accept`](super::Connection::accept) or
+    /// [`Connection::reject`](super::Connection::reject).
+    Upgrade(Box<UpgradeRequest>),
     /// Server side: the request was plain HTTP, not an upgrade. Answer it
     /// with [`Connection::send_http_response`](super::Connection::send_http_response).
     HttpRequest(Box<HttpRequest>),

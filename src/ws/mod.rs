@@ -34,10 +34,11 @@ mod error;
 mod extension;
 mod frame;
 pub mod handshake;
+mod http;
 mod mask;
 mod message;
 pub mod proxy;
-mod recv;
+mod session;
 mod utf8;
 
 pub use close::CloseCode;
@@ -51,8 +52,10 @@ pub use extension::{
 };
 pub use frame::{encode_frame, FrameHeader, HeaderError, OpCode, MAX_HEADER_LEN, RSV1, RSV2, RSV3};
 pub use handshake::{
-    accept_headers, accept_key, Accepted, ClientRequest, HandshakeError, Headers, HttpRequest,
-    HttpResponse,
+    accept_headers, accept_key, Accept, Accepted, ClientRequest, HandshakeError, Headers,
+    HttpRequest, HttpResponse, OriginPolicy, Reject, UpgradeRequest,
 };
+pub use http::{Credentials, FieldError, UrlError, WsUrl};
 pub use mask::apply_mask;
 pub use message::{Closed, Event, Message, MessageKind, NotUtf8, Opened, Text};
+pub use session::Session;

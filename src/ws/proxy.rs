@@ -62,10 +62,11 @@ mod request;
 pub use client::{ProxiedClient, ProxiedError, ProxiedEvent};
 pub use request::{websocket_target, Credentials, ProxyRequest, SetupError};
 
-use super::handshake::client::parse_response;
-use super::handshake::{find_head_end, HandshakeError, HttpResponse};
+use super::handshake::{HandshakeTimer, HttpResponse};
+use super::http::body::{BodyReader, BodyStatus};
+use super::http::head::{parse_response, HeadError, HeadReader};
 use crate::buf::{RecvBuf, SendQueue};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
@@ -164,44 +165,16 @@ pub enum ProxyError {
     Timeout,
 }
 
-/// How a refusal's body ends.
-#[derive(Debug)]
-enum Framing {
-    /// `Content-Length` bytes still to come.
-    Length(u64),
-    /// `Transfer-Encoding: chunked`.
-    Chunked(Chunk),
-    /// Everything until the transport ends.
-    UntilEof,
-}
-
-#[derive(Debug, Clone, Copy)]
-enum Chunk {
-    /// Waiting for a chunk-size line.
-    Size,
-    /// Data bytes of the current chunk still to come.
-    Data(u64),
-    /// Waiting for the CRLF after a chunk's data.
-    DataEnd,
-}
-
-/// Longest chunk-size line (with extensions) read from a refusal's body.
-const MAX_CHUNK_LINE: usize = 1024;
-
 #[derive(Debug)]
 enum State {
     /// Waiting for the reply's head (after any 1xx interim replies).
-    Head { scanned: usize },
+    Head,
     /// A refusal: reading its body.
-    Body {
-        response: HttpResponse,
-        framing: Framing,
-        body: BytesMut,
-    },
+    Body(Box<(HttpResponse, BodyReader)>),
     /// 2xx: the tunnel is open.
     Connected,
-    /// Refused or failed; see `error`.
-    Failed,
+    /// Refused or failed.
+    Failed(ProxyError),
 }
 
 /// The client side of an HTTP CONNECT exchange, as a sans-IO machine.
@@ -239,30 +212,31 @@ pub struct Proxy {
     address: String,
     config: ProxyConfig,
     state: State,
-    error: Option<ProxyError>,
+    head: HeadReader,
     recv: RecvBuf,
     send: SendQueue,
     events: VecDeque<ProxyEvent>,
     response: Option<HttpResponse>,
-    deadline: Option<Instant>,
+    timer: HandshakeTimer,
 }
 
 impl Proxy {
     /// A CONNECT exchange; the request is queued at once.
     pub fn new(request: ProxyRequest, config: ProxyConfig) -> Result<Self, SetupError> {
         let bytes = request.encode()?;
-        let mut send = SendQueue::new(usize::MAX);
+        // The request is the only thing ever queued.
+        let mut send = SendQueue::new(bytes.len());
         send.buf_mut().extend_from_slice(&bytes);
         Ok(Self {
             address: request.proxy,
             config,
-            state: State::Head { scanned: 0 },
-            error: None,
+            state: State::Head,
+            head: HeadReader::default(),
             recv: RecvBuf::new(),
             send,
             events: VecDeque::new(),
             response: None,
-            deadline: None,
+            timer: HandshakeTimer::default(),
         })
     }
 
@@ -279,12 +253,15 @@ impl Proxy {
     /// True once the exchange is over: the tunnel is open (hand the
     /// transport on; do not close it) or the proxy refused or failed.
     pub fn is_finished(&self) -> bool {
-        matches!(self.state, State::Connected | State::Failed)
+        matches!(self.state, State::Connected | State::Failed(_))
     }
 
     /// The sticky error, once the exchange failed.
     pub fn error(&self) -> Option<&ProxyError> {
-        self.error.as_ref()
+        match &self.state {
+            State::Failed(e) => Some(e),
+            _ => None,
+        }
     }
 
     /// The proxy's final reply, once complete (status, headers, and for a
@@ -318,99 +295,82 @@ impl Proxy {
     /// [`ProxyEvent::Refused`] event is queued and [`ProxyError::Status`]
     /// is returned, now and by every later call.
     pub fn receive(&mut self, data: &[u8]) -> Result<(), ProxyError> {
-        if let Some(e) = &self.error {
+        if let Some(e) = self.error() {
             return Err(e.clone());
         }
         if data.is_empty() {
             return Ok(());
         }
         self.recv.extend(data);
-        self.process().map_err(|e| self.fail(e))
+        match self.process() {
+            Ok(()) => Ok(()),
+            Err(e) => Err(match self.error() {
+                Some(_) => e,
+                None => self.fail(e),
+            }),
+        }
     }
 
     /// Reports that the transport's read side ended. Before the reply's
     /// head this fails with [`ProxyError::Eof`]; a refusal's body read until
     /// the end of the stream is complete now.
     pub fn receive_eof(&mut self) -> Result<(), ProxyError> {
-        if let Some(e) = &self.error {
-            return Err(e.clone());
-        }
-        match self.state {
-            State::Head { .. } => Err(self.fail(ProxyError::Eof)),
-            State::Body { .. } => {
-                let e = self.refuse();
-                Err(self.fail(e))
-            }
-            State::Connected | State::Failed => Ok(()),
+        match &self.state {
+            State::Failed(e) => Err(e.clone()),
+            State::Head => Err(self.fail(ProxyError::Eof)),
+            State::Body(_) => Err(self.refuse()),
+            State::Connected => Ok(()),
         }
     }
 
     /// The reply deadline, once started by a first
     /// [`handle_timeout`](Self::handle_timeout) call.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.waiting().then_some(self.deadline).flatten()
+        self.timer.deadline().filter(|_| self.waiting())
     }
 
     /// Starts the reply deadline on the first call and fails the exchange
     /// when it has passed ([`ProxyError::Timeout`], or for a refusal whose
     /// body is still arriving, [`ProxyEvent::Refused`] with the body so far).
     pub fn handle_timeout(&mut self, now: Instant) {
-        if !self.waiting() {
+        if !self.timer.tick(now, self.config.handshake_timeout) || !self.waiting() {
             return;
         }
-        let Some(deadline) = self.deadline else {
-            self.deadline = self.config.handshake_timeout.map(|d| now + d);
-            return;
+        let _ = match self.state {
+            State::Body(_) => self.refuse(),
+            _ => self.fail(ProxyError::Timeout),
         };
-        if now < deadline {
-            return;
-        }
-        let e = match self.state {
-            State::Body { .. } => self.refuse(),
-            _ => ProxyError::Timeout,
-        };
-        let _ = self.fail(e);
     }
 
     fn waiting(&self) -> bool {
-        matches!(self.state, State::Head { .. } | State::Body { .. })
+        matches!(self.state, State::Head | State::Body(_))
     }
 
     fn fail(&mut self, e: ProxyError) -> ProxyError {
-        self.state = State::Failed;
-        self.error = Some(e.clone());
+        self.state = State::Failed(e.clone());
         e
     }
 
     fn process(&mut self) -> Result<(), ProxyError> {
         loop {
             match &mut self.state {
-                State::Head { scanned } => {
-                    let limit = self.config.max_head_size;
+                State::Head => {
                     let buf = self.recv.as_slice();
-                    let end = match find_head_end(buf, scanned) {
-                        Some(end) if end <= limit => end,
-                        None if buf.len() <= limit => return Ok(()),
-                        _ => return Err(ProxyError::TooLarge(limit)),
+                    let Some(end) = self.head.find(buf, self.config.max_head_size)? else {
+                        return Ok(());
                     };
                     let head = buf.get(..end).unwrap_or_default();
-                    let response = parse_response(head, self.config.max_headers)
-                        .map_err(|e| match e {
-                            HandshakeError::TooManyHeaders(n) => ProxyError::TooManyHeaders(n),
-                            HandshakeError::Malformed(m) => ProxyError::Malformed(m),
-                            other => ProxyError::Malformed(other.to_string()),
-                        })?
-                        .response;
+                    let response = parse_response(head, self.config.max_headers)?;
                     self.recv.advance(end);
                     self.on_head(response);
                 }
-                State::Body { .. } => {
-                    if self.read_body() {
-                        return Err(self.refuse());
-                    }
-                    return Ok(());
+                State::Body(b) => {
+                    return match b.1.read(&mut self.recv) {
+                        BodyStatus::Partial => Ok(()),
+                        _ => Err(self.refuse()),
+                    };
                 }
-                State::Connected | State::Failed => return Ok(()),
+                State::Connected | State::Failed(_) => return Ok(()),
             }
         }
     }
@@ -419,125 +379,41 @@ impl Proxy {
         let status = response.status;
         self.state = match status {
             // Interim replies: the final one follows.
-            100 | 102..=199 => State::Head { scanned: 0 },
+            100 | 102..=199 => State::Head,
             200..=299 => {
                 self.response = Some(response.clone());
                 self.events.push_back(ProxyEvent::Connected(response));
                 State::Connected
             }
-            // No body follows these.
-            101 | 304 => State::Body {
-                response,
-                framing: Framing::Length(0),
-                body: BytesMut::new(),
-            },
             _ => {
-                let h = &response.headers;
-                let framing = if h.get("Transfer-Encoding").is_some() {
-                    if h.has_token("Transfer-Encoding", "chunked") {
-                        Framing::Chunked(Chunk::Size)
-                    } else {
-                        Framing::UntilEof
-                    }
-                } else {
-                    match h.get_str("Content-Length").map(|v| v.trim().parse::<u64>()) {
-                        Some(Ok(n)) => Framing::Length(n),
-                        _ => Framing::UntilEof,
-                    }
-                };
-                State::Body {
-                    response,
-                    framing,
-                    body: BytesMut::new(),
-                }
+                // A 101 is no tunnel either (and, like 304, has no body).
+                let body =
+                    BodyReader::for_response(status, &response.headers, self.config.max_body_size);
+                State::Body(Box::new((response, body)))
             }
         };
-    }
-
-    /// Moves received body bytes into the refusal's body. True when the
-    /// body is complete, has reached the limit, or its framing is broken.
-    fn read_body(&mut self) -> bool {
-        let State::Body { framing, body, .. } = &mut self.state else {
-            return true;
-        };
-        let cap = self.config.max_body_size;
-        let keep = |body: &mut BytesMut, data: &[u8]| {
-            let room = cap.saturating_sub(body.len()).min(data.len());
-            body.extend_from_slice(data.get(..room).unwrap_or_default());
-        };
-        loop {
-            match framing {
-                Framing::Length(rest) => {
-                    let n = clamp(*rest, self.recv.len());
-                    keep(body, self.recv.as_slice().get(..n).unwrap_or_default());
-                    self.recv.advance(n);
-                    *rest -= n as u64;
-                    return *rest == 0 || body.len() >= cap;
-                }
-                Framing::UntilEof => {
-                    keep(body, self.recv.as_slice());
-                    self.recv.advance(self.recv.len());
-                    return body.len() >= cap;
-                }
-                Framing::Chunked(chunk) => match *chunk {
-                    Chunk::Size => match httparse::parse_chunk_size(self.recv.as_slice()) {
-                        Ok(httparse::Status::Complete((used, size))) => {
-                            if used > MAX_CHUNK_LINE || size == 0 {
-                                return true;
-                            }
-                            self.recv.advance(used);
-                            *chunk = Chunk::Data(size);
-                        }
-                        Ok(httparse::Status::Partial) => {
-                            return self.recv.len() > MAX_CHUNK_LINE;
-                        }
-                        Err(_) => return true,
-                    },
-                    Chunk::Data(rest) => {
-                        let n = clamp(rest, self.recv.len());
-                        keep(body, self.recv.as_slice().get(..n).unwrap_or_default());
-                        self.recv.advance(n);
-                        if body.len() >= cap {
-                            return true;
-                        }
-                        match rest - n as u64 {
-                            0 => *chunk = Chunk::DataEnd,
-                            left => {
-                                *chunk = Chunk::Data(left);
-                                return false;
-                            }
-                        }
-                    }
-                    Chunk::DataEnd => match self.recv.as_slice() {
-                        [b'\r', b'\n', ..] => {
-                            self.recv.advance(2);
-                            *chunk = Chunk::Size;
-                        }
-                        [] | [b'\r'] => return false,
-                        _ => return true,
-                    },
-                },
-            }
-        }
     }
 
     /// Ends a refusal: reports it with the body read so far.
     fn refuse(&mut self) -> ProxyError {
-        let State::Body {
-            mut response, body, ..
-        } = std::mem::replace(&mut self.state, State::Failed)
-        else {
-            return ProxyError::Malformed("no reply to refuse".into());
+        let State::Body(b) = std::mem::replace(&mut self.state, State::Head) else {
+            return self.fail(ProxyError::Malformed("no reply to refuse".into()));
         };
-        response.body = body.freeze();
+        let (mut response, body) = *b;
+        response.body = body.finish();
         let status = response.status;
         self.response = Some(response.clone());
         self.events.push_back(ProxyEvent::Refused(response));
-        ProxyError::Status(status)
+        self.fail(ProxyError::Status(status))
     }
 }
 
-/// `want` bytes, at most `have`.
-fn clamp(want: u64, have: usize) -> usize {
-    usize::try_from(want).map_or(have, |w| w.min(have))
+impl From<HeadError> for ProxyError {
+    fn from(e: HeadError) -> Self {
+        match e {
+            HeadError::Malformed(m) => Self::Malformed(m),
+            HeadError::TooLarge(n) => Self::TooLarge(n),
+            HeadError::TooManyHeaders(n) => Self::TooManyHeaders(n),
+        }
+    }
 }

@@ -1,19 +1,41 @@
-//! Client side of the opening handshake.
+//! The client's opening handshake as a machine: it sends the request,
+//! reads the answer, and hands a 101's result to the open session or
+//! reports a refusal with its body.
+//!
+//! States and their transitions, all in this file:
+//!
+//! ```text
+//! Head ─101, valid──────────────────────────▶ (handed over)
+//!  │ └─1xx interim──▶ Head
+//!  ├─other status──▶ Body ─body ends, EOF, deadline─▶ Failed(Status) + Event::Rejected
+//!  └─bad response, EOF, deadline─────────────────────▶ Failed
+//! ```
 
-use super::{
-    accept_key, complete, is_header_safe, push_header, HandshakeError, Headers, HttpResponse,
-};
+use super::{accept_key, HandshakeError, HandshakeTimer, Handshaken, Headers, HttpResponse};
+use crate::buf::{RecvBuf, SendQueue};
+use crate::ws::error::{Error, TimeoutKind};
 use crate::ws::extension::{Extension, ExtensionOffer};
+use crate::ws::http::body::{BodyReader, BodyStatus};
+use crate::ws::http::field::{
+    check_host, check_subprotocol, FieldError, HeadWriter, HANDSHAKE_OWNED,
+};
+use crate::ws::http::head::{parse_response, HeadReader};
+use crate::ws::http::url::{Credentials, UrlError, WsUrl};
+use crate::ws::message::{Event, Opened};
 use crate::ws::Config;
-use bytes::Bytes;
+use std::collections::VecDeque;
+use std::time::Instant;
 
-/// Where a client connects: the `Host` header, the request target and an
-/// optional `Origin`.
+/// Where a client connects: the `Host` header, the request target, an
+/// optional `Origin`, and optional credentials for `Authorization: Basic`.
 ///
 /// ```
 /// use sansproto::ws::ClientRequest;
-/// let r = ClientRequest::from_url("ws://example.com:9001/chat?x=1").unwrap();
+/// let r = ClientRequest::from_url("ws://alice:secret@example.com:9001/chat?x=1#top").unwrap();
 /// assert_eq!((r.host.as_str(), r.path.as_str()), ("example.com:9001", "/chat?x=1"));
+/// // The user information never goes into `Host`: it is sent as
+/// // `Authorization: Basic`.
+/// assert_eq!(r.credentials.unwrap().user, "alice");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientRequest {
@@ -23,6 +45,8 @@ pub struct ClientRequest {
     pub path: String,
     /// The `Origin` header, sent when set.
     pub origin: Option<String>,
+    /// Sent as `Authorization: Basic` when set.
+    pub credentials: Option<Credentials>,
 }
 
 impl ClientRequest {
@@ -32,33 +56,23 @@ impl ClientRequest {
             host: host.into(),
             path: path.into(),
             origin: None,
+            credentials: None,
         }
     }
 
-    /// Splits a `ws://` or `wss://` URL into host and path.
-    pub fn from_url(url: &str) -> Result<Self, HandshakeError> {
-        let rest = url
-            .strip_prefix("ws://")
-            .or_else(|| url.strip_prefix("wss://"))
-            .ok_or_else(|| {
-                HandshakeError::Malformed(format!("not a ws:// or wss:// URL: {url}"))
-            })?;
-        let (host, path) = match rest.find(['/', '?']) {
-            Some(i) if rest.as_bytes().get(i) == Some(&b'?') => {
-                (&rest[..i], format!("/{}", &rest[i..]))
-            }
-            Some(i) => (&rest[..i], rest[i..].to_owned()),
-            None => (rest, "/".to_owned()),
-        };
-        let path = path.split('#').next().unwrap_or("/").to_owned();
-        if host.is_empty()
-            || !is_header_safe(host)
-            || !is_header_safe(&path)
-            || host.contains(char::is_whitespace)
-        {
-            return Err(HandshakeError::Malformed(format!("bad URL: {url}")));
-        }
-        Ok(Self::new(host, path))
+    /// The request a `ws://` or `wss://` URL names ([`WsUrl`]): the host,
+    /// with the port when it is not the default, as `Host`; path and query
+    /// as the target; the fragment dropped. User information in the URL
+    /// becomes [`credentials`](Self::credentials), sent as
+    /// `Authorization: Basic`, never part of `Host`.
+    pub fn from_url(url: &str) -> Result<Self, UrlError> {
+        let url = WsUrl::parse(url)?;
+        Ok(Self {
+            host: url.host_header(),
+            path: url.target,
+            origin: None,
+            credentials: url.credentials,
+        })
     }
 
     /// Sets the `Origin` header.
@@ -66,42 +80,45 @@ impl ClientRequest {
         self.origin = Some(origin.into());
         self
     }
+
+    /// Sets the credentials sent as `Authorization: Basic`.
+    pub fn with_credentials(
+        mut self,
+        user: impl Into<String>,
+        password: impl Into<String>,
+    ) -> Self {
+        self.credentials = Some(Credentials {
+            user: user.into(),
+            password: password.into(),
+        });
+        self
+    }
 }
 
-/// Builds the upgrade request.
+/// Builds the upgrade request; every field is checked.
 pub(crate) fn build_request(
     req: &ClientRequest,
     config: &Config,
     key: &str,
-) -> Result<Vec<u8>, HandshakeError> {
-    let unsafe_field = [&req.host, &req.path]
-        .into_iter()
-        .chain(req.origin.as_ref())
-        .chain(config.protocols.iter())
-        .chain(config.headers.iter().flat_map(|(k, v)| [k, v]))
-        .any(|s| !is_header_safe(s));
-    if unsafe_field || req.path.contains(' ') {
-        return Err(HandshakeError::Malformed(
-            "CR, LF or NUL in a request field".into(),
-        ));
-    }
-    let mut out = Vec::with_capacity(256);
-    out.extend_from_slice(b"GET ");
-    out.extend_from_slice(req.path.as_bytes());
-    out.extend_from_slice(b" HTTP/1.1\r\n");
-    push_header(&mut out, "Host", &req.host);
-    out.extend_from_slice(b"Upgrade: websocket\r\nConnection: Upgrade\r\n");
-    push_header(&mut out, "Sec-WebSocket-Key", key);
-    out.extend_from_slice(b"Sec-WebSocket-Version: 13\r\n");
+) -> Result<Vec<u8>, FieldError> {
+    check_host(&req.host)?;
+    let mut w = HeadWriter::request("GET", &req.path, HANDSHAKE_OWNED)?;
+    w.own("Host", &req.host)?;
+    w.own("Upgrade", "websocket")?;
+    w.own("Connection", "Upgrade")?;
+    w.own("Sec-WebSocket-Key", key)?;
+    w.own("Sec-WebSocket-Version", "13")?;
     if let Some(o) = &req.origin {
-        push_header(&mut out, "Origin", o);
+        w.own("Origin", o)?;
     }
-    if !config.protocols.is_empty() {
-        push_header(
-            &mut out,
-            "Sec-WebSocket-Protocol",
-            &config.protocols.join(", "),
-        );
+    if let Some(c) = &req.credentials {
+        w.own("Authorization", &c.basic()?)?;
+    }
+    if !config.protocols().is_empty() {
+        for p in config.protocols() {
+            check_subprotocol(p)?;
+        }
+        w.own("Sec-WebSocket-Protocol", &config.protocols().join(", "))?;
     }
     let offers: Vec<String> = config
         .extensions
@@ -109,36 +126,215 @@ pub(crate) fn build_request(
         .map(|f| f.offer().to_string())
         .collect();
     if !offers.is_empty() {
-        push_header(&mut out, "Sec-WebSocket-Extensions", &offers.join(", "));
+        w.own("Sec-WebSocket-Extensions", &offers.join(", "))?;
     }
-    for (k, v) in &config.headers {
-        push_header(&mut out, k, v);
+    for (k, v) in config.headers() {
+        // The fields this request sets from `req` are its own too.
+        let set_here = (k.eq_ignore_ascii_case("Origin") && req.origin.is_some())
+            || (k.eq_ignore_ascii_case("Authorization") && req.credentials.is_some());
+        if set_here {
+            return Err(FieldError::Reserved(k.clone()));
+        }
+        w.extra(k, v)?;
     }
-    out.extend_from_slice(b"\r\n");
-    Ok(out)
+    Ok(w.finish(b""))
 }
 
-/// A parsed response head.
-pub(crate) struct ResponseHead {
-    pub(crate) response: HttpResponse,
+#[derive(Debug)]
+enum State {
+    /// The request is queued; reading the response head.
+    Head,
+    /// The server refused the upgrade: reading the refusal's body.
+    Body(Box<(HttpResponse, BodyReader)>),
+    /// The handshake failed (a refusal was reported as `Event::Rejected`).
+    Failed(Error),
 }
 
-/// Parses a complete response head (through the blank line).
-pub(crate) fn parse_response(
-    head: &[u8],
-    max_headers: usize,
-) -> Result<ResponseHead, HandshakeError> {
-    let mut storage = vec![httparse::EMPTY_HEADER; max_headers];
-    let mut resp = httparse::Response::new(&mut storage);
-    complete(&resp.parse(head), max_headers)?;
-    Ok(ResponseHead {
-        response: HttpResponse {
-            status: resp.code.unwrap_or_default(),
-            reason: resp.reason.unwrap_or_default().to_owned(),
-            headers: Headers::from_httparse(resp.headers),
-            body: Bytes::new(),
-        },
-    })
+/// The client side of the opening handshake.
+#[derive(Debug)]
+pub(crate) struct ClientHandshake {
+    config: Config,
+    key: String,
+    state: State,
+    head: HeadReader,
+    recv: RecvBuf,
+    send: SendQueue,
+    events: VecDeque<Event>,
+    timer: HandshakeTimer,
+}
+
+impl ClientHandshake {
+    /// Queues the request at once.
+    pub(crate) fn new(
+        config: Config,
+        request: &ClientRequest,
+        key: String,
+    ) -> Result<Self, FieldError> {
+        let bytes = build_request(request, &config, &key)?;
+        let mut send = SendQueue::new(config.max_send_queue.max(bytes.len()));
+        send.buf_mut().extend_from_slice(&bytes);
+        Ok(Self {
+            config,
+            key,
+            state: State::Head,
+            head: HeadReader::default(),
+            recv: RecvBuf::new(),
+            send,
+            events: VecDeque::new(),
+            timer: HandshakeTimer::default(),
+        })
+    }
+
+    pub(crate) fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub(crate) fn error(&self) -> Option<&Error> {
+        match &self.state {
+            State::Failed(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn is_finished(&self) -> bool {
+        matches!(self.state, State::Failed(_))
+    }
+
+    pub(crate) fn buffered_amount(&self) -> usize {
+        self.send.len()
+    }
+
+    pub(crate) fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    pub(crate) fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
+        self.send.drain_into(out)
+    }
+
+    /// Feeds received bytes; returns the handover on a valid 101.
+    pub(crate) fn receive(&mut self, data: &[u8]) -> Result<Option<Handshaken>, Error> {
+        if let State::Failed(e) = &self.state {
+            return Err(e.clone());
+        }
+        self.recv.extend(data);
+        loop {
+            if let State::Body(b) = &mut self.state {
+                return match b.1.read(&mut self.recv) {
+                    BodyStatus::Partial => Ok(None),
+                    _ => Err(self.refuse()),
+                };
+            }
+            let end = match self
+                .head
+                .find(self.recv.as_slice(), self.config.max_handshake_size)
+            {
+                Ok(Some(end)) => end,
+                Ok(None) => return Ok(None),
+                Err(e) => return Err(self.fail(HandshakeError::from(e).into())),
+            };
+            let parsed = parse_response(
+                self.recv.as_slice().get(..end).unwrap_or_default(),
+                self.config.max_headers,
+            );
+            self.recv.advance(end);
+            let response = match parsed {
+                Ok(r) => r,
+                Err(e) => return Err(self.fail(HandshakeError::from(e).into())),
+            };
+            match response.status {
+                101 => return self.hand_over(response).map(Some),
+                // Interim answers: the final one follows.
+                100 | 102..=199 => {}
+                status => {
+                    let body = BodyReader::for_response(
+                        status,
+                        &response.headers,
+                        self.config.max_handshake_size,
+                    );
+                    self.state = State::Body(Box::new((response, body)));
+                }
+            }
+        }
+    }
+
+    fn hand_over(&mut self, response: HttpResponse) -> Result<Handshaken, Error> {
+        let negotiated = match validate_response(&self.config, &self.key, &response.headers) {
+            Ok(n) => n,
+            Err(e) => return Err(self.fail(e.into())),
+        };
+        let extension = negotiated
+            .extension
+            .as_ref()
+            .and_then(|_| response.headers.get_str("Sec-WebSocket-Extensions"))
+            .map(str::to_owned);
+        let mut preamble = Vec::new();
+        self.send.drain_into(&mut preamble);
+        Ok(Handshaken {
+            config: std::mem::take(&mut self.config),
+            opened: Opened {
+                protocol: negotiated.protocol,
+                extension,
+                request: None,
+                response: Some(response),
+            },
+            extension: negotiated.extension,
+            events: self.events.drain(..).collect(),
+            preamble,
+            now: self.timer.now(),
+            rest: self.recv.take_all(),
+        })
+    }
+
+    /// Ends a refusal: reports it with the body read so far.
+    fn refuse(&mut self) -> Error {
+        let state = std::mem::replace(&mut self.state, State::Head);
+        let State::Body(b) = state else {
+            self.state = state;
+            return self.fail(HandshakeError::Malformed("no refusal to report".into()).into());
+        };
+        let (mut response, body) = *b;
+        response.body = body.finish();
+        let status = response.status;
+        self.events.push_back(Event::Rejected(Box::new(response)));
+        self.fail(HandshakeError::Status(status).into())
+    }
+
+    pub(crate) fn receive_eof(&mut self) -> Result<(), Error> {
+        match &self.state {
+            State::Failed(e) => Err(e.clone()),
+            State::Head => Err(self.fail(HandshakeError::Eof.into())),
+            State::Body(_) => Err(self.refuse()),
+        }
+    }
+
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        self.timer
+            .deadline()
+            .filter(|_| !matches!(self.state, State::Failed(_)))
+    }
+
+    /// The deadline covers the whole answer; a refusal whose body is
+    /// still arriving is reported with the body so far.
+    pub(crate) fn handle_timeout(&mut self, now: Instant) {
+        if !self.timer.tick(now, self.config.handshake_timeout) {
+            return;
+        }
+        match self.state {
+            State::Head => {
+                let _ = self.fail(Error::Timeout(TimeoutKind::Handshake));
+            }
+            State::Body(_) => {
+                let _ = self.refuse();
+            }
+            State::Failed(_) => {}
+        }
+    }
+
+    fn fail(&mut self, err: Error) -> Error {
+        self.state = State::Failed(err.clone());
+        err
+    }
 }
 
 /// What a valid 101 response negotiated.
@@ -166,7 +362,7 @@ pub(crate) fn validate_response(
     let chosen = headers.list("Sec-WebSocket-Protocol");
     let protocol = match chosen.as_slice() {
         [] => None,
-        [p] if config.protocols.contains(p) => Some(p.clone()),
+        [p] if config.protocols().contains(p) => Some(p.clone()),
         _ => return Err(HandshakeError::Subprotocol(chosen.join(", "))),
     };
     let mut responses = Vec::new();
@@ -206,12 +402,15 @@ pub(crate) fn validate_response(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
 
     #[test]
     fn request_bytes() {
         let config = Config::default()
             .with_protocols(["chat"])
-            .with_header("X-Token", "abc");
+            .unwrap()
+            .with_header("X-Token", "abc")
+            .unwrap();
         let req =
             ClientRequest::new("server.example.com", "/chat").with_origin("http://example.com");
         let bytes = build_request(&req, &config, "dGhlIHNhbXBsZSBub25jZQ==").unwrap();
@@ -222,31 +421,39 @@ mod tests {
              Origin: http://example.com\r\nSec-WebSocket-Protocol: chat\r\nX-Token: abc\r\n\r\n"
         );
         let bad = ClientRequest::new("a\r\nInjected: 1", "/");
-        assert!(build_request(&bad, &config, "k").is_err());
+        assert_eq!(
+            build_request(&bad, &config, "k"),
+            Err(FieldError::Host("a\r\nInjected: 1".into()))
+        );
     }
 
     #[test]
-    fn urls() {
-        assert_eq!(
-            ClientRequest::from_url("ws://h").unwrap(),
-            ClientRequest::new("h", "/")
+    fn credentials_go_to_authorization() {
+        let req = ClientRequest::from_url("ws://user:pw@example.com:8080/x").unwrap();
+        let bytes = build_request(&req, &Config::default(), "k").unwrap();
+        let text = String::from_utf8(bytes).unwrap();
+        assert!(text.contains("\r\nHost: example.com:8080\r\n"), "{text}");
+        assert!(
+            text.contains("\r\nAuthorization: Basic dXNlcjpwdw==\r\n"),
+            "{text}"
         );
+        assert!(!text.contains("user:pw"), "{text}");
+        let config = Config::default()
+            .with_header("Authorization", "Bearer t")
+            .unwrap();
         assert_eq!(
-            ClientRequest::from_url("wss://h:1?q").unwrap(),
-            ClientRequest::new("h:1", "/?q")
+            build_request(&req, &config, "k"),
+            Err(FieldError::Reserved("Authorization".into()))
         );
-        assert_eq!(
-            ClientRequest::from_url("ws://h/p#frag").unwrap(),
-            ClientRequest::new("h", "/p")
-        );
-        assert!(ClientRequest::from_url("http://h/").is_err());
-        assert!(ClientRequest::from_url("ws:///p").is_err());
+        // Without credentials in the URL the application's own is sent.
+        let plain = ClientRequest::new("h", "/");
+        assert!(build_request(&plain, &config, "k").is_ok());
     }
 
     #[test]
     fn response_checks() {
         let key = "dGhlIHNhbXBsZSBub25jZQ==";
-        let config = Config::default().with_protocols(["chat"]);
+        let config = Config::default().with_protocols(["chat"]).unwrap();
         let h = |extra: &[(&str, &str)]| {
             let mut v = vec![
                 ("Upgrade".to_owned(), Bytes::from_static(b"websocket")),

@@ -122,7 +122,7 @@ impl ProxiedClient<Connection> {
     /// [`ProxyConfig`].
     pub fn from_urls(proxy_url: &str, ws_url: &str, config: Config) -> Result<Self, SetupError> {
         let target = websocket_target(ws_url)?;
-        let request = ClientRequest::from_url(ws_url).map_err(SetupError::Handshake)?;
+        let request = ClientRequest::from_url(ws_url).map_err(SetupError::WebSocketUrl)?;
         let proxy = Proxy::new(
             ProxyRequest::from_url(proxy_url, target)?,
             ProxyConfig::default(),

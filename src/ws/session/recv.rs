@@ -1,51 +1,39 @@
-//! The receive path: handshake parsing, frame headers, payloads, messages.
+//! The receive path: frame headers, payloads, messages, control frames.
 
-use super::close::{parse_close_payload, ClosePayloadError};
-use super::connection::{Connection, InFrame, InMessage, Queued, Role, State};
-use super::error::Error;
-use super::frame::{FrameHeader, HeaderError, OpCode};
-use super::handshake::client::{parse_response, validate_response};
-use super::handshake::server::{is_upgrade, parse_request, validate_upgrade};
-use super::handshake::{find_head_end, HandshakeError};
-use super::mask::{apply_mask, extend_masked};
-use super::message::{Event, Message, MessageKind, Opened, Text};
-use super::utf8;
+use super::{InFrame, InMessage, Queued, Session, State};
+use crate::ws::close::{parse_close_payload, ClosePayloadError};
+use crate::ws::error::Error;
+use crate::ws::frame::{FrameHeader, HeaderError, OpCode};
+use crate::ws::mask::{apply_mask, extend_masked};
+use crate::ws::message::{Event, Message, MessageKind, Text};
+use crate::ws::utf8;
+use crate::ws::Role;
 use bytes::Bytes;
 
-impl Connection {
+impl Session {
     /// Feeds bytes read from the transport.
     ///
     /// Events are queued for [`poll_event`](Self::poll_event). On a peer
-    /// error the matching Close frame (or HTTP error response) is queued and
-    /// the error is returned, now and by every later call. When events
-    /// completed before the bad bytes are still waiting to be polled, the
-    /// failure waits behind them instead (so replies to them go out before
-    /// the Close frame): `receive` returns `Ok`, further input is ignored,
-    /// and the failure takes effect when `poll_event` reaches it, reporting
-    /// [`Event::Closed`] and making [`error`](Self::error) return it.
+    /// error the matching Close frame is queued and the error is returned,
+    /// now and by every later call. When events completed before the bad
+    /// bytes are still waiting to be polled, the failure waits behind them
+    /// instead (so replies to them go out before the Close frame):
+    /// `receive` returns `Ok`, further input is ignored, and the failure
+    /// takes effect when `poll_event` reaches it, reporting
+    /// [`Event::Closed`] and making [`error`](Self::error) return it. The
+    /// peer's Close frame waits behind earlier events the same way.
     pub fn receive(&mut self, data: &[u8]) -> Result<(), Error> {
-        if let Some(e) = &self.error {
-            return Err(e.clone());
+        match &self.state {
+            State::Open | State::CloseSent => {}
+            State::Failed(e) => return Err(e.clone()),
+            // Ending: a terminal step waits behind unpolled events.
+            State::Ending { .. } | State::Closed => return Ok(()),
         }
-        if data.is_empty() || self.halted {
+        if data.is_empty() {
             return Ok(());
         }
         self.note_activity();
-        match self.state {
-            State::Closed => return Ok(()),
-            State::Http => {
-                // Keep what a caller might want (a request body), bounded.
-                let room = self
-                    .config
-                    .max_handshake_size
-                    .saturating_sub(self.recv.len());
-                self.recv
-                    .extend(data.get(..room.min(data.len())).unwrap_or_default());
-                return Ok(());
-            }
-            _ => {}
-        }
-        match self.append(data).and_then(|()| self.process()) {
+        match self.append(data).and_then(|()| self.read_frames()) {
             Ok(()) => Ok(()),
             Err(e) => self.terminal(Queued::Fail(e)),
         }
@@ -85,137 +73,18 @@ impl Connection {
         Ok(())
     }
 
-    /// Takes bytes received after a plain HTTP request's head (its body),
-    /// up to the handshake size limit.
-    pub fn take_buffered(&mut self) -> Bytes {
-        self.recv.take_all()
-    }
-
-    fn process(&mut self) -> Result<(), Error> {
-        loop {
-            match &mut self.state {
-                State::ServerHandshake { scanned } | State::ClientHandshake { scanned, .. } => {
-                    let Some(end) = head_end(
-                        self.recv.as_slice(),
-                        scanned,
-                        self.config.max_handshake_size,
-                    )?
-                    else {
-                        return Ok(());
-                    };
-                    match self.role {
-                        Role::Server => self.server_head(end)?,
-                        Role::Client => self.client_head(end)?,
-                    }
-                }
-                State::Rejected { body_len, .. } => {
-                    let want = body_len
-                        .unwrap_or(usize::MAX)
-                        .min(self.config.max_handshake_size);
-                    if self.recv.len() < want {
-                        return Ok(());
-                    }
-                    let body = self.recv.split_to(want);
-                    let State::Rejected { mut response, .. } =
-                        std::mem::replace(&mut self.state, State::Closed)
-                    else {
-                        return Ok(());
-                    };
-                    response.body = body;
-                    let status = response.status;
-                    self.emit(Event::Rejected(Box::new(response)));
-                    self.state = State::ClientHandshake {
-                        key: String::new(),
-                        scanned: 0,
-                    };
-                    return Err(HandshakeError::Status(status).into());
-                }
-                State::Open | State::CloseSent => return self.read_frames(),
-                State::Http | State::Closed => return Ok(()),
-            }
-        }
-    }
-
-    fn server_head(&mut self, end: usize) -> Result<(), Error> {
-        let (request, minor_version) = parse_request(
-            self.recv.as_slice().get(..end).unwrap_or_default(),
-            self.config.max_headers,
-        )?;
-        self.recv.advance(end);
-        if !is_upgrade(&request.headers) {
-            self.state = State::Http;
-            self.emit(Event::HttpRequest(Box::new(request)));
-            return Ok(());
-        }
-        if minor_version < 1 {
-            return Err(HandshakeError::Malformed("an upgrade needs HTTP/1.1".into()).into());
-        }
-        let accepted = validate_upgrade(&self.config, &request.method, &request.headers)?;
-        let response = accepted.response_bytes(&self.config);
-        self.send.buf_mut().extend_from_slice(&response);
-        self.protocol = accepted.protocol.clone();
-        let extension = accepted.extension.map(|(offer, ext)| {
-            self.extension = Some(ext);
-            offer.to_string()
-        });
-        self.open(Opened {
-            protocol: self.protocol.clone(),
-            extension,
-            request: Some(request),
-            response: None,
-        });
-        Ok(())
-    }
-
-    fn client_head(&mut self, end: usize) -> Result<(), Error> {
-        let head = parse_response(
-            self.recv.as_slice().get(..end).unwrap_or_default(),
-            self.config.max_headers,
-        )?;
-        self.recv.advance(end);
-        let response = head.response;
-        if response.status != 101 {
-            let body_len = response
-                .headers
-                .get_str("Content-Length")
-                .and_then(|v| v.trim().parse::<usize>().ok());
-            self.state = State::Rejected { response, body_len };
-            return Ok(());
-        }
-        let State::ClientHandshake { key, .. } = &self.state else {
-            return Ok(());
-        };
-        let negotiated = validate_response(&self.config, key, &response.headers)?;
-        self.protocol = negotiated.protocol.clone();
-        let extension = negotiated.extension.map(|ext| {
-            let name = ext.name().to_owned();
-            self.extension = Some(ext);
-            name
-        });
-        let extension = extension.and_then(|_| {
-            response
-                .headers
-                .get_str("Sec-WebSocket-Extensions")
-                .map(str::to_owned)
-        });
-        self.open(Opened {
-            protocol: negotiated.protocol,
-            extension,
-            request: None,
-            response: Some(response),
-        });
-        Ok(())
-    }
-
     fn read_frames(&mut self) -> Result<(), Error> {
         loop {
-            if self.halted {
-                return Ok(());
-            }
-            if !matches!(self.state, State::Open | State::CloseSent) {
+            match self.state {
+                State::Open | State::CloseSent => {}
+                // A terminal step waits behind unpolled events; the rest
+                // of the input is ignored.
+                State::Ending { .. } => return Ok(()),
                 // After the closing handshake nothing more is read.
-                self.recv.advance(self.recv.len());
-                return Ok(());
+                State::Closed | State::Failed(_) => {
+                    self.recv.advance(self.recv.len());
+                    return Ok(());
+                }
             }
             if self.frame.is_none() && self.message.is_none() && self.whole_messages()? {
                 continue;
@@ -595,15 +464,5 @@ fn message(kind: MessageKind, payload: Bytes) -> Message {
     match kind {
         MessageKind::Text => Message::Text(Text::from_validated(payload)),
         MessageKind::Binary => Message::Binary(payload),
-    }
-}
-
-/// Finds the end of an HTTP head, enforcing the size limit.
-fn head_end(buf: &[u8], scanned: &mut usize, limit: usize) -> Result<Option<usize>, Error> {
-    match find_head_end(buf, scanned) {
-        Some(end) if end > limit => Err(HandshakeError::TooLarge(limit).into()),
-        Some(end) => Ok(Some(end)),
-        None if buf.len() > limit => Err(HandshakeError::TooLarge(limit).into()),
-        None => Ok(None),
     }
 }

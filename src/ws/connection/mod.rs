@@ -1,0 +1,500 @@
+//! A WebSocket connection: an opening-handshake machine, then the open
+//! session it hands over to.
+//!
+//! [`Connection`] composes the machines the way
+//! [`ProxiedClient`](super::proxy::ProxiedClient) composes a proxy
+//! exchange and a connection: while the handshake runs, input goes to it
+//! and commands wait (charged against the send queue limit); once it
+//! hands over, the [`Session`] takes the bytes that arrived behind the
+//! handshake and the waiting commands, and from then on every call goes
+//! straight to it. The only transition here, handshake to session, is in
+//! [`Connection::open`]; `commands.rs` holds the commands and the
+//! server's answers to an upgrade.
+
+mod commands;
+
+use super::error::Error;
+use super::extension::Extension;
+use super::handshake::client::ClientHandshake;
+use super::handshake::server::{Decision, ServerHandshake};
+use super::handshake::{Accepted, ClientRequest, HandshakeError, Handshaken};
+use super::message::Event;
+use super::session::{Admitted, Handover, Session};
+use super::Config;
+use crate::{default_random, Random};
+use base64::Engine;
+use bytes::Bytes;
+use std::collections::VecDeque;
+use std::fmt;
+use std::time::Instant;
+
+/// Which end of the connection this machine plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Accepts the upgrade; receives masked frames, sends unmasked ones.
+    Server,
+    /// Sends the upgrade; masks every frame it sends.
+    Client,
+}
+
+/// The opening handshake, with what waits for its end.
+pub(super) struct Handshake {
+    pub(super) machine: Machine,
+    /// Commands issued meanwhile, in order; a Close is always the last.
+    pub(super) pending: VecDeque<Admitted>,
+    /// What `pending` is charged against the send queue limit.
+    pub(super) pending_bytes: usize,
+    /// Masking keys for the session (taken when it opens).
+    pub(super) random: Option<Random>,
+}
+
+pub(super) enum Machine {
+    Server(ServerHandshake),
+    Client(ClientHandshake),
+}
+
+// The session sits inline, so the per-message path reaches it without an
+// indirection; the short-lived handshake is the boxed one.
+#[allow(clippy::large_enum_variant)]
+pub(super) enum Phase {
+    Handshake(Box<Handshake>),
+    Session(Session),
+}
+
+/// A WebSocket connection (RFC 6455), server or client, as a sans-IO machine.
+///
+/// Feed it received bytes with [`receive`](Self::receive), take
+/// [`Event`]s with [`poll_event`](Self::poll_event) and bytes to write with
+/// [`poll_transmit`](Self::poll_transmit). Commands such as
+/// [`send`](Self::send), [`ping`](Self::ping) and [`close`](Self::close)
+/// only queue; commands issued before the handshake completes are sent as
+/// soon as it does.
+///
+/// ```
+/// use sansproto::ws::{ClientRequest, Config, Connection, Event, Message};
+///
+/// let mut server = Connection::server(Config::default());
+/// let mut client = Connection::client(Config::default(), ClientRequest::new("example.com", "/")).unwrap();
+/// client.send("hello").unwrap(); // queued until the handshake completes
+///
+/// let mut wire = Vec::new();
+/// for _ in 0..3 {
+///     client.poll_transmit(&mut wire);
+///     server.receive(&wire).unwrap();
+///     wire.clear();
+///     server.poll_transmit(&mut wire);
+///     client.receive(&wire).unwrap();
+///     wire.clear();
+/// }
+/// assert!(matches!(server.poll_event(), Some(Event::Open(_))));
+/// assert_eq!(server.poll_event(), Some(Event::Message(Message::from("hello"))));
+/// ```
+pub struct Connection {
+    pub(super) phase: Phase,
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.phase {
+            Phase::Session(s) => fmt::Debug::fmt(s, f),
+            Phase::Handshake(h) => {
+                let machine: &dyn fmt::Debug = match &h.machine {
+                    Machine::Server(m) => m,
+                    Machine::Client(m) => m,
+                };
+                f.debug_struct("Connection")
+                    .field("handshake", machine)
+                    .field("pending", &h.pending.len())
+                    .finish()
+            }
+        }
+    }
+}
+
+impl Connection {
+    fn handshake(machine: Machine, random: Random) -> Self {
+        Self {
+            phase: Phase::Handshake(Box::new(Handshake {
+                machine,
+                pending: VecDeque::new(),
+                pending_bytes: 0,
+                random: Some(random),
+            })),
+        }
+    }
+
+    /// A server connection that waits for the client's upgrade request and
+    /// accepts any valid one with the configured choices (subprotocol,
+    /// extensions, extra header fields). To check `Origin`, authenticate,
+    /// route by path or choose per request, use
+    /// [`server_with_decision`](Self::server_with_decision).
+    pub fn server(config: Config) -> Self {
+        let machine = ServerHandshake::new(config, Decision::Auto);
+        Self::handshake(Machine::Server(machine), default_random())
+    }
+
+    /// A server connection where the application decides each upgrade:
+    /// a valid request is reported as [`Event::Upgrade`], and nothing is
+    /// sent until [`accept`](Self::accept) or [`reject`](Self::reject)
+    /// answers it. Bytes that arrive meanwhile are kept (up to
+    /// [`Config::max_handshake_size`]); the handshake deadline still runs.
+    ///
+    /// ```
+    /// use sansproto::ws::{Accept, Config, Connection, Event, OriginPolicy, Reject};
+    ///
+    /// let mut server = Connection::server_with_decision(Config::default());
+    /// server.receive(b"GET /chat HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\n\
+    ///     Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+    ///     Sec-WebSocket-Version: 13\r\nOrigin: https://evil.example\r\n\r\n").unwrap();
+    /// let Some(Event::Upgrade(request)) = server.poll_event() else { panic!() };
+    /// let policy = OriginPolicy::allow(["https://example.com"]);
+    /// match policy.check(&request) {
+    ///     Ok(()) if request.path() == "/chat" => server.accept(Accept::new()).unwrap(),
+    ///     Ok(()) => server.reject(Reject::new(404)).unwrap(),
+    ///     Err(refusal) => server.reject(refusal).unwrap(),
+    /// }
+    /// let mut out = Vec::new();
+    /// server.poll_transmit(&mut out);
+    /// assert!(out.starts_with(b"HTTP/1.1 403 Forbidden\r\n"));
+    /// assert!(server.is_finished());
+    /// ```
+    pub fn server_with_decision(config: Config) -> Self {
+        let machine = ServerHandshake::new(config, Decision::Application);
+        Self::handshake(Machine::Server(machine), default_random())
+    }
+
+    /// A server connection whose upgrade request was parsed and accepted
+    /// elsewhere ([`accept_headers`](super::accept_headers),
+    /// [`UpgradeRequest::accept`](super::UpgradeRequest::accept)). The 101
+    /// response is not queued: the HTTP stack that parsed the request
+    /// sends it (or write [`Accepted::response_bytes`] yourself).
+    pub fn server_accepted(config: Config, accepted: Accepted) -> Self {
+        let extension = accepted.extension.map(|(_, e)| e);
+        Self::after_handshake(
+            Role::Server,
+            config,
+            accepted.protocol,
+            extension,
+            default_random(),
+        )
+    }
+
+    /// A connection whose handshake happened elsewhere (an HTTP/2 extended
+    /// CONNECT stream, a proxy that already upgraded), with the negotiated
+    /// subprotocol and extension: a [`Session`] from the start.
+    ///
+    /// Use it after an HTTP server's own upgrade (hyper's `upgrade::on`),
+    /// or on an HTTP/2 stream opened by an extended CONNECT (RFC 8441:
+    /// `:method CONNECT`, `:protocol websocket`, answered 200): no HTTP/1.1
+    /// handshake is sent or expected, no [`Event::Open`] is reported, and
+    /// frames flow at once over the stream's bytes. The masking rules are
+    /// unchanged: a [`Role::Client`] masks every frame it sends and a
+    /// [`Role::Server`] refuses unmasked ones.
+    ///
+    /// An extension negotiated in those headers comes from the same factory
+    /// a handshake would use: the server builds it with
+    /// [`ExtensionFactory::accept_offer`](super::ExtensionFactory::accept_offer)
+    /// and the client with
+    /// [`ExtensionFactory::accept_response`](super::ExtensionFactory::accept_response).
+    ///
+    /// ```
+    /// # #[cfg(feature = "deflate")] {
+    /// use sansproto::ws::{
+    ///     Config, Connection, DeflateConfig, Event, ExtensionFactory, Message,
+    ///     PerMessageDeflate, Role,
+    /// };
+    ///
+    /// // The client offered permessage-deflate in `sec-websocket-extensions`
+    /// // of its extended CONNECT; the server's 200 carried its answer.
+    /// let deflate = PerMessageDeflate::new(DeflateConfig::default());
+    /// let (answer, server_ext) = deflate.accept_offer(&[&deflate.offer()]).unwrap();
+    /// let client_ext = deflate.accept_response(&answer).unwrap();
+    ///
+    /// let random = sansproto::default_random;
+    /// let mut client =
+    ///     Connection::after_handshake(Role::Client, Config::default(), None, Some(client_ext), random());
+    /// let mut server =
+    ///     Connection::after_handshake(Role::Server, Config::default(), None, Some(server_ext), random());
+    ///
+    /// let text = "an HTTP/2 stream carries this, an HTTP/2 stream carries this";
+    /// client.send(text).unwrap();
+    /// let mut data = Vec::new(); // the stream's DATA frames carry these bytes
+    /// client.poll_transmit(&mut data);
+    /// assert_eq!(data[0], 0x80 | 0x40 | 0x1, "FIN, RSV1 (compressed), text");
+    /// assert_eq!(data[1] & 0x80, 0x80, "masked, as from any client");
+    /// server.receive(&data).unwrap();
+    /// assert_eq!(server.poll_event(), Some(Event::Message(Message::from(text))));
+    /// # }
+    /// ```
+    pub fn after_handshake(
+        role: Role,
+        config: Config,
+        protocol: Option<String>,
+        extension: Option<Box<dyn Extension>>,
+        random: Random,
+    ) -> Self {
+        Self {
+            phase: Phase::Session(Session::new(role, config, protocol, extension, random)),
+        }
+    }
+
+    /// A client connection; the upgrade request is queued at once. Every
+    /// field of the request is checked first: a bad one is refused with
+    /// [`HandshakeError::Field`].
+    pub fn client(config: Config, request: ClientRequest) -> Result<Self, HandshakeError> {
+        Self::client_with_random(config, request, default_random())
+    }
+
+    /// A client connection drawing its handshake key and masking keys from
+    /// `random` (seed it for byte-exact tests).
+    pub fn client_with_random(
+        config: Config,
+        request: ClientRequest,
+        mut random: Random,
+    ) -> Result<Self, HandshakeError> {
+        let mut nonce = [0u8; 16];
+        random.fill_bytes(&mut nonce);
+        let key = base64::engine::general_purpose::STANDARD.encode(nonce);
+        let machine = ClientHandshake::new(config, &request, key)?;
+        Ok(Self::handshake(Machine::Client(machine), random))
+    }
+
+    /// The open session, once the handshake has handed over.
+    pub fn session(&self) -> Option<&Session> {
+        match &self.phase {
+            Phase::Session(s) => Some(s),
+            Phase::Handshake(_) => None,
+        }
+    }
+
+    /// Server or client.
+    pub fn role(&self) -> Role {
+        match &self.phase {
+            Phase::Session(s) => s.role(),
+            Phase::Handshake(h) => match h.machine {
+                Machine::Server(_) => Role::Server,
+                Machine::Client(_) => Role::Client,
+            },
+        }
+    }
+
+    /// The negotiated subprotocol.
+    pub fn protocol(&self) -> Option<&str> {
+        self.session().and_then(Session::protocol)
+    }
+
+    /// True between the end of the opening handshake and the sending of a
+    /// Close frame: data messages may be sent.
+    pub fn is_open(&self) -> bool {
+        self.session().is_some_and(Session::is_open)
+    }
+
+    /// Bytes queued for sending and not yet taken by `poll_transmit`.
+    pub fn buffered_amount(&self) -> usize {
+        match &self.phase {
+            Phase::Session(s) => s.buffered_amount(),
+            Phase::Handshake(h) => {
+                h.pending_bytes
+                    + match &h.machine {
+                        Machine::Server(m) => m.buffered_amount(),
+                        Machine::Client(m) => m.buffered_amount(),
+                    }
+            }
+        }
+    }
+
+    /// The sticky error, once the connection has failed.
+    pub fn error(&self) -> Option<&Error> {
+        match &self.phase {
+            Phase::Session(s) => s.error(),
+            Phase::Handshake(h) => match &h.machine {
+                Machine::Server(m) => m.error(),
+                Machine::Client(m) => m.error(),
+            },
+        }
+    }
+
+    /// Takes the next event.
+    #[inline]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        match &mut self.phase {
+            Phase::Session(s) => s.poll_event(),
+            Phase::Handshake(h) => match &mut h.machine {
+                Machine::Server(m) => m.poll_event(),
+                Machine::Client(m) => m.poll_event(),
+            },
+        }
+    }
+
+    /// Feeds bytes read from the transport.
+    ///
+    /// Events are queued for [`poll_event`](Self::poll_event). On a peer
+    /// error the matching Close frame (or HTTP error response) is queued and
+    /// the error is returned, now and by every later call. When events
+    /// completed before the bad bytes are still waiting to be polled, the
+    /// failure waits behind them instead (so replies to them go out before
+    /// the Close frame): `receive` returns `Ok`, further input is ignored,
+    /// and the failure takes effect when `poll_event` reaches it, reporting
+    /// [`Event::Closed`] and making [`error`](Self::error) return it.
+    #[inline]
+    pub fn receive(&mut self, data: &[u8]) -> Result<(), Error> {
+        let h = match &mut self.phase {
+            Phase::Session(s) => return s.receive(data),
+            Phase::Handshake(h) => h,
+        };
+        if data.is_empty() {
+            return h.error().map_or(Ok(()), |e| Err(e.clone()));
+        }
+        let done = match &mut h.machine {
+            Machine::Server(m) => m.receive(data)?,
+            Machine::Client(m) => m.receive(data)?,
+        };
+        match done {
+            Some(done) => self.open(done),
+            None => Ok(()),
+        }
+    }
+
+    /// The handshake handed over: the session starts with the bytes that
+    /// arrived behind it and the commands issued meanwhile.
+    fn open(&mut self, done: Handshaken) -> Result<(), Error> {
+        let Phase::Handshake(h) = &mut self.phase else {
+            return Ok(());
+        };
+        let role = match h.machine {
+            Machine::Server(_) => Role::Server,
+            Machine::Client(_) => Role::Client,
+        };
+        let random = h.random.take().unwrap_or_else(default_random);
+        let pending = std::mem::take(&mut h.pending);
+        let handover = Handover {
+            events: done.events,
+            preamble: done.preamble,
+            now: done.now,
+        };
+        let session = Session::opened(
+            role,
+            done.config,
+            done.opened,
+            done.extension,
+            random,
+            handover,
+        );
+        self.phase = Phase::Session(session);
+        let Phase::Session(s) = &mut self.phase else {
+            return Ok(());
+        };
+        // Admitted against the limits already; only the extension can
+        // refuse one now, and the peer then gets a Close instead of a
+        // silently missing message.
+        s.send_admitted(pending)?;
+        if done.rest.is_empty() {
+            Ok(())
+        } else {
+            s.receive(&done.rest)
+        }
+    }
+
+    /// Takes bytes received after a plain HTTP request's head (its body),
+    /// up to the handshake size limit.
+    pub fn take_buffered(&mut self) -> Bytes {
+        match &mut self.phase {
+            Phase::Handshake(h) => match &mut h.machine {
+                Machine::Server(m) => m.take_buffered(),
+                Machine::Client(_) => Bytes::new(),
+            },
+            Phase::Session(_) => Bytes::new(),
+        }
+    }
+
+    /// Appends every queued outgoing byte to `out`; returns the count.
+    #[inline]
+    pub fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
+        match &mut self.phase {
+            Phase::Session(s) => s.poll_transmit(out),
+            Phase::Handshake(h) => match &mut h.machine {
+                Machine::Server(m) => m.poll_transmit(out),
+                Machine::Client(m) => m.poll_transmit(out),
+            },
+        }
+    }
+
+    /// True once there is nothing more to exchange: write out what
+    /// `poll_transmit` gives, then close the transport.
+    pub fn is_finished(&self) -> bool {
+        match &self.phase {
+            Phase::Session(s) => s.is_finished(),
+            Phase::Handshake(h) => match &h.machine {
+                Machine::Server(m) => m.is_finished(),
+                Machine::Client(m) => m.is_finished(),
+            },
+        }
+    }
+
+    /// The transport's read side ended.
+    pub fn receive_eof(&mut self) -> Result<(), Error> {
+        match &mut self.phase {
+            Phase::Session(s) => s.receive_eof(),
+            Phase::Handshake(h) => match &mut h.machine {
+                Machine::Server(m) => m.receive_eof(),
+                Machine::Client(m) => m.receive_eof(),
+            },
+        }
+    }
+
+    // ----- timers ---------------------------------------------------------
+
+    /// The earliest deadline, once timers were started by a first
+    /// [`handle_timeout`](Self::handle_timeout) call.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match &self.phase {
+            Phase::Session(s) => s.poll_timeout(),
+            Phase::Handshake(h) => match &h.machine {
+                Machine::Server(m) => m.poll_timeout(),
+                Machine::Client(m) => m.poll_timeout(),
+            },
+        }
+    }
+
+    /// Runs the timers due at `now` and arms new ones. Call it once when the
+    /// connection starts (timers start then) and after every `receive`;
+    /// inbound traffic seen since the previous call counts as activity at
+    /// `now`. Timers armed by commands in between (a close timeout after
+    /// [`close`](Self::close)) count from the latest `now` seen.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        match &mut self.phase {
+            Phase::Session(s) => s.handle_timeout(now),
+            Phase::Handshake(h) => match &mut h.machine {
+                Machine::Server(m) => m.handle_timeout(now),
+                Machine::Client(m) => m.handle_timeout(now),
+            },
+        }
+    }
+}
+
+impl crate::Driver for Connection {
+    type Event = Event;
+    type Error = Error;
+
+    fn receive(&mut self, data: &[u8]) -> Result<(), Error> {
+        Connection::receive(self, data)
+    }
+    fn receive_eof(&mut self) -> Result<(), Error> {
+        Connection::receive_eof(self)
+    }
+    fn poll_event(&mut self) -> Option<Event> {
+        Connection::poll_event(self)
+    }
+    fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
+        Connection::poll_transmit(self, out)
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        Connection::poll_timeout(self)
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        Connection::handle_timeout(self, now)
+    }
+    fn is_finished(&self) -> bool {
+        Connection::is_finished(self)
+    }
+}

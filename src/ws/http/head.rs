@@ -1,0 +1,247 @@
+//! HTTP/1.1 heads: found without rescanning, bounded, parsed by httparse.
+
+use bytes::Bytes;
+
+/// HTTP header fields in the order received.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Headers(pub Vec<(String, Bytes)>);
+
+impl Headers {
+    /// The first value of `name` (case-insensitive).
+    pub fn get(&self, name: &str) -> Option<&[u8]> {
+        self.0
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| &v[..])
+    }
+
+    /// The first value of `name` as text, when it is valid UTF-8.
+    pub fn get_str(&self, name: &str) -> Option<&str> {
+        self.get(name).and_then(|v| std::str::from_utf8(v).ok())
+    }
+
+    /// Every value of `name`, in order.
+    pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.0
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| &v[..])
+    }
+
+    /// True when some value of `name`, read as a comma-separated list,
+    /// contains `token` (case-insensitive).
+    pub fn has_token(&self, name: &str, token: &str) -> bool {
+        self.get_all(name).any(|v| {
+            v.split(|b| *b == b',')
+                .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+        })
+    }
+
+    /// Every comma-separated element of every value of `name`, trimmed.
+    pub fn list(&self, name: &str) -> Vec<String> {
+        self.get_all(name)
+            .filter_map(|v| std::str::from_utf8(v).ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The number of fields.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when there are no fields.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub(crate) fn from_httparse(h: &[httparse::Header<'_>]) -> Self {
+        Self(
+            h.iter()
+                .map(|h| (h.name.to_owned(), Bytes::copy_from_slice(h.value)))
+                .collect(),
+        )
+    }
+}
+
+/// An HTTP request: an upgrade request, or a plain request received where
+/// an upgrade was expected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpRequest {
+    /// The method, e.g. `GET`.
+    pub method: String,
+    /// The request target, e.g. `/chat?room=1`.
+    pub path: String,
+    /// The header fields.
+    pub headers: Headers,
+}
+
+/// An HTTP response: a refused upgrade or a proxy's reply, as a client
+/// sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpResponse {
+    /// The status code.
+    pub status: u16,
+    /// The reason phrase.
+    pub reason: String,
+    /// The header fields.
+    pub headers: Headers,
+    /// The body bytes received (up to the configured limit).
+    pub body: Bytes,
+}
+
+/// Why a head could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum HeadError {
+    /// Not valid HTTP/1.1.
+    Malformed(String),
+    /// Larger than the byte limit.
+    TooLarge(usize),
+    /// More fields than the limit.
+    TooManyHeaders(usize),
+}
+
+/// Finds the end of a head arriving in pieces, scanning each byte once.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct HeadReader {
+    scanned: usize,
+}
+
+impl HeadReader {
+    /// The length of the head at the front of `buf` (blank line included),
+    /// once all of it is there. Fails as soon as the head is known to be
+    /// larger than `max_size`.
+    pub(crate) fn find(&mut self, buf: &[u8], max_size: usize) -> Result<Option<usize>, HeadError> {
+        let start = self.scanned.saturating_sub(3);
+        let found = buf
+            .get(start..)
+            .and_then(|b| b.windows(4).position(|w| w == b"\r\n\r\n"))
+            .map(|p| start + p + 4);
+        match found {
+            Some(end) if end > max_size => Err(HeadError::TooLarge(max_size)),
+            Some(end) => {
+                self.scanned = 0;
+                Ok(Some(end))
+            }
+            None if buf.len() > max_size => Err(HeadError::TooLarge(max_size)),
+            None => {
+                self.scanned = buf.len();
+                Ok(None)
+            }
+        }
+    }
+}
+
+/// Maps httparse's verdict on a complete head.
+fn complete(parsed: &httparse::Result<usize>, max_headers: usize) -> Result<(), HeadError> {
+    match parsed {
+        Ok(httparse::Status::Complete(_)) => Ok(()),
+        Ok(httparse::Status::Partial) => Err(HeadError::Malformed("incomplete head".into())),
+        Err(httparse::Error::TooManyHeaders) => Err(HeadError::TooManyHeaders(max_headers)),
+        Err(e) => Err(HeadError::Malformed(e.to_string())),
+    }
+}
+
+/// Parses a complete request head (through the blank line); also returns
+/// the HTTP minor version.
+pub(crate) fn parse_request(
+    head: &[u8],
+    max_headers: usize,
+) -> Result<(HttpRequest, u8), HeadError> {
+    let mut storage = vec![httparse::EMPTY_HEADER; max_headers];
+    let mut req = httparse::Request::new(&mut storage);
+    complete(&req.parse(head), max_headers)?;
+    let request = HttpRequest {
+        method: req.method.unwrap_or_default().to_owned(),
+        path: req.path.unwrap_or_default().to_owned(),
+        headers: Headers::from_httparse(req.headers),
+    };
+    Ok((request, req.version.unwrap_or_default()))
+}
+
+/// Parses a complete response head (through the blank line).
+pub(crate) fn parse_response(head: &[u8], max_headers: usize) -> Result<HttpResponse, HeadError> {
+    let mut storage = vec![httparse::EMPTY_HEADER; max_headers];
+    let mut resp = httparse::Response::new(&mut storage);
+    complete(&resp.parse(head), max_headers)?;
+    Ok(HttpResponse {
+        status: resp.code.unwrap_or_default(),
+        reason: resp.reason.unwrap_or_default().to_owned(),
+        headers: Headers::from_httparse(resp.headers),
+        body: Bytes::new(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn head_end_is_found_across_pieces_without_rescanning() {
+        let msg = b"GET / HTTP/1.1\r\nHost: a\r\n\r\nrest";
+        for split in 0..msg.len() {
+            let mut reader = HeadReader::default();
+            let first = reader.find(&msg[..split], 100).unwrap();
+            let end = first.or_else(|| reader.find(msg, 100).unwrap());
+            assert_eq!(end, Some(msg.len() - 4), "split {split}");
+        }
+    }
+
+    #[test]
+    fn head_limit_applies_before_and_after_the_blank_line() {
+        let msg = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+        assert_eq!(
+            HeadReader::default().find(msg, msg.len()),
+            Ok(Some(msg.len()))
+        );
+        assert_eq!(
+            HeadReader::default().find(msg, msg.len() - 1),
+            Err(HeadError::TooLarge(msg.len() - 1))
+        );
+        assert_eq!(
+            HeadReader::default().find(&msg[..10], 9),
+            Err(HeadError::TooLarge(9))
+        );
+    }
+
+    #[test]
+    fn parse_limits_and_errors() {
+        let head = b"GET /x HTTP/1.1\r\nA: 1\r\nB: 2\r\n\r\n";
+        let (req, minor) = parse_request(head, 2).unwrap();
+        assert_eq!(
+            (req.method.as_str(), req.path.as_str(), minor),
+            ("GET", "/x", 1)
+        );
+        assert_eq!(
+            parse_request(head, 1).unwrap_err(),
+            HeadError::TooManyHeaders(1)
+        );
+        assert!(matches!(
+            parse_request(b"GET /x HTTP/9\r\n\r\n", 4),
+            Err(HeadError::Malformed(_))
+        ));
+        let r = parse_response(b"HTTP/1.1 403 Forbidden\r\nX: y\r\n\r\n", 4).unwrap();
+        assert_eq!((r.status, r.reason.as_str()), (403, "Forbidden"));
+        assert_eq!(r.headers.get_str("x"), Some("y"));
+    }
+
+    #[test]
+    fn headers_tokens() {
+        let h = Headers(vec![
+            (
+                "Connection".into(),
+                Bytes::from_static(b"keep-alive, Upgrade"),
+            ),
+            ("X".into(), Bytes::from_static(b"a, b")),
+            ("x".into(), Bytes::from_static(b"c")),
+        ]);
+        assert!(h.has_token("connection", "upgrade"));
+        assert!(!h.has_token("connection", "close"));
+        assert_eq!(h.list("x"), ["a", "b", "c"]);
+        assert_eq!(h.get_str("X"), Some("a, b"));
+        assert_eq!(h.len(), 3);
+    }
+}

@@ -1,0 +1,475 @@
+//! The open session: what follows the opening handshake.
+//!
+//! A [`Session`] carries data messages both ways (framing, masking,
+//! fragmentation, incremental UTF-8 validation), answers pings, runs the
+//! closing handshake and the keepalive, pong and close timers. The opening
+//! handshake is another machine's job; it hands over here.
+//!
+//! Files: this one holds the struct, the [`State`] enum and **every state
+//! transition** (`close`, `receive_eof`, `terminal`, the queued steps that
+//! `poll_event` carries out, `peer_close`, `fail`, all through
+//! `set_state`); `recv.rs` the receive path (frames, messages, control
+//! frames), `send.rs` the send commands and encoding, `timers.rs` the
+//! timer table, `poll_timeout` and `handle_timeout` (which fails the
+//! session only through `fail`).
+
+mod recv;
+mod send;
+#[cfg(test)]
+mod tests;
+mod timers;
+
+use super::close::CloseCode;
+use super::error::{Error, SendError, SendErrorKind, TimeoutKind};
+use super::extension::Extension;
+use super::frame::OpCode;
+use super::message::{Closed, Event, Opened};
+use super::utf8::Utf8Validator;
+use super::{Config, MessageKind, Role};
+use crate::buf::{RecvBuf, SendQueue};
+use crate::Random;
+use bytes::Bytes;
+use recv::WholeMessages;
+use std::collections::VecDeque;
+use std::fmt;
+use std::time::Instant;
+use timers::Timers;
+
+pub(crate) use send::Admitted;
+
+/// Where the session is. Every assignment happens in this file, through
+/// [`Session::set_state`], which re-arms the timers for the new state.
+#[derive(Debug)]
+enum State {
+    /// Messages flow both ways.
+    Open,
+    /// This side sent Close and waits for the peer's.
+    CloseSent,
+    /// A terminal step caused by received bytes (a failure, or the peer's
+    /// Close to answer) waits in the event queue behind events not yet
+    /// polled, so the application can still answer them (echo a message)
+    /// before the Close frame goes out. Input is ignored; commands behave
+    /// as in `Open` (`close_sent: false`) or `CloseSent` (`true`), the
+    /// state the session was in; the pong and close timers run. The step
+    /// is carried out when `poll_event` reaches it, unless a timer failed
+    /// the session first.
+    Ending {
+        /// This side had sent its Close frame already.
+        close_sent: bool,
+    },
+    /// Finished: both Close frames were exchanged, or the transport ended.
+    Closed,
+    /// Failed; the first error, reported now and by every later call.
+    Failed(Error),
+}
+
+/// A frame whose header has been read and whose payload is arriving.
+#[derive(Debug, Clone, Copy)]
+struct InFrame {
+    fin: bool,
+    opcode: OpCode,
+    mask: Option<[u8; 4]>,
+    /// Payload bytes of this frame not yet handed on.
+    remaining: usize,
+    /// How many of the buffered payload bytes are already unmasked/validated.
+    done: usize,
+    /// Mask phase of the first buffered payload byte.
+    offset: usize,
+}
+
+/// A data message being received.
+#[derive(Debug)]
+struct InMessage {
+    kind: MessageKind,
+    /// RSV bits of the first frame (the extension's marker).
+    rsv: u8,
+    /// Frame payload bytes received so far (before any extension transform).
+    wire_len: usize,
+    /// Reassembly buffer (unused for single-frame messages).
+    buf: Vec<u8>,
+    /// Frames completed so far.
+    frames: usize,
+    /// Streaming mode: pieces delivered so far.
+    pieces: usize,
+}
+
+/// An entry of the event queue. Terminal steps caused by received bytes
+/// (failing the session, answering the peer's Close) wait behind the
+/// events before them, so the application can still answer those events
+/// (echo a message, say) before the Close frame goes out.
+#[derive(Debug)]
+enum Queued {
+    Event(Event),
+    /// Whole messages received together, reported one by one.
+    Messages(WholeMessages),
+    Fail(Error),
+    PeerClose(Option<CloseCode>, String),
+}
+
+/// What an opening handshake hands to the session it opens.
+#[derive(Debug, Default)]
+pub(crate) struct Handover {
+    /// Events of the handshake not yet polled; reported before
+    /// [`Event::Open`].
+    pub(crate) events: Vec<Event>,
+    /// The handshake's unsent output (a 101 response): sent first, and not
+    /// counted against the send queue limit.
+    pub(crate) preamble: Vec<u8>,
+    /// The latest instant the handshake's `handle_timeout` saw: the
+    /// session's timers start from it at once.
+    pub(crate) now: Option<Instant>,
+}
+
+/// Outstanding pings remembered to match pongs against.
+const MAX_OUTSTANDING_PINGS: usize = 16;
+
+/// An open WebSocket session (RFC 6455), server or client, as a sans-IO
+/// machine: what follows the opening handshake.
+///
+/// Feed it received bytes with [`receive`](Self::receive), take
+/// [`Event`]s with [`poll_event`](Self::poll_event) and bytes to write with
+/// [`poll_transmit`](Self::poll_transmit). Commands such as
+/// [`send`](Self::send), [`ping`](Self::ping) and [`close`](Self::close)
+/// only queue. Timers start at the first
+/// [`handle_timeout`](Self::handle_timeout) call.
+///
+/// ```
+/// use sansproto::ws::{Config, Event, Message, Role, Session};
+///
+/// let random = sansproto::default_random;
+/// let mut client = Session::new(Role::Client, Config::default(), None, None, random());
+/// let mut server = Session::new(Role::Server, Config::default(), None, None, random());
+/// client.send("hello").unwrap();
+///
+/// let mut wire = Vec::new();
+/// client.poll_transmit(&mut wire);
+/// server.receive(&wire).unwrap();
+/// assert_eq!(server.poll_event(), Some(Event::Message(Message::from("hello"))));
+/// ```
+pub struct Session {
+    role: Role,
+    config: Config,
+    state: State,
+    recv: RecvBuf,
+    send: SendQueue,
+    events: VecDeque<Queued>,
+    frame: Option<InFrame>,
+    message: Option<InMessage>,
+    utf8: Utf8Validator,
+    extension: Option<Box<dyn Extension>>,
+    protocol: Option<String>,
+    rng: Random,
+    pings: VecDeque<Bytes>,
+    ping_counter: u64,
+    timers: Timers,
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("role", &self.role)
+            .field("state", &self.state)
+            .field("buffered_in", &self.recv.len())
+            .field("buffered_out", &self.send.len())
+            .field("events", &self.events.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    /// A session whose handshake happened elsewhere (an HTTP/2 extended
+    /// CONNECT stream, a proxy that already upgraded, an HTTP server's own
+    /// upgrade), with the negotiated subprotocol and extension.
+    ///
+    /// No [`Event::Open`] is reported, and frames flow at once. The masking
+    /// rules are unchanged: a [`Role::Client`] masks every frame it sends
+    /// and a [`Role::Server`] refuses unmasked ones.
+    pub fn new(
+        role: Role,
+        config: Config,
+        protocol: Option<String>,
+        extension: Option<Box<dyn Extension>>,
+        random: Random,
+    ) -> Self {
+        let send = SendQueue::new(config.max_send_queue);
+        Self {
+            role,
+            config,
+            state: State::Open,
+            recv: RecvBuf::new(),
+            send,
+            events: VecDeque::new(),
+            frame: None,
+            message: None,
+            utf8: Utf8Validator::new(),
+            extension,
+            protocol,
+            rng: random,
+            pings: VecDeque::new(),
+            ping_counter: 0,
+            timers: Timers::default(),
+        }
+    }
+
+    /// The session an opening handshake opens: the handshake's unpolled
+    /// events, then [`Event::Open`], are queued; its unsent output goes
+    /// out first; its timers' latest `now` starts the session's timers.
+    pub(crate) fn opened(
+        role: Role,
+        config: Config,
+        opened: Opened,
+        extension: Option<Box<dyn Extension>>,
+        random: Random,
+        handover: Handover,
+    ) -> Self {
+        let protocol = opened.protocol.clone();
+        let mut s = Self::new(role, config, protocol, extension, random);
+        for event in handover.events {
+            s.emit(event);
+        }
+        s.emit(Event::Open(Box::new(opened)));
+        // Written without the limit check, as the handshake queued it.
+        s.send.buf_mut().extend_from_slice(&handover.preamble);
+        s.timers.now = handover.now;
+        s.arm_timers();
+        s
+    }
+
+    /// Server or client.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The negotiated subprotocol.
+    pub fn protocol(&self) -> Option<&str> {
+        self.protocol.as_deref()
+    }
+
+    /// True until a Close frame is sent (or the session ends): data
+    /// messages may be sent.
+    pub fn is_open(&self) -> bool {
+        matches!(
+            self.state,
+            State::Open | State::Ending { close_sent: false }
+        )
+    }
+
+    /// Bytes queued for sending and not yet taken by `poll_transmit`.
+    pub fn buffered_amount(&self) -> usize {
+        self.send.len()
+    }
+
+    /// The sticky error, once the session has failed.
+    pub fn error(&self) -> Option<&Error> {
+        match &self.state {
+            State::Failed(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Takes the next event.
+    #[inline]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        loop {
+            if let Some(Queued::Messages(batch)) = self.events.front_mut() {
+                let message = batch.next();
+                if message.is_none() || batch.is_empty() {
+                    self.events.pop_front();
+                }
+                match message {
+                    Some(message) => return Some(Event::Message(message)),
+                    None => continue,
+                }
+            }
+            match self.events.pop_front()? {
+                Queued::Event(e) => return Some(e),
+                Queued::Messages(_) => {}
+                // A timer (or the caller) may have failed the session
+                // meanwhile; then the queued step has nothing left to do.
+                Queued::Fail(err) => {
+                    if matches!(self.state, State::Ending { .. }) {
+                        let _ = self.fail(err);
+                    }
+                }
+                Queued::PeerClose(code, reason) => {
+                    if matches!(self.state, State::Ending { .. }) {
+                        self.peer_close(code, reason);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Appends every queued outgoing byte to `out`; returns the count.
+    pub fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
+        self.send.drain_into(out)
+    }
+
+    /// True once there is nothing more to exchange: write out what
+    /// `poll_transmit` gives, then close the transport.
+    pub fn is_finished(&self) -> bool {
+        matches!(self.state, State::Closed | State::Failed(_))
+    }
+
+    fn emit(&mut self, event: Event) {
+        self.events.push_back(Queued::Event(event));
+    }
+
+    // ----- transitions: every assignment to `state` is below ---------------
+
+    /// Moves to `state` and sets the deadlines it needs.
+    fn set_state(&mut self, state: State) {
+        self.state = state;
+        self.arm_timers();
+    }
+
+    /// Starts the closing handshake: queues a Close frame with `code` and
+    /// `reason` (cut to fit 125 bytes). Data received before the peer's
+    /// Close arrives is still delivered; sends are refused from now on.
+    pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), SendError<()>> {
+        let refuse = |kind| Err(SendError { kind, payload: () });
+        if !code.is_sendable() {
+            return refuse(SendErrorKind::InvalidCloseCode(code.0));
+        }
+        let next = match self.state {
+            State::Open => State::CloseSent,
+            State::Ending { close_sent: false } => State::Ending { close_sent: true },
+            _ => return refuse(SendErrorKind::Closed),
+        };
+        self.write_close(Some(code), reason);
+        self.set_state(next);
+        Ok(())
+    }
+
+    /// The transport's read side ended.
+    pub fn receive_eof(&mut self) -> Result<(), Error> {
+        match &self.state {
+            State::Failed(e) => Err(e.clone()),
+            // A terminal step waiting behind unpolled events ends the
+            // session when reached; the end of input changes nothing.
+            State::Ending { .. } | State::Closed => Ok(()),
+            State::Open | State::CloseSent => {
+                self.emit(Event::Closed(Closed {
+                    code: CloseCode::ABNORMAL,
+                    reason: String::new(),
+                    clean: false,
+                    by_peer: false,
+                }));
+                self.set_state(State::Closed);
+                Ok(())
+            }
+        }
+    }
+
+    /// Runs a terminal step caused by received bytes now, or, when events
+    /// are waiting to be polled, queues it behind them and moves to
+    /// [`State::Ending`].
+    fn terminal(&mut self, step: Queued) -> Result<(), Error> {
+        if !self.events.is_empty() {
+            self.events.push_back(step);
+            let close_sent = !self.is_open();
+            self.set_state(State::Ending { close_sent });
+            return Ok(());
+        }
+        match step {
+            Queued::Fail(err) => Err(self.fail(err)),
+            Queued::PeerClose(code, reason) => {
+                self.peer_close(code, reason);
+                Ok(())
+            }
+            step @ (Queued::Event(_) | Queued::Messages(_)) => {
+                self.events.push_back(step);
+                Ok(())
+            }
+        }
+    }
+
+    /// A deadline passed while a terminal step waits behind unpolled
+    /// events: the step is carried out now, and its `Closed` event
+    /// follows the waiting ones.
+    fn end_now(&mut self) {
+        match self.events.pop_back() {
+            Some(Queued::Fail(err)) => {
+                let _ = self.fail(err);
+            }
+            Some(Queued::PeerClose(code, reason)) => self.peer_close(code, reason),
+            other => {
+                // Not reached: the step is the last entry while ending.
+                self.events.extend(other);
+                let _ = self.fail(Error::Timeout(TimeoutKind::Close));
+            }
+        }
+    }
+
+    /// The peer's Close frame: answer it (if this side has not sent one)
+    /// and finish.
+    fn peer_close(&mut self, code: Option<CloseCode>, reason: String) {
+        let by_peer = self.is_open();
+        if by_peer {
+            self.write_close(code, &reason);
+        }
+        self.frame = None;
+        self.message = None;
+        self.emit(Event::Closed(Closed {
+            code: code.unwrap_or(CloseCode::NO_STATUS),
+            reason,
+            clean: true,
+            by_peer,
+        }));
+        self.set_state(State::Closed);
+    }
+
+    /// Fails the session: queues what the peer should hear, reports the
+    /// end, and records the sticky error.
+    fn fail(&mut self, err: Error) -> Error {
+        let (open, was_open) = match &self.state {
+            // The first failure is the one reported, now and later.
+            State::Failed(first) => return first.clone(),
+            State::Open | State::Ending { close_sent: false } => (true, true),
+            State::CloseSent | State::Ending { close_sent: true } => (false, true),
+            State::Closed => (false, false),
+        };
+        if let (true, Some(code)) = (open, err.close_code()) {
+            self.write_close(Some(code), "");
+        }
+        if was_open {
+            self.emit(Event::Closed(Closed {
+                code: err.close_code().unwrap_or(CloseCode::ABNORMAL),
+                reason: err.to_string(),
+                clean: false,
+                by_peer: false,
+            }));
+        }
+        self.frame = None;
+        self.message = None;
+        self.set_state(State::Failed(err.clone()));
+        err
+    }
+}
+
+impl crate::Driver for Session {
+    type Event = Event;
+    type Error = Error;
+
+    fn receive(&mut self, data: &[u8]) -> Result<(), Error> {
+        Session::receive(self, data)
+    }
+    fn receive_eof(&mut self) -> Result<(), Error> {
+        Session::receive_eof(self)
+    }
+    fn poll_event(&mut self) -> Option<Event> {
+        Session::poll_event(self)
+    }
+    fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
+        Session::poll_transmit(self, out)
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        Session::poll_timeout(self)
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        Session::handle_timeout(self, now)
+    }
+    fn is_finished(&self) -> bool {
+        Session::is_finished(self)
+    }
+}

@@ -1,0 +1,254 @@
+//! The send path: data and control commands, encoding into the send queue.
+
+use super::{Session, State, MAX_OUTSTANDING_PINGS};
+use crate::ws::close::{close_payload, CloseCode};
+use crate::ws::error::{Error, SendError, SendErrorKind};
+use crate::ws::frame::{encode_frame, OpCode, MAX_HEADER_LEN};
+use crate::ws::message::{Message, Text};
+use crate::ws::Role;
+use bytes::Bytes;
+
+/// A command issued before the opening handshake completed, admitted then
+/// against the send queue limit (payload and frame header counted).
+#[derive(Debug)]
+pub(crate) enum Admitted {
+    /// A data message.
+    Message(Message),
+    /// A Ping.
+    Ping(Bytes),
+    /// An unsolicited Pong.
+    Pong(Bytes),
+    /// The start of the closing handshake.
+    Close(CloseCode, String),
+}
+
+impl Session {
+    /// Carries out, in order, the commands admitted before the handshake
+    /// completed, without checking the send queue limit a second time
+    /// (the handshake's output in the queue is not charged to them).
+    ///
+    /// Only the negotiated extension can refuse one (a message it cannot
+    /// encode): the session then fails with `Error::Send(kind)`, which
+    /// queues a 1011 Close frame instead of a silently missing message,
+    /// the rest is dropped, and the error is returned. Nothing follows a
+    /// Close: admission refuses commands after one.
+    pub(crate) fn send_admitted(
+        &mut self,
+        commands: impl IntoIterator<Item = Admitted>,
+    ) -> Result<(), Error> {
+        for command in commands {
+            if !self.is_open() {
+                break;
+            }
+            match command {
+                Admitted::Message(m) => {
+                    if let Err(kind) = self.encode_data(data_opcode(&m), m.as_bytes()) {
+                        return Err(self.fail(Error::Send(kind)));
+                    }
+                }
+                Admitted::Ping(b) => self.write_control(OpCode::Ping, b),
+                Admitted::Pong(b) => self.write_control(OpCode::Pong, b),
+                Admitted::Close(code, reason) => {
+                    if let Err(e) = self.close(code, &reason) {
+                        return Err(self.fail(Error::Send(e.kind)));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Queues a data message (text or binary).
+    #[inline(always)]
+    pub fn send(&mut self, message: impl Into<Message>) -> Result<(), SendError<Message>> {
+        let message = message.into();
+        // The common case, encoded right here: open, no extension to
+        // transform the message, one frame, and room in the queue.
+        let payload = message.as_bytes();
+        if self.encodes_at_once(payload.len()) {
+            self.write_frame(true, 0, data_opcode(&message), payload);
+            return Ok(());
+        }
+        self.send_queued_or_refused(message)
+    }
+
+    /// True when a data message of `len` bytes is encoded into the send
+    /// queue right away: open, no extension to transform it, one frame,
+    /// and room in the queue.
+    #[inline(always)]
+    fn encodes_at_once(&self, len: usize) -> bool {
+        matches!(self.state, State::Open)
+            && self.extension.is_none()
+            && len <= self.config.fragment_size.unwrap_or(usize::MAX).max(1)
+            && self.send.has_room(len.saturating_add(MAX_HEADER_LEN))
+    }
+
+    /// Queues a text message copied from a borrowed `&str`.
+    ///
+    /// The payload is copied straight into the send queue, so sending from
+    /// a buffer the caller reuses costs no allocation; `send_text("...")`
+    /// would first copy the text into a new [`Text`]. Only when the
+    /// message cannot be encoded at once (with an extension, or when it is
+    /// fragmented or refused) is it copied into an owned message first,
+    /// which a refusal hands back.
+    ///
+    /// ```
+    /// use sansproto::ws::{Config, Role, Session};
+    /// let mut session = Session::new(
+    ///     Role::Server, Config::default(), None, None, sansproto::default_random(),
+    /// );
+    /// let mut line = String::new();
+    /// for i in 0..3 {
+    ///     line.clear();
+    ///     line.push_str(&format!("tick {i}"));
+    ///     session.send_text_str(&line).unwrap();
+    /// }
+    /// let mut out = Vec::new();
+    /// session.poll_transmit(&mut out);
+    /// assert_eq!(&out[..8], b"\x81\x06tick 0");
+    /// ```
+    #[inline(always)]
+    pub fn send_text_str(&mut self, text: &str) -> Result<(), SendError<Message>> {
+        if self.encodes_at_once(text.len()) {
+            self.write_frame(true, 0, OpCode::Text, text.as_bytes());
+            return Ok(());
+        }
+        self.send_queued_or_refused(Message::Text(text.into()))
+    }
+
+    /// Queues a binary message copied from a borrowed slice; see
+    /// [`send_text_str`](Self::send_text_str).
+    #[inline(always)]
+    pub fn send_binary_slice(&mut self, data: &[u8]) -> Result<(), SendError<Message>> {
+        if self.encodes_at_once(data.len()) {
+            self.write_frame(true, 0, OpCode::Binary, data);
+            return Ok(());
+        }
+        self.send_queued_or_refused(Message::Binary(Bytes::copy_from_slice(data)))
+    }
+
+    /// `send` when the message is transformed by an extension, is
+    /// fragmented, is sent while a terminal step waits behind unpolled
+    /// events, or is refused.
+    fn send_queued_or_refused(&mut self, message: Message) -> Result<(), SendError<Message>> {
+        let refuse = |kind, payload| Err(SendError { kind, payload });
+        if !self.is_open() {
+            return refuse(SendErrorKind::Closed, message);
+        }
+        let opcode = data_opcode(&message);
+        if !self
+            .send
+            .has_room(message.len().saturating_add(MAX_HEADER_LEN))
+        {
+            return refuse(SendErrorKind::QueueFull, message);
+        }
+        match self.encode_data(opcode, message.as_bytes()) {
+            Ok(()) => Ok(()),
+            Err(kind) => refuse(kind, message),
+        }
+    }
+
+    /// Queues a text message.
+    pub fn send_text(&mut self, text: impl Into<Text>) -> Result<(), SendError<Message>> {
+        self.send(Message::Text(text.into()))
+    }
+
+    /// Queues a binary message.
+    pub fn send_binary(&mut self, data: impl Into<Bytes>) -> Result<(), SendError<Message>> {
+        self.send(Message::Binary(data.into()))
+    }
+
+    /// Queues a Ping; the matching Pong is reported with `matched: true`.
+    pub fn ping(&mut self, payload: impl Into<Bytes>) -> Result<(), SendError<Bytes>> {
+        let payload = payload.into();
+        self.control(OpCode::Ping, payload)
+    }
+
+    /// Queues an unsolicited Pong (a one-way heartbeat).
+    pub fn pong(&mut self, payload: impl Into<Bytes>) -> Result<(), SendError<Bytes>> {
+        self.control(OpCode::Pong, payload.into())
+    }
+
+    fn control(&mut self, opcode: OpCode, payload: Bytes) -> Result<(), SendError<Bytes>> {
+        let refuse = |kind, payload| Err(SendError { kind, payload });
+        if payload.len() > 125 {
+            return refuse(SendErrorKind::ControlTooLong, payload);
+        }
+        if !self.is_open() {
+            return refuse(SendErrorKind::Closed, payload);
+        }
+        if !self.send.has_room(payload.len() + MAX_HEADER_LEN) {
+            return refuse(SendErrorKind::QueueFull, payload);
+        }
+        self.write_control(opcode, payload);
+        Ok(())
+    }
+
+    /// Writes a Ping or Pong, remembering pings to match pongs against.
+    fn write_control(&mut self, opcode: OpCode, payload: Bytes) {
+        self.write_frame(true, 0, opcode, &payload);
+        if opcode == OpCode::Ping {
+            if self.pings.len() == MAX_OUTSTANDING_PINGS {
+                self.pings.pop_front();
+            }
+            self.pings.push_back(payload);
+        }
+    }
+
+    // ----- encoding -------------------------------------------------------
+
+    fn encode_data(&mut self, opcode: OpCode, payload: &[u8]) -> Result<(), SendErrorKind> {
+        if let Some(ext) = self.extension.as_mut() {
+            let mut encoded = Vec::new();
+            if let Some(rsv) = ext
+                .encode(opcode, payload, &mut encoded)
+                .map_err(SendErrorKind::Extension)?
+            {
+                self.write_fragments(opcode, rsv, &encoded);
+                return Ok(());
+            }
+        }
+        self.write_fragments(opcode, 0, payload);
+        Ok(())
+    }
+
+    fn write_fragments(&mut self, opcode: OpCode, rsv: u8, payload: &[u8]) {
+        let size = self.config.fragment_size.unwrap_or(usize::MAX).max(1);
+        if payload.len() <= size {
+            self.write_frame(true, rsv, opcode, payload);
+            return;
+        }
+        let count = payload.len().div_ceil(size);
+        for (i, chunk) in payload.chunks(size).enumerate() {
+            let (op, bits) = if i == 0 {
+                (opcode, rsv)
+            } else {
+                (OpCode::Continuation, 0)
+            };
+            self.write_frame(i + 1 == count, bits, op, chunk);
+        }
+    }
+
+    #[inline(always)]
+    pub(super) fn write_frame(&mut self, fin: bool, rsv: u8, opcode: OpCode, payload: &[u8]) {
+        let mask = match self.role {
+            Role::Client => Some(self.rng.next_u32().to_ne_bytes()),
+            Role::Server => None,
+        };
+        encode_frame(self.send.buf_mut(), fin, rsv, opcode, mask, payload);
+    }
+
+    pub(super) fn write_close(&mut self, code: Option<CloseCode>, reason: &str) {
+        let payload = close_payload(code, reason);
+        self.write_frame(true, 0, OpCode::Close, &payload);
+    }
+}
+
+/// The opcode a data message's (first) frame carries.
+#[inline(always)]
+fn data_opcode(message: &Message) -> OpCode {
+    match message {
+        Message::Text(_) => OpCode::Text,
+        Message::Binary(_) => OpCode::Binary,
+    }
+}

@@ -1,0 +1,190 @@
+//! The client's HTTP: URLs (credentials never reach `Host`) and refusal
+//! bodies in every framing, fed whole, byte by byte and with trailing
+//! bytes.
+
+use sansproto::ws::proxy::{ProxiedClient, ProxiedEvent, ProxyEvent};
+use sansproto::ws::{ClientRequest, Config, Connection, Error, Event, HandshakeError, UrlError};
+use std::time::{Duration, Instant};
+
+fn output(c: &mut Connection) -> String {
+    let mut out = Vec::new();
+    c.poll_transmit(&mut out);
+    String::from_utf8(out).unwrap()
+}
+
+fn head_fields(request: &str) -> Vec<&str> {
+    request.split("\r\n").collect()
+}
+
+#[test]
+fn userinfo_in_a_url_never_reaches_host() {
+    for (url, host, target) in [
+        ("ws://user:pw@example.com:8080/x", "example.com:8080", "/x"),
+        (
+            "WSS://user:pw@example.com/x?q=1#frag",
+            "example.com",
+            "/x?q=1",
+        ),
+        ("ws://user:pw@[::1]:9001", "[::1]:9001", "/"),
+        ("ws://user@example.com:80/", "example.com", "/"),
+    ] {
+        let req = ClientRequest::from_url(url).unwrap();
+        let mut c = Connection::client(Config::default(), req).unwrap();
+        let request = output(&mut c);
+        let fields = head_fields(&request);
+        assert_eq!(fields[0], format!("GET {target} HTTP/1.1"), "{url}");
+        assert_eq!(fields[1], format!("Host: {host}"), "{url}");
+        assert!(
+            !request.contains("pw@") && !request.contains("user@"),
+            "{request}"
+        );
+        assert!(
+            fields
+                .iter()
+                .any(|f| f.starts_with("Authorization: Basic ")),
+            "{request}"
+        );
+    }
+    // Through a proxy: neither the CONNECT request nor the Host header in
+    // the tunnel carries them.
+    let mut client = ProxiedClient::from_urls(
+        "http://proxy.example:3128",
+        "ws://user:pw@example.com:8080/x",
+        Config::default(),
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    client.poll_transmit(&mut out);
+    assert_eq!(
+        out,
+        b"CONNECT example.com:8080 HTTP/1.1\r\nHost: example.com:8080\r\n\r\n"
+    );
+    client.receive(b"HTTP/1.1 200 OK\r\n\r\n").unwrap();
+    assert!(matches!(
+        client.poll_event(),
+        Some(ProxiedEvent::Proxy(ProxyEvent::Connected(_)))
+    ));
+    out.clear();
+    client.poll_transmit(&mut out);
+    let request = String::from_utf8(out).unwrap();
+    assert!(
+        request.starts_with("GET /x HTTP/1.1\r\nHost: example.com:8080\r\n"),
+        "{request}"
+    );
+    assert!(
+        request.contains("\r\nAuthorization: Basic dXNlcjpwdw==\r\n"),
+        "{request}"
+    );
+}
+
+#[test]
+fn bad_urls_are_refused_without_repeating_them() {
+    for (url, err) in [
+        ("ws://example.com#frag", None),
+        ("ws://h:99999/", Some(UrlError::Port)),
+        ("ws://h:abc/", Some(UrlError::Port)),
+        ("ws://:80/", Some(UrlError::Host)),
+        ("ws:///x", Some(UrlError::Host)),
+        ("ftp://h/", Some(UrlError::Scheme("ws or wss"))),
+        ("ws://u:s%zzret@h/", Some(UrlError::Userinfo)),
+    ] {
+        match (ClientRequest::from_url(url), err) {
+            (Ok(r), None) => assert_eq!((r.host.as_str(), r.path.as_str()), ("example.com", "/")),
+            (Err(e), Some(want)) => {
+                assert_eq!(e, want, "{url}");
+                assert!(!e.to_string().contains("ret"), "{e}");
+            }
+            (r, want) => panic!("{url}: {r:?}, wanted {want:?}"),
+        }
+    }
+}
+
+const CHUNKED_403: &[u8] = b"HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\n\
+    Transfer-Encoding: chunked\r\n\r\n7\r\norigin \r\n\
+    b;why=policy\r\nnot allowed\r\n0\r\n\r\n";
+
+fn client() -> Connection {
+    let req = ClientRequest::new("example.com", "/chat");
+    let mut c = Connection::client_with_random(Config::default(), req, sansproto::seeded_random(3))
+        .unwrap();
+    output(&mut c);
+    c
+}
+
+#[test]
+fn a_chunked_refusal_is_reported_with_its_body() {
+    for (name, pieces) in [
+        ("whole", vec![CHUNKED_403.to_vec()]),
+        (
+            "byte by byte",
+            CHUNKED_403.iter().map(|b| vec![*b]).collect(),
+        ),
+        ("trailing", vec![[CHUNKED_403, b"\x81\x00junk"].concat()]),
+    ] {
+        let mut c = client();
+        let mut result = Ok(());
+        for piece in &pieces {
+            result = c.receive(piece);
+            if result.is_err() {
+                break;
+            }
+        }
+        assert_eq!(
+            result,
+            Err(Error::Handshake(HandshakeError::Status(403))),
+            "{name}"
+        );
+        let Some(Event::Rejected(r)) = c.poll_event() else {
+            panic!("{name}")
+        };
+        assert_eq!((r.status, r.reason.as_str()), (403, "Forbidden"));
+        assert_eq!(&r.body[..], b"origin not allowed", "{name}");
+        assert_eq!(r.headers.get_str("content-type"), Some("text/plain"));
+        assert!(c.is_finished());
+        assert_eq!(c.poll_event(), None);
+    }
+}
+
+#[test]
+fn a_refusal_cut_by_the_deadline_or_eof_is_still_the_refusal() {
+    let cut = &CHUNKED_403[..CHUNKED_403.len() - 20];
+    for end in ["deadline", "eof"] {
+        let mut c = client();
+        let t0 = Instant::now();
+        c.handle_timeout(t0);
+        c.receive(cut).unwrap();
+        match end {
+            "deadline" => c.handle_timeout(t0 + Duration::from_secs(30)),
+            _ => assert!(c.receive_eof().is_err()),
+        }
+        assert_eq!(
+            c.error(),
+            Some(&Error::Handshake(HandshakeError::Status(403))),
+            "{end}"
+        );
+        let Some(Event::Rejected(r)) = c.poll_event() else {
+            panic!("{end}")
+        };
+        assert_eq!(&r.body[..], b"origin ", "{end}: the body so far");
+    }
+}
+
+#[test]
+fn refusal_bodies_by_length_and_until_eof() {
+    let mut c = client();
+    let reply = b"HTTP/1.1 503 Busy\r\nContent-Length: 4\r\n\r\nlaterXX";
+    assert!(c.receive(reply).is_err());
+    let Some(Event::Rejected(r)) = c.poll_event() else {
+        panic!()
+    };
+    assert_eq!(&r.body[..], b"late");
+
+    let mut c = client();
+    c.receive(b"HTTP/1.1 400 Bad Request\r\n\r\nno ").unwrap();
+    c.receive(b"length").unwrap();
+    assert!(c.receive_eof().is_err());
+    let Some(Event::Rejected(r)) = c.poll_event() else {
+        panic!()
+    };
+    assert_eq!(&r.body[..], b"no length");
+}
