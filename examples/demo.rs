@@ -1,13 +1,20 @@
 //! Demo: a page at `GET /` whose script opens a WebSocket back to this server
-//! and shows the echoed text and binary messages. Any WebSocket client can
-//! connect to any path and gets an echo.
+//! (on `/echo`) and shows the echoed text and binary messages.
+//!
+//! The server decides each upgrade: one on another path is answered 404,
+//! and one whose `Origin` is present and not the demo's own (the page a
+//! browser loaded from this server) is answered 403, so another site's
+//! page cannot open a WebSocket here with the visitor's browser. Clients
+//! that send no `Origin` (command-line tools, other servers) connect.
 //!
 //! `cargo run --example demo` (listens on 127.0.0.1:8080; the first argument
 //! overrides the address), then open <http://127.0.0.1:8080/>.
 
 mod common;
 
-use sansproto::ws::{CloseCode, Config, Connection, DeflateConfig, Event};
+use sansproto::ws::{
+    Accept, CloseCode, Config, Connection, DeflateConfig, Event, OriginPolicy, Reject,
+};
 use std::net::TcpListener;
 use std::time::Duration;
 
@@ -65,16 +72,45 @@ fn main() -> std::io::Result<()> {
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:8080".into());
     let listener = TcpListener::bind(&addr)?;
-    println!("demo listening: open http://{}/", listener.local_addr()?);
+    let local = listener.local_addr()?;
+    println!("demo listening: open http://{local}/");
+    // The page's own origin, under the names a browser on this machine
+    // reaches it by.
+    let mut origins = vec![format!("http://{local}")];
+    if local.ip().is_loopback() {
+        origins.push(format!("http://localhost:{}", local.port()));
+    }
+    let policy = OriginPolicy::allow(origins);
     for stream in listener.incoming() {
         let Ok(mut stream) = stream else { continue };
+        let policy = policy.clone();
         std::thread::spawn(move || {
             let config = Config::default()
                 .with_max_message_size(16 << 20)
                 .with_keepalive(Duration::from_secs(30), Duration::from_secs(30))
                 .with_deflate(DeflateConfig::default());
-            let mut conn = Connection::server(config);
+            let mut conn = Connection::server_with_decision(config);
             let _ = common::drive(&mut stream, &mut conn, |conn, event| match event {
+                Event::Upgrade(request) => {
+                    let refused = match policy.check(&request) {
+                        Err(forbidden) => Some(forbidden),
+                        Ok(()) if request.path() != "/echo" => {
+                            Some(Reject::new(404).with_body("no WebSocket here\n"))
+                        }
+                        Ok(()) => None,
+                    };
+                    let _ = match refused {
+                        Some(refusal) => {
+                            let origin = request.origin().unwrap_or("none");
+                            log(format_args!(
+                                "upgrade on {} from origin {origin} refused: {}",
+                                request.request.path, refusal.status
+                            ));
+                            conn.reject(refusal).map_err(drop)
+                        }
+                        None => conn.accept(Accept::new()).map_err(drop),
+                    };
+                }
                 Event::HttpRequest(req) => {
                     let _ = match (req.method.as_str(), req.path.as_str()) {
                         ("GET", "/") | ("GET", "/index.html") => conn.send_http_response(

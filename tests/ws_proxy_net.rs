@@ -228,3 +228,53 @@ fn the_demo_server_echoes_through_a_connect_proxy() {
     assert_eq!(closed.code, CloseCode::NORMAL);
     assert!(closed.clean);
 }
+
+/// Sends one upgrade request to the demo and returns the status line of
+/// its answer.
+fn demo_answer(addr: &str, path: &str, origin: Option<&str>) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let origin = origin.map_or(String::new(), |o| format!("Origin: {o}\r\n"));
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{origin}\r\n"
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = stream.read(&mut buf).unwrap();
+        assert!(n > 0, "the demo closed without answering");
+        answer.extend_from_slice(&buf[..n]);
+    }
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    answer.lines().next().unwrap_or_default().to_owned()
+}
+
+#[test]
+fn the_demo_decides_each_upgrade_by_origin_and_path() {
+    let (mut demo, addr) = demo_server();
+    let own = format!("http://{addr}");
+    let answers = [
+        demo_answer(&addr, "/echo", Some("http://evil.example")),
+        demo_answer(&addr, "/other", None),
+        demo_answer(&addr, "/other", Some(&own)),
+        demo_answer(&addr, "/echo", None),
+        demo_answer(&addr, "/echo", Some(&own)),
+    ];
+    let _ = demo.kill();
+    let _ = demo.wait();
+    assert_eq!(
+        answers,
+        [
+            "HTTP/1.1 403 Forbidden",
+            "HTTP/1.1 404 Not Found",
+            "HTTP/1.1 404 Not Found",
+            "HTTP/1.1 101 Switching Protocols",
+            "HTTP/1.1 101 Switching Protocols",
+        ]
+    );
+}
