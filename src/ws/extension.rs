@@ -8,6 +8,7 @@
 //! (1002). A connection carries at most one negotiated extension.
 
 use super::frame::OpCode;
+use super::http::field::is_token;
 use std::fmt;
 
 /// One extension with its parameters, as offered or accepted in a
@@ -83,12 +84,6 @@ impl fmt::Display for ExtensionOffer {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("malformed Sec-WebSocket-Extensions header")]
 pub struct ExtensionSyntaxError;
-
-fn is_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
-}
 
 fn unquote(v: &str) -> Result<String, ExtensionSyntaxError> {
     let inner = match v.strip_prefix('"') {

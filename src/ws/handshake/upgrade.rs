@@ -1,7 +1,7 @@
 //! The server's side of an upgrade: the validated request, and what
 //! accepting it negotiates.
 
-use super::answer::{Accept, Accepted, Protocol, Reject};
+use super::answer::{Accept, Accepted, Protocol};
 use super::{accept_key, HandshakeError, Headers, HttpRequest};
 use crate::ws::extension::{Extension, ExtensionOffer};
 use crate::ws::http::field::FieldError;
@@ -224,6 +224,7 @@ where
 #[cfg(feature = "http")]
 mod http_interop {
     use super::*;
+    use crate::ws::handshake::Reject;
 
     impl UpgradeRequest {
         /// Validates an upgrade request given as an `http::Request` (from
@@ -342,6 +343,7 @@ pub(crate) fn test_request(extra: &[(&str, &str)]) -> Result<UpgradeRequest, Han
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ws::handshake::Reject;
     use test_request as request;
     #[test]
     fn rfc_example_is_accepted() {
