@@ -274,3 +274,70 @@ fn plain_http_responses_check_their_fields() {
     );
     assert!(server.is_finished());
 }
+
+#[test]
+fn every_unsafe_field_is_refused_on_the_server_side() {
+    let fields = [
+        (
+            "X",
+            "v\r\n\r\nHTTP/1.1 200 OK",
+            FieldError::Value("X".into()),
+        ),
+        ("X", "a\nb", FieldError::Value("X".into())),
+        ("X", "a\0b", FieldError::Value("X".into())),
+        ("Bad Name", "v", FieldError::Name("Bad Name".into())),
+        ("A:B", "v", FieldError::Name("A:B".into())),
+        ("", "v", FieldError::Name("".into())),
+        ("Host", "h", FieldError::Reserved("Host".into())),
+        (
+            "Sec-WebSocket-Key",
+            "k",
+            FieldError::Reserved("Sec-WebSocket-Key".into()),
+        ),
+        (
+            "sec-websocket-protocol",
+            "p",
+            FieldError::Reserved("sec-websocket-protocol".into()),
+        ),
+        (
+            "Connection",
+            "close",
+            FieldError::Reserved("Connection".into()),
+        ),
+    ];
+    for (name, value, err) in fields {
+        // The 101's extra fields, from the configuration or the answer.
+        assert_eq!(
+            Config::default().with_header(name, value).map(|_| ()),
+            Err(err.clone())
+        );
+        assert_eq!(
+            Accept::new().with_header(name, value).map(|_| ()),
+            Err(err.clone())
+        );
+    }
+    // A refusal's fields (the framing fields are its own).
+    assert_eq!(
+        Reject::new(403)
+            .with_header("Content-Length", "1")
+            .map(|_| ()),
+        Err(FieldError::Reserved("Content-Length".into()))
+    );
+    // Accepted::response_bytes checks the public fields again.
+    let (_, up) = decide(&upgrade("/echo", None, Some("a")), Feed::Whole);
+    let mut accepted = up.accept(&Config::default(), &Accept::new()).unwrap();
+    for (protocol, err) in [
+        ("a, b", FieldError::Subprotocol("a, b".into())),
+        ("chat v1", FieldError::Subprotocol("chat v1".into())),
+        ("", FieldError::Subprotocol("".into())),
+    ] {
+        accepted.protocol = Some(protocol.into());
+        assert_eq!(accepted.response_bytes(), Err(err));
+    }
+    accepted.protocol = None;
+    accepted.accept = "v\r\n\r\nHTTP/1.1 200 OK".into();
+    assert_eq!(
+        accepted.response_bytes(),
+        Err(FieldError::Value("Sec-WebSocket-Accept".into()))
+    );
+}
