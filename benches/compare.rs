@@ -26,315 +26,26 @@ use criterion::measurement::WallTime;
 use criterion::{
     black_box, criterion_group, criterion_main, BenchmarkGroup, Criterion, SamplingMode, Throughput,
 };
-use sansproto::ws::{encode_frame, Config, Connection, Event, Message, OpCode, Role};
-use std::io::{self, IoSlice, Read, Write};
-use std::pin::Pin;
-use std::task::{Context, Poll};
+use sansproto::ws::{Message, OpCode, Role};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+#[path = "compare/contestants.rs"]
+mod contestants;
+#[path = "compare/input.rs"]
+mod input;
 #[path = "support/prefix_runs.rs"]
 mod prefix_runs;
+#[path = "compare/transport.rs"]
+mod transport;
 
-/// The most a socket read returns, and the most a socket write takes.
-const IO_CHUNK: usize = 64 << 10;
+use contestants::{
+    fastwebsockets_encode_small, fastwebsockets_receive, ours, ours_encode_small, ours_receive,
+    tungstenite_config, tungstenite_encode_small, tungstenite_receive, SMALL_FRAMES,
+};
+use input::{multibyte_text, RecvCase, Tally};
+use transport::{runtime, MemStream, Sink, Written};
+
 const MIB: usize = 1 << 20;
-
-// ----- input -------------------------------------------------------------
-
-/// A client's masking keys: different per frame, as a real client's are.
-fn mask_key(i: usize) -> [u8; 4] {
-    (i as u32).wrapping_mul(0x9e37_79b9).to_be_bytes()
-}
-
-/// Masked client frames, one per payload.
-fn client_frames<'a>(opcode: OpCode, payloads: impl Iterator<Item = &'a [u8]>) -> Vec<u8> {
-    let mut wire = Vec::new();
-    for (i, payload) in payloads.enumerate() {
-        encode_frame(&mut wire, true, 0, opcode, Some(mask_key(i)), payload);
-    }
-    wire
-}
-
-/// Exactly `len` bytes of UTF-8 mixing 1-, 2-, 3- and 4-byte characters,
-/// starting `skip` characters into the pattern (so messages differ).
-fn multibyte_text(len: usize, skip: usize) -> String {
-    let mut s = String::with_capacity(len);
-    for c in "aé€𝄞 κόσμε ✓ 😀".chars().cycle().skip(skip) {
-        if s.len() + c.len_utf8() > len {
-            break;
-        }
-        s.push(c);
-    }
-    while s.len() < len {
-        s.push('.');
-    }
-    s
-}
-
-/// Received data messages, summarised so that a skipped unmasking or a
-/// lost message shows: count, payload bytes, and the sum of every
-/// message's last byte.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-struct Tally {
-    messages: usize,
-    bytes: usize,
-    last_bytes: u64,
-}
-
-impl Tally {
-    #[inline]
-    fn add(&mut self, payload: &[u8]) {
-        self.messages += 1;
-        self.bytes += payload.len();
-        self.last_bytes += u64::from(payload.last().copied().unwrap_or(0));
-    }
-}
-
-/// A receive case: the wire bytes and what a correct parser finds in them.
-struct RecvCase {
-    opcode: OpCode,
-    wire: Vec<u8>,
-    expected: Tally,
-}
-
-impl RecvCase {
-    fn new(opcode: OpCode, payloads: &[Vec<u8>]) -> Self {
-        let mut expected = Tally::default();
-        for p in payloads {
-            expected.add(p);
-        }
-        Self {
-            opcode,
-            wire: client_frames(opcode, payloads.iter().map(Vec::as_slice)),
-            expected,
-        }
-    }
-}
-
-// ----- in-memory transport ---------------------------------------------------
-
-/// What a socket's send side does with written bytes: takes at most 64 KiB
-/// per call and copies them out (into a buffer that stays hot, as the
-/// kernel's would). Remembers the first bytes and the last write so the
-/// output can be checked.
-struct Sink {
-    staging: Vec<u8>,
-    staged: usize,
-    head: Vec<u8>,
-    total: usize,
-}
-
-impl Sink {
-    fn new() -> Self {
-        Self {
-            staging: vec![0; IO_CHUNK],
-            staged: 0,
-            head: Vec::with_capacity(14),
-            total: 0,
-        }
-    }
-
-    /// One `write` call: returns how many bytes were taken.
-    #[inline]
-    fn write(&mut self, buf: &[u8]) -> usize {
-        let n = buf.len().min(IO_CHUNK);
-        if self.head.len() < 14 {
-            let want = (14 - self.head.len()).min(n);
-            self.head.extend_from_slice(&buf[..want]);
-        }
-        self.staging[..n].copy_from_slice(&buf[..n]);
-        self.staged = n;
-        self.total += n;
-        n
-    }
-
-    fn write_all(&mut self, mut buf: &[u8]) {
-        while !buf.is_empty() {
-            let n = self.write(buf);
-            buf = &buf[n..];
-        }
-    }
-
-    fn last_write(&self) -> &[u8] {
-        &self.staging[..self.staged]
-    }
-}
-
-/// A connected socket in memory: reads hand out the input at most 64 KiB
-/// at a time, writes go to a [`Sink`].
-struct MemStream<'a> {
-    input: &'a [u8],
-    sink: Sink,
-}
-
-impl<'a> MemStream<'a> {
-    fn new(input: &'a [u8]) -> Self {
-        Self {
-            input,
-            sink: Sink::new(),
-        }
-    }
-
-    #[inline]
-    fn read_into(&mut self, buf: &mut [u8]) -> usize {
-        let n = buf.len().min(IO_CHUNK).min(self.input.len());
-        let (now, rest) = self.input.split_at(n);
-        buf[..n].copy_from_slice(now);
-        self.input = rest;
-        n
-    }
-
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> usize {
-        let mut n = 0;
-        for b in bufs {
-            if n == IO_CHUNK {
-                break;
-            }
-            let take = b.len().min(IO_CHUNK - n);
-            n += self.sink.write(&b[..take]);
-        }
-        n
-    }
-}
-
-impl Read for MemStream<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        Ok(self.read_into(buf))
-    }
-}
-
-impl Write for MemStream<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        Ok(self.sink.write(buf))
-    }
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        Ok(MemStream::write_vectored(self, bufs))
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl AsyncRead for MemStream<'_> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let n = buf.remaining().min(IO_CHUNK).min(this.input.len());
-        let (now, rest) = this.input.split_at(n);
-        buf.put_slice(now);
-        this.input = rest;
-        Poll::Ready(Ok(()))
-    }
-}
-
-impl AsyncWrite for MemStream<'_> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Poll::Ready(Ok(self.get_mut().sink.write(buf)))
-    }
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-        bufs: &[IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Poll::Ready(Ok(self.get_mut().write_vectored(bufs)))
-    }
-    fn is_write_vectored(&self) -> bool {
-        true
-    }
-    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("tokio runtime")
-}
-
-// ----- the contestants: receive ----------------------------------------------
-
-fn ours(role: Role) -> Connection {
-    // Limits as the peers' defaults: 16 MiB frames, 64 MiB messages.
-    Connection::after_handshake(
-        role,
-        Config::default(),
-        None,
-        None,
-        sansproto::seeded_random(1),
-    )
-}
-
-fn ours_receive(case: &RecvCase) -> Tally {
-    let mut conn = ours(Role::Server);
-    let mut t = Tally::default();
-    for chunk in case.wire.chunks(IO_CHUNK) {
-        conn.receive(chunk).expect("valid frames");
-        while let Some(event) = conn.poll_event() {
-            match event {
-                Event::Message(m) => t.add(m.as_bytes()),
-                other => panic!("unexpected event {other:?}"),
-            }
-        }
-    }
-    t
-}
-
-fn tungstenite_config() -> tungstenite::protocol::WebSocketConfig {
-    // The defaults: 128 KiB read buffer, 16 MiB frames, 64 MiB messages.
-    tungstenite::protocol::WebSocketConfig::default()
-}
-
-fn tungstenite_receive(case: &RecvCase) -> Tally {
-    use tungstenite::Message as M;
-    let mut ws = tungstenite::WebSocket::from_raw_socket(
-        MemStream::new(&case.wire),
-        tungstenite::protocol::Role::Server,
-        Some(tungstenite_config()),
-    );
-    let mut t = Tally::default();
-    while t.messages < case.expected.messages {
-        match ws.read().expect("valid frames") {
-            M::Binary(b) => t.add(&b),
-            M::Text(s) => t.add(s.as_bytes()),
-            other => panic!("unexpected message {other:?}"),
-        }
-    }
-    t
-}
-
-fn fastwebsockets_receive(rt: &tokio::runtime::Runtime, case: &RecvCase) -> Tally {
-    use fastwebsockets::OpCode as Op;
-    rt.block_on(async {
-        let mut ws = fastwebsockets::WebSocket::after_handshake(
-            MemStream::new(&case.wire),
-            fastwebsockets::Role::Server,
-        );
-        // Its defaults otherwise: auto-pong, auto-close, masks applied, and
-        // text frames validated as UTF-8.
-        ws.set_max_message_size(64 << 20);
-        let mut t = Tally::default();
-        while t.messages < case.expected.messages {
-            let frame = ws.read_frame().await.expect("valid frames");
-            match frame.opcode {
-                Op::Binary | Op::Text => t.add(&frame.payload),
-                other => panic!("unexpected opcode {other:?}"),
-            }
-        }
-        t
-    })
-}
 
 fn configure(group: &mut BenchmarkGroup<'_, WallTime>) {
     group
@@ -343,6 +54,8 @@ fn configure(group: &mut BenchmarkGroup<'_, WallTime>) {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
 }
+
+// ----- receive -------------------------------------------------------------------
 
 fn bench_receive(c: &mut Criterion, name: &str, case: &RecvCase, throughput: Throughput) {
     let rt = runtime();
@@ -457,86 +170,10 @@ fn receive(c: &mut Criterion) {
     );
 }
 
-// ----- the contestants: encode -------------------------------------------------
-
-/// Bytes written, and the last write, for checking.
-struct Written {
-    total: usize,
-    head: Vec<u8>,
-    tail: Vec<u8>,
-}
-
-impl From<Sink> for Written {
-    fn from(s: Sink) -> Self {
-        Self {
-            total: s.total,
-            tail: s.last_write().to_vec(),
-            head: s.head,
-        }
-    }
-}
-
-const SMALL_FRAMES: usize = 1_000_000;
+// ----- encode --------------------------------------------------------------------
 
 /// One encode loop: returns (bytes written, last byte written).
 type EncodeRun<'a> = dyn Fn() -> (usize, u8) + 'a;
-
-/// sansproto sending a borrowed payload (`send_binary_slice`), as
-/// fastwebsockets' `Payload::Borrowed`, or an owned `Bytes` (`send`).
-fn ours_encode_small(payload: &Bytes, borrowed: bool) -> (usize, u8) {
-    let mut conn = ours(Role::Server);
-    let mut sink = Sink::new();
-    let mut out = Vec::new();
-    for _ in 0..SMALL_FRAMES {
-        if borrowed {
-            conn.send_binary_slice(payload)
-        } else {
-            conn.send(Message::Binary(payload.clone()))
-        }
-        .expect("room to send");
-        if conn.buffered_amount() >= IO_CHUNK {
-            conn.poll_transmit(&mut out);
-            sink.write_all(&out);
-            out.clear();
-        }
-    }
-    conn.poll_transmit(&mut out);
-    sink.write_all(&out);
-    (sink.total, sink.last_write().last().copied().unwrap_or(0))
-}
-
-fn tungstenite_encode_small(payload: &Bytes) -> (usize, u8) {
-    let mut ws = tungstenite::WebSocket::from_raw_socket(
-        MemStream::new(&[]),
-        tungstenite::protocol::Role::Server,
-        Some(tungstenite_config()),
-    );
-    for _ in 0..SMALL_FRAMES {
-        ws.write(tungstenite::Message::Binary(payload.clone()))
-            .expect("room to send");
-    }
-    ws.flush().expect("flushed");
-    let sink = &ws.get_ref().sink;
-    (sink.total, sink.last_write().last().copied().unwrap_or(0))
-}
-
-fn fastwebsockets_encode_small(rt: &tokio::runtime::Runtime, payload: &Bytes) -> (usize, u8) {
-    use fastwebsockets::{Frame, Payload};
-    rt.block_on(async {
-        let mut ws = fastwebsockets::WebSocket::after_handshake(
-            MemStream::new(&[]),
-            fastwebsockets::Role::Server,
-        );
-        for _ in 0..SMALL_FRAMES {
-            ws.write_frame(Frame::binary(Payload::Borrowed(payload)))
-                .await
-                .expect("written");
-        }
-        ws.flush().await.expect("flushed");
-        let sink = ws.into_inner().sink;
-        (sink.total, sink.last_write().last().copied().unwrap_or(0))
-    })
-}
 
 fn encode_small(c: &mut Criterion) {
     // A static payload: cloning it (the owned path) costs no

@@ -1,0 +1,277 @@
+//! The per-message transform of one connection: compressing outgoing
+//! messages and inflating incoming ones (RFC 7692 §7.2).
+
+use super::PERMESSAGE_DEFLATE;
+use crate::ws::extension::{Extension, ExtensionError};
+use crate::ws::frame::{OpCode, RSV1};
+use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
+
+/// The four bytes a sync flush ends with; stripped on send, appended on receive.
+const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
+
+/// Output is produced in steps of this many bytes, so a decompression bomb
+/// is caught at most one step past the limit.
+const STEP: usize = 32 * 1024;
+
+/// One direction's negotiated parameters.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Side {
+    pub(super) no_context_takeover: bool,
+    pub(super) window_bits: u8,
+}
+
+impl Side {
+    /// zlib's usable window for a negotiated value (see the `deflate` module docs).
+    fn zlib_bits(self) -> u8 {
+        self.window_bits.clamp(9, 15)
+    }
+}
+
+/// The transform of one connection.
+pub(super) struct Deflate {
+    level: u32,
+    threshold: usize,
+    /// This side's compressor.
+    out: Side,
+    /// The peer's compressor, which this side's decompressor follows.
+    inp: Side,
+    compress: Option<Compress>,
+    decompress: Option<Decompress>,
+}
+
+impl Deflate {
+    pub(super) fn new(level: u32, threshold: usize, out: Side, inp: Side) -> Self {
+        Self {
+            level,
+            threshold,
+            out,
+            inp,
+            compress: None,
+            decompress: None,
+        }
+    }
+
+    fn inflate(
+        d: &mut Decompress,
+        mut input: &[u8],
+        out: &mut Vec<u8>,
+        produced: &mut usize,
+        max_out: usize,
+    ) -> Result<(), ExtensionError> {
+        let mut step = [0u8; STEP];
+        loop {
+            let before_in = d.total_in();
+            let before_out = d.total_out();
+            let status = d
+                .decompress(input, &mut step, FlushDecompress::Sync)
+                .map_err(|e| ExtensionError::InvalidData(format!("inflate: {e}")))?;
+            let used = (d.total_in() - before_in) as usize;
+            let made = (d.total_out() - before_out) as usize;
+            input = input.get(used..).unwrap_or_default();
+            *produced += made;
+            if *produced > max_out {
+                return Err(ExtensionError::TooBig);
+            }
+            out.extend_from_slice(&step[..made]);
+            if used == 0 && made == 0 {
+                if input.is_empty() {
+                    return Ok(());
+                }
+                return Err(ExtensionError::InvalidData(
+                    "inflate made no progress".into(),
+                ));
+            }
+            match status {
+                Status::StreamEnd => {
+                    if input.is_empty() {
+                        return Ok(());
+                    }
+                    return Err(ExtensionError::InvalidData(
+                        "data after the final deflate block".into(),
+                    ));
+                }
+                _ if input.is_empty() && made < STEP => return Ok(()),
+                _ => {}
+            }
+        }
+    }
+}
+
+impl Extension for Deflate {
+    fn name(&self) -> &str {
+        PERMESSAGE_DEFLATE
+    }
+
+    fn rsv_bits(&self) -> u8 {
+        RSV1
+    }
+
+    fn decode(
+        &mut self,
+        rsv: u8,
+        data: &[u8],
+        fin: bool,
+        out: &mut Vec<u8>,
+        max_out: usize,
+    ) -> Result<(), ExtensionError> {
+        if rsv & RSV1 == 0 {
+            if data.len() > max_out {
+                return Err(ExtensionError::TooBig);
+            }
+            out.extend_from_slice(data);
+            return Ok(());
+        }
+        let bits = self.inp.zlib_bits();
+        let d = self
+            .decompress
+            .get_or_insert_with(|| Decompress::new_with_window_bits(false, bits));
+        let mut produced = 0;
+        Self::inflate(d, data, out, &mut produced, max_out)?;
+        if fin {
+            Self::inflate(d, &TAIL, out, &mut produced, max_out)?;
+            if self.inp.no_context_takeover {
+                self.decompress = None;
+            }
+        }
+        Ok(())
+    }
+
+    fn encode(
+        &mut self,
+        opcode: OpCode,
+        payload: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<Option<u8>, ExtensionError> {
+        if opcode.is_control() || payload.len() < self.threshold {
+            return Ok(None);
+        }
+        let (level, bits) = (self.level, self.out.zlib_bits());
+        let c = self.compress.get_or_insert_with(|| {
+            Compress::new_with_window_bits(Compression::new(level), false, bits)
+        });
+        let start = out.len();
+        out.reserve(payload.len() / 2 + 64);
+        let mut input = payload;
+        loop {
+            if out.capacity() - out.len() < 64 {
+                out.reserve(out.capacity().max(STEP));
+            }
+            let before_in = c.total_in();
+            let before_out = c.total_out();
+            c.compress_vec(input, out, FlushCompress::Sync)
+                .map_err(|e| ExtensionError::InvalidData(format!("deflate: {e}")))?;
+            let used = (c.total_in() - before_in) as usize;
+            input = input.get(used..).unwrap_or_default();
+            let made = c.total_out() - before_out;
+            // Done when all input is in and the flush left spare room (or a
+            // repeated flush had nothing more to write).
+            if input.is_empty() && (out.len() < out.capacity() || made == 0) {
+                break;
+            }
+            if used == 0 && made == 0 && out.len() < out.capacity() {
+                return Err(ExtensionError::InvalidData(
+                    "deflate made no progress".into(),
+                ));
+            }
+        }
+        if out.ends_with(&TAIL) {
+            out.truncate(out.len() - TAIL.len());
+        }
+        if out.len() == start {
+            out.push(0x00);
+        }
+        if self.out.no_context_takeover {
+            self.compress = None;
+        }
+        Ok(Some(RSV1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair(no_ctx: bool) -> (Deflate, Deflate) {
+        let side = Side {
+            no_context_takeover: no_ctx,
+            window_bits: 15,
+        };
+        (
+            Deflate::new(6, 0, side, side),
+            Deflate::new(6, 0, side, side),
+        )
+    }
+
+    #[test]
+    fn rfc7692_hello_vectors() {
+        // §7.2.3.1 and §7.2.3.2: "Hello" twice with context takeover.
+        let (mut a, mut b) = pair(false);
+        let mut out = Vec::new();
+        assert_eq!(a.encode(OpCode::Text, b"Hello", &mut out), Ok(Some(RSV1)));
+        assert_eq!(out, [0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]);
+        let mut second = Vec::new();
+        a.encode(OpCode::Text, b"Hello", &mut second).unwrap();
+        assert_eq!(second, [0xf2, 0x00, 0x11, 0x00, 0x00]);
+        let mut dec = Vec::new();
+        b.decode(RSV1, &out, true, &mut dec, 100).unwrap();
+        b.decode(RSV1, &second, true, &mut dec, 100).unwrap();
+        assert_eq!(dec, b"HelloHello");
+        // Without context takeover both messages compress alike.
+        let (mut a, _) = pair(true);
+        let (mut x, mut y) = (Vec::new(), Vec::new());
+        a.encode(OpCode::Text, b"Hello", &mut x).unwrap();
+        a.encode(OpCode::Text, b"Hello", &mut y).unwrap();
+        assert_eq!(x, y);
+        // §7.2.3.3 empty block, §7.2.3.4 stored block, §7.2.3.5 two blocks.
+        for (wire, want) in [
+            (&[0x00][..], &b""[..]),
+            (
+                &[
+                    0x00, 0x05, 0x00, 0xfa, 0xff, 0x48, 0x65, 0x6c, 0x6c, 0x6f, 0x00,
+                ],
+                b"Hello",
+            ),
+            (
+                &[
+                    0xf2, 0x48, 0x05, 0x00, 0x00, 0x00, 0xff, 0xff, 0xca, 0xc9, 0xc9, 0x07, 0x00,
+                ],
+                b"Hello",
+            ),
+        ] {
+            let (_, mut b) = pair(true);
+            let mut dec = Vec::new();
+            b.decode(RSV1, wire, true, &mut dec, 100).unwrap();
+            assert_eq!(dec, want);
+        }
+    }
+
+    #[test]
+    fn encode_terminates_whatever_room_the_output_has() {
+        // The flush may fill the output exactly; a second flush then writes
+        // nothing, which must end the loop rather than spin.
+        let payload: Vec<u8> = (0..600u32).map(|i| (i * 7 % 251) as u8).collect();
+        for cap in 0..400 {
+            let (mut a, mut b) = pair(false);
+            let mut out = Vec::with_capacity(cap);
+            assert_eq!(a.encode(OpCode::Binary, &payload, &mut out), Ok(Some(RSV1)));
+            let mut dec = Vec::new();
+            b.decode(RSV1, &out, true, &mut dec, 1 << 20).unwrap();
+            assert_eq!(dec, payload, "capacity {cap}");
+        }
+    }
+
+    #[test]
+    fn bomb_stops_at_the_limit() {
+        let (mut a, mut b) = pair(true);
+        let big = vec![b'a'; 4 << 20];
+        let mut wire = Vec::new();
+        a.encode(OpCode::Binary, &big, &mut wire).unwrap();
+        assert!(wire.len() < 16 << 10);
+        let mut dec = Vec::new();
+        assert_eq!(
+            b.decode(RSV1, &wire, true, &mut dec, 1 << 20),
+            Err(ExtensionError::TooBig)
+        );
+        assert!(dec.len() <= (1 << 20) + STEP);
+    }
+}
