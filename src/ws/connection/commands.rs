@@ -14,8 +14,8 @@ use bytes::Bytes;
 impl Connection {
     // ----- the server's answers ------------------------------------------
 
-    /// Accepts the upgrade reported as [`Event::Upgrade`]: the 101 is
-    /// queued and the connection opens ([`Event::Open`] follows). Refused
+    /// Accepts the upgrade reported as [`Event::Upgrade`](crate::ws::Event::Upgrade): the 101 is
+    /// queued and the connection opens ([`Event::Open`](crate::ws::Event::Open) follows). Refused
     /// with [`SendErrorKind::WrongState`] when no upgrade waits for an
     /// answer, and with [`SendErrorKind::Field`] when the answer cannot be
     /// written (a subprotocol the client did not offer, say); the answer
@@ -42,7 +42,7 @@ impl Connection {
         }
     }
 
-    /// Refuses the upgrade reported as [`Event::Upgrade`]: the response is
+    /// Refuses the upgrade reported as [`Event::Upgrade`](crate::ws::Event::Upgrade): the response is
     /// queued (with `Content-Length` and `Connection: close`), after which
     /// the connection is finished.
     pub fn reject(&mut self, answer: Reject) -> Result<(), SendError<Reject>> {
@@ -59,7 +59,7 @@ impl Connection {
         })
     }
 
-    /// Server side, after [`Event::HttpRequest`]: queues a plain HTTP
+    /// Server side, after [`Event::HttpRequest`](crate::ws::Event::HttpRequest): queues a plain HTTP
     /// response (with `Content-Length` and `Connection: close`), after
     /// which the connection is finished. A field that cannot be written
     /// is refused with [`SendErrorKind::Field`].

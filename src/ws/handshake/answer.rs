@@ -86,7 +86,7 @@ impl Accept {
 
 /// The outcome of an accepted upgrade: what the 101 response says.
 ///
-/// Made by [`UpgradeRequest::accept`] or [`accept_headers`] for servers
+/// Made by [`UpgradeRequest::accept`](crate::ws::UpgradeRequest::accept) or [`accept_headers`](crate::ws::accept_headers) for servers
 /// that parse HTTP themselves, and turned into an open connection by
 /// [`Connection::server_accepted`](crate::ws::Connection::server_accepted).
 pub struct Accepted {

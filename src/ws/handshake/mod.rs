@@ -1,7 +1,7 @@
 //! The opening handshake (RFC 6455 §4): HTTP/1.1 Upgrade request and 101
 //! reply.
 //!
-//! Each side's handshake is its own machine ([`server`] and [`client`]
+//! Each side's handshake is its own machine (`server.rs` and `client.rs`
 //! modules, driven through [`Connection`](super::Connection)) that hands
 //! its result, the negotiated subprotocol and extension and any bytes
 //! that arrived behind the handshake, to the open session. A server

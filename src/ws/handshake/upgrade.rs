@@ -11,7 +11,7 @@ use bytes::Bytes;
 
 /// A valid WebSocket upgrade request, waiting for the application's
 /// decision: [`accept`](Self::accept) it with an [`Accept`], or answer it
-/// with a [`Reject`].
+/// with a [`Reject`](crate::ws::Reject).
 ///
 /// A server made with
 /// [`Connection::server_with_decision`](crate::ws::Connection::server_with_decision)
@@ -137,7 +137,7 @@ impl UpgradeRequest {
     }
 
     /// The `Origin` header, which browsers send (RFC 6454); see
-    /// [`OriginPolicy`].
+    /// [`OriginPolicy`](crate::ws::OriginPolicy).
     pub fn origin(&self) -> Option<&str> {
         self.request.headers.get_str("Origin")
     }
