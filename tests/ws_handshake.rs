@@ -94,12 +94,14 @@ fn output(c: &mut Connection) -> Vec<u8> {
 /// parsed error response after checking the error is sticky.
 fn refused(config: &Config, req: &[u8], expected: HandshakeError) -> Parsed {
     let mut responses = Vec::new();
-    for bytewise in [false, true] {
+    // Whole, byte by byte, and with a frame's bytes right behind it.
+    let trailing = [req, b"\x81\x80\0\0\0\0"].concat();
+    for mode in 0..3 {
         let mut server = Connection::server(config.clone());
-        let pieces: Vec<&[u8]> = if bytewise {
-            req.chunks(1).collect()
-        } else {
-            vec![req]
+        let pieces: Vec<&[u8]> = match mode {
+            0 => vec![req],
+            1 => req.chunks(1).collect(),
+            _ => vec![&trailing],
         };
         let mut first = None;
         for p in pieces {
@@ -119,7 +121,31 @@ fn refused(config: &Config, req: &[u8], expected: HandshakeError) -> Parsed {
         assert_eq!(output(&mut server), b"", "the response is queued once");
     }
     assert_eq!(responses[0], responses[1]);
+    assert_eq!(responses[0], responses[2]);
     parse_response(&responses[0])
+}
+
+#[test]
+fn a_head_with_bare_lf_line_ends_gets_400_at_once() {
+    for req in [
+        &b"GET / HTTP/1.1\nHost: h\nUpgrade: websocket\n\n"[..],
+        b"GET / HTTP/1.1\r\nHost: h\nUpgrade: websocket\r\n\r\n",
+    ] {
+        let r = refused(
+            &Config::default(),
+            req,
+            HandshakeError::Malformed("a line ends in a bare LF".into()),
+        );
+        assert_eq!(r.status, 400);
+    }
+}
+
+#[test]
+fn one_huge_read_of_header_bytes_gets_431() {
+    let mut req = b"GET / HTTP/1.1\r\nX-Long: ".to_vec();
+    req.resize(1 << 20, b'a');
+    let r = refused(&Config::default(), &req, HandshakeError::TooLarge(16 << 10));
+    assert_eq!(r.status, 431);
 }
 
 #[test]

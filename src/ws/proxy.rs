@@ -301,8 +301,14 @@ impl Proxy {
         if data.is_empty() {
             return Ok(());
         }
-        self.recv.extend(data);
-        match self.process() {
+        // While a head is awaited, only what it can use is copied in.
+        let room = match self.state {
+            State::Head => HeadReader::room(self.recv.len(), data, self.config.max_head_size),
+            _ => data.len(),
+        };
+        let (now, later) = data.split_at(room);
+        self.recv.extend(now);
+        match self.process(later) {
             Ok(()) => Ok(()),
             Err(e) => Err(match self.error() {
                 Some(_) => e,
@@ -351,7 +357,9 @@ impl Proxy {
         e
     }
 
-    fn process(&mut self) -> Result<(), ProxyError> {
+    /// Reads what is buffered; `later` is the rest of the read, not
+    /// buffered until a head was found.
+    fn process(&mut self, mut later: &[u8]) -> Result<(), ProxyError> {
         loop {
             match &mut self.state {
                 State::Head => {
@@ -362,6 +370,7 @@ impl Proxy {
                     let head = buf.get(..end).unwrap_or_default();
                     let response = parse_response(head, self.config.max_headers)?;
                     self.recv.advance(end);
+                    self.recv.extend(std::mem::take(&mut later));
                     self.on_head(response);
                 }
                 State::Body(b) => {

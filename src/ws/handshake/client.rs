@@ -217,18 +217,23 @@ impl ClientHandshake {
         if let State::Failed(e) = &self.state {
             return Err(e.clone());
         }
-        self.recv.extend(data);
+        let limit = self.config.max_handshake_size;
+        // While a head is awaited, only what it can use is copied in.
+        let room = match self.state {
+            State::Head => HeadReader::room(self.recv.len(), data, limit),
+            _ => data.len(),
+        };
+        let (now, mut later) = data.split_at(room);
+        self.recv.extend(now);
         loop {
             if let State::Body(b) = &mut self.state {
+                self.recv.extend(std::mem::take(&mut later));
                 return match b.1.read(&mut self.recv) {
                     BodyStatus::Partial => Ok(None),
                     _ => Err(self.refuse()),
                 };
             }
-            let end = match self
-                .head
-                .find(self.recv.as_slice(), self.config.max_handshake_size)
-            {
+            let end = match self.head.find(self.recv.as_slice(), limit) {
                 Ok(Some(end)) => end,
                 Ok(None) => return Ok(None),
                 Err(e) => return Err(self.fail(HandshakeError::from(e).into())),
@@ -238,6 +243,7 @@ impl ClientHandshake {
                 self.config.max_headers,
             );
             self.recv.advance(end);
+            self.recv.extend(std::mem::take(&mut later));
             let response = match parsed {
                 Ok(r) => r,
                 Err(e) => return Err(self.fail(HandshakeError::from(e).into())),

@@ -136,7 +136,8 @@ impl ServerHandshake {
             }
             State::Head => {}
         }
-        self.recv.extend(data);
+        let (now, later) = data.split_at(HeadReader::room(self.recv.len(), data, limit));
+        self.recv.extend(now);
         let end = match self.head.find(self.recv.as_slice(), limit) {
             Ok(Some(end)) => end,
             Ok(None) => return Ok(None),
@@ -147,6 +148,7 @@ impl ServerHandshake {
             self.config.max_headers,
         );
         self.recv.advance(end);
+        self.recv.extend(later);
         let (request, minor_version) = match parsed {
             Ok(r) => r,
             Err(e) => return Err(self.fail(HandshakeError::from(e).into())),

@@ -111,15 +111,40 @@ pub(crate) struct HeadReader {
 }
 
 impl HeadReader {
+    /// How many of `data`'s bytes to buffer now, behind `buffered` bytes
+    /// of a head not yet complete: no more than a head within `max_size`
+    /// can use (one byte past it shows the head is too large). The rest
+    /// waits in the caller's slice until the head is found, so one huge
+    /// read is never copied before the limit is checked.
+    pub(crate) fn room(buffered: usize, data: &[u8], max_size: usize) -> usize {
+        max_size
+            .saturating_add(1)
+            .saturating_sub(buffered)
+            .min(data.len())
+    }
+
     /// The length of the head at the front of `buf` (blank line included),
     /// once all of it is there. Fails as soon as the head is known to be
-    /// larger than `max_size`.
+    /// larger than `max_size`, or holds a line ended by a bare LF (RFC 9112
+    /// §2.2 lets a recipient refuse those; waiting for a CRLF that never
+    /// comes would only hold the connection until the limit or deadline).
     pub(crate) fn find(&mut self, buf: &[u8], max_size: usize) -> Result<Option<usize>, HeadError> {
-        let start = self.scanned.saturating_sub(3);
-        let found = buf
-            .get(start..)
-            .and_then(|b| b.windows(4).position(|w| w == b"\r\n\r\n"))
-            .map(|p| start + p + 4);
+        let mut found = None;
+        let start = self.scanned.min(buf.len());
+        for (i, _) in buf
+            .iter()
+            .enumerate()
+            .skip(start)
+            .filter(|(_, b)| **b == b'\n')
+        {
+            if i == 0 || buf.get(i - 1) != Some(&b'\r') {
+                return Err(HeadError::Malformed("a line ends in a bare LF".into()));
+            }
+            if i >= 3 && buf.get(i - 3..=i) == Some(b"\r\n\r\n") {
+                found = Some(i + 1);
+                break;
+            }
+        }
         match found {
             Some(end) if end > max_size => Err(HeadError::TooLarge(max_size)),
             Some(end) => {
@@ -188,6 +213,31 @@ mod tests {
             let end = first.or_else(|| reader.find(msg, 100).unwrap());
             assert_eq!(end, Some(msg.len() - 4), "split {split}");
         }
+    }
+
+    #[test]
+    fn a_bare_lf_ends_the_head_with_an_error() {
+        for msg in [
+            &b"GET / HTTP/1.1\nHost: a\n\n"[..],
+            b"GET / HTTP/1.1\r\nHost: a\n\r\n",
+        ] {
+            for split in 0..msg.len() {
+                let mut reader = HeadReader::default();
+                let first = reader.find(&msg[..split], 100);
+                let result = first.and_then(|_| reader.find(msg, 100));
+                assert!(
+                    matches!(result, Err(HeadError::Malformed(_))),
+                    "split {split}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn room_stops_one_byte_past_the_limit() {
+        assert_eq!(HeadReader::room(0, &[0; 8 << 20], 16 << 10), (16 << 10) + 1);
+        assert_eq!(HeadReader::room(100, &[0; 10], 1000), 10);
+        assert_eq!(HeadReader::room(2000, &[0; 10], 1000), 0);
     }
 
     #[test]
