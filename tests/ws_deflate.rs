@@ -120,7 +120,29 @@ fn rfc7692_section_7_2_3_vectors_through_a_client() {
         0x00,
     ];
     feed_every_way(client, &two, &[hello[0].clone(), hello[0].clone()]);
-    // §7.2.3.3 empty block; §7.2.3.4 stored block; §7.2.3.5 two blocks.
+    // §7.2.3.4: a block with BFINAL set, with the padding block the RFC
+    // shows and without it, in one frame and split over two frames at every
+    // point; the next message (§7.2.3.1) starts a new stream.
+    let next = [0xc1, 0x07, 0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00];
+    for payload in [
+        &[0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00][..],
+        &[0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00],
+    ] {
+        let len = payload.len() as u8;
+        let mut whole = vec![0xc1, len];
+        whole.extend_from_slice(payload);
+        whole.extend_from_slice(&next);
+        feed_every_way(client, &whole, &[hello[0].clone(), hello[0].clone()]);
+        for cut in 0..=payload.len() {
+            let (a, b) = payload.split_at(cut);
+            let mut wire = vec![0x41, a.len() as u8];
+            wire.extend_from_slice(a);
+            wire.extend_from_slice(&[0x80, b.len() as u8]);
+            wire.extend_from_slice(b);
+            feed_every_way(client, &wire, &hello);
+        }
+    }
+    // An empty block; §7.2.3.3 a stored block; §7.2.3.5 two blocks.
     feed_every_way(
         client,
         &[0xc1, 0x01, 0x00],

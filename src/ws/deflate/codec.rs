@@ -36,7 +36,21 @@ pub(super) struct Deflate {
     /// The peer's compressor, which this side's decompressor follows.
     inp: Side,
     compress: Option<Compress>,
-    decompress: Option<Decompress>,
+    inflater: Inflater,
+}
+
+/// The decompressor across a message's frames and between messages.
+enum Inflater {
+    /// Nothing kept: before the first compressed message, or after one
+    /// without context takeover.
+    Idle,
+    /// Inflating; with context takeover the window carries over to the
+    /// next message.
+    Running(Decompress),
+    /// The message's DEFLATE data ended with a final block (BFINAL set,
+    /// RFC 7692 §7.2.3.4): what follows in the message is the padding
+    /// block the RFC describes, and the next message starts a new stream.
+    Ended,
 }
 
 impl Deflate {
@@ -47,17 +61,19 @@ impl Deflate {
             out,
             inp,
             compress: None,
-            decompress: None,
+            inflater: Inflater::Idle,
         }
     }
 
+    /// Inflates `input`; true when the DEFLATE data ended with a final
+    /// block (whatever follows it is not DEFLATE data).
     fn inflate(
         d: &mut Decompress,
         mut input: &[u8],
         out: &mut Vec<u8>,
         produced: &mut usize,
         max_out: usize,
-    ) -> Result<(), ExtensionError> {
+    ) -> Result<bool, ExtensionError> {
         let mut step = [0u8; STEP];
         loop {
             let before_in = d.total_in();
@@ -73,25 +89,19 @@ impl Deflate {
                 return Err(ExtensionError::TooBig);
             }
             out.extend_from_slice(&step[..made]);
+            if status == Status::StreamEnd {
+                return Ok(true);
+            }
             if used == 0 && made == 0 {
                 if input.is_empty() {
-                    return Ok(());
+                    return Ok(false);
                 }
                 return Err(ExtensionError::InvalidData(
                     "inflate made no progress".into(),
                 ));
             }
-            match status {
-                Status::StreamEnd => {
-                    if input.is_empty() {
-                        return Ok(());
-                    }
-                    return Err(ExtensionError::InvalidData(
-                        "data after the final deflate block".into(),
-                    ));
-                }
-                _ if input.is_empty() && made < STEP => return Ok(()),
-                _ => {}
+            if input.is_empty() && made < STEP {
+                return Ok(false);
             }
         }
     }
@@ -122,16 +132,21 @@ impl Extension for Deflate {
             return Ok(());
         }
         let bits = self.inp.zlib_bits();
-        let d = self
-            .decompress
-            .get_or_insert_with(|| Decompress::new_with_window_bits(false, bits));
+        if matches!(self.inflater, Inflater::Idle) {
+            self.inflater = Inflater::Running(Decompress::new_with_window_bits(false, bits));
+        }
         let mut produced = 0;
-        Self::inflate(d, data, out, &mut produced, max_out)?;
-        if fin {
-            Self::inflate(d, &TAIL, out, &mut produced, max_out)?;
-            if self.inp.no_context_takeover {
-                self.decompress = None;
+        if let Inflater::Running(d) = &mut self.inflater {
+            let mut ended = Self::inflate(d, data, out, &mut produced, max_out)?;
+            if fin && !ended {
+                ended = Self::inflate(d, &TAIL, out, &mut produced, max_out)?;
             }
+            if ended {
+                self.inflater = Inflater::Ended;
+            }
+        }
+        if fin && (self.inp.no_context_takeover || matches!(self.inflater, Inflater::Ended)) {
+            self.inflater = Inflater::Idle;
         }
         Ok(())
     }
@@ -222,9 +237,12 @@ mod tests {
         a.encode(OpCode::Text, b"Hello", &mut x).unwrap();
         a.encode(OpCode::Text, b"Hello", &mut y).unwrap();
         assert_eq!(x, y);
-        // §7.2.3.3 empty block, §7.2.3.4 stored block, §7.2.3.5 two blocks.
+        // An empty block; §7.2.3.3 a stored block; §7.2.3.4 a block with
+        // BFINAL set, with and without the padding block; §7.2.3.5 two blocks.
         for (wire, want) in [
             (&[0x00][..], &b""[..]),
+            (&[0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00], b"Hello"),
+            (&[0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00], b"Hello"),
             (
                 &[
                     0x00, 0x05, 0x00, 0xfa, 0xff, 0x48, 0x65, 0x6c, 0x6c, 0x6f, 0x00,
@@ -238,10 +256,23 @@ mod tests {
                 b"Hello",
             ),
         ] {
-            let (_, mut b) = pair(true);
-            let mut dec = Vec::new();
-            b.decode(RSV1, wire, true, &mut dec, 100).unwrap();
-            assert_eq!(dec, want);
+            for takeover in [false, true] {
+                let (_, mut b) = pair(!takeover);
+                let mut dec = Vec::new();
+                b.decode(RSV1, wire, true, &mut dec, 100).unwrap();
+                assert_eq!(dec, want);
+                // The next message decodes too (a new stream after BFINAL).
+                dec.clear();
+                b.decode(
+                    RSV1,
+                    &[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00],
+                    true,
+                    &mut dec,
+                    100,
+                )
+                .unwrap();
+                assert_eq!(dec, b"Hello");
+            }
         }
     }
 
