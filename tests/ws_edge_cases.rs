@@ -336,3 +336,61 @@ fn a_queued_peer_close_and_a_close_timeout_give_one_closed_event() {
     assert_eq!(closed[0].code, CloseCode::NORMAL);
     assert!(c.is_finished());
 }
+
+/// The Pong for a Ping that arrives while the send queue is full still
+/// goes out, after what was queued; under a flood the newest ping's pong
+/// is the one sent (RFC 6455 §5.5.2, §5.5.3).
+#[test]
+fn the_newest_ping_gets_its_pong_when_the_send_queue_is_full() {
+    use sansproto::ws::OpCode;
+    let make = || {
+        let mut c = Connection::after_handshake(
+            Role::Server,
+            Config::default().with_max_send_queue(100),
+            None,
+            None,
+            sansproto::seeded_random(0),
+        );
+        c.send_binary(vec![7u8; 80]).unwrap();
+        c
+    };
+    for split in [false, true] {
+        let mut c = make();
+        let ping = masked(OpCode::Ping, b"are you there");
+        if split {
+            for b in &ping {
+                c.receive(std::slice::from_ref(b)).unwrap();
+            }
+        } else {
+            c.receive(&ping).unwrap();
+        }
+        assert_eq!(
+            c.poll_event(),
+            Some(Event::Ping(Bytes::from_static(b"are you there")))
+        );
+        let frames = decode_frames(&take_output(&mut c));
+        assert_eq!(frames.len(), 2, "{frames:?}");
+        assert_eq!(frames[0].payload.len(), 80);
+        assert_eq!(frames[1].opcode, 0xa);
+        assert_eq!(frames[1].payload, &b"are you there"[..]);
+    }
+    // A flood while nothing is transmitted: the queue stays bounded and the
+    // newest ping is answered.
+    let mut c = make();
+    let mut flood = Vec::new();
+    for i in 0..1000u32 {
+        flood.extend(masked(OpCode::Ping, &i.to_be_bytes()));
+    }
+    c.receive(&flood).unwrap();
+    assert!(c.buffered_amount() <= 100 + 6, "{}", c.buffered_amount());
+    let frames = decode_frames(&take_output(&mut c));
+    let last = frames.last().unwrap();
+    assert_eq!(
+        (last.opcode, &last.payload[..]),
+        (0xa, &999u32.to_be_bytes()[..])
+    );
+    // Once there is room, pings are answered at once again.
+    c.receive(&masked(OpCode::Ping, b"x")).unwrap();
+    let frames = decode_frames(&take_output(&mut c));
+    assert_eq!(frames.len(), 1);
+}

@@ -227,7 +227,11 @@ pub enum Event {
         /// True on the message's last piece.
         last: bool,
     },
-    /// The peer sent a Ping (already answered when auto-pong is on).
+    /// The peer sent a Ping. With auto-pong on it is already answered: the
+    /// Pong is queued, or, when the send queue is full, it goes out with
+    /// the next `poll_transmit` (past the limit by that one control frame)
+    /// and answers the older unanswered pings too, as RFC 6455 §5.5.3
+    /// allows: the newest ping always gets its pong.
     Ping(Bytes),
     /// The peer sent a Pong; `matched` says whether it answers a ping this
     /// side sent.

@@ -160,6 +160,9 @@ pub struct Session {
     protocol: Option<String>,
     rng: Random,
     pings: VecDeque<Bytes>,
+    /// The newest ping's payload, when its pong found the send queue full:
+    /// written by the next `poll_transmit` (or before a Close frame).
+    owed_pong: Option<Bytes>,
     ping_counter: u64,
     timers: Timers,
 }
@@ -206,6 +209,7 @@ impl Session {
             protocol,
             rng: random,
             pings: VecDeque::new(),
+            owed_pong: None,
             ping_counter: 0,
             timers: Timers::default(),
         }
@@ -256,7 +260,7 @@ impl Session {
 
     /// Bytes queued for sending and not yet taken by `poll_transmit`.
     pub fn buffered_amount(&self) -> usize {
-        self.send.len()
+        self.send.len() + self.owed_pong.as_ref().map_or(0, |p| p.len() + 2)
     }
 
     /// The sticky error, once the session has failed.
@@ -302,6 +306,11 @@ impl Session {
 
     /// Appends every queued outgoing byte to `out`; returns the count.
     pub fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
+        if let Some(pong) = self.owed_pong.take() {
+            if self.is_open() {
+                self.write_frame(true, 0, OpCode::Pong, &pong);
+            }
+        }
         self.send.drain_into(out)
     }
 

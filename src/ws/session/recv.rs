@@ -3,7 +3,7 @@
 use super::{InFrame, InMessage, Queued, Session, State};
 use crate::ws::close::{parse_close_payload, ClosePayloadError};
 use crate::ws::error::Error;
-use crate::ws::frame::{FrameHeader, HeaderError, OpCode};
+use crate::ws::frame::{FrameHeader, HeaderError, OpCode, MAX_HEADER_LEN};
 use crate::ws::mask::{apply_mask, extend_masked};
 use crate::ws::message::{Event, Message, MessageKind, Text};
 use crate::ws::utf8;
@@ -270,11 +270,17 @@ impl Session {
     fn end_frame(&mut self, f: InFrame, payload: Bytes) -> Result<(), Error> {
         match f.opcode {
             OpCode::Ping => {
-                if self.config.auto_pong
-                    && matches!(self.state, State::Open)
-                    && self.send.has_room(payload.len() + 14)
-                {
-                    self.write_frame(true, 0, OpCode::Pong, &payload);
+                if self.config.auto_pong && matches!(self.state, State::Open) {
+                    if self.send.has_room(payload.len() + MAX_HEADER_LEN) {
+                        self.owed_pong = None;
+                        self.write_frame(true, 0, OpCode::Pong, &payload);
+                    } else {
+                        // The queue is full: this newest ping's pong goes
+                        // out with the next `poll_transmit`, past the limit
+                        // by one control frame, and answers the older
+                        // unanswered pings too (RFC 6455 §5.5.3).
+                        self.owed_pong = Some(payload.clone());
+                    }
                 }
                 self.emit(Event::Ping(payload));
                 Ok(())

@@ -239,6 +239,10 @@ impl Session {
     }
 
     pub(super) fn write_close(&mut self, code: Option<CloseCode>, reason: &str) {
+        // An owed pong goes first: nothing may follow the Close frame.
+        if let Some(pong) = self.owed_pong.take() {
+            self.write_frame(true, 0, OpCode::Pong, &pong);
+        }
         let payload = close_payload(code, reason);
         self.write_frame(true, 0, OpCode::Close, &payload);
     }
