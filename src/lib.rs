@@ -42,6 +42,7 @@ pub(crate) mod buf;
 pub mod datagram;
 pub mod driver;
 pub mod prefix;
+pub(crate) mod timer;
 pub mod ws;
 
 pub use driver::Driver;

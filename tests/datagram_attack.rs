@@ -198,3 +198,27 @@ fn garbage_from_many_peers_does_not_disturb_an_honest_one() {
         .collect();
     assert_eq!(received, sent);
 }
+
+/// `Duration::MAX` as the idle or reassembly timeout means "never": peers
+/// and partial messages are kept, not expired at once, and nothing panics.
+#[test]
+fn huge_timeouts_never_expire_at_once() {
+    let mut config = Config::segmented();
+    config.idle_timeout = Duration::MAX;
+    config.segmentation.as_mut().unwrap().reassembly_timeout = Duration::MAX;
+    let mut ep = Endpoint::new(config).unwrap();
+    let t0 = Instant::now();
+    let peer = spoofed(1);
+    ep.receive(peer, first_fragment(7, 2, 100), t0);
+    let year = Duration::from_secs(365 * 24 * 60 * 60);
+    ep.handle_timeout(t0 + year);
+    assert_eq!(ep.partial_count(), 1, "the partial message is still there");
+    assert!(ep.poll_timeout().is_some_and(|t| t > t0 + year));
+    let events = drain(&mut ep);
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, Event::PeerClosed { .. } | Event::MessageDropped { .. })),
+        "{events:?}"
+    );
+}

@@ -394,3 +394,32 @@ fn the_newest_ping_gets_its_pong_when_the_send_queue_is_full() {
     let frames = decode_frames(&take_output(&mut c));
     assert_eq!(frames.len(), 1);
 }
+
+/// `Duration::MAX` as any WebSocket or proxy timeout neither panics nor
+/// fires: the connection keeps going through the whole exchange.
+#[test]
+fn huge_timeouts_neither_panic_nor_fire() {
+    use sansproto::ws::proxy::{Proxy, ProxyConfig, ProxyRequest};
+    let config = Config::default()
+        .with_handshake_timeout(Some(Duration::MAX))
+        .with_close_timeout(Some(Duration::MAX))
+        .with_keepalive(Duration::MAX, Duration::MAX);
+    let mut pair = Pair::new(config.clone(), config, 1);
+    let t0 = Instant::now();
+    pair.client.handle_timeout(t0);
+    pair.server.handle_timeout(t0);
+    pair.pump();
+    assert!(pair.client.is_open() && pair.server.is_open());
+    pair.client.close(CloseCode::NORMAL, "").unwrap();
+    pair.client.handle_timeout(t0 + Duration::from_secs(1));
+    let later = t0 + Duration::from_secs(10 * 365 * 24 * 60 * 60);
+    pair.client.handle_timeout(later);
+    assert_eq!(pair.client.error(), None);
+
+    let config = ProxyConfig::default().with_handshake_timeout(Some(Duration::MAX));
+    let mut proxy = Proxy::new(ProxyRequest::new("p:1", "h:1"), config).unwrap();
+    proxy.handle_timeout(t0);
+    proxy.handle_timeout(later);
+    assert_eq!(proxy.error(), None);
+    assert_eq!(proxy.poll_timeout(), None);
+}

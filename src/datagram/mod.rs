@@ -453,7 +453,7 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
     /// Refreshes the idle timer of `addr`'s peer, opening one if there is
     /// room. Returns false (after reporting it) if the table is full.
     fn touch_peer(&mut self, addr: &A, now: Instant) -> bool {
-        let expires_at = now.checked_add(self.config.idle_timeout).unwrap_or(now);
+        let expires_at = crate::timer::deadline_after(now, self.config.idle_timeout);
         if let Some(peer) = self.peers.get_mut(addr) {
             peer.expires_at = peer.expires_at.max(expires_at);
             return true;

@@ -66,7 +66,7 @@ impl Reassembly {
                 }
             },
             None => {
-                let deadline = now.checked_add(seg.reassembly_timeout).unwrap_or(now);
+                let deadline = crate::timer::deadline_after(now, seg.reassembly_timeout);
                 let partial = Partial::new(header, deadline);
                 let fit = match partial.fit(header, len, seg.max_message_size) {
                     Ok(Fit::Duplicate) => return,
