@@ -97,6 +97,28 @@ impl RecvBuf {
         self.buf.truncate(n);
     }
 
+    /// Splits `n` bytes off the front for the application to keep (a
+    /// message, a batch of messages). A small split that would pin an
+    /// allocation many times its size (a few bytes of a 64 KiB read
+    /// buffer) is copied out instead, so what the application keeps holds
+    /// about what it weighs, and the buffer's allocation stays unshared,
+    /// ready for the next read. Larger splits stay zero-copy.
+    #[inline]
+    pub(crate) fn split_to_keep(&mut self, n: usize) -> Bytes {
+        /// Splits up to this size may be copied (a socket read's worth).
+        const COPY_UNDER: usize = 64 << 10;
+        /// ...when the rest of the allocation they would pin (from the
+        /// split on) is this many times larger than they are.
+        const PIN_RATIO: usize = 8;
+        let n = n.min(self.buf.len());
+        if n <= COPY_UNDER && n.saturating_mul(PIN_RATIO) <= self.buf.capacity() {
+            let kept = Bytes::copy_from_slice(self.buf.get(..n).unwrap_or_default());
+            self.advance(n);
+            return kept;
+        }
+        self.buf.split_to(n).freeze()
+    }
+
     /// Removes and returns everything buffered.
     pub(crate) fn take_all(&mut self) -> Bytes {
         self.buf.split().freeze()
@@ -188,6 +210,28 @@ mod tests {
         assert_eq!(&b.split_to(10)[..], b"ab");
         b.advance(3);
         assert_eq!(b.len(), 0);
+    }
+
+    #[test]
+    fn small_splits_are_copied_out_of_a_large_buffer() {
+        // A large buffer from earlier reads, now holding one small read.
+        let mut b = RecvBuf::new();
+        b.extend(&[0u8; 64 << 10]);
+        b.advance(64 << 10);
+        b.compact();
+        b.extend(&[1u8; 7]);
+        b.advance(2);
+        let kept = b.split_to_keep(5);
+        assert_eq!(&kept[..], &[1u8; 5]);
+        // The buffer is not shared with `kept`: it can take its space back.
+        let cap = b.buf.capacity();
+        b.compact();
+        assert!(b.buf.capacity() > cap);
+        // A large split stays a slice of the buffer.
+        b.extend(&[2u8; 32 << 10]);
+        let big = b.split_to_keep(32 << 10);
+        assert_eq!(big.len(), 32 << 10);
+        assert!(b.is_empty());
     }
 
     #[test]

@@ -305,13 +305,23 @@ impl Session {
     }
 
     /// Appends every queued outgoing byte to `out`; returns the count.
+    #[inline]
     pub fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
+        if self.owed_pong.is_some() {
+            self.write_owed_pong();
+        }
+        self.send.drain_into(out)
+    }
+
+    /// Queues the pong owed to the newest ping, past the limit by this one
+    /// control frame.
+    #[cold]
+    fn write_owed_pong(&mut self) {
         if let Some(pong) = self.owed_pong.take() {
             if self.is_open() {
                 self.write_frame(true, 0, OpCode::Pong, &pong);
             }
         }
-        self.send.drain_into(out)
     }
 
     /// True once there is nothing more to exchange: write out what

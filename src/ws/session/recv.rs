@@ -126,7 +126,7 @@ impl Session {
                     && !f.opcode.is_control()
                     && !self.is_compressed()
                 {
-                    let data = self.recv.split_to(avail);
+                    let data = self.recv.split_to_keep(avail);
                     f.remaining -= avail;
                     f.offset += avail;
                     f.done = 0;
@@ -135,7 +135,7 @@ impl Session {
                 self.frame = Some(f);
                 return Ok(());
             }
-            let payload = self.recv.split_to(f.remaining);
+            let payload = self.recv.split_to_keep(f.remaining);
             self.end_frame(f, payload)?;
         }
     }
@@ -157,8 +157,13 @@ impl Session {
         let buf = self.recv.as_mut_slice();
         let mut end = 0;
         let mut result = Ok(());
+        // A large message is split off on its own, so that small ones kept
+        // from the same read do not pin it (see `split_to_keep`): after the
+        // first frame only small ones join, and none after a large one.
+        let small = max_len.min(LARGE_MESSAGE);
+        let mut limit = max_len;
         while let Some(f) = simple_frame(buf.get(end..).unwrap_or_default()) {
-            if f.key.is_some() != server || f.len > max_len {
+            if f.key.is_some() != server || f.len > limit {
                 break;
             }
             let start = end + f.header_len;
@@ -171,9 +176,10 @@ impl Session {
                 break;
             }
             end = start + f.len;
+            limit = if f.len > small { 0 } else { small };
         }
         if end > 0 {
-            let frames = self.recv.split_to(end);
+            let frames = self.recv.split_to_keep(end);
             self.events
                 .push_back(Queued::Messages(WholeMessages { frames, pos: 0 }));
         }
@@ -394,6 +400,9 @@ impl Session {
         });
     }
 }
+
+/// Messages larger than this are handed out in a batch of their own.
+const LARGE_MESSAGE: usize = 4 << 10;
 
 /// A whole unfragmented text or binary frame at the front of a buffer:
 /// FIN set, no RSV bits, a 7- or 16-bit length, payload all there.
