@@ -43,10 +43,15 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOC: Counting = Counting;
 
-/// Runs `attack` alone and returns its result with the peak heap growth
-/// above what was live when it started.
+/// Every test holds this for its whole run: the counter is process-wide,
+/// so no other test may allocate while one measures.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Runs `attack` and returns its result with the peak heap growth above
+/// what was live when it started. The caller holds [`serial`].
 fn measure<T>(attack: impl FnOnce() -> T) -> (T, usize) {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let base = LIVE.load(Relaxed);
     PEAK.store(base, Relaxed);
     let out = attack();
@@ -73,6 +78,7 @@ fn server(config: Config) -> Connection {
 /// in: 1,000 one-byte messages, each in its own read after a large one.
 #[test]
 fn kept_tiny_messages_do_not_pin_their_reads() {
+    let _serial = serial();
     let (kept, growth) = measure(|| {
         let mut s = server(Config::default());
         s.receive(&masked(OpCode::Binary, &vec![0u8; 60 << 10]))
@@ -102,6 +108,7 @@ fn kept_tiny_messages_do_not_pin_their_reads() {
 /// tiny one is copied out of the read.
 #[test]
 fn kept_tiny_messages_do_not_pin_large_neighbours() {
+    let _serial = serial();
     let (kept, growth) = measure(|| {
         let mut s = server(Config::default());
         let mut kept = Vec::new();
@@ -123,4 +130,146 @@ fn kept_tiny_messages_do_not_pin_large_neighbours() {
         growth < 2 << 20,
         "1,000 kept one-byte messages held {growth} bytes"
     );
+}
+
+/// RFC 6455 §1.3's upgrade request head, without its blank line.
+const REQUEST_START: &[u8] =
+    b"GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+    Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
+
+/// Feeds `reads` to a fresh server until it fails; returns its error and
+/// the status line of the answer it queued.
+fn attack_handshake(reads: impl Iterator<Item = Vec<u8>>) -> (sansproto::ws::Error, String) {
+    let mut s = Connection::server(Config::default());
+    for read in reads {
+        if let Err(e) = s.receive(&read) {
+            let mut out = Vec::new();
+            s.poll_transmit(&mut out);
+            let status = String::from_utf8_lossy(&out)
+                .lines()
+                .next()
+                .unwrap_or("")
+                .to_owned();
+            return (e, status);
+        }
+    }
+    panic!("the server took every byte");
+}
+
+/// A fresh server still upgrades and echoes, after an attack.
+fn still_serves() {
+    let mut s = Connection::server(Config::default());
+    let mut request = REQUEST_START.to_vec();
+    request.extend_from_slice(b"\r\n");
+    request.extend(masked(OpCode::Text, b"ok"));
+    s.receive(&request).unwrap();
+    assert!(matches!(s.poll_event(), Some(Event::Open(_))));
+    assert_eq!(s.poll_event(), Some(Event::Message(Message::from("ok"))));
+}
+
+#[test]
+fn an_endless_header_value_is_cut_at_the_head_limit() {
+    let _serial = serial();
+    let limit = Config::default().max_handshake_size;
+    let ((err, status), growth) = measure(|| {
+        let start = std::iter::once([REQUEST_START, b"X-Endless: "].concat());
+        attack_handshake(start.chain(std::iter::repeat(vec![b'a'; 1024]).take(1024)))
+    });
+    assert!(err.to_string().contains("larger than"), "{err}");
+    assert_eq!(status, "HTTP/1.1 431 Request Header Fields Too Large");
+    assert!(
+        growth < 4 * limit,
+        "{growth} bytes for a {limit}-byte head limit"
+    );
+    still_serves();
+}
+
+#[test]
+fn endless_short_header_lines_are_cut_at_the_field_count() {
+    let _serial = serial();
+    let ((err, status), growth) = measure(|| {
+        let start = std::iter::once(REQUEST_START.to_vec());
+        attack_handshake(start.chain(std::iter::repeat(b"A: b\r\n".to_vec()).take(100_000)))
+    });
+    // 64 fields of 6 bytes fit in 16 KiB: the count limit (or the size
+    // limit, whichever comes first) ends it.
+    assert!(err.to_string().contains("larger than") || err.to_string().contains("header fields"));
+    assert!(status.starts_with("HTTP/1.1 431 "), "{status}");
+    assert!(growth < 64 << 10, "{growth} bytes");
+    still_serves();
+}
+
+#[test]
+fn one_huge_read_is_not_copied_before_the_limit() {
+    let _serial = serial();
+    let limit = Config::default().max_handshake_size;
+    let mut read = [REQUEST_START, b"X-Huge: "].concat();
+    read.resize(8 << 20, b'a');
+    let (result, growth) = measure(|| Connection::server(Config::default()).receive(&read));
+    assert_eq!(
+        result,
+        Err(sansproto::ws::Error::Handshake(
+            sansproto::ws::HandshakeError::TooLarge(limit)
+        ))
+    );
+    assert!(
+        growth < 4 * limit,
+        "{growth} bytes copied from an 8 MiB read"
+    );
+    still_serves();
+}
+
+#[test]
+fn a_frame_claiming_two_to_the_63_bytes_is_refused_at_its_header() {
+    let _serial = serial();
+    let (result, growth) = measure(|| {
+        let mut s = server(Config::default());
+        let mut header = vec![0x82, 0xff];
+        header.extend_from_slice(&(1u64 << 63).to_be_bytes());
+        header.extend_from_slice(&[1, 2, 3, 4, 0, 0, 0]);
+        s.receive(&header)
+    });
+    assert!(result.is_err(), "{result:?}");
+    assert!(growth < 4 << 10, "{growth} bytes");
+    still_serves();
+}
+
+#[test]
+fn one_byte_continuations_stop_at_the_message_limit() {
+    let _serial = serial();
+    let max = 64 << 10;
+    let config = Config::default().with_max_message_size(max);
+    let (result, growth) = measure(|| {
+        let mut s = server(config.clone());
+        let mut first = Vec::new();
+        encode_frame(
+            &mut first,
+            false,
+            0,
+            OpCode::Binary,
+            Some([1, 2, 3, 4]),
+            b"x",
+        );
+        s.receive(&first).unwrap();
+        let mut cont = Vec::new();
+        encode_frame(
+            &mut cont,
+            false,
+            0,
+            OpCode::Continuation,
+            Some([1, 2, 3, 4]),
+            b"x",
+        );
+        for _ in 0..100_000 {
+            s.receive(&cont)?;
+        }
+        Ok::<(), sansproto::ws::Error>(())
+    });
+    let err = result.unwrap_err();
+    assert_eq!(err, sansproto::ws::Error::MessageTooBig);
+    assert!(
+        growth < 4 * max,
+        "{growth} bytes for a {max}-byte message limit"
+    );
+    still_serves();
 }

@@ -1,15 +1,18 @@
-//! A WebSocket connection: an opening-handshake machine, then the open
+//! A WebSocket connection: an opening-handshake machine beside the
 //! session it hands over to.
 //!
 //! [`Connection`] composes the machines the way
 //! [`ProxiedClient`](super::proxy::ProxiedClient) composes a proxy
-//! exchange and a connection: while the handshake runs, input goes to it
-//! and commands wait (charged against the send queue limit); once it
-//! hands over, the [`Session`] takes the bytes that arrived behind the
-//! handshake and the waiting commands, and from then on every call goes
-//! straight to it. The only transition here, handshake to session, is in
-//! [`Connection::open`]; `commands.rs` holds the commands and the
-//! server's answers to an upgrade.
+//! exchange and a connection. The [`Session`] exists from the start, in
+//! its connecting state: commands go to it straight away (they wait there,
+//! charged against the send queue limit), and what the handshake writes
+//! and reports is moved into it, so sending, polling events and polling
+//! output never ask which phase the connection is in. Received bytes and
+//! timers go to the handshake until it hands over; then the session opens
+//! ([`Connection::open`], the one transition here), takes the bytes that
+//! arrived behind the handshake, and the handshake machine is dropped.
+//! `commands.rs` holds the commands and the server's answers to an
+//! upgrade.
 
 mod commands;
 
@@ -19,12 +22,11 @@ use super::handshake::client::ClientHandshake;
 use super::handshake::server::{Decision, ServerHandshake};
 use super::handshake::{Accepted, ClientRequest, HandshakeError, Handshaken};
 use super::message::Event;
-use super::session::{Admitted, Handover, Session};
+use super::session::{Handover, Session};
 use super::Config;
 use crate::{default_random, Random};
 use base64::Engine;
 use bytes::Bytes;
-use std::collections::VecDeque;
 use std::fmt;
 use std::time::Instant;
 
@@ -37,28 +39,11 @@ pub enum Role {
     Client,
 }
 
-/// The opening handshake, with what waits for its end.
-pub(super) struct Handshake {
-    pub(super) machine: Machine,
-    /// Commands issued meanwhile, in order; a Close is always the last.
-    pub(super) pending: VecDeque<Admitted>,
-    /// What `pending` is charged against the send queue limit.
-    pub(super) pending_bytes: usize,
-    /// Masking keys for the session (taken when it opens).
-    pub(super) random: Option<Random>,
-}
-
-pub(super) enum Machine {
+/// The opening handshake, while it runs.
+#[derive(Debug)]
+pub(super) enum Handshake {
     Server(ServerHandshake),
     Client(ClientHandshake),
-}
-
-// The session sits inline, so the per-message path reaches it without an
-// indirection; the short-lived handshake is the boxed one.
-#[allow(clippy::large_enum_variant)]
-pub(super) enum Phase {
-    Handshake(Box<Handshake>),
-    Session(Session),
 }
 
 /// A WebSocket connection (RFC 6455), server or client, as a sans-IO machine.
@@ -90,37 +75,28 @@ pub(super) enum Phase {
 /// assert_eq!(server.poll_event(), Some(Event::Message(Message::from("hello"))));
 /// ```
 pub struct Connection {
-    pub(super) phase: Phase,
+    pub(super) session: Session,
+    /// The opening handshake, until it hands over (boxed: it is short-lived).
+    pub(super) handshake: Option<Box<Handshake>>,
 }
 
 impl fmt::Debug for Connection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.phase {
-            Phase::Session(s) => fmt::Debug::fmt(s, f),
-            Phase::Handshake(h) => {
-                let machine: &dyn fmt::Debug = match &h.machine {
-                    Machine::Server(m) => m,
-                    Machine::Client(m) => m,
-                };
-                f.debug_struct("Connection")
-                    .field("handshake", machine)
-                    .field("pending", &h.pending.len())
-                    .finish()
-            }
-        }
+        f.debug_struct("Connection")
+            .field("handshake", &self.handshake)
+            .field("session", &self.session)
+            .finish()
     }
 }
 
 impl Connection {
-    fn handshake(machine: Machine, random: Random) -> Self {
-        Self {
-            phase: Phase::Handshake(Box::new(Handshake {
-                machine,
-                pending: VecDeque::new(),
-                pending_bytes: 0,
-                random: Some(random),
-            })),
-        }
+    fn handshaking(handshake: Handshake, session: Session) -> Self {
+        let mut c = Self {
+            session,
+            handshake: Some(Box::new(handshake)),
+        };
+        c.collect();
+        c
     }
 
     /// A server connection that waits for the client's upgrade request and
@@ -129,8 +105,9 @@ impl Connection {
     /// route by path or choose per request, use
     /// [`server_with_decision`](Self::server_with_decision).
     pub fn server(config: Config) -> Self {
+        let session = Session::connecting(Role::Server, config.clone(), default_random());
         let machine = ServerHandshake::new(config, Decision::Auto);
-        Self::handshake(Machine::Server(machine), default_random())
+        Self::handshaking(Handshake::Server(machine), session)
     }
 
     /// A server connection where the application decides each upgrade:
@@ -159,8 +136,9 @@ impl Connection {
     /// assert!(server.is_finished());
     /// ```
     pub fn server_with_decision(config: Config) -> Self {
+        let session = Session::connecting(Role::Server, config.clone(), default_random());
         let machine = ServerHandshake::new(config, Decision::Application);
-        Self::handshake(Machine::Server(machine), default_random())
+        Self::handshaking(Handshake::Server(machine), session)
     }
 
     /// A server connection whose upgrade request was parsed and accepted
@@ -234,7 +212,8 @@ impl Connection {
         random: Random,
     ) -> Self {
         Self {
-            phase: Phase::Session(Session::new(role, config, protocol, extension, random)),
+            session: Session::new(role, config, protocol, extension, random),
+            handshake: None,
         }
     }
 
@@ -255,75 +234,56 @@ impl Connection {
         let mut nonce = [0u8; 16];
         random.fill_bytes(&mut nonce);
         let key = base64::engine::general_purpose::STANDARD.encode(nonce);
-        let machine = ClientHandshake::new(config, &request, key)?;
-        Ok(Self::handshake(Machine::Client(machine), random))
+        let machine = ClientHandshake::new(config.clone(), &request, key)?;
+        let session = Session::connecting(Role::Client, config, random);
+        Ok(Self::handshaking(Handshake::Client(machine), session))
     }
 
-    /// The open session, once the handshake has handed over.
+    /// The session, once the handshake has handed over.
     pub fn session(&self) -> Option<&Session> {
-        match &self.phase {
-            Phase::Session(s) => Some(s),
-            Phase::Handshake(_) => None,
+        match self.handshake {
+            None => Some(&self.session),
+            Some(_) => None,
         }
     }
 
     /// Server or client.
     pub fn role(&self) -> Role {
-        match &self.phase {
-            Phase::Session(s) => s.role(),
-            Phase::Handshake(h) => match h.machine {
-                Machine::Server(_) => Role::Server,
-                Machine::Client(_) => Role::Client,
-            },
-        }
+        self.session.role()
     }
 
     /// The negotiated subprotocol.
     pub fn protocol(&self) -> Option<&str> {
-        self.session().and_then(Session::protocol)
+        self.session.protocol()
     }
 
     /// True between the end of the opening handshake and the sending of a
     /// Close frame: data messages may be sent.
+    #[inline]
     pub fn is_open(&self) -> bool {
-        self.session().is_some_and(Session::is_open)
+        self.session.is_open()
     }
 
-    /// Bytes queued for sending and not yet taken by `poll_transmit`.
+    /// Bytes queued for sending and not yet taken by `poll_transmit`
+    /// (with the commands waiting for the handshake to complete).
+    #[inline]
     pub fn buffered_amount(&self) -> usize {
-        match &self.phase {
-            Phase::Session(s) => s.buffered_amount(),
-            Phase::Handshake(h) => {
-                h.pending_bytes
-                    + match &h.machine {
-                        Machine::Server(m) => m.buffered_amount(),
-                        Machine::Client(m) => m.buffered_amount(),
-                    }
-            }
-        }
+        self.session.buffered_amount()
     }
 
     /// The sticky error, once the connection has failed.
     pub fn error(&self) -> Option<&Error> {
-        match &self.phase {
-            Phase::Session(s) => s.error(),
-            Phase::Handshake(h) => match &h.machine {
-                Machine::Server(m) => m.error(),
-                Machine::Client(m) => m.error(),
-            },
+        match self.handshake.as_deref() {
+            Some(Handshake::Server(m)) => m.error(),
+            Some(Handshake::Client(m)) => m.error(),
+            None => self.session.error(),
         }
     }
 
     /// Takes the next event.
     #[inline]
     pub fn poll_event(&mut self) -> Option<Event> {
-        match &mut self.phase {
-            Phase::Session(s) => s.poll_event(),
-            Phase::Handshake(h) => match &mut h.machine {
-                Machine::Server(m) => m.poll_event(),
-                Machine::Client(m) => m.poll_event(),
-            },
-        }
+        self.session.poll_event()
     }
 
     /// Feeds bytes read from the transport.
@@ -338,108 +298,100 @@ impl Connection {
     /// [`Event::Closed`] and making [`error`](Self::error) return it.
     #[inline]
     pub fn receive(&mut self, data: &[u8]) -> Result<(), Error> {
-        let h = match &mut self.phase {
-            Phase::Session(s) => return s.receive(data),
-            Phase::Handshake(h) => h,
-        };
-        if data.is_empty() {
-            return h.error().map_or(Ok(()), |e| Err(e.clone()));
-        }
-        let done = match &mut h.machine {
-            Machine::Server(m) => m.receive(data)?,
-            Machine::Client(m) => m.receive(data)?,
-        };
-        match done {
-            Some(done) => self.open(done),
-            None => Ok(()),
+        match self.handshake.as_deref_mut() {
+            None => self.session.receive(data),
+            Some(h) => {
+                let result = match h {
+                    Handshake::Server(m) => m.receive(data),
+                    Handshake::Client(m) => m.receive(data),
+                };
+                self.collect();
+                match result? {
+                    Some(done) => self.open(done),
+                    None => Ok(()),
+                }
+            }
         }
     }
 
-    /// The handshake handed over: the session starts with the bytes that
-    /// arrived behind it and the commands issued meanwhile.
+    /// Moves what the handshake wrote and reported into the session, the
+    /// connection's one output; when the handshake has ended without an
+    /// upgrade, the session will not open.
+    fn collect(&mut self) {
+        let Some(h) = self.handshake.as_deref_mut() else {
+            return;
+        };
+        let mut out = Vec::new();
+        let finished = match h {
+            Handshake::Server(m) => {
+                m.poll_transmit(&mut out);
+                while let Some(e) = m.poll_event() {
+                    self.session.report(e);
+                }
+                m.is_finished()
+            }
+            Handshake::Client(m) => {
+                m.poll_transmit(&mut out);
+                while let Some(e) = m.poll_event() {
+                    self.session.report(e);
+                }
+                m.is_finished()
+            }
+        };
+        self.session.queue_handshake_output(&out);
+        if finished {
+            self.session.abandon();
+        }
+    }
+
+    /// The handshake handed over: the session opens, with the commands
+    /// issued meanwhile, and takes the bytes that arrived behind it.
     fn open(&mut self, done: Handshaken) -> Result<(), Error> {
-        let Phase::Handshake(h) = &mut self.phase else {
-            return Ok(());
-        };
-        let role = match h.machine {
-            Machine::Server(_) => Role::Server,
-            Machine::Client(_) => Role::Client,
-        };
-        let random = h.random.take().unwrap_or_else(default_random);
-        let pending = std::mem::take(&mut h.pending);
+        self.handshake = None;
+        self.session.queue_handshake_output(&done.preamble);
         let handover = Handover {
             events: done.events,
-            preamble: done.preamble,
             now: done.now,
         };
-        let session = Session::opened(
-            role,
-            done.config,
-            done.opened,
-            done.extension,
-            random,
-            handover,
-        );
-        self.phase = Phase::Session(session);
-        let Phase::Session(s) = &mut self.phase else {
-            return Ok(());
-        };
-        // Admitted against the limits already; only the extension can
-        // refuse one now, and the peer then gets a Close instead of a
-        // silently missing message.
-        s.send_admitted(pending)?;
+        self.session.open(done.opened, done.extension, handover)?;
         if done.rest.is_empty() {
             Ok(())
         } else {
-            s.receive(&done.rest)
+            self.session.receive(&done.rest)
         }
     }
 
     /// Takes bytes received after a plain HTTP request's head (its body),
     /// up to the handshake size limit.
     pub fn take_buffered(&mut self) -> Bytes {
-        match &mut self.phase {
-            Phase::Handshake(h) => match &mut h.machine {
-                Machine::Server(m) => m.take_buffered(),
-                Machine::Client(_) => Bytes::new(),
-            },
-            Phase::Session(_) => Bytes::new(),
+        match self.handshake.as_deref_mut() {
+            Some(Handshake::Server(m)) => m.take_buffered(),
+            _ => Bytes::new(),
         }
     }
 
     /// Appends every queued outgoing byte to `out`; returns the count.
     #[inline]
     pub fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
-        match &mut self.phase {
-            Phase::Session(s) => s.poll_transmit(out),
-            Phase::Handshake(h) => match &mut h.machine {
-                Machine::Server(m) => m.poll_transmit(out),
-                Machine::Client(m) => m.poll_transmit(out),
-            },
-        }
+        self.session.poll_transmit(out)
     }
 
     /// True once there is nothing more to exchange: write out what
     /// `poll_transmit` gives, then close the transport.
+    #[inline]
     pub fn is_finished(&self) -> bool {
-        match &self.phase {
-            Phase::Session(s) => s.is_finished(),
-            Phase::Handshake(h) => match &h.machine {
-                Machine::Server(m) => m.is_finished(),
-                Machine::Client(m) => m.is_finished(),
-            },
-        }
+        self.session.is_finished()
     }
 
     /// The transport's read side ended.
     pub fn receive_eof(&mut self) -> Result<(), Error> {
-        match &mut self.phase {
-            Phase::Session(s) => s.receive_eof(),
-            Phase::Handshake(h) => match &mut h.machine {
-                Machine::Server(m) => m.receive_eof(),
-                Machine::Client(m) => m.receive_eof(),
-            },
-        }
+        let result = match self.handshake.as_deref_mut() {
+            None => return self.session.receive_eof(),
+            Some(Handshake::Server(m)) => m.receive_eof(),
+            Some(Handshake::Client(m)) => m.receive_eof(),
+        };
+        self.collect();
+        result
     }
 
     // ----- timers ---------------------------------------------------------
@@ -447,12 +399,10 @@ impl Connection {
     /// The earliest deadline, once timers were started by a first
     /// [`handle_timeout`](Self::handle_timeout) call.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match &self.phase {
-            Phase::Session(s) => s.poll_timeout(),
-            Phase::Handshake(h) => match &h.machine {
-                Machine::Server(m) => m.poll_timeout(),
-                Machine::Client(m) => m.poll_timeout(),
-            },
+        match self.handshake.as_deref() {
+            None => self.session.poll_timeout(),
+            Some(Handshake::Server(m)) => m.poll_timeout(),
+            Some(Handshake::Client(m)) => m.poll_timeout(),
         }
     }
 
@@ -462,13 +412,12 @@ impl Connection {
     /// `now`. Timers armed by commands in between (a close timeout after
     /// [`close`](Self::close)) count from the latest `now` seen.
     pub fn handle_timeout(&mut self, now: Instant) {
-        match &mut self.phase {
-            Phase::Session(s) => s.handle_timeout(now),
-            Phase::Handshake(h) => match &mut h.machine {
-                Machine::Server(m) => m.handle_timeout(now),
-                Machine::Client(m) => m.handle_timeout(now),
-            },
+        match self.handshake.as_deref_mut() {
+            None => return self.session.handle_timeout(now),
+            Some(Handshake::Server(m)) => m.handle_timeout(now),
+            Some(Handshake::Client(m)) => m.handle_timeout(now),
         }
+        self.collect();
     }
 }
 

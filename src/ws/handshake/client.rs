@@ -185,10 +185,6 @@ impl ClientHandshake {
         })
     }
 
-    pub(crate) fn config(&self) -> &Config {
-        &self.config
-    }
-
     pub(crate) fn error(&self) -> Option<&Error> {
         match &self.state {
             State::Failed(e) => Some(e),
@@ -198,10 +194,6 @@ impl ClientHandshake {
 
     pub(crate) fn is_finished(&self) -> bool {
         matches!(self.state, State::Failed(_))
-    }
-
-    pub(crate) fn buffered_amount(&self) -> usize {
-        self.send.len()
     }
 
     pub(crate) fn poll_event(&mut self) -> Option<Event> {
@@ -277,7 +269,6 @@ impl ClientHandshake {
         let mut preamble = Vec::new();
         self.send.drain_into(&mut preamble);
         Ok(Handshaken {
-            config: std::mem::take(&mut self.config),
             opened: Opened {
                 protocol: negotiated.protocol,
                 extension,

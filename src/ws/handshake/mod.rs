@@ -108,8 +108,6 @@ impl From<FieldError> for HandshakeError {
 
 /// What a finished opening handshake hands to the open session.
 pub(crate) struct Handshaken {
-    /// The connection's settings.
-    pub(crate) config: crate::ws::Config,
     /// What [`Event::Open`](crate::ws::Event::Open) reports.
     pub(crate) opened: crate::ws::Opened,
     /// The negotiated extension.

@@ -79,10 +79,6 @@ impl ServerHandshake {
         }
     }
 
-    pub(crate) fn config(&self) -> &Config {
-        &self.config
-    }
-
     pub(crate) fn error(&self) -> Option<&Error> {
         match &self.state {
             State::Failed(e) => Some(e),
@@ -92,10 +88,6 @@ impl ServerHandshake {
 
     pub(crate) fn is_finished(&self) -> bool {
         matches!(self.state, State::Answered | State::Failed(_))
-    }
-
-    pub(crate) fn buffered_amount(&self) -> usize {
-        self.send.len()
     }
 
     pub(crate) fn poll_event(&mut self) -> Option<Event> {
@@ -243,7 +235,6 @@ impl ServerHandshake {
         };
         let request: HttpRequest = upgrade.request.clone();
         Ok(Handshaken {
-            config: std::mem::take(&mut self.config),
             opened: Opened {
                 protocol: accepted.protocol,
                 extension: offer,

@@ -35,12 +35,16 @@ use std::fmt;
 use std::time::Instant;
 use timers::Timers;
 
-pub(crate) use send::Admitted;
+use send::Admitted;
 
 /// Where the session is. Every assignment happens in this file, through
 /// [`Session::set_state`], which re-arms the timers for the new state.
 #[derive(Debug)]
 enum State {
+    /// The opening handshake runs beside the session (in a `Connection`):
+    /// commands wait here, in order, charged against the send queue limit
+    /// (`pending_bytes`), and are sent when the handshake hands over.
+    Connecting(VecDeque<Admitted>),
     /// Messages flow both ways.
     Open,
     /// This side sent Close and waits for the peer's.
@@ -112,9 +116,6 @@ pub(crate) struct Handover {
     /// Events of the handshake not yet polled; reported before
     /// [`Event::Open`].
     pub(crate) events: Vec<Event>,
-    /// The handshake's unsent output (a 101 response): sent first, and not
-    /// counted against the send queue limit.
-    pub(crate) preamble: Vec<u8>,
     /// The latest instant the handshake's `handle_timeout` saw: the
     /// session's timers start from it at once.
     pub(crate) now: Option<Instant>,
@@ -163,6 +164,8 @@ pub struct Session {
     /// The newest ping's payload, when its pong found the send queue full:
     /// written by the next `poll_transmit` (or before a Close frame).
     owed_pong: Option<Bytes>,
+    /// What the commands waiting in `State::Connecting` are charged.
+    pending_bytes: usize,
     ping_counter: u64,
     timers: Timers,
 }
@@ -210,33 +213,31 @@ impl Session {
             rng: random,
             pings: VecDeque::new(),
             owed_pong: None,
+            pending_bytes: 0,
             ping_counter: 0,
             timers: Timers::default(),
         }
     }
 
-    /// The session an opening handshake opens: the handshake's unpolled
-    /// events, then [`Event::Open`], are queued; its unsent output goes
-    /// out first; its timers' latest `now` starts the session's timers.
-    pub(crate) fn opened(
-        role: Role,
-        config: Config,
-        opened: Opened,
-        extension: Option<Box<dyn Extension>>,
-        random: Random,
-        handover: Handover,
-    ) -> Self {
-        let protocol = opened.protocol.clone();
-        let mut s = Self::new(role, config, protocol, extension, random);
-        for event in handover.events {
-            s.emit(event);
-        }
-        s.emit(Event::Open(Box::new(opened)));
-        // Written without the limit check, as the handshake queued it.
-        s.send.buf_mut().extend_from_slice(&handover.preamble);
-        s.timers.now = handover.now;
-        s.arm_timers();
+    /// A session whose opening handshake runs beside it (in a
+    /// `Connection`): commands wait until [`open`](Self::open).
+    pub(crate) fn connecting(role: Role, config: Config, random: Random) -> Self {
+        let mut s = Self::new(role, config, None, None, random);
+        s.state = State::Connecting(VecDeque::new());
         s
+    }
+
+    /// Queues bytes the handshake wrote (a request, a 101, a refusal),
+    /// ahead of anything the session encodes, without the limit check:
+    /// the handshake bounds them.
+    pub(crate) fn queue_handshake_output(&mut self, bytes: &[u8]) {
+        self.send.buf_mut().extend_from_slice(bytes);
+    }
+
+    /// Reports an event of the handshake (an upgrade to decide, a plain
+    /// HTTP request, a refusal).
+    pub(crate) fn report(&mut self, event: Event) {
+        self.emit(event);
     }
 
     /// Server or client.
@@ -251,6 +252,7 @@ impl Session {
 
     /// True until a Close frame is sent (or the session ends): data
     /// messages may be sent.
+    #[inline]
     pub fn is_open(&self) -> bool {
         matches!(
             self.state,
@@ -258,9 +260,12 @@ impl Session {
         )
     }
 
-    /// Bytes queued for sending and not yet taken by `poll_transmit`.
+    /// Bytes queued for sending and not yet taken by `poll_transmit` (a
+    /// pong owed to a ping that found the queue full is written by the next
+    /// `poll_transmit`, and counted from then).
+    #[inline]
     pub fn buffered_amount(&self) -> usize {
-        self.send.len() + self.owed_pong.as_ref().map_or(0, |p| p.len() + 2)
+        self.send.len() + self.pending_bytes
     }
 
     /// The sticky error, once the session has failed.
@@ -326,6 +331,7 @@ impl Session {
 
     /// True once there is nothing more to exchange: write out what
     /// `poll_transmit` gives, then close the transport.
+    #[inline]
     pub fn is_finished(&self) -> bool {
         matches!(self.state, State::Closed | State::Failed(_))
     }
@@ -335,6 +341,43 @@ impl Session {
     }
 
     // ----- transitions: every assignment to `state` is below ---------------
+
+    /// The opening handshake handed over: the handshake's unpolled events
+    /// and [`Event::Open`] are reported, the timers start from the
+    /// handshake's latest `now`, and the commands that waited are sent, in
+    /// order, without a second limit check. Only the negotiated extension
+    /// can refuse one (a message it cannot encode): the session then fails
+    /// with `Error::Send` (a 1011 Close, not a silently missing message).
+    pub(crate) fn open(
+        &mut self,
+        opened: Opened,
+        extension: Option<Box<dyn Extension>>,
+        handover: Handover,
+    ) -> Result<(), Error> {
+        let State::Connecting(waiting) = &mut self.state else {
+            return Ok(());
+        };
+        let waiting = std::mem::take(waiting);
+        self.pending_bytes = 0;
+        self.protocol = opened.protocol.clone();
+        self.extension = extension;
+        for event in handover.events {
+            self.emit(event);
+        }
+        self.emit(Event::Open(Box::new(opened)));
+        self.timers.now = handover.now;
+        self.set_state(State::Open);
+        self.send_admitted(waiting)
+    }
+
+    /// The opening handshake failed or was answered without an upgrade:
+    /// the session never opens, and the commands that waited are dropped.
+    pub(crate) fn abandon(&mut self) {
+        if matches!(self.state, State::Connecting(_)) {
+            self.pending_bytes = 0;
+            self.set_state(State::Closed);
+        }
+    }
 
     /// Moves to `state` and sets the deadlines it needs.
     fn set_state(&mut self, state: State) {
@@ -350,7 +393,10 @@ impl Session {
         if !code.is_sendable() {
             return refuse(SendErrorKind::InvalidCloseCode(code.0));
         }
-        let next = match self.state {
+        let next = match &mut self.state {
+            State::Connecting(_) => {
+                return self.admit(0, |()| Admitted::Close(code, reason.to_owned()), ());
+            }
             State::Open => State::CloseSent,
             State::Ending { close_sent: false } => State::Ending { close_sent: true },
             _ => return refuse(SendErrorKind::Closed),
@@ -366,7 +412,7 @@ impl Session {
             State::Failed(e) => Err(e.clone()),
             // A terminal step waiting behind unpolled events ends the
             // session when reached; the end of input changes nothing.
-            State::Ending { .. } | State::Closed => Ok(()),
+            State::Connecting(_) | State::Ending { .. } | State::Closed => Ok(()),
             State::Open | State::CloseSent => {
                 self.emit(Event::Closed(Closed {
                     code: CloseCode::ABNORMAL,
@@ -446,7 +492,7 @@ impl Session {
             State::Failed(first) => return first.clone(),
             State::Open | State::Ending { close_sent: false } => (true, true),
             State::CloseSent | State::Ending { close_sent: true } => (false, true),
-            State::Closed => (false, false),
+            State::Connecting(_) | State::Closed => (false, false),
         };
         if let (true, Some(code)) = (open, err.close_code()) {
             self.write_close(Some(code), "");

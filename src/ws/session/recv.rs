@@ -27,7 +27,7 @@ impl Session {
             State::Open | State::CloseSent => {}
             State::Failed(e) => return Err(e.clone()),
             // Ending: a terminal step waits behind unpolled events.
-            State::Ending { .. } | State::Closed => return Ok(()),
+            State::Connecting(_) | State::Ending { .. } | State::Closed => return Ok(()),
         }
         if data.is_empty() {
             return Ok(());
@@ -79,7 +79,7 @@ impl Session {
                 State::Open | State::CloseSent => {}
                 // A terminal step waits behind unpolled events; the rest
                 // of the input is ignored.
-                State::Ending { .. } => return Ok(()),
+                State::Connecting(_) | State::Ending { .. } => return Ok(()),
                 // After the closing handshake nothing more is read.
                 State::Closed | State::Failed(_) => {
                     self.recv.advance(self.recv.len());

@@ -32,7 +32,7 @@ impl Session {
     /// queues a 1011 Close frame instead of a silently missing message,
     /// the rest is dropped, and the error is returned. Nothing follows a
     /// Close: admission refuses commands after one.
-    pub(crate) fn send_admitted(
+    pub(super) fn send_admitted(
         &mut self,
         commands: impl IntoIterator<Item = Admitted>,
     ) -> Result<(), Error> {
@@ -132,6 +132,9 @@ impl Session {
     /// events, or is refused.
     fn send_queued_or_refused(&mut self, message: Message) -> Result<(), SendError<Message>> {
         let refuse = |kind, payload| Err(SendError { kind, payload });
+        if matches!(self.state, State::Connecting(_)) {
+            return self.admit(message.len(), Admitted::Message, message);
+        }
         if !self.is_open() {
             return refuse(SendErrorKind::Closed, message);
         }
@@ -174,6 +177,13 @@ impl Session {
         if payload.len() > 125 {
             return refuse(SendErrorKind::ControlTooLong, payload);
         }
+        if matches!(self.state, State::Connecting(_)) {
+            let wait = match opcode {
+                OpCode::Ping => Admitted::Ping,
+                _ => Admitted::Pong,
+            };
+            return self.admit(payload.len(), wait, payload);
+        }
         if !self.is_open() {
             return refuse(SendErrorKind::Closed, payload);
         }
@@ -181,6 +191,33 @@ impl Session {
             return refuse(SendErrorKind::QueueFull, payload);
         }
         self.write_control(opcode, payload);
+        Ok(())
+    }
+
+    /// Admits a command issued before the handshake handed over: it is
+    /// charged (with its frame header) against the send queue limit now,
+    /// and sent without a second check when the session opens. Nothing is
+    /// admitted after a Close.
+    pub(super) fn admit<T>(
+        &mut self,
+        len: usize,
+        wait: impl FnOnce(T) -> Admitted,
+        payload: T,
+    ) -> Result<(), SendError<T>> {
+        let refuse = |kind, payload| Err(SendError { kind, payload });
+        let queued = self.send.len().saturating_add(self.pending_bytes);
+        let State::Connecting(waiting) = &mut self.state else {
+            return refuse(SendErrorKind::Closed, payload);
+        };
+        if matches!(waiting.back(), Some(Admitted::Close(..))) {
+            return refuse(SendErrorKind::Closed, payload);
+        }
+        let cost = len.saturating_add(MAX_HEADER_LEN);
+        if queued.saturating_add(cost) > self.config.max_send_queue {
+            return refuse(SendErrorKind::QueueFull, payload);
+        }
+        self.pending_bytes += cost;
+        waiting.push_back(wait(payload));
         Ok(())
     }
 

@@ -146,7 +146,7 @@ impl Session {
             State::Open => (true, true, false),
             State::CloseSent => (false, false, true),
             State::Ending { .. } => (false, true, true),
-            State::Closed | State::Failed(_) => (false, false, false),
+            State::Connecting(_) | State::Closed | State::Failed(_) => (false, false, false),
         };
         let c = &self.config;
         let t = &mut self.timers.table;

@@ -3,7 +3,7 @@
 
 mod timers;
 
-use super::{Admitted, Handover, Session};
+use super::{Handover, Session};
 use crate::ws::close::close_payload;
 use crate::ws::{
     encode_frame, CloseCode, Closed, Config, Error, Event, Message, OpCode, Opened, Role,
@@ -375,19 +375,15 @@ fn an_opened_session_reports_the_handshake_first() {
     let config = Config::default()
         .with_keepalive(Duration::from_secs(5), Duration::from_secs(1))
         .with_max_send_queue(8);
+    let mut s = Session::connecting(Role::Server, config, crate::seeded_random(1));
+    s.queue_handshake_output(&preamble);
+    assert!(!s.is_open());
+    assert_eq!(s.poll_timeout(), None, "no session timer before it opens");
     let handover = Handover {
         events: vec![Event::Ping(Bytes::new())],
-        preamble: preamble.clone(),
         now: Some(t0),
     };
-    let mut s = Session::opened(
-        Role::Server,
-        config,
-        opened.clone(),
-        None,
-        crate::seeded_random(1),
-        handover,
-    );
+    s.open(opened.clone(), None, handover).unwrap();
     assert_eq!(s.protocol(), Some("chat"));
     assert_eq!(s.buffered_amount(), preamble.len(), "past the limit of 8");
     assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(5)));
@@ -427,31 +423,42 @@ fn the_send_queue_limit_refuses_and_hands_back() {
 }
 
 #[test]
-fn admitted_commands_skip_the_limit_and_stop_at_close() {
+fn commands_wait_while_connecting_and_go_out_in_order_past_the_limit() {
     let preamble = b"HTTP/1.1 101 Switching Protocols\r\n\r\n".to_vec();
-    let handover = Handover {
-        preamble: preamble.clone(),
-        ..Handover::default()
-    };
-    let config = Config::default().with_max_send_queue(40);
-    let random = crate::seeded_random(1);
-    let mut s = Session::opened(Role::Server, config, opened(None), None, random, handover);
-    let commands = [
-        Admitted::Message(Message::Binary(vec![0xab; 30].into())),
-        Admitted::Ping(Bytes::from_static(b"p")),
-        Admitted::Close(CloseCode::NORMAL, String::new()),
-        Admitted::Pong(Bytes::from_static(b"late")),
-    ];
-    assert_eq!(s.send_admitted(commands), Ok(()));
-    assert!(!s.is_open());
+    let config = Config::default().with_max_send_queue(80);
+    let mut s = Session::connecting(Role::Server, config, crate::seeded_random(1));
+    // Charged with their frame headers against the limit while waiting.
+    s.send_binary(vec![0xab; 30]).unwrap();
+    s.ping(Bytes::from_static(b"p")).unwrap();
+    assert_eq!(s.buffered_amount(), 30 + 14 + 1 + 14);
+    let refused = s.send_binary(vec![1; 10]).unwrap_err();
+    assert_eq!(refused.kind, SendErrorKind::QueueFull);
+    s.close(CloseCode::NORMAL, "").unwrap();
+    let late = s.pong(Bytes::from_static(b"late")).unwrap_err();
+    assert_eq!(late.kind, SendErrorKind::Closed, "nothing after Close");
+    assert!(
+        output(&mut s).is_empty(),
+        "nothing is sent before the session opens"
+    );
+    // The handshake's 101 goes first, then the waiting commands, past the
+    // limit (the 101 was not charged to them).
+    s.queue_handshake_output(&preamble);
+    s.open(opened(None), None, Handover::default()).unwrap();
+    assert!(!s.is_open(), "the waiting Close was sent");
     let mut expected = preamble;
     expected.extend_from_slice(&[0x82, 30]);
     expected.extend_from_slice(&[0xab; 30]);
     expected.extend_from_slice(&[0x89, 0x01, b'p']);
     expected.extend_from_slice(&CLOSE_1000);
-    assert_eq!(
-        output(&mut s),
-        expected,
-        "all past the limit of 40, nothing after Close"
-    );
+    assert_eq!(output(&mut s), expected);
+}
+
+#[test]
+fn an_abandoned_session_refuses_commands() {
+    let mut s = Session::connecting(Role::Client, Config::default(), crate::seeded_random(1));
+    s.send("early").unwrap();
+    s.abandon();
+    assert!(s.is_finished());
+    assert_eq!(s.buffered_amount(), 0);
+    assert_eq!(s.send("late").unwrap_err().kind, SendErrorKind::Closed);
 }
