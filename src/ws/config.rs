@@ -1,7 +1,7 @@
 //! Connection settings.
 
 use super::extension::ExtensionFactory;
-use super::http::field::{check_extra, check_subprotocol, FieldError, HANDSHAKE_OWNED};
+use super::http::field::{check_subprotocol, push_extra, FieldError, HANDSHAKE_OWNED};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -230,9 +230,7 @@ impl Config {
         name: impl Into<String>,
         value: impl Into<String>,
     ) -> Result<Self, FieldError> {
-        let (name, value) = (name.into(), value.into());
-        check_extra(HANDSHAKE_OWNED, &name, &value)?;
-        self.headers.push((name, value));
+        push_extra(&mut self.headers, HANDSHAKE_OWNED, name, value)?;
         Ok(self)
     }
 

@@ -4,7 +4,7 @@
 use super::HandshakeError;
 use crate::ws::extension::{Extension, ExtensionOffer};
 use crate::ws::http::field::{
-    check_extra, check_subprotocol, FieldError, HeadWriter, HANDSHAKE_OWNED, RESPONSE_OWNED,
+    check_subprotocol, push_extra, FieldError, HeadWriter, HANDSHAKE_OWNED, RESPONSE_OWNED,
 };
 use bytes::Bytes;
 use std::fmt;
@@ -77,9 +77,7 @@ impl Accept {
         name: impl Into<String>,
         value: impl Into<String>,
     ) -> Result<Self, FieldError> {
-        let (name, value) = (name.into(), value.into());
-        check_extra(HANDSHAKE_OWNED, &name, &value)?;
-        self.headers.push((name, value));
+        push_extra(&mut self.headers, HANDSHAKE_OWNED, name, value)?;
         Ok(self)
     }
 }
@@ -200,9 +198,7 @@ impl Reject {
         name: impl Into<String>,
         value: impl Into<String>,
     ) -> Result<Self, FieldError> {
-        let (name, value) = (name.into(), value.into());
-        check_extra(RESPONSE_OWNED, &name, &value)?;
-        self.headers.push((name, value));
+        push_extra(&mut self.headers, RESPONSE_OWNED, name, value)?;
         Ok(self)
     }
 

@@ -129,6 +129,20 @@ pub(crate) fn check_extra(owned: &[&str], name: &str, value: &str) -> Result<(),
     Ok(())
 }
 
+/// Checks a field a caller adds to a message whose writer owns `owned`,
+/// then keeps it in `fields`.
+pub(crate) fn push_extra(
+    fields: &mut Vec<(String, String)>,
+    owned: &[&str],
+    name: impl Into<String>,
+    value: impl Into<String>,
+) -> Result<(), FieldError> {
+    let (name, value) = (name.into(), value.into());
+    check_extra(owned, &name, &value)?;
+    fields.push((name, value));
+    Ok(())
+}
+
 /// Writes an HTTP/1.1 head; every field is checked before it is written,
 /// so a message is either whole and safe or not written at all.
 #[derive(Debug)]

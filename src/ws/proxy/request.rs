@@ -2,7 +2,7 @@
 //! to authenticate.
 
 use crate::ws::handshake::HandshakeError;
-use crate::ws::http::field::{check_extra, FieldError, HeadWriter, CONNECT_OWNED};
+use crate::ws::http::field::{push_extra, FieldError, HeadWriter, CONNECT_OWNED};
 use crate::ws::http::url::{parse_authority, parse_proxy_url, UrlError, WsUrl};
 
 pub use crate::ws::http::Credentials;
@@ -74,9 +74,7 @@ impl ProxyRequest {
         name: impl Into<String>,
         value: impl Into<String>,
     ) -> Result<Self, SetupError> {
-        let (name, value) = (name.into(), value.into());
-        check_extra(CONNECT_OWNED, &name, &value).map_err(SetupError::Field)?;
-        self.headers.push((name, value));
+        push_extra(&mut self.headers, CONNECT_OWNED, name, value).map_err(SetupError::Field)?;
         Ok(self)
     }
 
