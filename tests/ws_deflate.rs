@@ -249,6 +249,38 @@ fn decompression_bomb_fails_with_1009_and_bounded_memory() {
 }
 
 #[test]
+fn decompression_bomb_in_64_kib_fragments_fails_with_1009_and_bounded_memory() {
+    let _serial = serial();
+    let limit = 4 << 20;
+    let payload = bomb(1024);
+    // The same bomb as a fragmented message: a first frame with RSV1, then
+    // continuations, each 64 KiB of compressed data, each read on its own.
+    let frames: Vec<Vec<u8>> = payload
+        .chunks(64 << 10)
+        .enumerate()
+        .map(|(i, chunk)| {
+            let opcode = if i == 0 { 0x42 } else { 0x00 };
+            masked_frame(opcode, chunk)
+        })
+        .collect();
+    let config = Config::default().with_max_message_size(limit);
+    let mut server = negotiated(Role::Server, config, "permessage-deflate");
+    let (result, peak) = common::alloc::measure(|| {
+        for frame in &frames {
+            server.receive(frame)?;
+        }
+        Ok::<(), Error>(())
+    });
+    let err = result.unwrap_err();
+    assert_eq!(err, Error::Extension(ExtensionError::TooBig));
+    let mut out = Vec::new();
+    server.poll_transmit(&mut out);
+    assert_eq!(out, [0x88, 0x02, 0x03, 0xf1]);
+    let bound = 2 * limit + (1 << 20);
+    assert!(peak < bound, "peak {peak} bytes, bound {bound}");
+}
+
+#[test]
 fn memory_per_idle_connection() {
     let _serial = serial();
     let text = "{\"id\":1,\"name\":\"sansproto\",\"tags\":[\"ws\",\"deflate\"]} ".repeat(80);
