@@ -23,7 +23,7 @@ fn claim_4_gib() -> Vec<Vec<u8>> {
 fn a_4_gib_claim_fails_at_its_header() {
     let _serial = serial();
     let reads = claim_4_gib();
-    let (result, growth) = measure(|| {
+    let (result, growth) = measure("a_4_gib_claim_fails_at_its_header", || {
         let mut conn = Connection::new(Config::default());
         let mut first = None;
         for read in &reads {
@@ -56,13 +56,16 @@ fn a_4_gib_claim_is_skipped_in_discard_mode_without_buffering_it() {
         .build()
         .unwrap();
     let reads = claim_4_gib();
-    let (events, growth) = measure(|| {
-        let mut conn = Connection::new(config.clone());
-        for read in &reads {
-            conn.receive(read).unwrap();
-        }
-        std::iter::from_fn(|| conn.poll_event()).collect::<Vec<_>>()
-    });
+    let (events, growth) = measure(
+        "a_4_gib_claim_is_skipped_in_discard_mode_without_buffering_it",
+        || {
+            let mut conn = Connection::new(config.clone());
+            for read in &reads {
+                conn.receive(read).unwrap();
+            }
+            std::iter::from_fn(|| conn.poll_event()).collect::<Vec<_>>()
+        },
+    );
     assert_eq!(
         events,
         [Event::FrameDiscarded {

@@ -32,7 +32,7 @@ fn server(config: Config) -> Connection {
 #[test]
 fn kept_tiny_messages_do_not_pin_their_reads() {
     let _serial = serial();
-    let (kept, growth) = measure(|| {
+    let (kept, growth) = measure("kept_tiny_messages_do_not_pin_their_reads", || {
         let mut s = server(Config::default());
         s.receive(&masked(OpCode::Binary, &vec![0u8; 60 << 10]))
             .unwrap();
@@ -62,7 +62,7 @@ fn kept_tiny_messages_do_not_pin_their_reads() {
 #[test]
 fn kept_tiny_messages_do_not_pin_large_neighbours() {
     let _serial = serial();
-    let (kept, growth) = measure(|| {
+    let (kept, growth) = measure("kept_tiny_messages_do_not_pin_large_neighbours", || {
         let mut s = server(Config::default());
         let mut kept = Vec::new();
         for i in 0..1000u32 {
@@ -124,10 +124,11 @@ fn still_serves() {
 fn an_endless_header_value_is_cut_at_the_head_limit() {
     let _serial = serial();
     let limit = Config::default().max_handshake_size;
-    let ((err, status), growth) = measure(|| {
-        let start = std::iter::once([REQUEST_START, b"X-Endless: "].concat());
-        attack_handshake(start.chain(std::iter::repeat(vec![b'a'; 1024]).take(1024)))
-    });
+    let ((err, status), growth) =
+        measure("an_endless_header_value_is_cut_at_the_head_limit", || {
+            let start = std::iter::once([REQUEST_START, b"X-Endless: "].concat());
+            attack_handshake(start.chain(std::iter::repeat(vec![b'a'; 1024]).take(1024)))
+        });
     assert!(err.to_string().contains("larger than"), "{err}");
     assert_eq!(status, "HTTP/1.1 431 Request Header Fields Too Large");
     assert!(
@@ -140,10 +141,13 @@ fn an_endless_header_value_is_cut_at_the_head_limit() {
 #[test]
 fn endless_short_header_lines_are_cut_at_the_field_count() {
     let _serial = serial();
-    let ((err, status), growth) = measure(|| {
-        let start = std::iter::once(REQUEST_START.to_vec());
-        attack_handshake(start.chain(std::iter::repeat(b"A: b\r\n".to_vec()).take(100_000)))
-    });
+    let ((err, status), growth) = measure(
+        "endless_short_header_lines_are_cut_at_the_field_count",
+        || {
+            let start = std::iter::once(REQUEST_START.to_vec());
+            attack_handshake(start.chain(std::iter::repeat(b"A: b\r\n".to_vec()).take(100_000)))
+        },
+    );
     // 64 fields of 6 bytes fit in 16 KiB: the count limit (or the size
     // limit, whichever comes first) ends it.
     assert!(err.to_string().contains("larger than") || err.to_string().contains("header fields"));
@@ -158,7 +162,9 @@ fn one_huge_read_is_not_copied_before_the_limit() {
     let limit = Config::default().max_handshake_size;
     let mut read = [REQUEST_START, b"X-Huge: "].concat();
     read.resize(8 << 20, b'a');
-    let (result, growth) = measure(|| Connection::server(Config::default()).receive(&read));
+    let (result, growth) = measure("one_huge_read_is_not_copied_before_the_limit", || {
+        Connection::server(Config::default()).receive(&read)
+    });
     assert_eq!(
         result,
         Err(sansproto::ws::Error::Handshake(
@@ -175,13 +181,16 @@ fn one_huge_read_is_not_copied_before_the_limit() {
 #[test]
 fn a_frame_claiming_two_to_the_63_bytes_is_refused_at_its_header() {
     let _serial = serial();
-    let (result, growth) = measure(|| {
-        let mut s = server(Config::default());
-        let mut header = vec![0x82, 0xff];
-        header.extend_from_slice(&(1u64 << 63).to_be_bytes());
-        header.extend_from_slice(&[1, 2, 3, 4, 0, 0, 0]);
-        s.receive(&header)
-    });
+    let (result, growth) = measure(
+        "a_frame_claiming_two_to_the_63_bytes_is_refused_at_its_header",
+        || {
+            let mut s = server(Config::default());
+            let mut header = vec![0x82, 0xff];
+            header.extend_from_slice(&(1u64 << 63).to_be_bytes());
+            header.extend_from_slice(&[1, 2, 3, 4, 0, 0, 0]);
+            s.receive(&header)
+        },
+    );
     assert!(result.is_err(), "{result:?}");
     assert!(growth < 4 << 10, "{growth} bytes");
     still_serves();
@@ -192,7 +201,7 @@ fn one_byte_continuations_stop_at_the_message_limit() {
     let _serial = serial();
     let max = 64 << 10;
     let config = Config::default().with_max_message_size(max);
-    let (result, growth) = measure(|| {
+    let (result, growth) = measure("one_byte_continuations_stop_at_the_message_limit", || {
         let mut s = server(config.clone());
         let mut first = Vec::new();
         encode_frame(

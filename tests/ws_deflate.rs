@@ -265,12 +265,15 @@ fn decompression_bomb_in_64_kib_fragments_fails_with_1009_and_bounded_memory() {
         .collect();
     let config = Config::default().with_max_message_size(limit);
     let mut server = negotiated(Role::Server, config, "permessage-deflate");
-    let (result, peak) = common::alloc::measure(|| {
-        for frame in &frames {
-            server.receive(frame)?;
-        }
-        Ok::<(), Error>(())
-    });
+    let (result, peak) = common::alloc::measure(
+        "decompression_bomb_in_64_kib_fragments_fails_with_1009_and_bounded_memory",
+        || {
+            for frame in &frames {
+                server.receive(frame)?;
+            }
+            Ok::<(), Error>(())
+        },
+    );
     let err = result.unwrap_err();
     assert_eq!(err, Error::Extension(ExtensionError::TooBig));
     let mut out = Vec::new();

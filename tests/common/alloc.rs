@@ -49,11 +49,15 @@ pub fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Runs `f` and returns its result with the peak heap growth above what
-/// was live when it started. The caller holds [`serial`].
-pub fn measure<T>(f: impl FnOnce() -> T) -> (T, usize) {
+/// Runs `f` (the attack named `name`) and returns its result with the
+/// peak heap growth above what was live when it started, which it also
+/// prints (`cargo test -- --nocapture` shows the figures). The caller
+/// holds [`serial`].
+pub fn measure<T>(name: &str, f: impl FnOnce() -> T) -> (T, usize) {
     let base = LIVE.load(Relaxed);
     PEAK.store(base, Relaxed);
     let out = f();
-    (out, PEAK.load(Relaxed).saturating_sub(base))
+    let growth = PEAK.load(Relaxed).saturating_sub(base);
+    eprintln!("peak heap growth: {name}: {growth} bytes");
+    (out, growth)
 }
