@@ -222,3 +222,51 @@ fn huge_timeouts_never_expire_at_once() {
         "{events:?}"
     );
 }
+
+/// 64 spoofed sources each trying to hold 4 one-byte partial messages
+/// cannot take every reassembly slot: an honest peer's 2-fragment message
+/// still gets through.
+#[test]
+fn spoofers_cannot_take_every_reassembly_slot() {
+    let mut config = Config::segmented();
+    config.max_peers = 1000;
+    let seg = config.segmentation.as_mut().unwrap();
+    assert_eq!((seg.max_partials, seg.max_partials_per_peer), (256, 4));
+    let mut ep = Endpoint::new(config).unwrap();
+    let t0 = Instant::now();
+    for round in 0..8u32 {
+        for s in 0..64u32 {
+            ep.receive(spoofed(s), first_fragment(round * 1000 + s, 2, 1), t0);
+        }
+    }
+    assert!(
+        ep.partial_count() < 256,
+        "{} slots taken",
+        ep.partial_count()
+    );
+    drain(&mut ep);
+    let honest = SocketAddr::from(([192, 0, 2, 7], 9000));
+    let fragment = |index: u16| {
+        let mut d = Header {
+            message_id: 42,
+            index,
+            count: 2,
+        }
+        .encode()
+        .to_vec();
+        d.extend_from_slice(&[index as u8; 10]);
+        Bytes::from(d)
+    };
+    ep.receive(honest, fragment(0), t0);
+    // The spoofers keep going between the honest peer's fragments.
+    for s in 0..64u32 {
+        ep.receive(spoofed(s), first_fragment(9000 + s, 2, 1), t0);
+    }
+    ep.receive(honest, fragment(1), t0);
+    let events = drain(&mut ep);
+    assert!(
+        events.iter().any(|e| matches!(e, Event::Message { peer, payload } if *peer == honest && payload.len() == 20)),
+        "{:?}",
+        events.iter().filter(|e| !matches!(e, Event::PeerOpened { .. })).take(5).collect::<Vec<_>>()
+    );
+}

@@ -6,7 +6,10 @@
 //! endpoint over `max_partials` or `max_buffered`, first makes room by evicting
 //! that peer's own oldest partial messages; if even that cannot make room the
 //! fragment is refused and whatever its message already held is freed. A peer
-//! never pushes out another's data.
+//! never pushes out another's data, and the partial-message slots are shared
+//! fairly: a peer may open another partial message only while at least as
+//! many slots stay free as it already holds, so a group of peers cannot take
+//! every slot while a peer holding fewer waits.
 
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -80,11 +83,23 @@ impl Reassembly {
                     }
                 };
                 // Room for one more partial message, made only from this
-                // peer's own oldest ones.
-                let per_peer = (peer.partials.len().saturating_add(1))
+                // peer's own oldest ones. Fair share of the endpoint-wide
+                // slots: once this one opens, at least as many slots must
+                // stay free as the peer holds, so a peer holding fewer can
+                // always open one; a peer at its share replaces its own
+                // oldest instead of taking more. (Evicting one of its own
+                // frees a slot and lowers its holding: each eviction counts
+                // twice.)
+                let held = peer.partials.len();
+                let per_peer = held
+                    .saturating_add(1)
                     .saturating_sub(seg.max_partials_per_peer);
-                let global = (self.partials.saturating_add(1)).saturating_sub(seg.max_partials);
-                let evictions = per_peer.max(global);
+                let over = self
+                    .partials
+                    .saturating_add(1)
+                    .saturating_add(held)
+                    .saturating_sub(seg.max_partials);
+                let evictions = per_peer.max(over.div_ceil(2));
                 if evictions > peer.partials.len() {
                     events.push_back(Event::MessageDropped {
                         peer: addr.clone(),
