@@ -66,7 +66,7 @@ fn datagram(c: &mut Criterion) {
     group.bench_function("reassemble_64KiB_from_1472B", |b| {
         b.iter(|| {
             for d in &batches[turn % ROTATION] {
-                receiver.receive(2, d.clone(), now);
+                receiver.receive(2, d.clone(), now).unwrap();
             }
             turn += 1;
             assert_eq!(drain(&mut receiver), (1, MESSAGE));
@@ -82,7 +82,7 @@ fn datagram(c: &mut Criterion) {
     group.bench_function("passthrough_64KiB_as_1472B", |b| {
         b.iter(|| {
             for d in &plain {
-                receiver.receive(2, d.clone(), now);
+                receiver.receive(2, d.clone(), now).unwrap();
             }
             assert_eq!(drain(&mut receiver), (plain.len(), MESSAGE));
         })

@@ -59,7 +59,22 @@ pub fn drive<D: Driver>(
         stream.set_read_timeout(wait)?;
         let result = match stream.read(&mut input) {
             Ok(0) => machine.receive_eof(),
-            Ok(n) => machine.receive(&input[..n]),
+            Ok(n) => {
+                // Everything is taken unless events must be polled first.
+                let mut data = &input[..n];
+                loop {
+                    match machine.receive(data) {
+                        Ok(taken) => data = &data[taken..],
+                        Err(e) => break Err(e),
+                    }
+                    if data.is_empty() {
+                        break Ok(());
+                    }
+                    while let Some(event) = machine.poll_event() {
+                        on_event(machine, event);
+                    }
+                }
+            }
             Err(e)
                 if matches!(
                     e.kind(),

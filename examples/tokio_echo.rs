@@ -34,7 +34,19 @@ async fn drive<D: Driver>(
         tokio::select! {
             read = stream.read(&mut input) => match read? {
                 0 => { let _ = machine.receive_eof(); }
-                n => { let _ = machine.receive(&input[..n]); }
+                n => {
+                    // Everything is taken unless events must be polled first.
+                    let mut data = &input[..n];
+                    while let Ok(taken) = machine.receive(data) {
+                        data = &data[taken..];
+                        if data.is_empty() {
+                            break;
+                        }
+                        while let Some(event) = machine.poll_event() {
+                            on_event(machine, event);
+                        }
+                    }
+                }
             },
             _ = async { match timer {
                 Some(t) => tokio::time::sleep_until(t).await,

@@ -84,7 +84,11 @@ fn receive_once(
     match socket.recv_from(buf) {
         Ok((n, from)) => {
             let datagram = Bytes::copy_from_slice(buf.get(..n).unwrap_or_default());
-            endpoint.receive(from, datagram, Instant::now());
+            // Events are polled after every datagram, so the queue is never
+            // full here; were it, UDP may drop the datagram.
+            if let Err(e) = endpoint.receive(from, datagram, Instant::now()) {
+                eprintln!("{}: {e}", e.from);
+            }
         }
         Err(e)
             if matches!(

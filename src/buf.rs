@@ -7,6 +7,45 @@
 
 use bytes::{Bytes, BytesMut};
 
+/// Whether input a machine has taken is being parsed, or waits for the
+/// application to poll the events already queued (their bound reached).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Intake {
+    /// Input is parsed as it is taken.
+    #[default]
+    Flowing,
+    /// Parsing stopped at the event bound; it resumes when `poll_event`
+    /// has emptied the queue.
+    Paused,
+    /// Paused, and the transport ended meanwhile: the end is taken once
+    /// the input before it has been.
+    PausedThenEof,
+}
+
+impl Intake {
+    /// Parsing stops at the event bound.
+    pub(crate) fn pause(&mut self) {
+        if *self == Self::Flowing {
+            *self = Self::Paused;
+        }
+    }
+
+    /// Parsing resumes; returns whether the transport's end waits behind it.
+    pub(crate) fn resume(&mut self) -> bool {
+        std::mem::take(self) == Self::PausedThenEof
+    }
+
+    /// The transport ended: true when that must wait behind paused input
+    /// (and now does).
+    pub(crate) fn defer_eof(&mut self) -> bool {
+        if *self == Self::Flowing {
+            return false;
+        }
+        *self = Self::PausedThenEof;
+        true
+    }
+}
+
 /// Receive buffer: bytes are appended at the back and consumed from the front.
 #[derive(Debug, Default)]
 pub(crate) struct RecvBuf {

@@ -37,12 +37,24 @@
 //!         stream.set_read_timeout(wait)?;
 //!         match stream.read(&mut input) {
 //!             Ok(0) => { let _ = machine.receive_eof(); }
-//!             Ok(n) => { let _ = machine.receive(&input[..n]); }
+//!             Ok(n) => {
+//!                 // 4. Feed the bytes, handing every event to the
+//!                 //    application whenever the machine asks for that first.
+//!                 let mut data = &input[..n];
+//!                 while !data.is_empty() {
+//!                     match machine.receive(data) {
+//!                         Ok(taken) => data = &data[taken..],
+//!                         Err(_) => break, // the machine has failed
+//!                     }
+//!                     while let Some(event) = machine.poll_event() {
+//!                         on_event(machine, event);
+//!                     }
+//!                 }
+//!             }
 //!             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock
 //!                 || e.kind() == std::io::ErrorKind::TimedOut => {}
 //!             Err(e) => return Err(e),
 //!         }
-//!         // 4. Hand every event to the application.
 //!         while let Some(event) = machine.poll_event() {
 //!             on_event(machine, event);
 //!         }
@@ -68,14 +80,20 @@ pub trait Driver {
     /// returned, every later `receive` returns the same error again.
     type Error: std::error::Error;
 
-    /// Feeds bytes read from the transport. Never pass an empty slice to mean
-    /// end of stream; call [`Driver::receive_eof`] instead.
+    /// Feeds bytes read from the transport and returns how many it took:
+    /// all of `data`, or none (`Ok(0)`) while as many events as the
+    /// machine's configured bound wait to be polled. Then poll the events
+    /// and offer the same bytes again; nothing is lost. This keeps what a
+    /// peer can make the machine hold bounded when the application falls
+    /// behind. A loop that polls every event after each `receive` (until
+    /// `poll_event` returns `None`) always has its bytes taken whole. Never pass an empty slice to mean end of stream; call
+    /// [`Driver::receive_eof`] instead.
     ///
     /// Events completed before a failure stay available from
     /// [`Driver::poll_event`], and whatever the machine sends on failure (a
     /// WebSocket Close frame, an HTTP error response) is queued for
     /// [`Driver::poll_transmit`] before the error is returned.
-    fn receive(&mut self, data: &[u8]) -> Result<(), Self::Error>;
+    fn receive(&mut self, data: &[u8]) -> Result<usize, Self::Error>;
 
     /// Reports that the transport's read side reached end of stream.
     fn receive_eof(&mut self) -> Result<(), Self::Error>;

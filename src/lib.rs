@@ -18,7 +18,8 @@
 //! let (mut buf, mut out) = (vec![0u8; 65536], Vec::new());
 //! while !conn.is_finished() {
 //!     let n = stream.read(&mut buf).unwrap();
-//!     let _ = if n == 0 { conn.receive_eof() } else { conn.receive(&buf[..n]) };
+//!     // Taken whole: every event is polled before the next read.
+//!     let _ = if n == 0 { conn.receive_eof() } else { conn.receive(&buf[..n]).map(drop) };
 //!     while let Some(ev) = conn.poll_event() {
 //!         if let ws::Event::Message(msg) = ev { let _ = conn.send(msg); }
 //!     }

@@ -30,7 +30,8 @@ fn endpoint() -> Endpoint<u8> {
 fn feed(datagrams: &[&[u8]]) -> Vec<Event<u8>> {
     let mut ep = endpoint();
     for d in datagrams {
-        ep.receive(PEER, Bytes::copy_from_slice(d), Instant::now());
+        ep.receive(PEER, Bytes::copy_from_slice(d), Instant::now())
+            .unwrap();
     }
     std::iter::from_fn(|| ep.poll_event())
         .filter(|e| !matches!(e, Event::PeerOpened { .. }))

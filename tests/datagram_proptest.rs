@@ -55,7 +55,7 @@ proptest! {
         }
         let now = Instant::now();
         for d in wire {
-            receiver.receive(1u8, d, now);
+            receiver.receive(1u8, d, now).unwrap();
         }
         let mut delivered: Vec<Vec<u8>> = std::iter::from_fn(|| receiver.poll_event())
             .filter_map(|e| match e {

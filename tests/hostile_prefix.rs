@@ -1,6 +1,7 @@
 //! Hostile peers against the length-prefixed machine: a length field
-//! claiming 4 GiB, in fail mode and in discard mode, measured with a
-//! counting allocator.
+//! claiming 4 GiB, in fail mode and in discard mode, and a flood of tiny
+//! frames at an application that does not poll, measured with a counting
+//! allocator.
 
 mod common;
 
@@ -76,4 +77,50 @@ fn a_4_gib_claim_is_skipped_in_discard_mode_without_buffering_it() {
         growth < 64 << 10,
         "{growth} bytes while skipping a 4 GiB frame"
     );
+}
+
+/// 100k empty frames at an application that does not poll: decoding stops
+/// at the event bound and input is refused past it. Once polled, the rest
+/// of the same input is taken and every frame arrives, in order.
+#[test]
+fn a_frame_flood_is_bounded_while_the_application_does_not_poll() {
+    let _serial = serial();
+    const FRAMES: u32 = 100_000;
+    let mut wire = Vec::new();
+    for i in 0..FRAMES {
+        wire.extend_from_slice(&4u32.to_be_bytes());
+        wire.extend_from_slice(&i.to_be_bytes());
+    }
+    let config = Config::builder().max_pending_events(1024).build().unwrap();
+    let mut conn = Connection::new(config);
+    let (taken, growth) = measure("a_frame_flood_is_bounded", || {
+        let mut taken = 0;
+        for read in wire.chunks(64 << 10) {
+            let n = conn.receive(read).unwrap();
+            assert!(n == 0 || n == read.len());
+            if n == 0 {
+                break;
+            }
+            taken += n;
+        }
+        taken
+    });
+    assert!(taken < wire.len(), "input was refused at the event bound");
+    assert!(growth < 1 << 20, "{growth} bytes held for 1024 events");
+    let mut rest = &wire[taken..];
+    let mut next = 0u32;
+    loop {
+        while let Some(event) = conn.poll_event() {
+            assert_eq!(event, Event::Frame(next.to_be_bytes().to_vec().into()));
+            next += 1;
+        }
+        if rest.is_empty() {
+            break;
+        }
+        let n = conn.receive(rest).unwrap();
+        assert_eq!(n, rest.len(), "taken whole once the events are polled");
+        rest = &rest[n..];
+    }
+    assert_eq!(next, FRAMES);
+    assert!(conn.send(&b"still here"[..]).is_ok());
 }

@@ -235,3 +235,78 @@ fn one_byte_continuations_stop_at_the_message_limit() {
     );
     still_serves();
 }
+
+/// A flood of 100k pings at an application that neither polls events nor
+/// transmits: the event queue stops at its bound (input is refused past
+/// it, and parsing of what was taken pauses), the send queue at its limit
+/// (the pong for the newest ping waits past it by one frame). Once the
+/// application polls, the rest of the same input is taken: every ping is
+/// reported, and the newest one answered.
+#[test]
+fn a_ping_flood_is_bounded_while_the_application_does_not_poll() {
+    let _serial = serial();
+    const PINGS: usize = 100_000;
+    let events_max = 1024;
+    let queue_max = 16 << 10;
+    let config = Config::default()
+        .with_max_pending_events(events_max)
+        .with_max_send_queue(queue_max);
+    let mut wire = Vec::new();
+    for i in 0..PINGS as u32 {
+        wire.extend(masked(OpCode::Ping, &i.to_be_bytes()));
+    }
+    let mut s = server(config);
+    let (taken, growth) = measure("a_ping_flood_is_bounded", || {
+        // The peer keeps sending; the application only feeds 64 KiB reads,
+        // as long as they are taken.
+        let mut taken = 0;
+        for read in wire.chunks(64 << 10) {
+            let n = s.receive(read).unwrap();
+            assert!(n == 0 || n == read.len());
+            if n == 0 {
+                break;
+            }
+            taken += n;
+        }
+        taken
+    });
+    assert!(taken < wire.len(), "input was refused at the event bound");
+    assert!(
+        growth < 1 << 20,
+        "{growth} bytes held for {events_max} events and a {queue_max}-byte queue"
+    );
+    // The application wakes up: everything arrives, nothing was lost.
+    let mut rest = &wire[taken..];
+    let mut pings = 0;
+    let mut last = None;
+    loop {
+        while let Some(event) = s.poll_event() {
+            let Event::Ping(p) = event else {
+                panic!("{event:?}");
+            };
+            pings += 1;
+            last = Some(p);
+        }
+        if rest.is_empty() {
+            break;
+        }
+        let n = s.receive(rest).unwrap();
+        assert_eq!(n, rest.len(), "taken whole once the events are polled");
+        rest = &rest[n..];
+    }
+    assert_eq!(pings, PINGS);
+    let newest = (PINGS as u32 - 1).to_be_bytes();
+    assert_eq!(last.as_deref(), Some(&newest[..]));
+    let mut out = Vec::new();
+    s.poll_transmit(&mut out);
+    assert!(
+        out.len() <= queue_max + 2 + 125,
+        "{} bytes queued",
+        out.len()
+    );
+    assert!(
+        out.ends_with(&[&[0x8a, 4][..], &newest].concat()),
+        "the newest ping is answered last"
+    );
+    s.send("still here").unwrap();
+}

@@ -122,7 +122,7 @@ fn a_chunked_refusal_is_reported_with_its_body() {
         ("trailing", vec![[CHUNKED_403, b"\x81\x00junk"].concat()]),
     ] {
         let mut c = client();
-        let mut result = Ok(());
+        let mut result = Ok(0);
         for piece in &pieces {
             result = c.receive(piece);
             if result.is_err() {

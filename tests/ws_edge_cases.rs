@@ -284,7 +284,7 @@ fn a_queued_failure_is_not_replaced_by_a_later_timeout() {
     c.handle_timeout(t0);
     let mut bytes = masked(OpCode::Binary, b"m");
     bytes.extend(masked(OpCode::Continuation, b"x"));
-    assert_eq!(c.receive(&bytes), Ok(()));
+    assert_eq!(c.receive(&bytes), Ok(bytes.len()));
     for s in [0, 2, 4] {
         c.handle_timeout(t0 + Duration::from_secs(s));
     }
@@ -320,7 +320,7 @@ fn a_queued_peer_close_and_a_close_timeout_give_one_closed_event() {
     c.close(CloseCode::NORMAL, "").unwrap();
     let mut bytes = masked(OpCode::Ping, b"p");
     bytes.extend(masked(OpCode::Close, &1000u16.to_be_bytes()));
-    assert_eq!(c.receive(&bytes), Ok(()));
+    assert_eq!(c.receive(&bytes), Ok(bytes.len()));
     c.handle_timeout(t0 + Duration::from_millis(1));
     c.handle_timeout(t0 + Duration::from_secs(11));
     let events: Vec<Event> = std::iter::from_fn(|| c.poll_event()).collect();

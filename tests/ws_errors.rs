@@ -115,7 +115,7 @@ fn expect_failure(
             let result = c.receive(&input[fed..fed + n]);
             fed += n;
             match (result, &first) {
-                (Ok(()), None) => {}
+                (Ok(taken), None) => assert_eq!(taken, n, "{what}: all taken"),
                 (Err(e), None) => {
                     assert!(fed >= fail_at, "{what}: failed early, at {fed}: {e:?}");
                     assert!(check(&e), "{what}: wrong error {e:?}");

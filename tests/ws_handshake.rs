@@ -106,7 +106,7 @@ fn refused(config: &Config, req: &[u8], expected: HandshakeError) -> Parsed {
         let mut first = None;
         for p in pieces {
             match (server.receive(p), &first) {
-                (Ok(()), None) => {}
+                (Ok(taken), None) => assert_eq!(taken, p.len()),
                 (Err(e), None) => first = Some(e),
                 (r, Some(e)) => assert_eq!(r.as_ref(), Err(e)),
             }

@@ -46,13 +46,16 @@ fn decide(request: &[u8], feed: Feed) -> (Connection, UpgradeRequest) {
     let mut server = Connection::server_with_decision(Config::default());
     server.handle_timeout(Instant::now());
     match feed {
-        Feed::Whole => server.receive(request).unwrap(),
+        Feed::Whole => assert_eq!(server.receive(request).unwrap(), request.len()),
         Feed::ByteByByte => {
             for b in request {
-                server.receive(std::slice::from_ref(b)).unwrap();
+                assert_eq!(server.receive(std::slice::from_ref(b)).unwrap(), 1);
             }
         }
-        Feed::Trailing => server.receive(&[request, HELLO].concat()).unwrap(),
+        Feed::Trailing => {
+            let bytes = [request, HELLO].concat();
+            assert_eq!(server.receive(&bytes).unwrap(), bytes.len());
+        }
     }
     let Some(Event::Upgrade(up)) = server.poll_event() else {
         panic!("{feed:?}: no upgrade event");

@@ -39,9 +39,7 @@ pub fn drive<D: Driver>(
             Ok(0) => {
                 let _ = machine.receive_eof();
             }
-            Ok(n) => {
-                let _ = machine.receive(&input[..n]);
-            }
+            Ok(n) => feed(machine, &input[..n], &mut on_event),
             Err(e)
                 if matches!(
                     e.kind(),
@@ -52,6 +50,25 @@ pub fn drive<D: Driver>(
     };
     linger_close(stream);
     result
+}
+
+/// Feeds `data` to `machine`, handing events to `on_event` whenever the
+/// machine takes no more until they are polled.
+pub fn feed<D: Driver>(
+    machine: &mut D,
+    mut data: &[u8],
+    on_event: &mut impl FnMut(&mut D, D::Event),
+) {
+    while !data.is_empty() {
+        match machine.receive(data) {
+            Ok(taken) => data = data.get(taken..).unwrap_or_default(),
+            // Failed: the machine reports its end through its events.
+            Err(_) => return,
+        }
+        while let Some(event) = machine.poll_event() {
+            on_event(machine, event);
+        }
+    }
 }
 
 /// Half-closes the stream and reads until the peer closes too (briefly), so

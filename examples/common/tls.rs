@@ -7,7 +7,7 @@
 #![allow(dead_code)]
 
 use sansproto::Driver;
-use std::io::{ErrorKind, Read, Write};
+use std::io::{BufRead, ErrorKind, Write};
 use std::time::Instant;
 
 /// Why a [`Tls`] driver failed: TLS itself, or the machine inside it.
@@ -80,20 +80,27 @@ where
         TlsError::Tls(e)
     }
 
-    /// Hands every plaintext byte rustls has decrypted to the inner machine.
-    fn read_plaintext(&mut self) -> Result<(), TlsError<D::Error>> {
-        let mut buf = [0u8; 16 * 1024];
+    /// Hands the plaintext rustls has decrypted to the inner machine, as
+    /// far as it takes it. True when none is left waiting.
+    fn read_plaintext(&mut self) -> Result<bool, TlsError<D::Error>> {
         loop {
-            match self.tls.reader().read(&mut buf) {
-                Ok(0) => {
+            let mut reader = self.tls.reader();
+            let result = match reader.fill_buf() {
+                Ok([]) => {
                     if !self.peer_closed {
                         self.peer_closed = true;
                         self.inner.receive_eof().map_err(TlsError::Inner)?;
                     }
-                    return Ok(());
+                    return Ok(true);
                 }
-                Ok(n) => self.inner.receive(&buf[..n]).map_err(TlsError::Inner)?,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
+                Ok(plain) => Ok(self.inner.receive(plain).map_err(TlsError::Inner)?),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(true),
+                Err(e) => Err(e),
+            };
+            match result {
+                // The inner machine wants its events polled first.
+                Ok(0) => return Ok(false),
+                Ok(n) => self.tls.reader().consume(n),
                 Err(e) => {
                     let e = rustls::Error::General(e.to_string());
                     return Err(self.fail(e));
@@ -110,9 +117,14 @@ where
     type Event = D::Event;
     type Error = TlsError<D::Error>;
 
-    fn receive(&mut self, mut data: &[u8]) -> Result<(), Self::Error> {
+    fn receive(&mut self, mut data: &[u8]) -> Result<usize, Self::Error> {
         if let Some(e) = &self.error {
             return Err(TlsError::Tls(e.clone()));
+        }
+        let offered = data.len();
+        // Plaintext the inner machine could not take yet goes first.
+        if !self.read_plaintext()? {
+            return Ok(0);
         }
         while !data.is_empty() {
             if let Err(e) = self.tls.read_tls(&mut data) {
@@ -121,9 +133,11 @@ where
             if let Err(e) = self.tls.process_new_packets() {
                 return Err(self.fail(e));
             }
-            self.read_plaintext()?;
+            if !self.read_plaintext()? {
+                break;
+            }
         }
-        Ok(())
+        Ok(offered - data.len())
     }
 
     fn receive_eof(&mut self) -> Result<(), Self::Error> {
@@ -140,6 +154,14 @@ where
     }
 
     fn poll_event(&mut self) -> Option<Self::Event> {
+        if let Some(event) = self.inner.poll_event() {
+            return Some(event);
+        }
+        // Room again for plaintext that waited; a failure is kept and
+        // returned by the next `receive`.
+        if self.error.is_none() {
+            let _ = self.read_plaintext();
+        }
         self.inner.poll_event()
     }
 

@@ -41,6 +41,7 @@ fn config() -> Config {
     config.idle_timeout = Duration::from_secs(3);
     config.max_queued_datagrams = 64;
     config.max_queued_bytes = 4096;
+    config.max_pending_events = 16;
     let seg = config.segmentation.as_mut().unwrap();
     seg.max_message_size = 400;
     seg.max_fragments = 8;
@@ -60,10 +61,26 @@ fn check(endpoint: &mut Endpoint<u8>, config: &Config) {
     assert!(endpoint.peer_count() <= config.max_peers);
     assert!(endpoint.queued_bytes() <= config.max_queued_bytes);
     assert!(endpoint.queued_datagrams() <= config.max_queued_datagrams);
+    let mut events = 0;
     while let Some(event) = endpoint.poll_event() {
+        events += 1;
+        // One datagram past the bound adds a few events at most.
+        assert!(events <= config.max_pending_events + 8, "{events} events queued");
         if let Event::Message { payload, .. } = event {
             assert!(payload.len() <= seg.max_message_size);
         }
+    }
+}
+
+/// Feeds a datagram; when the event queue is full, polls it (checking the
+/// limits) and feeds the datagram again, which must then be taken.
+fn feed(endpoint: &mut Endpoint<u8>, config: &Config, from: u8, d: Bytes, now: Instant) {
+    if let Err(back) = endpoint.receive(from, d, now) {
+        assert_eq!(back.from, from);
+        check(endpoint, config);
+        endpoint
+            .receive(back.from, back.datagram, now)
+            .expect("taken once the events were polled");
     }
 }
 
@@ -75,7 +92,7 @@ fuzz_target!(|ops: Vec<Op>| {
     let mut out = Vec::new();
     for op in ops {
         match op {
-            Op::Receive { peer, data } => endpoint.receive(peer % 16, Bytes::from(data), now),
+            Op::Receive { peer, data } => feed(&mut endpoint, &config, peer % 16, Bytes::from(data), now),
             Op::Fragment {
                 peer,
                 message_id,
@@ -90,7 +107,7 @@ fuzz_target!(|ops: Vec<Op>| {
                 };
                 let mut d = header.encode().to_vec();
                 d.resize(d.len() + usize::from(len), len);
-                endpoint.receive(peer % 16, Bytes::from(d), now);
+                feed(&mut endpoint, &config, peer % 16, Bytes::from(d), now);
             }
             Op::Send { peer, len } => {
                 let message = Bytes::from(vec![peer; usize::from(len) % 512]);
@@ -107,7 +124,7 @@ fuzz_target!(|ops: Vec<Op>| {
                 }
                 for (from, d) in datagrams {
                     for _ in 0..(copies % 3).max(1) {
-                        endpoint.receive(from, d.clone(), now);
+                        feed(&mut endpoint, &config, from, d.clone(), now);
                     }
                 }
             }

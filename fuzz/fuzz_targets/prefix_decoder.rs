@@ -43,7 +43,9 @@ fn config(l: &Layout) -> Option<(Config, usize)> {
         })
         .length_adjustment(l.adjustment)
         .length_includes_header(l.includes_header)
-        .discard_too_long_frames(l.discard);
+        .discard_too_long_frames(l.discard)
+        // A small event bound: decoding pauses and resumes within a chunk.
+        .max_pending_events(1 + l.limit as usize % 4);
     if let Some((ber, max, strict)) = l.varint {
         let format = if ber {
             VarintFormat::Ber
@@ -119,8 +121,10 @@ fuzz_target!(|input: Input| {
         if chunk.is_empty() {
             continue;
         }
-        if let Err(e) = conn.receive(chunk) {
-            assert_eq!(conn_err.get_or_insert(e.clone()), &e);
+        match conn.receive(chunk) {
+            // Every event is polled after each chunk: all of it is taken.
+            Ok(taken) => assert_eq!(taken, chunk.len()),
+            Err(e) => assert_eq!(conn_err.get_or_insert(e.clone()), &e),
         }
         while let Some(ev) = conn.poll_event() {
             from_conn.push(ev);

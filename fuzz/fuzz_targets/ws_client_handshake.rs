@@ -289,7 +289,8 @@ fuzz_target!(|input: Input| {
                 }
                 .min(rest.len());
                 fed += n;
-                (conn.receive(&rest[..n]), n)
+                let taken = conn.receive(&rest[..n]);
+                (taken.map(|t| assert_eq!(t, n, "events are polled: all is taken")), n)
             }
         };
         if let Some(e) = before {

@@ -115,38 +115,28 @@ fuzz_target!(|input: Input| {
             Op::Poll => {}
         }
         for piece in feed {
-            match server.receive(&piece) {
-                Ok(()) => {}
-                Err(e) => {
-                    if let Some(first) = &error {
-                        assert_eq!(first, &e, "the sticky error changed");
+            let mut rest = &piece[..];
+            while !rest.is_empty() {
+                match server.receive(rest) {
+                    Ok(taken) => {
+                        assert!(taken == 0 || taken == rest.len(), "a partial take");
+                        rest = &rest[taken..];
+                        if taken == 0 {
+                            // The event queue is full: poll, then offer again.
+                            drain(&mut server, &mut messages, &mut received);
+                        }
                     }
-                    error = Some(e);
+                    Err(e) => {
+                        if let Some(first) = &error {
+                            assert_eq!(first, &e, "the sticky error changed");
+                        }
+                        error = Some(e);
+                        break;
+                    }
                 }
             }
         }
-        while let Some(event) = server.poll_event() {
-            match event {
-                Event::Message(m) => {
-                    assert!(m.len() <= MAX_MESSAGE);
-                    messages.push(m);
-                }
-                Event::Fragment { data, last, kind, .. } => {
-                    received.extend_from_slice(&data);
-                    assert!(received.len() <= MAX_MESSAGE * 2);
-                    if last {
-                        let body = std::mem::take(&mut received);
-                        messages.push(match kind {
-                            sansproto::ws::MessageKind::Text => {
-                                Message::from(String::from_utf8(body).expect("streamed text is UTF-8"))
-                            }
-                            sansproto::ws::MessageKind::Binary => Message::Binary(body.into()),
-                        });
-                    }
-                }
-                _ => {}
-            }
-        }
+        drain(&mut server, &mut messages, &mut received);
         if let Some(e) = server.error() {
             if let Some(first) = &error {
                 assert_eq!(first, e, "the sticky error changed");
@@ -158,3 +148,30 @@ fuzz_target!(|input: Input| {
         assert_eq!(messages, sent, "compressed messages arrive as sent");
     }
 });
+
+/// Hands every event to the checks: whole messages, and streamed pieces
+/// joined into messages.
+fn drain(server: &mut Connection, messages: &mut Vec<Message>, received: &mut Vec<u8>) {
+    while let Some(event) = server.poll_event() {
+        match event {
+            Event::Message(m) => {
+                assert!(m.len() <= MAX_MESSAGE);
+                messages.push(m);
+            }
+            Event::Fragment { data, last, kind, .. } => {
+                received.extend_from_slice(&data);
+                assert!(received.len() <= MAX_MESSAGE * 2);
+                if last {
+                    let body = std::mem::take(received);
+                    messages.push(match kind {
+                        sansproto::ws::MessageKind::Text => {
+                            Message::from(String::from_utf8(body).expect("streamed text is UTF-8"))
+                        }
+                        sansproto::ws::MessageKind::Binary => Message::Binary(body.into()),
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+}

@@ -77,8 +77,10 @@ fn run(mut conn: Connection, pieces: &[&[u8]], eof: bool, expire: bool) -> Outco
     let mut events = Vec::new();
     let mut out = Vec::new();
     for piece in pieces {
-        if let Err(e) = conn.receive(piece) {
-            errors.push(e);
+        match conn.receive(piece) {
+            // Every event is polled after each piece: all of it is taken.
+            Ok(taken) => assert_eq!(taken, piece.len()),
+            Err(e) => errors.push(e),
         }
         while let Some(e) = conn.poll_event() {
             events.push(e);

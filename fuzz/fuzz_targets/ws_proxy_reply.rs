@@ -184,7 +184,9 @@ fuzz_target!(|input: Input| {
     let mut events = Vec::new();
     let mut sink = Vec::new();
     for piece in &pieces {
-        let _ = client.receive(piece);
+        if let Ok(taken) = client.receive(piece) {
+            assert_eq!(taken, piece.len(), "events are polled: all is taken");
+        }
         client.poll_transmit(&mut sink);
         events.extend(std::iter::from_fn(|| client.poll_event()));
     }

@@ -205,14 +205,29 @@ impl Seen {
         if data.is_empty() {
             return;
         }
-        let result = conn.receive(data);
-        self.input_result(conn, result);
+        let mut rest = data;
+        let mut polled = false;
+        loop {
+            let result = conn.receive(rest);
+            let taken = *result.as_ref().unwrap_or(&0);
+            self.input_result(conn, result.map(|_| ()));
+            assert!(taken == 0 || taken == rest.len(), "a partial take");
+            rest = &rest[taken..];
+            if rest.is_empty() || conn.error().is_some() {
+                return;
+            }
+            // The event queue is full: once polled, the bytes are taken.
+            assert!(!polled, "bytes refused after every event was polled");
+            self.poll(conn);
+            polled = true;
+        }
     }
 }
 
 fuzz_target!(|input: Input| {
     let mut config = Config::default()
         .with_max_frame_size(MAX_FRAME)
+        .with_max_pending_events(8)
         .with_max_message_size(MAX_MESSAGE)
         .with_max_send_queue(256 + usize::from(input.send_queue))
         .with_stream_frames(input.stream_frames)

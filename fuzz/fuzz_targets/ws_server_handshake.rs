@@ -274,7 +274,9 @@ fuzz_target!(|input: Input| {
         largest_chunk = largest_chunk.max(chunk.len());
 
         let before = seen.sticky.clone();
-        let result = conn.receive(chunk);
+        let result = conn
+            .receive(chunk)
+            .map(|t| assert_eq!(t, chunk.len(), "events are polled: all is taken"));
         if let Some(e) = before {
             assert_eq!(result, Err(e), "receive after an error");
         }

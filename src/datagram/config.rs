@@ -56,6 +56,11 @@ pub struct Config {
     pub max_queued_datagrams: usize,
     /// Most bytes (headers included) waiting for `poll_transmit`. Default 2 MiB.
     pub max_queued_bytes: usize,
+    /// Most events waiting for [`poll_event`](super::Endpoint::poll_event)
+    /// before [`receive`](super::Endpoint::receive) hands datagrams back
+    /// instead of taking them (one datagram adds at most a few events).
+    /// Default 1024.
+    pub max_pending_events: usize,
     /// Segmentation and reassembly; `None` (the default) sends every message
     /// as one datagram with no header. Both peers must agree.
     pub segmentation: Option<Segmentation>,
@@ -104,6 +109,7 @@ impl Default for Config {
             idle_timeout: Duration::from_secs(30),
             max_queued_datagrams: 1024,
             max_queued_bytes: 2 * 1024 * 1024,
+            max_pending_events: 1024,
             segmentation: None,
         }
     }
@@ -183,6 +189,7 @@ impl Config {
         }
         nonzero("max_peers", self.max_peers)?;
         nonzero("max_queued_datagrams", self.max_queued_datagrams)?;
+        nonzero("max_pending_events", self.max_pending_events)?;
         if self.idle_timeout.is_zero() {
             return Err(ConfigError::Zero {
                 name: "idle_timeout",

@@ -151,3 +151,18 @@ impl SendError {
         }
     }
 }
+
+/// A datagram [`Endpoint::receive`](super::Endpoint::receive) handed back
+/// untouched because
+/// [`max_pending_events`](super::Config::max_pending_events) events wait to
+/// be polled. Poll them, then feed the datagram again (or stop reading the
+/// socket until then: the kernel's receive buffer holds, then drops, what
+/// comes meanwhile).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("event queue full: poll events, then feed the datagram again")]
+pub struct Backlogged<A> {
+    /// Who sent it.
+    pub from: A,
+    /// The datagram, as given.
+    pub datagram: Bytes,
+}

@@ -99,7 +99,7 @@ pub use config::{
     Config, ConfigError, Segmentation, MTU_ETHERNET_IPV4, MTU_ETHERNET_IPV6, MTU_MAX_IPV4,
     MTU_MAX_IPV6,
 };
-pub use error::{DropReason, PeerError, SendError};
+pub use error::{Backlogged, DropReason, PeerError, SendError};
 pub use segment::{Header, HEADER_LEN, VERSION};
 
 use peer::{Peer, Timers};
@@ -235,10 +235,21 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
 
     /// Feeds one datagram received from `from` at `now`.
     ///
-    /// Never fails: a datagram that is malformed, over a limit, or from an
-    /// address the full peer table cannot take is dropped and reported as an
-    /// event. Only a valid datagram opens a peer or refreshes its idle timer.
-    pub fn receive(&mut self, from: A, datagram: Bytes, now: Instant) {
+    /// A datagram that is malformed, over a limit, or from an address the
+    /// full peer table cannot take is dropped and reported as an event.
+    /// Only a valid datagram opens a peer or refreshes its idle timer. While
+    /// [`Config::max_pending_events`] events wait to be polled, the datagram
+    /// is handed back untouched instead ([`Backlogged`]), so that what
+    /// peers send cannot grow the event queue past that bound.
+    pub fn receive(&mut self, from: A, datagram: Bytes, now: Instant) -> Result<(), Backlogged<A>> {
+        if self.events.len() >= self.config.max_pending_events {
+            return Err(Backlogged { from, datagram });
+        }
+        self.take(from, datagram, now);
+        Ok(())
+    }
+
+    fn take(&mut self, from: A, datagram: Bytes, now: Instant) {
         if datagram.len() > self.config.mtu {
             let error = PeerError::DatagramTooLarge {
                 len: datagram.len(),

@@ -49,7 +49,7 @@ fn unsegmented_is_zero_copy_both_ways() {
     let mut ep = endpoint(Config::default());
     let now = Instant::now();
     let datagram = Bytes::from(vec![9u8; 1472]);
-    ep.receive(3, datagram.clone(), now);
+    ep.receive(3, datagram.clone(), now).unwrap();
     let evs = events(&mut ep);
     assert_eq!(evs[0], Event::PeerOpened { peer: 3 });
     match &evs[1] {
@@ -66,7 +66,8 @@ fn unsegmented_is_zero_copy_both_ways() {
 #[test]
 fn oversized_datagram_is_dropped_without_opening_a_peer() {
     let mut ep = endpoint(Config::default());
-    ep.receive(1, Bytes::from(vec![0u8; 1473]), Instant::now());
+    ep.receive(1, Bytes::from(vec![0u8; 1473]), Instant::now())
+        .unwrap();
     assert_eq!(
         events(&mut ep),
         [Event::DatagramDropped {
@@ -127,7 +128,7 @@ fn segmented_round_trip_in_reverse_order_with_duplicates() {
         .all(|(to, d)| *to == 2 && d.len() <= HEADER_LEN + 10));
     let now = Instant::now();
     for (_, d) in sent.iter().rev().chain(sent.iter()) {
-        b.receive(1, d.clone(), now);
+        b.receive(1, d.clone(), now).unwrap();
     }
     assert_eq!(
         events(&mut b),
@@ -147,8 +148,8 @@ fn single_fragment_message_is_zero_copy_and_delivered_once() {
     let mut ep = endpoint(small_segmented());
     let d = fragment(77, 0, 1, b"hello");
     let now = Instant::now();
-    ep.receive(1, d.clone(), now);
-    ep.receive(1, d.clone(), now);
+    ep.receive(1, d.clone(), now).unwrap();
+    ep.receive(1, d.clone(), now).unwrap();
     let evs = events(&mut ep);
     assert_eq!(evs.len(), 2);
     match &evs[1] {
@@ -171,7 +172,7 @@ fn message_ids_wrap() {
         a.send(2, Bytes::from(vec![i; 25])).unwrap();
         for (_, d) in datagrams(&mut a) {
             ids.push(Header::parse(&d).unwrap().message_id);
-            b.receive(1, d, now);
+            b.receive(1, d, now).unwrap();
         }
     }
     ids.dedup();
@@ -213,9 +214,10 @@ fn inconsistent_fragments_drop_the_partial_message() {
         ),
     ];
     for (bad, error) in cases {
-        ep.receive(9, fragment(1, 0, 3, b"0123456789"), now);
+        ep.receive(9, fragment(1, 0, 3, b"0123456789"), now)
+            .unwrap();
         assert_eq!(ep.buffered_bytes(), 10);
-        ep.receive(9, bad, now);
+        ep.receive(9, bad, now).unwrap();
         let evs = events(&mut ep);
         assert_eq!(
             evs.last(),
@@ -233,9 +235,9 @@ fn inconsistent_fragments_drop_the_partial_message() {
 fn header_limits_are_checked_before_any_state() {
     let mut ep = endpoint(small_segmented());
     let now = Instant::now();
-    ep.receive(1, fragment(1, 0, 65535, b"x"), now);
-    ep.receive(1, fragment(1, 0, 2, b""), now);
-    ep.receive(1, Bytes::from_static(&[1, 0, 0]), now);
+    ep.receive(1, fragment(1, 0, 65535, b"x"), now).unwrap();
+    ep.receive(1, fragment(1, 0, 2, b""), now).unwrap();
+    ep.receive(1, Bytes::from_static(&[1, 0, 0]), now).unwrap();
     assert_eq!(
         events(&mut ep),
         [
@@ -262,7 +264,8 @@ fn header_limits_are_checked_before_any_state() {
     let mut config = small_segmented();
     config.segmentation.as_mut().unwrap().max_message_size = 50;
     let mut ep = endpoint(config);
-    ep.receive(1, fragment(1, 0, 10, b"0123456789"), now);
+    ep.receive(1, fragment(1, 0, 10, b"0123456789"), now)
+        .unwrap();
     assert_eq!(
         events(&mut ep).last(),
         Some(&Event::DatagramDropped {
@@ -282,9 +285,11 @@ fn a_peer_evicts_only_its_own_oldest_partial() {
     config.segmentation.as_mut().unwrap().max_partials_per_peer = 2;
     let mut ep = endpoint(config);
     let now = Instant::now();
-    ep.receive(5, fragment(100, 0, 2, b"0123456789"), now);
+    ep.receive(5, fragment(100, 0, 2, b"0123456789"), now)
+        .unwrap();
     for id in 1..=3 {
-        ep.receive(1, fragment(id, 0, 2, b"0123456789"), now);
+        ep.receive(1, fragment(id, 0, 2, b"0123456789"), now)
+            .unwrap();
     }
     let evs = events(&mut ep);
     assert_eq!(
@@ -297,7 +302,7 @@ fn a_peer_evicts_only_its_own_oldest_partial() {
     );
     assert_eq!(ep.partial_count(), 3);
     assert_eq!(ep.buffered_bytes(), 30);
-    ep.receive(5, fragment(100, 1, 2, b"ab"), now);
+    ep.receive(5, fragment(100, 1, 2, b"ab"), now).unwrap();
     assert_eq!(
         events(&mut ep),
         [Event::Message {
@@ -315,7 +320,8 @@ fn global_limits_refuse_without_evicting_others() {
     let mut ep = endpoint(config);
     let now = Instant::now();
     for peer in 0..3u8 {
-        ep.receive(peer, fragment(7, 0, 2, b"0123456789"), now);
+        ep.receive(peer, fragment(7, 0, 2, b"0123456789"), now)
+            .unwrap();
     }
     assert_eq!(
         events(&mut ep).last(),
@@ -326,7 +332,7 @@ fn global_limits_refuse_without_evicting_others() {
         })
     );
     assert_eq!((ep.partial_count(), ep.buffered_bytes()), (2, 20));
-    ep.receive(0, fragment(7, 1, 2, b"z"), now);
+    ep.receive(0, fragment(7, 1, 2, b"z"), now).unwrap();
     assert!(matches!(
         events(&mut ep)[..],
         [Event::Message { peer: 0, .. }]
@@ -339,11 +345,13 @@ fn idle_expiry_is_refreshed_only_by_valid_inbound_traffic() {
     config.idle_timeout = Duration::from_secs(10);
     let mut ep = endpoint(config);
     let t0 = Instant::now();
-    ep.receive(1, fragment(1, 0, 1, b"a"), t0);
+    ep.receive(1, fragment(1, 0, 1, b"a"), t0).unwrap();
     assert_eq!(ep.poll_timeout(), Some(t0 + Duration::from_secs(10)));
-    ep.receive(1, fragment(2, 0, 1, b"b"), t0 + Duration::from_secs(4));
+    ep.receive(1, fragment(2, 0, 1, b"b"), t0 + Duration::from_secs(4))
+        .unwrap();
     // Garbage and sends do not count.
-    ep.receive(1, Bytes::from_static(b"junk"), t0 + Duration::from_secs(8));
+    ep.receive(1, Bytes::from_static(b"junk"), t0 + Duration::from_secs(8))
+        .unwrap();
     ep.send(1, Bytes::from_static(b"out")).unwrap();
     events(&mut ep);
     ep.handle_timeout(t0 + Duration::from_secs(10));
@@ -367,12 +375,13 @@ fn idle_expiry_is_refreshed_only_by_valid_inbound_traffic() {
 fn partial_timeout_frees_memory_and_close_frees_the_rest() {
     let mut ep = endpoint(small_segmented());
     let t0 = Instant::now();
-    ep.receive(1, fragment(1, 0, 2, b"0123456789"), t0);
+    ep.receive(1, fragment(1, 0, 2, b"0123456789"), t0).unwrap();
     ep.receive(
         2,
         fragment(1, 0, 2, b"0123456789"),
         t0 + Duration::from_secs(1),
-    );
+    )
+    .unwrap();
     assert_eq!(ep.poll_timeout(), Some(t0 + Duration::from_secs(5)));
     ep.handle_timeout(t0 + Duration::from_secs(5));
     assert_eq!(
@@ -414,7 +423,7 @@ fn full_table_refuses_new_peers_only() {
     let mut ep = endpoint(config);
     let now = Instant::now();
     for peer in [1, 2, 3, 1] {
-        ep.receive(peer, Bytes::from_static(b"m"), now);
+        ep.receive(peer, Bytes::from_static(b"m"), now).unwrap();
     }
     let evs = events(&mut ep);
     assert_eq!(evs[4], Event::PeerRefused { peer: 3 });
@@ -433,15 +442,18 @@ fn global_pressure_recycles_only_the_peers_own_partials() {
     seg.max_buffered = 100;
     let mut ep = endpoint(config);
     let now = Instant::now();
-    ep.receive(1, fragment(1, 0, 10, b"0123456789"), now);
+    ep.receive(1, fragment(1, 0, 10, b"0123456789"), now)
+        .unwrap();
     for index in 0..9 {
-        ep.receive(2, fragment(2, index, 10, b"0123456789"), now);
+        ep.receive(2, fragment(2, index, 10, b"0123456789"), now)
+            .unwrap();
     }
     assert_eq!(ep.buffered_bytes(), 100);
     events(&mut ep);
 
     // Peer 1's newer message takes the room of its own older one.
-    ep.receive(1, fragment(3, 0, 10, b"0123456789"), now);
+    ep.receive(1, fragment(3, 0, 10, b"0123456789"), now)
+        .unwrap();
     assert_eq!(
         events(&mut ep),
         [Event::MessageDropped {
@@ -451,7 +463,8 @@ fn global_pressure_recycles_only_the_peers_own_partials() {
         }]
     );
     // Peer 3 has nothing of its own to give up: refused, nobody evicted.
-    ep.receive(3, fragment(4, 0, 10, b"0123456789"), now);
+    ep.receive(3, fragment(4, 0, 10, b"0123456789"), now)
+        .unwrap();
     assert_eq!(
         events(&mut ep),
         [
@@ -472,10 +485,13 @@ fn global_partial_cap_recycles_only_the_peers_own_partials() {
     config.segmentation.as_mut().unwrap().max_partials = 2;
     let mut ep = endpoint(config);
     let now = Instant::now();
-    ep.receive(1, fragment(1, 0, 2, b"0123456789"), now);
-    ep.receive(2, fragment(2, 0, 2, b"0123456789"), now);
+    ep.receive(1, fragment(1, 0, 2, b"0123456789"), now)
+        .unwrap();
+    ep.receive(2, fragment(2, 0, 2, b"0123456789"), now)
+        .unwrap();
     events(&mut ep);
-    ep.receive(2, fragment(3, 0, 2, b"0123456789"), now);
+    ep.receive(2, fragment(3, 0, 2, b"0123456789"), now)
+        .unwrap();
     assert_eq!(
         events(&mut ep),
         [Event::MessageDropped {
@@ -484,7 +500,7 @@ fn global_partial_cap_recycles_only_the_peers_own_partials() {
             reason: DropReason::Evicted
         }]
     );
-    ep.receive(1, fragment(1, 1, 2, b"!"), now);
+    ep.receive(1, fragment(1, 1, 2, b"!"), now).unwrap();
     assert_eq!(
         events(&mut ep),
         [Event::Message {

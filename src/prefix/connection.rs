@@ -2,7 +2,7 @@
 
 use super::decoder::{Lookahead, Out};
 use super::{Config, DecodeError, Decoder, EncodeError, Encoder};
-use crate::buf::{RecvBuf, SendQueue};
+use crate::buf::{Intake, RecvBuf, SendQueue};
 use crate::Driver;
 use bytes::Bytes;
 use std::collections::VecDeque;
@@ -154,6 +154,11 @@ pub struct Connection {
     ready: Bytes,
     send: SendQueue,
     events: VecDeque<Event>,
+    /// At most this many events wait to be polled (`found` included).
+    max_events: usize,
+    /// Whether decoding stopped at `max_events` with bytes left in
+    /// `recv`; `poll_event` resumes once everything found was reported.
+    intake: Intake,
     state: State,
     idle_timeout: Option<Duration>,
     heartbeat: Option<(Duration, Bytes)>,
@@ -175,6 +180,8 @@ impl Connection {
             ready: Bytes::new(),
             send: SendQueue::new(config.max_queued_bytes),
             events: VecDeque::new(),
+            max_events: config.max_pending_events.max(1),
+            intake: Intake::Flowing,
             state: State::Open,
             idle_timeout: config.idle_timeout,
             heartbeat: config.heartbeat,
@@ -307,6 +314,38 @@ impl Connection {
         self.ready = Bytes::new();
     }
 
+    /// Reads ahead through the buffer once, noting where the frames lie
+    /// (up to the event bound), then splits that region off in one go, for
+    /// `poll_event` to slice each frame out of it: one split of the
+    /// receive buffer per read, not per frame.
+    fn decode_buffered(&mut self) -> Result<(), DecodeError> {
+        let room = self.max_events.saturating_sub(self.events.len());
+        let mut ahead = Lookahead::new(self.recv.as_slice());
+        let mut result = Ok(());
+        while self.found.len() < room {
+            match self.decoder.decode_from(&mut ahead) {
+                Ok(Some(out)) => self.found.push(out),
+                Ok(None) => break,
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        if result.is_ok() && self.found.len() >= room {
+            self.intake.pause();
+        }
+        let consumed = ahead.consumed();
+        if consumed > 0 {
+            self.ready = self.recv.split_to(consumed);
+        }
+        result.map_err(|e| {
+            // The stream is lost: release what is left of it.
+            self.recv = RecvBuf::new();
+            self.fail(e)
+        })
+    }
+
     fn fail(&mut self, e: DecodeError) -> DecodeError {
         self.state = State::Failed(e.clone());
         e
@@ -320,39 +359,31 @@ impl Driver for Connection {
     type Event = Event;
     type Error = DecodeError;
 
-    fn receive(&mut self, data: &[u8]) -> Result<(), DecodeError> {
+    fn receive(&mut self, data: &[u8]) -> Result<usize, DecodeError> {
         match &self.state {
             State::Open => {}
-            State::Closed => return Ok(()),
+            State::Closed => return Ok(data.len()),
             State::Failed(e) => return Err(e.clone()),
         }
         if data.is_empty() {
-            return Ok(());
+            return Ok(0);
+        }
+        let pending = self.events.len() + self.found.len().saturating_sub(self.next);
+        if pending >= self.max_events {
+            return Ok(0);
         }
         self.heard_from_peer = true;
         self.queue_found();
         self.recv.extend(data);
-        // Read ahead through the buffer once, noting where the frames lie,
-        // then split that region off in one go and slice each frame out of
-        // it: one split of the receive buffer per read, not per frame.
-        let mut ahead = Lookahead::new(self.recv.as_slice());
-        let found = &mut self.found;
-        let result = self.decoder.decode_all(&mut ahead, |out| found.push(out));
-        let consumed = ahead.consumed();
-        // The frames are reported from `found` by `poll_event`, without
-        // going through the event queue.
-        if consumed > 0 {
-            self.ready = self.recv.split_to(consumed);
-        }
-        result.map_err(|e| {
-            // The stream is lost: release what is left of it.
-            self.recv = RecvBuf::new();
-            self.fail(e)
-        })
+        self.decode_buffered()?;
+        Ok(data.len())
     }
 
     fn receive_eof(&mut self) -> Result<(), DecodeError> {
         match &self.state {
+            // Input taken before the end waits for the application to
+            // poll; the end follows it.
+            State::Open if self.intake.defer_eof() => return Ok(()),
             State::Open => {}
             State::Closed => return Ok(()),
             State::Failed(e) => return Err(e.clone()),
@@ -380,6 +411,18 @@ impl Driver for Connection {
             self.found.shrink_to(FOUND_KEPT);
             self.next = 0;
             self.ready = Bytes::new();
+            if event.is_none() && self.intake != Intake::Flowing && self.state == State::Open {
+                // Bytes taken wait for the queue to empty: decode them now,
+                // then the transport's end if it came meanwhile. A failure
+                // is sticky: `error` and `receive` report it.
+                let eof = self.intake.resume();
+                let _ = self.decode_buffered();
+                if eof && !self.intake.defer_eof() {
+                    self.queue_found();
+                    let _ = self.receive_eof();
+                }
+                return self.poll_event();
+            }
         }
         event
     }

@@ -276,20 +276,6 @@ impl Decoder {
         matches!(self.state, State::Discarding { .. })
     }
 
-    /// Decodes every whole frame in `src`, handing each to `emit`; one
-    /// monomorphic loop so the per-frame path inlines into the caller.
-    #[inline]
-    pub(crate) fn decode_all<I: Input>(
-        &mut self,
-        src: &mut I,
-        mut emit: impl FnMut(Out<I::Frame>),
-    ) -> Result<(), DecodeError> {
-        while let Some(decoded) = self.decode_from(src)? {
-            emit(decoded);
-        }
-        Ok(())
-    }
-
     #[inline(always)]
     pub(crate) fn decode_from<I: Input>(
         &mut self,

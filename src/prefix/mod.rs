@@ -143,6 +143,9 @@ pub const DEFAULT_MAX_FRAME_LENGTH: usize = 8 * 1024 * 1024;
 /// Default bound on bytes queued for sending: 16 MiB.
 pub const DEFAULT_MAX_QUEUED_BYTES: usize = 16 * 1024 * 1024;
 
+/// Default bound on a [`Connection`]'s events waiting to be polled.
+pub const DEFAULT_MAX_PENDING_EVENTS: usize = 1024;
+
 /// A validated frame layout plus the [`Connection`] options.
 ///
 /// Built with [`Config::builder`]. The default is a 4-byte big-endian length
@@ -173,6 +176,7 @@ pub const DEFAULT_MAX_QUEUED_BYTES: usize = 16 * 1024 * 1024;
 pub struct Config {
     pub(crate) framing: Framing,
     pub(crate) max_queued_bytes: usize,
+    pub(crate) max_pending_events: usize,
     pub(crate) idle_timeout: Option<Duration>,
     pub(crate) heartbeat: Option<(Duration, Bytes)>,
 }
@@ -193,6 +197,7 @@ impl Default for Config {
                 discard: false,
             },
             max_queued_bytes: DEFAULT_MAX_QUEUED_BYTES,
+            max_pending_events: DEFAULT_MAX_PENDING_EVENTS,
             idle_timeout: None,
             heartbeat: None,
         }
@@ -269,6 +274,9 @@ pub enum ConfigError {
     /// A send queue limit of zero would refuse every frame.
     #[error("the send queue limit must be at least one byte")]
     ZeroQueueLimit,
+    /// An event bound of zero would never take input.
+    #[error("the pending event bound must be at least one")]
+    ZeroEventLimit,
 }
 
 /// Builds a [`Config`]; every setter may be called in any order and the
@@ -287,6 +295,7 @@ pub struct Builder {
     limit: Limit,
     discard: bool,
     max_queued_bytes: usize,
+    max_pending_events: usize,
     idle_timeout: Option<Duration>,
     heartbeat: Option<(Duration, Bytes)>,
 }
@@ -306,6 +315,7 @@ impl Default for Builder {
             limit: Limit::Frame(DEFAULT_MAX_FRAME_LENGTH),
             discard: false,
             max_queued_bytes: DEFAULT_MAX_QUEUED_BYTES,
+            max_pending_events: DEFAULT_MAX_PENDING_EVENTS,
             idle_timeout: None,
             heartbeat: None,
         }
@@ -419,6 +429,14 @@ impl Builder {
         self
     }
 
+    /// [`Connection`] only: take no input (`receive` returns `Ok(0)`) while
+    /// `max` events wait to be polled, and pause decoding at that many
+    /// (default [`DEFAULT_MAX_PENDING_EVENTS`]).
+    pub fn max_pending_events(mut self, max: usize) -> Self {
+        self.max_pending_events = max;
+        self
+    }
+
     /// [`Connection`] only: end the connection with [`Event::IdleTimeout`]
     /// when nothing arrives from the peer for `timeout`.
     pub fn idle_timeout(mut self, timeout: Duration) -> Self {
@@ -481,6 +499,9 @@ impl Builder {
         if self.max_queued_bytes == 0 {
             return Err(ConfigError::ZeroQueueLimit);
         }
+        if self.max_pending_events == 0 {
+            return Err(ConfigError::ZeroEventLimit);
+        }
         if self.idle_timeout == Some(Duration::ZERO) {
             return Err(ConfigError::ZeroDuration {
                 what: "the idle timeout",
@@ -502,6 +523,7 @@ impl Builder {
                 discard: self.discard,
             },
             max_queued_bytes: self.max_queued_bytes,
+            max_pending_events: self.max_pending_events,
             idle_timeout: self.idle_timeout,
             heartbeat: self.heartbeat,
         })

@@ -38,6 +38,13 @@ pub struct Config {
     pub max_handshake_size: usize,
     /// Most header fields in the opening handshake. Default 64.
     pub max_headers: usize,
+    /// Most events waiting to be polled before input stops being taken:
+    /// past it `receive` takes no bytes (returns `Ok(0)`) and parsing of
+    /// bytes already taken pauses until the events are polled, so a peer
+    /// cannot grow the event queue (a ping flood, say) while the
+    /// application is not polling. Whole messages read together count as
+    /// one event. Default 1024; 0 counts as 1.
+    pub max_pending_events: usize,
     /// Answer pings with pongs automatically. Default on.
     pub auto_pong: bool,
     /// Split outgoing messages into frames of at most this many payload
@@ -72,6 +79,7 @@ impl Default for Config {
             max_send_queue: 64 << 20,
             max_handshake_size: 16 << 10,
             max_headers: 64,
+            max_pending_events: 1024,
             auto_pong: true,
             fragment_size: None,
             stream_frames: false,
@@ -94,6 +102,7 @@ impl fmt::Debug for Config {
             .field("max_send_queue", &self.max_send_queue)
             .field("max_handshake_size", &self.max_handshake_size)
             .field("max_headers", &self.max_headers)
+            .field("max_pending_events", &self.max_pending_events)
             .field("auto_pong", &self.auto_pong)
             .field("fragment_size", &self.fragment_size)
             .field("stream_frames", &self.stream_frames)
@@ -116,6 +125,12 @@ impl fmt::Debug for Config {
 }
 
 impl Config {
+    /// Sets [`Config::max_pending_events`].
+    pub fn with_max_pending_events(mut self, n: usize) -> Self {
+        self.max_pending_events = n;
+        self
+    }
+
     /// Sets [`Config::max_frame_size`].
     pub fn with_max_frame_size(mut self, n: usize) -> Self {
         self.max_frame_size = n;

@@ -291,6 +291,14 @@ impl Proxy {
         }
     }
 
+    /// Returns bytes [`take_buffered`](Self::take_buffered) gave that the
+    /// connection in the tunnel could not take yet, to be taken again.
+    pub(crate) fn put_back(&mut self, rest: &[u8]) {
+        if self.is_connected() {
+            self.recv.extend(rest);
+        }
+    }
+
     /// Feeds bytes read from the transport. On a refusal the
     /// [`ProxyEvent::Refused`] event is queued and [`ProxyError::Status`]
     /// is returned, now and by every later call.

@@ -207,7 +207,8 @@ impl Net {
             };
             self.nodes[n]
                 .endpoint
-                .receive(datagram.from, datagram.bytes.clone(), self.now);
+                .receive(datagram.from, datagram.bytes.clone(), self.now)
+                .unwrap();
             self.delivered.push(Datagram {
                 at: self.now,
                 ..datagram

@@ -286,7 +286,11 @@ impl Connection {
         self.session.poll_event()
     }
 
-    /// Feeds bytes read from the transport.
+    /// Feeds bytes read from the transport; returns how many were taken:
+    /// all of `data`, or none (`Ok(0)`) while
+    /// [`Config::max_pending_events`](super::Config::max_pending_events)
+    /// events wait to be polled (then poll events and offer the same bytes
+    /// again; see [`Session::receive`](super::Session::receive)).
     ///
     /// Events are queued for [`poll_event`](Self::poll_event). On a peer
     /// error the matching Close frame (or HTTP error response) is queued and
@@ -297,7 +301,7 @@ impl Connection {
     /// and the failure takes effect when `poll_event` reaches it, reporting
     /// [`Event::Closed`] and making [`error`](Self::error) return it.
     #[inline]
-    pub fn receive(&mut self, data: &[u8]) -> Result<(), Error> {
+    pub fn receive(&mut self, data: &[u8]) -> Result<usize, Error> {
         match self.handshake.as_deref_mut() {
             None => self.session.receive(data),
             Some(h) => {
@@ -306,10 +310,10 @@ impl Connection {
                     Handshake::Client(m) => m.receive(data),
                 };
                 self.collect();
-                match result? {
-                    Some(done) => self.open(done),
-                    None => Ok(()),
+                if let Some(done) = result? {
+                    self.open(done)?;
                 }
+                Ok(data.len())
             }
         }
     }
@@ -357,7 +361,7 @@ impl Connection {
         if done.rest.is_empty() {
             Ok(())
         } else {
-            self.session.receive(&done.rest)
+            self.session.take_input(&done.rest)
         }
     }
 
@@ -425,7 +429,7 @@ impl crate::Driver for Connection {
     type Event = Event;
     type Error = Error;
 
-    fn receive(&mut self, data: &[u8]) -> Result<(), Error> {
+    fn receive(&mut self, data: &[u8]) -> Result<usize, Error> {
         Connection::receive(self, data)
     }
     fn receive_eof(&mut self) -> Result<(), Error> {

@@ -78,7 +78,8 @@ pub enum ProxiedError<E: std::error::Error + 'static = Error> {
 ///     stream.write_all(&out)?;
 ///     out.clear();
 ///     let n = stream.read(&mut buf)?;
-///     let _ = if n == 0 { client.receive_eof() } else { client.receive(&buf[..n]) };
+///     // Taken whole: every event is polled before the next read.
+///     let _ = if n == 0 { client.receive_eof() } else { client.receive(&buf[..n]).map(drop) };
 ///     while let Some(event) = client.poll_event() {
 ///         match event {
 ///             ProxiedEvent::Proxy(ProxyEvent::Refused(r)) => eprintln!("proxy said {}", r.status),
@@ -222,22 +223,41 @@ impl<D: Driver> ProxiedClient<D> {
     }
 
     /// Feeds bytes read from the transport: to the proxy exchange until the
-    /// tunnel is open, to the connection after that.
-    pub fn receive(&mut self, data: &[u8]) -> Result<(), ProxiedError<D::Error>>
+    /// tunnel is open, to the connection after that. Returns how many were
+    /// taken, as [`Driver::receive`] says.
+    pub fn receive(&mut self, data: &[u8]) -> Result<usize, ProxiedError<D::Error>>
     where
         D::Error: 'static,
     {
         if self.proxy.is_connected() {
+            if !self.feed_tunnel().map_err(ProxiedError::Ws)? {
+                return Ok(0);
+            }
             return self.inner.receive(data).map_err(ProxiedError::Ws);
         }
         self.proxy.receive(data).map_err(ProxiedError::Proxy)?;
-        if self.proxy.is_connected() {
-            let rest = self.proxy.take_buffered();
-            if !rest.is_empty() {
-                self.inner.receive(&rest).map_err(ProxiedError::Ws)?;
-            }
+        self.feed_tunnel().map_err(ProxiedError::Ws)?;
+        Ok(data.len())
+    }
+
+    /// Once the tunnel is open, hands the connection what the proxy read
+    /// past its reply, as far as the connection takes it; the rest waits
+    /// in the proxy for the next call (or `poll_event`). True when none is
+    /// left.
+    fn feed_tunnel(&mut self) -> Result<bool, D::Error> {
+        if !self.proxy.is_connected() {
+            return Ok(true);
         }
-        Ok(())
+        let rest = self.proxy.take_buffered();
+        if rest.is_empty() {
+            return Ok(true);
+        }
+        let taken = self.inner.receive(&rest)?;
+        if taken < rest.len() {
+            self.proxy.put_back(&rest[taken..]);
+            return Ok(false);
+        }
+        Ok(true)
     }
 
     /// Reports that the transport's read side ended.
@@ -257,7 +277,17 @@ impl<D: Driver> ProxiedClient<D> {
         if let Some(e) = self.proxy.poll_event() {
             return Some(ProxiedEvent::Proxy(e));
         }
-        self.inner.poll_event().map(ProxiedEvent::Ws)
+        if let Some(e) = self.inner.poll_event() {
+            return Some(ProxiedEvent::Ws(e));
+        }
+        // The connection has room again for bytes that came with the
+        // proxy's reply and waited. A failure is the connection's own
+        // sticky error, reported through its events and `receive`.
+        if self.proxy.is_connected() {
+            let _ = self.feed_tunnel();
+            return self.inner.poll_event().map(ProxiedEvent::Ws);
+        }
+        None
     }
 
     /// Appends every byte to send to `out`: the CONNECT request, then,
@@ -309,7 +339,7 @@ where
     type Event = ProxiedEvent<D::Event>;
     type Error = ProxiedError<D::Error>;
 
-    fn receive(&mut self, data: &[u8]) -> Result<(), Self::Error> {
+    fn receive(&mut self, data: &[u8]) -> Result<usize, Self::Error> {
         ProxiedClient::receive(self, data)
     }
     fn receive_eof(&mut self) -> Result<(), Self::Error> {

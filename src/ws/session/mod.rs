@@ -26,7 +26,7 @@ use super::frame::OpCode;
 use super::message::{Closed, Event, Opened};
 use super::utf8::Utf8Validator;
 use super::{Config, MessageKind, Role};
-use crate::buf::{RecvBuf, SendQueue};
+use crate::buf::{Intake, RecvBuf, SendQueue};
 use crate::Random;
 use bytes::Bytes;
 use recv::WholeMessages;
@@ -168,6 +168,11 @@ pub struct Session {
     pending_bytes: usize,
     ping_counter: u64,
     timers: Timers,
+    /// `Config::max_pending_events`, at least 1.
+    max_events: usize,
+    /// Whether bytes taken wait unparsed because the event queue reached
+    /// `max_events`; `poll_event` resumes once it has emptied the queue.
+    intake: Intake,
 }
 
 impl fmt::Debug for Session {
@@ -198,6 +203,7 @@ impl Session {
         random: Random,
     ) -> Self {
         let send = SendQueue::new(config.max_send_queue);
+        let max_events = config.max_pending_events.max(1);
         Self {
             role,
             config,
@@ -216,6 +222,8 @@ impl Session {
             pending_bytes: 0,
             ping_counter: 0,
             timers: Timers::default(),
+            max_events,
+            intake: Intake::Flowing,
         }
     }
 
@@ -290,7 +298,16 @@ impl Session {
                     None => continue,
                 }
             }
-            match self.events.pop_front()? {
+            let Some(next) = self.events.pop_front() else {
+                if self.intake != Intake::Flowing {
+                    self.resume_input();
+                    if !self.events.is_empty() {
+                        continue;
+                    }
+                }
+                return None;
+            };
+            match next {
                 Queued::Event(e) => return Some(e),
                 Queued::Messages(_) => {}
                 // A timer (or the caller) may have failed the session
@@ -413,6 +430,9 @@ impl Session {
             // A terminal step waiting behind unpolled events ends the
             // session when reached; the end of input changes nothing.
             State::Connecting(_) | State::Ending { .. } | State::Closed => Ok(()),
+            // Input taken before the end waits for the application to
+            // poll; the end follows it.
+            State::Open | State::CloseSent if self.intake.defer_eof() => Ok(()),
             State::Open | State::CloseSent => {
                 self.emit(Event::Closed(Closed {
                     code: CloseCode::ABNORMAL,
@@ -516,7 +536,7 @@ impl crate::Driver for Session {
     type Event = Event;
     type Error = Error;
 
-    fn receive(&mut self, data: &[u8]) -> Result<(), Error> {
+    fn receive(&mut self, data: &[u8]) -> Result<usize, Error> {
         Session::receive(self, data)
     }
     fn receive_eof(&mut self) -> Result<(), Error> {

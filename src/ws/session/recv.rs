@@ -11,7 +11,12 @@ use crate::ws::Role;
 use bytes::Bytes;
 
 impl Session {
-    /// Feeds bytes read from the transport.
+    /// Feeds bytes read from the transport; returns how many were taken:
+    /// all of `data`, or none (`Ok(0)`) while
+    /// [`Config::max_pending_events`](crate::ws::Config::max_pending_events)
+    /// events wait to be polled. Then poll events and offer the same bytes
+    /// again: nothing is lost. Parsing of bytes already taken pauses at
+    /// that bound too, and resumes as `poll_event` drains the queue.
     ///
     /// Events are queued for [`poll_event`](Self::poll_event). On a peer
     /// error the matching Close frame is queued and the error is returned,
@@ -22,7 +27,18 @@ impl Session {
     /// takes effect when `poll_event` reaches it, reporting
     /// [`Event::Closed`] and making [`error`](Self::error) return it. The
     /// peer's Close frame waits behind earlier events the same way.
-    pub fn receive(&mut self, data: &[u8]) -> Result<(), Error> {
+    pub fn receive(&mut self, data: &[u8]) -> Result<usize, Error> {
+        let reading = matches!(self.state, State::Open | State::CloseSent);
+        if reading && !data.is_empty() && self.events.len() >= self.max_events {
+            return Ok(0);
+        }
+        self.take_input(data).map(|()| data.len())
+    }
+
+    /// Takes all of `data` whatever the event queue holds (the bytes a
+    /// handshake read past its head, bounded by its limit): see
+    /// [`receive`](Self::receive).
+    pub(crate) fn take_input(&mut self, data: &[u8]) -> Result<(), Error> {
         match &self.state {
             State::Open | State::CloseSent => {}
             State::Failed(e) => return Err(e.clone()),
@@ -36,6 +52,19 @@ impl Session {
         match self.append(data).and_then(|()| self.read_frames()) {
             Ok(()) => Ok(()),
             Err(e) => self.terminal(Queued::Fail(e)),
+        }
+    }
+
+    /// Parses input that waited while the event queue was full, once
+    /// `poll_event` has emptied it.
+    #[cold]
+    pub(super) fn resume_input(&mut self) {
+        let eof = self.intake.resume();
+        if let Err(e) = self.read_frames() {
+            let _ = self.terminal(Queued::Fail(e));
+        }
+        if eof && !self.intake.defer_eof() {
+            let _ = self.receive_eof();
         }
     }
 
@@ -75,6 +104,11 @@ impl Session {
 
     fn read_frames(&mut self) -> Result<(), Error> {
         loop {
+            if self.events.len() >= self.max_events {
+                // Parsing resumes when `poll_event` has drained the queue.
+                self.intake.pause();
+                return Ok(());
+            }
             match self.state {
                 State::Open | State::CloseSent => {}
                 // A terminal step waits behind unpolled events; the rest

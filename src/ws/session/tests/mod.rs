@@ -212,7 +212,7 @@ fn clean_close(mut a: Session, mut b: Session) {
     assert_eq!((a.error(), b.error()), (None, None));
     assert_eq!((a.poll_timeout(), b.poll_timeout()), (None, None));
     // After the closing handshake, input is ignored.
-    assert_eq!(a.receive(b"\x81"), Ok(()));
+    assert_eq!(a.receive(b"\x81"), Ok(b"\x81".len()));
     assert_eq!(a.receive_eof(), Ok(()));
     assert!(events(&mut a).is_empty());
 }
@@ -233,7 +233,7 @@ fn an_unmasked_client_frame_fails_the_server_with_1002() {
             .map(|chunk| s.receive(chunk));
         // The header is whole at the second byte: the error comes there.
         if bytes_at_once == 1 {
-            assert_eq!(results.next(), Some(Ok(())));
+            assert_eq!(results.next(), Some(Ok(1)));
         }
         assert_eq!(results.next(), Some(Err(expected.clone())));
         drop(results);
@@ -267,7 +267,7 @@ fn the_end_of_input_reports_an_abnormal_close() {
     assert!(!c.clean);
     assert!(s.is_finished());
     assert_eq!(s.error(), None);
-    assert_eq!(s.receive(&MASKED_HELLO), Ok(()));
+    assert_eq!(s.receive(&MASKED_HELLO), Ok(MASKED_HELLO.len()));
     assert!(events(&mut s).is_empty());
 }
 
@@ -290,10 +290,10 @@ fn a_message_before_the_peers_close_can_be_echoed_first() {
         s.handle_timeout(t0);
         assert_eq!(s.poll_timeout(), None, "no timer while open");
         for chunk in bytes.chunks(bytes_at_once) {
-            assert_eq!(s.receive(chunk), Ok(()));
+            assert_eq!(s.receive(chunk), Ok(chunk.len()));
         }
         // The Close waits behind the message; input is ignored meanwhile.
-        assert_eq!(s.receive(&MASKED_HELLO), Ok(()));
+        assert_eq!(s.receive(&MASKED_HELLO), Ok(MASKED_HELLO.len()));
         assert_eq!(s.receive_eof(), Ok(()));
         assert!(s.is_open() && !s.is_finished());
         assert!(output(&mut s).is_empty(), "nothing answered yet");
@@ -338,7 +338,7 @@ fn a_failure_waits_behind_a_message_and_keeps_its_close_frame() {
     let t0 = Instant::now();
     let mut s = server();
     s.handle_timeout(t0);
-    assert_eq!(s.receive(&bytes), Ok(()));
+    assert_eq!(s.receive(&bytes), Ok(bytes.len()));
     assert_eq!(s.error(), None);
     s.handle_timeout(t0 + Duration::from_secs(9));
     assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(10)));

@@ -23,7 +23,11 @@ fn a_waiting_peer_close_is_answered_at_the_deadline_when_events_are_not_drained(
     assert_eq!(s.poll_timeout(), None);
     assert_eq!(output(&mut s), [0x88, 0x02, 0x03, 0xe8]);
     assert_eq!(s.send("late").unwrap_err().kind, SendErrorKind::Closed);
-    assert_eq!(s.receive(b"x"), Ok(()), "input after the end is ignored");
+    assert_eq!(
+        s.receive(b"x"),
+        Ok(b"x".len()),
+        "input after the end is ignored"
+    );
     // The message, then one Closed: the queued step was carried out once.
     let ev = events(&mut s);
     assert_eq!(ev.len(), 2, "{ev:?}");
@@ -121,7 +125,9 @@ fn every_deadline_poll_timeout_returns_is_acted_on() {
     let setups: [fn(&mut Session); 4] = [
         |_| {},
         |s| s.close(CloseCode::NORMAL, "").unwrap(),
-        |s| s.receive(&hello_then_close()).unwrap(),
+        |s| {
+            s.receive(&hello_then_close()).unwrap();
+        },
         |s| {
             let mut bytes = MASKED_HELLO.to_vec();
             bytes.extend_from_slice(&UNMASKED_HELLO);
