@@ -65,8 +65,10 @@ fn flood(partials: usize, buffered: usize) {
         for e in drain(&mut ep) {
             match e {
                 Event::Message { peer, .. } if peer == honest => honest_delivered += 1,
+                // Past the slot cap the oldest partial message is
+                // displaced; past the byte cap the fragment is refused.
                 Event::MessageDropped {
-                    reason: DropReason::GlobalLimit,
+                    reason: DropReason::GlobalLimit | DropReason::Displaced,
                     ..
                 } => global_refusals += 1,
                 Event::PeerOpened { .. } => {}

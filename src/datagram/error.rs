@@ -11,7 +11,7 @@ use super::segment::HEADER_LEN;
 /// Reported through [`Event::DatagramDropped`](super::Event::DatagramDropped)
 /// (nothing was kept) or, when it spoils a partial message already held,
 /// through [`Event::MessageDropped`](super::Event::MessageDropped) with
-/// [`DropReason::Invalid`]. Other peers are never affected.
+/// [`DropReason::Invalid`]. Other peers are not affected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum PeerError {
@@ -118,6 +118,10 @@ pub enum DropReason {
     /// peer's own older partial messages could not make room; the fragment
     /// was refused and whatever was held of its message freed.
     GlobalLimit,
+    /// Every partial-message slot of the endpoint was taken when a peer
+    /// holding none needed one: the oldest partial message of all made
+    /// room, so that peers holding slots cannot keep a newcomer out.
+    Displaced,
 }
 
 /// Why [`Endpoint::send`](super::Endpoint::send) refused a message. The

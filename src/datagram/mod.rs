@@ -193,7 +193,7 @@ pub struct Endpoint<A> {
     config: Config,
     peers: HashMap<A, Peer>,
     timers: Timers<A>,
-    reassembly: Reassembly,
+    reassembly: Reassembly<A>,
     events: VecDeque<Event<A>>,
     outgoing: VecDeque<Outgoing<A>>,
     queued_bytes: usize,
@@ -279,14 +279,23 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
         if !self.touch_peer(&from, now) {
             return;
         }
-        let (Some(seg), Some(peer)) = (&self.config.segmentation, self.peers.get_mut(&from)) else {
+        let Some(seg) = &self.config.segmentation else {
             return;
         };
         // `check_header` saw at least HEADER_LEN bytes; `min` keeps this total.
         let payload = datagram.slice(HEADER_LEN.min(datagram.len())..);
-        self.reassembly
-            .receive(seg, &from, peer, header, payload, now, &mut self.events);
-        self.timers.schedule(&from, peer);
+        self.reassembly.receive(
+            seg,
+            &from,
+            &mut self.peers,
+            header,
+            payload,
+            now,
+            &mut self.events,
+        );
+        if let Some(peer) = self.peers.get_mut(&from) {
+            self.timers.schedule(&from, peer);
+        }
     }
 
     /// Queues `message` for `to`: one datagram, or with segmentation as many

@@ -5,13 +5,17 @@
 //! its peer over `max_partials_per_peer` or `max_buffered_per_peer`, or the
 //! endpoint over `max_partials` or `max_buffered`, first makes room by evicting
 //! that peer's own oldest partial messages; if even that cannot make room the
-//! fragment is refused and whatever its message already held is freed. A peer
-//! never pushes out another's data, and the partial-message slots are shared
-//! fairly: a peer may open another partial message only while at least as
-//! many slots stay free as it already holds, so a group of peers cannot take
-//! every slot while a peer holding fewer waits.
+//! fragment is refused and whatever its message already held is freed. The
+//! partial-message slots are shared fairly: a peer may open another partial
+//! message only while at least as many slots stay free as it already holds,
+//! so a group of peers cannot take every slot while a peer holding fewer
+//! waits. When more peers hold a slot each than there are slots (spoofed
+//! sources, say), a peer holding none still gets one: the oldest partial
+//! message of all is displaced. That is the only way one peer's traffic
+//! drops another's data.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::hash::Hash;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -23,29 +27,63 @@ use super::segment::{Fit, Header, Partial};
 use super::Event;
 
 /// Endpoint-wide reassembly accounting.
-#[derive(Debug, Default)]
-pub(crate) struct Reassembly {
+#[derive(Debug)]
+pub(crate) struct Reassembly<A> {
     /// Fragment payload bytes held across all peers.
     pub(crate) buffered: usize,
     /// Partial messages held across all peers.
     pub(crate) partials: usize,
+    /// Partial messages in the order they were opened: the peer's address
+    /// and generation, and the partial's `opened` number. Entries of
+    /// partial messages since gone are skipped when met, and dropped in
+    /// bulk once they outnumber the live ones.
+    order: VecDeque<(A, u64, u64)>,
+    next_opened: u64,
 }
 
-impl Reassembly {
+impl<A> Default for Reassembly<A> {
+    fn default() -> Self {
+        Self {
+            buffered: 0,
+            partials: 0,
+            order: VecDeque::new(),
+            next_opened: 0,
+        }
+    }
+}
+
+impl<A: Clone + Eq + Hash> Reassembly<A> {
     /// Handles one well-formed fragment (header already checked against the
-    /// configuration) from a peer in the table.
+    /// configuration) from the peer at `addr`, in the table.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn receive<A: Clone>(
+    pub(crate) fn receive(
         &mut self,
         seg: &Segmentation,
         addr: &A,
-        peer: &mut Peer,
+        peers: &mut HashMap<A, Peer>,
         header: Header,
         payload: Bytes,
         now: Instant,
         events: &mut VecDeque<Event<A>>,
     ) {
         let id = header.message_id;
+        self.forget_gone(peers);
+        if self.partials >= seg.max_partials
+            && peers
+                .get(addr)
+                .is_some_and(|p| p.partials.is_empty() && !p.was_delivered(id))
+            && header.count > 1
+            && Partial::new(header, now)
+                .fit(header, payload.len(), seg.max_message_size)
+                .is_ok()
+        {
+            // Every slot is held and this peer holds none: the oldest
+            // partial message of all makes room.
+            self.displace_oldest(peers, events);
+        }
+        let Some(peer) = peers.get_mut(addr) else {
+            return;
+        };
         if peer.was_delivered(id) {
             return; // a late copy of a message already delivered
         }
@@ -111,6 +149,11 @@ impl Reassembly {
                 for _ in 0..evictions {
                     self.drop_partial(addr, peer, 0, DropReason::Evicted, events);
                 }
+                let mut partial = partial;
+                partial.opened = self.next_opened;
+                self.next_opened = self.next_opened.wrapping_add(1);
+                self.order
+                    .push_back((addr.clone(), peer.generation, partial.opened));
                 peer.partials.push(partial);
                 self.partials = self.partials.saturating_add(1);
                 (peer.partials.len().saturating_sub(1), fit)
@@ -164,8 +207,35 @@ impl Reassembly {
         }
     }
 
+    /// Drops the oldest partial message still held, of whichever peer.
+    fn displace_oldest(&mut self, peers: &mut HashMap<A, Peer>, events: &mut VecDeque<Event<A>>) {
+        while let Some((addr, generation, opened)) = self.order.pop_front() {
+            let Some(peer) = peers.get_mut(&addr).filter(|p| p.generation == generation) else {
+                continue;
+            };
+            if let Some(i) = peer.partials.iter().position(|p| p.opened == opened) {
+                self.drop_partial(&addr, peer, i, DropReason::Displaced, events);
+                return;
+            }
+        }
+    }
+
+    /// Drops the order's entries of partial messages since gone, once they
+    /// outnumber the live ones (amortised: each entry is looked at a
+    /// bounded number of times).
+    fn forget_gone(&mut self, peers: &HashMap<A, Peer>) {
+        if self.order.len() <= self.partials.saturating_mul(2).saturating_add(64) {
+            return;
+        }
+        self.order.retain(|(addr, generation, opened)| {
+            peers.get(addr).is_some_and(|p| {
+                p.generation == *generation && p.partials.iter().any(|x| x.opened == *opened)
+            })
+        });
+    }
+
     /// Drops every partial message of `peer` whose deadline has passed.
-    pub(crate) fn expire<A: Clone>(
+    pub(crate) fn expire(
         &mut self,
         addr: &A,
         peer: &mut Peer,
@@ -184,7 +254,7 @@ impl Reassembly {
         }
     }
 
-    fn drop_partial<A: Clone>(
+    fn drop_partial(
         &mut self,
         addr: &A,
         peer: &mut Peer,

@@ -121,6 +121,8 @@ pub(crate) struct Partial {
     pub(crate) bytes: usize,
     /// When the partial message is dropped if still incomplete.
     pub(crate) deadline: Instant,
+    /// Its place in the endpoint-wide order of openings.
+    pub(crate) opened: u64,
 }
 
 /// What a fragment does to a partial message, decided before anything is
@@ -148,6 +150,7 @@ impl Partial {
             fragments: Vec::new(),
             bytes: 0,
             deadline,
+            opened: 0,
         }
     }
 

@@ -313,7 +313,7 @@ fn a_peer_evicts_only_its_own_oldest_partial() {
 }
 
 #[test]
-fn global_limits_refuse_without_evicting_others() {
+fn a_peer_holding_no_slot_displaces_the_oldest_partial_message() {
     let mut config = small_segmented();
     let seg = config.segmentation.as_mut().unwrap();
     seg.max_partials = 2;
@@ -323,20 +323,40 @@ fn global_limits_refuse_without_evicting_others() {
         ep.receive(peer, fragment(7, 0, 2, b"0123456789"), now)
             .unwrap();
     }
+    let dropped: Vec<_> = events(&mut ep)
+        .into_iter()
+        .filter(|e| matches!(e, Event::MessageDropped { .. }))
+        .collect();
+    assert_eq!(
+        dropped,
+        [Event::MessageDropped {
+            peer: 0,
+            message_id: 7,
+            reason: DropReason::Displaced
+        }]
+    );
+    assert_eq!((ep.partial_count(), ep.buffered_bytes()), (2, 20));
+    for peer in [1, 2] {
+        ep.receive(peer, fragment(7, 1, 2, b"z"), now).unwrap();
+        assert!(matches!(
+            events(&mut ep)[..],
+            [Event::Message { peer: p, .. }] if p == peer
+        ));
+    }
+    // A peer already holding a slot does not displace others: it is at
+    // its share, and its own oldest partial message makes room.
+    ep.receive(1, fragment(8, 0, 2, b"a"), now).unwrap();
+    ep.receive(2, fragment(8, 0, 2, b"b"), now).unwrap();
+    ep.receive(1, fragment(9, 0, 2, b"c"), now).unwrap();
     assert_eq!(
         events(&mut ep).last(),
         Some(&Event::MessageDropped {
-            peer: 2,
-            message_id: 7,
-            reason: DropReason::GlobalLimit
+            peer: 1,
+            message_id: 8,
+            reason: DropReason::Evicted
         })
     );
-    assert_eq!((ep.partial_count(), ep.buffered_bytes()), (2, 20));
-    ep.receive(0, fragment(7, 1, 2, b"z"), now).unwrap();
-    assert!(matches!(
-        events(&mut ep)[..],
-        [Event::Message { peer: 0, .. }]
-    ));
+    assert_eq!(ep.partial_count(), 2);
 }
 
 #[test]
