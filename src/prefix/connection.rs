@@ -346,6 +346,23 @@ impl Connection {
         })
     }
 
+    /// Everything found was reported and bytes taken wait: decodes them
+    /// (the next batch), then takes the transport's end if it came
+    /// meanwhile. A failure is sticky: `error` and `receive` report it.
+    #[cold]
+    #[inline(never)]
+    fn resume(&mut self) {
+        if self.state != State::Open {
+            return;
+        }
+        let eof = self.intake.resume();
+        let _ = self.decode_buffered();
+        if eof && !self.intake.defer_eof() {
+            self.queue_found();
+            let _ = self.receive_eof();
+        }
+    }
+
     fn fail(&mut self, e: DecodeError) -> DecodeError {
         self.state = State::Failed(e.clone());
         e
@@ -411,17 +428,10 @@ impl Driver for Connection {
             self.found.shrink_to(FOUND_KEPT);
             self.next = 0;
             self.ready = Bytes::new();
-            if event.is_none() && self.intake != Intake::Flowing && self.state == State::Open {
-                // Bytes taken wait for the queue to empty: decode them now,
-                // then the transport's end if it came meanwhile. A failure
-                // is sticky: `error` and `receive` report it.
-                let eof = self.intake.resume();
-                let _ = self.decode_buffered();
-                if eof && !self.intake.defer_eof() {
-                    self.queue_found();
-                    let _ = self.receive_eof();
-                }
-                return self.poll_event();
+            if self.intake != Intake::Flowing {
+                // The next frames are found now, so that whenever input
+                // waits, something is left to report.
+                self.resume();
             }
         }
         event
