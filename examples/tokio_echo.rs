@@ -1,51 +1,62 @@
-//! A WebSocket echo server on tokio, driving the same sans-IO connection
-//! through the generic `Driver` trait.
+//! A WebSocket echo server on tokio. Each connection reads straight into
+//! the sans-IO connection's own buffer (`receive_buffer`, then
+//! `commit_received`), so no per-connection read buffer is kept, and an
+//! idle connection holds none at all: space is asked for only once the
+//! socket is readable.
 //!
 //! `cargo run --example tokio_echo -- 127.0.0.1:9002`
 
 use sansproto::ws::{Config, Connection, Event};
-use sansproto::Driver;
+use std::io::ErrorKind;
 use std::time::Instant;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
-/// Runs any `Driver` over a tokio stream until it is finished.
-async fn drive<D: Driver>(
-    stream: &mut TcpStream,
-    machine: &mut D,
-    mut on_event: impl FnMut(&mut D, D::Event),
-) -> std::io::Result<()> {
-    let mut input = vec![0u8; 64 * 1024];
+/// The least space offered to each read.
+const READ_SIZE: usize = 16 * 1024;
+
+/// Echoes every message until the connection is finished.
+pub async fn serve(stream: &mut TcpStream, conn: &mut Connection) -> std::io::Result<()> {
     let mut output = Vec::new();
     loop {
-        machine.handle_timeout(Instant::now());
-        while let Some(event) = machine.poll_event() {
-            on_event(machine, event);
+        conn.handle_timeout(Instant::now());
+        while let Some(event) = conn.poll_event() {
+            match event {
+                Event::Message(m) => {
+                    let _ = conn.send(m);
+                }
+                Event::HttpRequest(_) => {
+                    let _ = conn.send_http_response(
+                        426,
+                        "Upgrade Required",
+                        &[("Sec-WebSocket-Version", "13")],
+                        b"",
+                    );
+                }
+                _ => {}
+            }
         }
-        machine.poll_transmit(&mut output);
+        conn.poll_transmit(&mut output);
         if !output.is_empty() {
             stream.write_all(&output).await?;
             output.clear();
         }
-        if machine.is_finished() {
+        if conn.is_finished() {
             return stream.shutdown().await;
         }
-        let timer = machine.poll_timeout().map(tokio::time::Instant::from_std);
+        let timer = conn.poll_timeout().map(tokio::time::Instant::from_std);
         tokio::select! {
-            read = stream.read(&mut input) => match read? {
-                0 => { let _ = machine.receive_eof(); }
-                n => {
-                    // Everything is taken unless events must be polled first.
-                    let mut data = &input[..n];
-                    while let Ok(taken) = machine.receive(data) {
-                        data = &data[taken..];
-                        if data.is_empty() {
-                            break;
-                        }
-                        while let Some(event) = machine.poll_event() {
-                            on_event(machine, event);
-                        }
+            ready = stream.readable() => {
+                ready?;
+                // `None` only while events wait, and every one was polled.
+                let Some(space) = conn.receive_buffer(READ_SIZE) else { continue };
+                match stream.try_read(space) {
+                    Ok(0) => { let _ = conn.receive_eof(); }
+                    Ok(n) => { let _ = conn.commit_received(n); }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                        let _ = conn.commit_received(0);
                     }
+                    Err(e) => return Err(e),
                 }
             },
             _ = async { match timer {
@@ -68,21 +79,7 @@ async fn main() -> std::io::Result<()> {
         tokio::spawn(async move {
             let _ = stream.set_nodelay(true);
             let mut conn = Connection::server(Config::default());
-            let _ = drive(&mut stream, &mut conn, |conn, event| match event {
-                Event::Message(m) => {
-                    let _ = conn.send(m);
-                }
-                Event::HttpRequest(_) => {
-                    let _ = conn.send_http_response(
-                        426,
-                        "Upgrade Required",
-                        &[("Sec-WebSocket-Version", "13")],
-                        b"",
-                    );
-                }
-                _ => {}
-            })
-            .await;
+            let _ = serve(&mut stream, &mut conn).await;
         });
     }
 }

@@ -47,22 +47,71 @@ impl Intake {
 }
 
 /// Receive buffer: bytes are appended at the back and consumed from the front.
+///
+/// It can also be read into directly: [`RecvBuf::room`] offers zeroed space
+/// behind the data, kept between reads so it is zeroed once per allocation,
+/// and [`RecvBuf::commit`] turns what was written there into data.
 #[derive(Debug, Default)]
 pub(crate) struct RecvBuf {
+    /// The data, then `room` bytes of space offered to read into.
     buf: BytesMut,
+    room: usize,
 }
 
 impl RecvBuf {
     /// An empty buffer.
     pub(crate) fn new() -> Self {
-        Self {
-            buf: BytesMut::new(),
+        Self::default()
+    }
+
+    /// Forgets the space offered to read into (it stays allocated).
+    #[inline]
+    fn drop_room(&mut self) {
+        if self.room > 0 {
+            let len = self.len();
+            self.buf.truncate(len);
+            self.room = 0;
+        }
+    }
+
+    /// Space of at least `min` bytes behind the data to read into; what is
+    /// read there becomes data with [`commit`](Self::commit).
+    pub(crate) fn room(&mut self, min: usize) -> &mut [u8] {
+        if self.room < min || self.room == 0 {
+            self.drop_room();
+            self.compact();
+            self.buf.reserve(min.max(1));
+            let len = self.buf.len();
+            let capacity = self.buf.capacity();
+            self.buf.resize(capacity, 0);
+            self.room = capacity - len;
+        }
+        let start = self.len();
+        self.buf.get_mut(start..).unwrap_or_default()
+    }
+
+    /// Takes the first `n` bytes of the space [`room`](Self::room) offered
+    /// as data; returns how many were taken (at most what was offered) and
+    /// whether that filled less than the whole space (a short read).
+    pub(crate) fn commit(&mut self, n: usize) -> (usize, bool) {
+        let n = n.min(self.room);
+        let short = n < self.room;
+        self.room -= n;
+        (n, short)
+    }
+
+    /// Frees the allocation when nothing is buffered (an idle connection
+    /// then holds no receive buffer).
+    pub(crate) fn release_if_empty(&mut self) {
+        if self.is_empty() {
+            *self = Self::default();
         }
     }
 
     /// Appends received bytes.
     #[inline]
     pub(crate) fn extend(&mut self, data: &[u8]) {
+        self.drop_room();
         self.buf.extend_from_slice(data);
     }
 
@@ -70,6 +119,7 @@ impl RecvBuf {
     /// `len` of them (for transforming them on the way in).
     #[inline]
     pub(crate) fn extend_with(&mut self, len: usize, write: impl FnOnce(&mut BytesMut)) {
+        self.drop_room();
         self.buf.reserve(len);
         write(&mut self.buf);
     }
@@ -82,6 +132,7 @@ impl RecvBuf {
     pub(crate) fn compact(&mut self) {
         // At most a socket read's worth: the start of the next frame.
         const FEW: usize = 64 << 10;
+        self.drop_room();
         if self.buf.len() <= FEW {
             let room = self.buf.capacity() - self.buf.len();
             // Asks for one byte more than fits behind the data: possible
@@ -94,31 +145,33 @@ impl RecvBuf {
     /// Bytes buffered and not yet consumed.
     #[inline]
     pub(crate) fn len(&self) -> usize {
-        self.buf.len()
+        self.buf.len() - self.room
     }
 
     /// True when nothing is buffered.
     #[inline]
     pub(crate) fn is_empty(&self) -> bool {
-        self.buf.is_empty()
+        self.len() == 0
     }
 
     /// The buffered bytes.
     #[inline]
     pub(crate) fn as_slice(&self) -> &[u8] {
-        &self.buf
+        let len = self.len();
+        self.buf.get(..len).unwrap_or_default()
     }
 
     /// The buffered bytes, mutable (for in-place unmasking).
     #[inline]
     pub(crate) fn as_mut_slice(&mut self) -> &mut [u8] {
-        &mut self.buf
+        let len = self.len();
+        self.buf.get_mut(..len).unwrap_or_default()
     }
 
     /// Drops `n` bytes from the front.
     #[inline]
     pub(crate) fn advance(&mut self, n: usize) {
-        let n = n.min(self.buf.len());
+        let n = n.min(self.len());
         // Moves the start only: no handle to the shared buffer is made and
         // dropped, as splitting would.
         bytes::Buf::advance(&mut self.buf, n);
@@ -127,12 +180,13 @@ impl RecvBuf {
     /// Splits `n` bytes off the front as a shared, zero-copy `Bytes`.
     #[inline]
     pub(crate) fn split_to(&mut self, n: usize) -> Bytes {
-        let n = n.min(self.buf.len());
+        let n = n.min(self.len());
         self.buf.split_to(n).freeze()
     }
 
     /// Keeps the first `n` bytes, dropping the rest.
     pub(crate) fn truncate(&mut self, n: usize) {
+        self.drop_room();
         self.buf.truncate(n);
     }
 
@@ -149,7 +203,7 @@ impl RecvBuf {
         /// ...when the rest of the allocation they would pin (from the
         /// split on) is this many times larger than they are.
         const PIN_RATIO: usize = 8;
-        let n = n.min(self.buf.len());
+        let n = n.min(self.len());
         if n <= COPY_UNDER && n.saturating_mul(PIN_RATIO) <= self.buf.capacity() {
             let kept = Bytes::copy_from_slice(self.buf.get(..n).unwrap_or_default());
             self.advance(n);
@@ -160,7 +214,8 @@ impl RecvBuf {
 
     /// Removes and returns everything buffered.
     pub(crate) fn take_all(&mut self) -> Bytes {
-        self.buf.split().freeze()
+        let len = self.len();
+        self.buf.split_to(len).freeze()
     }
 }
 

@@ -37,6 +37,9 @@ struct Input {
     send_queue: u16,
     keepalive: Option<(u16, u16)>,
     close_timeout: Option<u16>,
+    /// Feed input by reading into the connection's own buffer
+    /// (`receive_buffer` + `commit_received`) instead of `receive`.
+    read_into: bool,
     ops: Vec<Op>,
 }
 
@@ -119,6 +122,7 @@ struct Seen {
     /// Streaming mode: the kind and text so far of the message in pieces.
     piece: Option<(MessageKind, Vec<u8>)>,
     wire: Wire,
+    read_into: bool,
 }
 
 impl Seen {
@@ -208,7 +212,18 @@ impl Seen {
         let mut rest = data;
         let mut polled = false;
         loop {
-            let result = conn.receive(rest);
+            let result = if self.read_into {
+                match conn.receive_buffer(rest.len()) {
+                    Some(space) => {
+                        assert!(space.len() >= rest.len(), "less space than asked for");
+                        space[..rest.len()].copy_from_slice(rest);
+                        conn.commit_received(rest.len()).map(|()| rest.len())
+                    }
+                    None => Ok(0),
+                }
+            } else {
+                conn.receive(rest)
+            };
             let taken = *result.as_ref().unwrap_or(&0);
             self.input_result(conn, result.map(|_| ()));
             assert!(taken == 0 || taken == rest.len(), "a partial take");
@@ -255,6 +270,7 @@ fuzz_target!(|input: Input| {
         closed: false,
         piece: None,
         wire: Wire::new(false),
+        read_into: input.read_into,
     };
 
     for op in input.ops.iter().take(MAX_OPS) {

@@ -318,6 +318,28 @@ impl Connection {
         }
     }
 
+    /// Space to read from the transport into, at least `min` bytes; then
+    /// [`commit_received`](Self::commit_received) the count read. See
+    /// [`Session::receive_buffer`](super::Session::receive_buffer): frames
+    /// are handed out from where they were read, and `None` means poll
+    /// events first.
+    #[inline]
+    pub fn receive_buffer(&mut self, min: usize) -> Option<&mut [u8]> {
+        self.session.receive_buffer(min)
+    }
+
+    /// Takes `n` bytes read into the space
+    /// [`receive_buffer`](Self::receive_buffer) gave, as
+    /// [`receive`](Self::receive) takes bytes.
+    #[inline]
+    pub fn commit_received(&mut self, n: usize) -> Result<(), Error> {
+        if self.handshake.is_none() {
+            return self.session.commit_received(n);
+        }
+        let bytes = self.session.take_committed(n);
+        self.receive(&bytes).map(drop)
+    }
+
     /// Moves what the handshake wrote and reported into the session, the
     /// connection's one output; when the handshake has ended without an
     /// upgrade, the session will not open.

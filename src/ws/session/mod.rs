@@ -9,10 +9,12 @@
 //! transition** (`close`, `receive_eof`, `terminal`, the queued steps that
 //! `poll_event` carries out, `peer_close`, `fail`, all through
 //! `set_state`); `recv.rs` the receive path (frames, messages, control
-//! frames), `send.rs` the send commands and encoding, `timers.rs` the
-//! timer table, `poll_timeout` and `handle_timeout` (which fails the
-//! session only through `fail`).
+//! frames), `read_into.rs` reading straight into the receive buffer,
+//! `send.rs` the send commands and encoding, `timers.rs` the timer table,
+//! `poll_timeout` and `handle_timeout` (which fails the session only
+//! through `fail`).
 
+mod read_into;
 mod recv;
 mod send;
 #[cfg(test)]

@@ -102,7 +102,7 @@ impl Session {
         Ok(())
     }
 
-    fn read_frames(&mut self) -> Result<(), Error> {
+    pub(super) fn read_frames(&mut self) -> Result<(), Error> {
         loop {
             if self.events.len() >= self.max_events {
                 // Parsing resumes when `poll_event` has drained the queue.
