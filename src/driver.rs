@@ -86,7 +86,9 @@ pub trait Driver {
     /// and offer the same bytes again; nothing is lost. This keeps what a
     /// peer can make the machine hold bounded when the application falls
     /// behind. A loop that polls every event after each `receive` (until
-    /// `poll_event` returns `None`) always has its bytes taken whole. Never pass an empty slice to mean end of stream; call
+    /// `poll_event` returns `None`) always has its bytes taken whole. A
+    /// failure in input that waited is found while the events are polled:
+    /// the machine is then finished, and the next `receive` returns it. Never pass an empty slice to mean end of stream; call
     /// [`Driver::receive_eof`] instead.
     ///
     /// Events completed before a failure stay available from

@@ -198,3 +198,26 @@ fn datagrams_are_handed_back_past_the_bound_and_taken_after_polling() {
         })
     );
 }
+
+#[test]
+fn prefix_failure_in_paused_input_is_held_once_found() {
+    let mut wire = prefix_frames(5);
+    wire.extend_from_slice(&[0xff, 0xff, 0xff, 0xff]);
+    let mut conn = prefix_conn(2);
+    // Taken whole; decoding stops at the bound, before the bad header.
+    assert_eq!(conn.receive(&wire), Ok(wire.len()));
+    assert_eq!(conn.error(), None);
+    let events: Vec<_> = std::iter::from_fn(|| conn.poll_event()).collect();
+    assert_eq!(events.len(), 5, "every frame before the failure");
+    let error = conn.error().cloned();
+    assert!(
+        matches!(error, Some(prefix::DecodeError::FrameTooLong { .. })),
+        "{error:?}"
+    );
+    assert!(conn.is_finished());
+    assert_eq!(
+        conn.receive(b"more").err(),
+        error,
+        "and the next call returns it"
+    );
+}
