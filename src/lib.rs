@@ -46,6 +46,7 @@ pub mod prefix;
 pub(crate) mod timer;
 pub mod ws;
 
+pub use buf::Output;
 pub use driver::Driver;
 
 /// A source of randomness for masking keys and handshake nonces.

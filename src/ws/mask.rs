@@ -1,4 +1,4 @@
-//! Masking (RFC 6455 §5.3): XOR with a 4-byte key, a machine word at a time.
+//! Masking (RFC 6455 §5.3): XOR with a 4-byte key, a 64-byte block at a time.
 
 use bytes::BufMut;
 
@@ -14,42 +14,55 @@ use bytes::BufMut;
 /// ```
 #[inline]
 pub fn apply_mask(data: &mut [u8], key: [u8; 4], offset: usize) {
-    // The key as it lines up with `data[0]`.
-    let key = u32::from_le_bytes(key)
-        .rotate_right(8 * (offset % 4) as u32)
-        .to_le_bytes();
-    // Every 8-byte chunk, and the remainder, starts at a multiple of 4
-    // within `data`, so the key phase is the same in each.
-    let k64 = key_word(key);
-    let mut chunks = data.chunks_exact_mut(8);
-    for chunk in &mut chunks {
-        let v = word(chunk) ^ k64;
-        chunk.copy_from_slice(&v.to_ne_bytes());
+    // Every block, and the remainder, starts at a multiple of 4 within
+    // `data`, so the key phase is the same in each.
+    let pattern = key_block(phase(key, offset));
+    let mut blocks = data.chunks_exact_mut(BLOCK);
+    for block in &mut blocks {
+        let masked = xor_block(block, &pattern);
+        block.copy_from_slice(&masked);
     }
-    for (b, k) in chunks.into_remainder().iter_mut().zip(k64.to_ne_bytes()) {
+    for (b, k) in blocks.into_remainder().iter_mut().zip(&pattern) {
         *b ^= k;
     }
 }
 
 /// Copies `src` onto the end of `dst`, masking it with `key` (whose phase
-/// at `src[0]` is `offset`) on the way: one pass over the bytes, a 64-byte
-/// block at a time. Callers reserve the room first.
+/// at `src[0]` is `offset`) on the way: one pass over the bytes, masked a
+/// block at a time into a small staging area that stays in cache and
+/// appended a stage at a time (so the destination is checked and grown
+/// once per stage, not once per block).
 #[inline]
 pub(crate) fn extend_masked(dst: &mut impl BufMut, src: &[u8], key: [u8; 4], offset: usize) {
-    let key = u32::from_le_bytes(key)
+    /// Bytes masked before each append.
+    const STAGE: usize = 1024;
+    let pattern = key_block(phase(key, offset));
+    let mut stage = [0u8; STAGE];
+    for piece in src.chunks(STAGE) {
+        let staged = stage.get_mut(..piece.len()).unwrap_or_default();
+        let mut out = staged.chunks_exact_mut(BLOCK);
+        let mut blocks = piece.chunks_exact(BLOCK);
+        for (o, block) in (&mut out).zip(&mut blocks) {
+            o.copy_from_slice(&xor_block(block, &pattern));
+        }
+        for ((o, s), k) in out
+            .into_remainder()
+            .iter_mut()
+            .zip(blocks.remainder())
+            .zip(&pattern)
+        {
+            *o = s ^ k;
+        }
+        dst.put_slice(staged);
+    }
+}
+
+/// The key as it lines up with a byte `offset` bytes into the payload.
+#[inline(always)]
+fn phase(key: [u8; 4], offset: usize) -> [u8; 4] {
+    u32::from_le_bytes(key)
         .rotate_right(8 * (offset % 4) as u32)
-        .to_le_bytes();
-    let pattern = key_block(key);
-    let mut blocks = src.chunks_exact(BLOCK);
-    for block in &mut blocks {
-        dst.put_slice(&xor_block(block, &pattern));
-    }
-    let rest = blocks.remainder();
-    let mut last = [0u8; BLOCK];
-    for ((o, s), k) in last.iter_mut().zip(rest).zip(&pattern) {
-        *o = s ^ k;
-    }
-    dst.put_slice(last.get(..rest.len()).unwrap_or_default());
+        .to_le_bytes()
 }
 
 /// Bytes masked per step when copying: a few vector registers' worth.
@@ -74,21 +87,6 @@ fn xor_block(src: &[u8], pattern: &[u8; BLOCK]) -> [u8; BLOCK] {
         *o = s ^ k;
     }
     out
-}
-
-/// The key repeated over a machine word.
-#[inline(always)]
-fn key_word(key: [u8; 4]) -> u64 {
-    let [a, b, c, d] = key;
-    u64::from_ne_bytes([a, b, c, d, a, b, c, d])
-}
-
-/// Eight bytes as a native-endian word (`w` is exactly eight long).
-#[inline(always)]
-fn word(w: &[u8]) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(w);
-    u64::from_ne_bytes(a)
 }
 
 #[cfg(test)]

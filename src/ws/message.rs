@@ -116,6 +116,14 @@ impl Message {
         }
     }
 
+    /// The payload, without a copy.
+    pub fn into_bytes(self) -> Bytes {
+        match self {
+            Self::Text(t) => t.into_bytes(),
+            Self::Binary(b) => b,
+        }
+    }
+
     /// Text or binary.
     pub fn kind(&self) -> MessageKind {
         match self {

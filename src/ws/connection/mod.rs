@@ -402,6 +402,13 @@ impl Connection {
         self.session.poll_transmit(out)
     }
 
+    /// The queued output as chunks for a vectored write; see
+    /// [`Session::output`](super::Session::output).
+    #[inline]
+    pub fn output(&mut self) -> crate::Output<'_> {
+        self.session.output()
+    }
+
     /// True once there is nothing more to exchange: write out what
     /// `poll_transmit` gives, then close the transport.
     #[inline]

@@ -29,6 +29,7 @@ use super::message::{Closed, Event, Opened};
 use super::utf8::Utf8Validator;
 use super::{Config, MessageKind, Role};
 use crate::buf::{Intake, RecvBuf, SendQueue};
+use crate::Output;
 use crate::Random;
 use bytes::Bytes;
 use recv::WholeMessages;
@@ -335,6 +336,19 @@ impl Session {
             self.write_owed_pong();
         }
         self.send.drain_into(out)
+    }
+
+    /// The queued output as a [`bytes::Buf`] of chunks, for a vectored
+    /// write: large payloads are shared with the messages they came from,
+    /// not copied. Write what it holds and `advance` past it; what is not
+    /// advanced past stays queued. Equal to what
+    /// [`poll_transmit`](Self::poll_transmit) would copy out.
+    #[inline]
+    pub fn output(&mut self) -> Output<'_> {
+        if self.owed_pong.is_some() {
+            self.write_owed_pong();
+        }
+        self.send.output()
     }
 
     /// Queues the pong owed to the newest ping, past the limit by this one

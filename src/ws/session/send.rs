@@ -1,9 +1,11 @@
 //! The send path: data and control commands, encoding into the send queue.
 
 use super::{Session, State, MAX_OUTSTANDING_PINGS};
+use crate::buf::SHARE_MIN;
 use crate::ws::close::{close_payload, CloseCode};
 use crate::ws::error::{Error, SendError, SendErrorKind};
-use crate::ws::frame::{encode_frame, OpCode, MAX_HEADER_LEN};
+use crate::ws::frame::{encode_frame, FrameHeader, OpCode, MAX_HEADER_LEN};
+use crate::ws::mask::{apply_mask, extend_masked};
 use crate::ws::message::{Message, Text};
 use crate::ws::Role;
 use bytes::Bytes;
@@ -66,7 +68,12 @@ impl Session {
         // transform the message, one frame, and room in the queue.
         let payload = message.as_bytes();
         if self.encodes_at_once(payload.len()) {
-            self.write_frame(true, 0, data_opcode(&message), payload);
+            if payload.len() < SHARE_MIN {
+                self.write_frame(true, 0, data_opcode(&message), payload);
+            } else {
+                let opcode = data_opcode(&message);
+                self.write_frame_shared(opcode, message.into_bytes());
+            }
             return Ok(());
         }
         self.send_queued_or_refused(message)
@@ -273,6 +280,40 @@ impl Session {
             Role::Server => None,
         };
         encode_frame(self.send.buf_mut(), fin, rsv, opcode, mask, payload);
+    }
+
+    /// A whole large frame whose payload is queued as it is: shared, not
+    /// copied. A client masks it in place when it holds the only reference
+    /// (an owned payload), and copies it masked otherwise.
+    fn write_frame_shared(&mut self, opcode: OpCode, payload: Bytes) {
+        let header = |mask| FrameHeader {
+            fin: true,
+            rsv: 0,
+            opcode,
+            mask,
+            payload_len: payload.len() as u64,
+        };
+        match self.role {
+            Role::Server => {
+                header(None).encode(self.send.buf_mut());
+                self.send.push_shared(payload);
+            }
+            Role::Client => {
+                let key = self.rng.next_u32().to_ne_bytes();
+                header(Some(key)).encode(self.send.buf_mut());
+                match payload.try_into_mut() {
+                    Ok(mut owned) => {
+                        apply_mask(&mut owned, key, 0);
+                        self.send.push_shared(owned.freeze());
+                    }
+                    Err(shared) => {
+                        let out = self.send.buf_mut();
+                        out.reserve(shared.len());
+                        extend_masked(out, &shared, key, 0);
+                    }
+                }
+            }
+        }
     }
 
     pub(super) fn write_close(&mut self, code: Option<CloseCode>, reason: &str) {

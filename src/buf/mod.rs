@@ -2,8 +2,14 @@
 //!
 //! [`RecvBuf`] holds received bytes that do not yet form a whole unit (frame,
 //! handshake); payloads are split out of it as [`bytes::Bytes`] without a copy.
-//! [`SendQueue`] holds encoded bytes until the caller takes them with
-//! `poll_transmit`, and refuses to grow past its configured limit.
+//! [`SendQueue`] (in `send.rs`) holds encoded bytes and shared payloads
+//! until the caller takes them, and refuses to grow past its configured
+//! limit.
+
+mod send;
+
+pub use send::Output;
+pub(crate) use send::{SendQueue, SHARE_MIN};
 
 use bytes::{Bytes, BytesMut};
 
@@ -219,71 +225,6 @@ impl RecvBuf {
     }
 }
 
-/// Outgoing byte queue with a byte limit.
-#[derive(Debug)]
-pub(crate) struct SendQueue {
-    buf: Vec<u8>,
-    limit: usize,
-}
-
-impl SendQueue {
-    /// An empty queue that refuses to hold more than `limit` bytes.
-    pub(crate) fn new(limit: usize) -> Self {
-        Self {
-            buf: Vec::new(),
-            limit,
-        }
-    }
-
-    /// Bytes queued.
-    #[inline]
-    pub(crate) fn len(&self) -> usize {
-        self.buf.len()
-    }
-
-    /// True when nothing is queued.
-    #[inline]
-    pub(crate) fn is_empty(&self) -> bool {
-        self.buf.is_empty()
-    }
-
-    /// The configured limit.
-    #[inline]
-    pub(crate) fn limit(&self) -> usize {
-        self.limit
-    }
-
-    /// True when `additional` more bytes fit under the limit.
-    #[inline]
-    pub(crate) fn has_room(&self, additional: usize) -> bool {
-        self.buf.len().saturating_add(additional) <= self.limit
-    }
-
-    /// The queue's buffer, to encode into directly. Callers check
-    /// [`SendQueue::has_room`] first; protocol-mandated replies (close,
-    /// pong, error responses) may bypass the limit since they are bounded.
-    #[inline]
-    pub(crate) fn buf_mut(&mut self) -> &mut Vec<u8> {
-        &mut self.buf
-    }
-
-    /// Moves everything queued to the end of `out`; returns the byte count.
-    /// When `out` is empty the buffers are swapped instead of copied.
-    pub(crate) fn drain_into(&mut self, out: &mut Vec<u8>) -> usize {
-        let n = self.buf.len();
-        if n == 0 {
-            return 0;
-        }
-        if out.is_empty() {
-            std::mem::swap(out, &mut self.buf);
-        } else {
-            out.extend_from_slice(&self.buf);
-            self.buf.clear();
-        }
-        n
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -343,22 +284,5 @@ mod tests {
         assert!(b.buf.capacity() > cap, "the space before the data is back");
         b.extend_with(3, |buf| buf.extend_from_slice(b"abc"));
         assert_eq!(&b.as_slice()[10..], b"abc");
-    }
-
-    #[test]
-    fn send_queue_limit_and_drain() {
-        let mut q = SendQueue::new(4);
-        assert!(q.has_room(4));
-        assert!(!q.has_room(5));
-        q.buf_mut().extend_from_slice(b"abc");
-        assert!(!q.has_room(2));
-        let mut out = Vec::new();
-        assert_eq!(q.drain_into(&mut out), 3);
-        assert_eq!(out, b"abc");
-        q.buf_mut().extend_from_slice(b"d");
-        assert_eq!(q.drain_into(&mut out), 1);
-        assert_eq!(out, b"abcd");
-        assert_eq!(q.drain_into(&mut out), 0);
-        assert_eq!(q.len(), 0);
     }
 }
