@@ -47,6 +47,9 @@ pub(crate) mod timer;
 pub mod ws;
 
 pub use buf::Output;
+/// The `bytes` crate this API takes and returns (`Bytes`, `BytesMut`, and
+/// `Buf` for [`Output`]).
+pub use bytes;
 pub use driver::Driver;
 
 /// A source of randomness for masking keys and handshake nonces.
