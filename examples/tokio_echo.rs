@@ -1,11 +1,13 @@
 //! A WebSocket echo server on tokio. Each connection reads straight into
-//! the sans-IO connection's own buffer (`receive_buffer`, then
-//! `commit_received`), so no per-connection read buffer is kept, and an
+//! the sans-IO connection's own buffer (`receive_buf_mut`, then
+//! `commit_appended`), so no per-connection read buffer is kept, and an
 //! idle connection holds none at all: space is asked for only once the
-//! socket is readable.
+//! socket is readable. Output is written with `writev` from `output()`:
+//! an echoed message goes out from where it was read, never copied.
 //!
 //! `cargo run --example tokio_echo -- 127.0.0.1:9002`
 
+use sansproto::bytes::Buf;
 use sansproto::ws::{Config, Connection, Event};
 use std::io::ErrorKind;
 use std::time::Instant;
@@ -17,7 +19,6 @@ const READ_SIZE: usize = 16 * 1024;
 
 /// Echoes every message until the connection is finished.
 pub async fn serve(stream: &mut TcpStream, conn: &mut Connection) -> std::io::Result<()> {
-    let mut output = Vec::new();
     loop {
         conn.handle_timeout(Instant::now());
         while let Some(event) = conn.poll_event() {
@@ -36,33 +37,37 @@ pub async fn serve(stream: &mut TcpStream, conn: &mut Connection) -> std::io::Re
                 _ => {}
             }
         }
-        conn.poll_transmit(&mut output);
-        if !output.is_empty() {
-            stream.write_all(&output).await?;
-            output.clear();
+        let mut output = conn.output();
+        if output.has_remaining() {
+            stream.write_all_buf(&mut output).await?;
         }
         if conn.is_finished() {
             return stream.shutdown().await;
         }
-        let timer = conn.poll_timeout().map(tokio::time::Instant::from_std);
-        tokio::select! {
-            ready = stream.readable() => {
-                ready?;
-                // `None` only while events wait, and every one was polled.
-                let Some(space) = conn.receive_buffer(READ_SIZE) else { continue };
-                match stream.try_read(space) {
-                    Ok(0) => { let _ = conn.receive_eof(); }
-                    Ok(n) => { let _ = conn.commit_received(n); }
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                        let _ = conn.commit_received(0);
-                    }
-                    Err(e) => return Err(e),
-                }
+        let readable = match conn.poll_timeout() {
+            None => stream.readable().await,
+            Some(t) => tokio::select! {
+                ready = stream.readable() => ready,
+                _ = tokio::time::sleep_until(t.into()) => continue,
             },
-            _ = async { match timer {
-                Some(t) => tokio::time::sleep_until(t).await,
-                None => std::future::pending().await,
-            } } => {}
+        };
+        readable?;
+        // `None` only while events wait, and every one was polled.
+        let Some(buf) = conn.receive_buf_mut(READ_SIZE) else {
+            continue;
+        };
+        // Appends to the connection's own buffer, without zeroing it first.
+        match stream.try_read_buf(buf) {
+            Ok(0) => {
+                let _ = conn.receive_eof();
+            }
+            Ok(_) => {
+                let _ = conn.commit_appended();
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                let _ = conn.commit_appended();
+            }
+            Err(e) => return Err(e),
         }
     }
 }

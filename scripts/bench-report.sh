@@ -6,6 +6,11 @@
 #   bash scripts/bench-report.sh            # default `bench` profile
 #   BENCH_LTO=1 bash scripts/bench-report.sh  # fat LTO
 #   BENCH_NO_RUN=1 bash scripts/bench-report.sh  # report the last run only
+#   BENCH_E2E=0 bash scripts/bench-report.sh     # without the end-to-end run
+#
+# Then the end-to-end echo benchmark (benches/e2e: sansproto,
+# tokio-tungstenite and fastwebsockets servers under one load generator)
+# prints server CPU per message and resident memory per idle connection.
 #
 # Extra arguments go to criterion (a filter, say: `recv_`).
 #
@@ -20,6 +25,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 if [[ ${BENCH_LTO:-0} == 1 ]]; then
     export CARGO_PROFILE_BENCH_LTO=fat
     export CARGO_PROFILE_BENCH_CODEGEN_UNITS=1
+    export CARGO_PROFILE_RELEASE_LTO=fat
+    export CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1
 fi
 
 target_dir=${CARGO_TARGET_DIR:-$(cargo metadata --format-version 1 --no-deps |
@@ -85,3 +92,8 @@ for g in groups:
         )
         print("%-28s %-22s %8.2fms %12s   %s" % (g, o, m / 1e6, throughput(g, o, m), ratios))
 EOF
+
+if [[ ${BENCH_E2E:-1} == 1 && ${BENCH_NO_RUN:-0} != 1 ]]; then
+    echo
+    (cd benches/e2e && cargo run --release --quiet)
+fi

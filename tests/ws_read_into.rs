@@ -1,5 +1,6 @@
 //! Reading straight into a connection's buffer (`receive_buffer` and
-//! `commit_received`) gives exactly what `receive(&[u8])` gives: the same
+//! `commit_received`, or `receive_buf_mut` and `commit_appended`) gives
+//! exactly what `receive(&[u8])` gives: the same
 //! events, the same output and the same error, for the RFC 6455 §5.7
 //! vectors and an opening handshake, fed whole, split at every byte, byte
 //! by byte, and with trailing data.
@@ -18,24 +19,42 @@ fn conn(role: Role, handshake: bool) -> Connection {
     }
 }
 
-fn run(role: Role, handshake: bool, reads: &[&[u8]], into: bool) -> Outcome {
+/// How bytes are fed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Feed {
+    /// `receive(&[u8])`.
+    Copy,
+    /// `receive_buffer` + `commit_received`.
+    Slice,
+    /// `receive_buf_mut` + `commit_appended`.
+    Append,
+}
+
+fn run(role: Role, handshake: bool, reads: &[&[u8]], feed: Feed) -> Outcome {
     let mut c = conn(role, handshake);
     c.handle_timeout(Instant::now());
     let (mut events, mut out, mut error) = (Vec::new(), Vec::new(), None);
     for read in reads {
         let mut rest = *read;
         while !rest.is_empty() && error.is_none() {
-            let result = if into {
-                match c.receive_buffer(rest.len()) {
+            let result = match feed {
+                Feed::Copy => c.receive(rest),
+                Feed::Slice => match c.receive_buffer(rest.len()) {
                     Some(space) => {
                         assert!(space.len() >= rest.len());
                         space[..rest.len()].copy_from_slice(rest);
                         c.commit_received(rest.len()).map(|()| rest.len())
                     }
                     None => Ok(0),
-                }
-            } else {
-                c.receive(rest)
+                },
+                Feed::Append => match c.receive_buf_mut(rest.len()) {
+                    Some(buf) => {
+                        assert!(buf.capacity() - buf.len() >= rest.len());
+                        buf.extend_from_slice(rest);
+                        c.commit_appended().map(|()| rest.len())
+                    }
+                    None => Ok(0),
+                },
             };
             let refused = matches!(result, Ok(0));
             match result {
@@ -60,25 +79,28 @@ fn run(role: Role, handshake: bool, reads: &[&[u8]], into: bool) -> Outcome {
 }
 
 /// Every way of reading `wire` (whole, split once at every byte, byte by
-/// byte) gives the same outcome both ways.
+/// byte) gives the same outcome every way.
 fn same_both_ways(role: Role, handshake: bool, wire: &[u8]) -> Outcome {
-    let whole = run(role, handshake, &[wire], false);
-    assert_eq!(run(role, handshake, &[wire], true), whole, "whole");
-    for at in 0..=wire.len() {
-        let (a, b) = wire.split_at(at);
-        assert_eq!(run(role, handshake, &[a, b], false), whole, "split at {at}");
+    let whole = run(role, handshake, &[wire], Feed::Copy);
+    for feed in [Feed::Slice, Feed::Append] {
         assert_eq!(
-            run(role, handshake, &[a, b], true),
+            run(role, handshake, &[wire], feed),
             whole,
-            "split at {at}, into"
+            "whole, {feed:?}"
         );
     }
+    for at in 0..=wire.len() {
+        let (a, b) = wire.split_at(at);
+        for feed in [Feed::Copy, Feed::Slice, Feed::Append] {
+            let got = run(role, handshake, &[a, b], feed);
+            assert_eq!(got, whole, "split at {at}, {feed:?}");
+        }
+    }
     let bytes: Vec<&[u8]> = wire.chunks(1).collect();
-    assert_eq!(
-        run(role, handshake, &bytes, true),
-        whole,
-        "byte by byte, into"
-    );
+    for feed in [Feed::Slice, Feed::Append] {
+        let got = run(role, handshake, &bytes, feed);
+        assert_eq!(got, whole, "byte by byte, {feed:?}");
+    }
     whole
 }
 
@@ -117,14 +139,16 @@ fn rfc_frames_at_a_client_are_the_same_read_either_way() {
     let (events, out, error) = same_both_ways(Role::Client, false, &wire[..small]);
     assert_eq!((events.len(), error), (4, None), "{events:?}");
     assert!(!out.is_empty(), "the ping is answered");
-    let whole = run(Role::Client, false, &[&wire], false);
-    assert_eq!(run(Role::Client, false, &[&wire], true), whole);
+    let whole = run(Role::Client, false, &[&wire], Feed::Copy);
     let (first, rest) = wire.split_at(small + 7);
-    assert_eq!(run(Role::Client, false, &[first, rest], true), whole);
+    for feed in [Feed::Slice, Feed::Append] {
+        assert_eq!(run(Role::Client, false, &[&wire], feed), whole);
+        assert_eq!(run(Role::Client, false, &[first, rest], feed), whole);
+    }
     // Trailing data: a Close frame after everything.
     wire.extend([0x88, 0x02, 0x03, 0xe8]);
-    let closed = run(Role::Client, false, &[&wire], true);
-    assert_eq!(closed, run(Role::Client, false, &[&wire], false));
+    let closed = run(Role::Client, false, &[&wire], Feed::Append);
+    assert_eq!(closed, run(Role::Client, false, &[&wire], Feed::Copy));
     assert!(matches!(closed.0.last(), Some(Event::Closed(c)) if c.clean));
 }
 
@@ -173,4 +197,12 @@ fn an_idle_connection_holds_no_receive_buffer_after_a_short_read() {
     assert_eq!(std::iter::from_fn(|| c.poll_event()).count(), 2);
     // The read was short and nothing is left: the space was given back.
     assert!(c.receive_buffer(0).unwrap().len() < 4096);
+    c.commit_received(0).unwrap();
+    // The same through the lent buffer.
+    let buf = c.receive_buf_mut(4096).unwrap();
+    assert!(buf.capacity() >= 4096);
+    buf.extend_from_slice(&wire);
+    c.commit_appended().unwrap();
+    assert_eq!(std::iter::from_fn(|| c.poll_event()).count(), 2);
+    assert!(c.receive_buf_mut(0).unwrap().capacity() < 4096, "freed");
 }

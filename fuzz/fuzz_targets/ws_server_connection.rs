@@ -37,9 +37,10 @@ struct Input {
     send_queue: u16,
     keepalive: Option<(u16, u16)>,
     close_timeout: Option<u16>,
-    /// Feed input by reading into the connection's own buffer
-    /// (`receive_buffer` + `commit_received`) instead of `receive`.
-    read_into: bool,
+    /// Feed input by reading into the connection's own buffer instead of
+    /// `receive`: `receive_buffer` + `commit_received` (false) or
+    /// `receive_buf_mut` + `commit_appended` (true).
+    read_into: Option<bool>,
     ops: Vec<Op>,
 }
 
@@ -122,7 +123,7 @@ struct Seen {
     /// Streaming mode: the kind and text so far of the message in pieces.
     piece: Option<(MessageKind, Vec<u8>)>,
     wire: Wire,
-    read_into: bool,
+    read_into: Option<bool>,
 }
 
 impl Seen {
@@ -212,17 +213,24 @@ impl Seen {
         let mut rest = data;
         let mut polled = false;
         loop {
-            let result = if self.read_into {
-                match conn.receive_buffer(rest.len()) {
+            let result = match self.read_into {
+                None => conn.receive(rest),
+                Some(false) => match conn.receive_buffer(rest.len()) {
                     Some(space) => {
                         assert!(space.len() >= rest.len(), "less space than asked for");
                         space[..rest.len()].copy_from_slice(rest);
                         conn.commit_received(rest.len()).map(|()| rest.len())
                     }
                     None => Ok(0),
-                }
-            } else {
-                conn.receive(rest)
+                },
+                Some(true) => match conn.receive_buf_mut(rest.len()) {
+                    Some(buf) => {
+                        assert!(buf.capacity() - buf.len() >= rest.len(), "less room than asked for");
+                        buf.extend_from_slice(rest);
+                        conn.commit_appended().map(|()| rest.len())
+                    }
+                    None => Ok(0),
+                },
             };
             let taken = *result.as_ref().unwrap_or(&0);
             self.input_result(conn, result.map(|_| ()));

@@ -62,6 +62,8 @@ pub(crate) struct RecvBuf {
     /// The data, then `room` bytes of space offered to read into.
     buf: BytesMut,
     room: usize,
+    /// The data's length when the buffer itself was lent for a read.
+    lent: Option<usize>,
 }
 
 impl RecvBuf {
@@ -104,6 +106,31 @@ impl RecvBuf {
         let short = n < self.room;
         self.room -= n;
         (n, short)
+    }
+
+    /// The buffer itself, with room for at least `min` more bytes, for a
+    /// read that appends to it without zeroing (tokio's `read_buf`); the
+    /// bytes appended are taken with [`take_appended`](Self::take_appended).
+    pub(crate) fn lend(&mut self, min: usize) -> &mut BytesMut {
+        self.drop_room();
+        self.compact();
+        self.buf.reserve(min.max(1));
+        self.lent = Some(self.buf.len());
+        &mut self.buf
+    }
+
+    /// How many bytes were appended since [`lend`](Self::lend), and whether
+    /// the read left room unfilled (a short read). Bytes removed from what
+    /// was there before count as none appended.
+    pub(crate) fn take_appended(&mut self) -> (usize, bool) {
+        let Some(before) = self.lent.take() else {
+            return (0, true);
+        };
+        let after = self.buf.len();
+        if after < before {
+            return (0, true);
+        }
+        (after - before, after < self.buf.capacity())
     }
 
     /// Frees the allocation when nothing is buffered (an idle connection

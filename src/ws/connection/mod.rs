@@ -340,6 +340,25 @@ impl Connection {
         self.receive(&bytes).map(drop)
     }
 
+    /// The receive buffer itself, for a read that appends without zeroing
+    /// (tokio's `read_buf`); then [`commit_appended`](Self::commit_appended).
+    /// See [`Session::receive_buf_mut`](super::Session::receive_buf_mut).
+    #[inline]
+    pub fn receive_buf_mut(&mut self, min: usize) -> Option<&mut bytes::BytesMut> {
+        self.session.receive_buf_mut(min)
+    }
+
+    /// Takes the bytes a read appended to the buffer
+    /// [`receive_buf_mut`](Self::receive_buf_mut) lent.
+    #[inline]
+    pub fn commit_appended(&mut self) -> Result<(), Error> {
+        if self.handshake.is_none() {
+            return self.session.commit_appended();
+        }
+        let bytes = self.session.take_appended();
+        self.receive(&bytes).map(drop)
+    }
+
     /// Moves what the handshake wrote and reported into the session, the
     /// connection's one output; when the handshake has ended without an
     /// upgrade, the session will not open.

@@ -3,7 +3,7 @@
 
 use super::{Queued, Session, State};
 use crate::ws::error::Error;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 impl Session {
     /// Space in the session's receive buffer to read from the transport
@@ -30,17 +30,26 @@ impl Session {
     /// assert_eq!(server.poll_event(), Some(Event::Message(Message::from("hi"))));
     /// ```
     pub fn receive_buffer(&mut self, min: usize) -> Option<&mut [u8]> {
-        /// A frame being received asks for at most this much space at once.
-        const READ_AHEAD: usize = 1 << 20;
-        let reading = matches!(self.state, State::Open | State::CloseSent);
-        if reading && self.events.len() >= self.max_events {
+        if self.must_poll_first() {
             return None;
         }
-        let missing = self
-            .frame
+        let min = min.max(self.frame_missing());
+        Some(self.recv.room(min))
+    }
+
+    /// True while the event bound is reached: no input is taken.
+    fn must_poll_first(&self) -> bool {
+        matches!(self.state, State::Open | State::CloseSent) && self.events.len() >= self.max_events
+    }
+
+    /// The bytes the frame being received still needs, up to 1 MiB.
+    fn frame_missing(&self) -> usize {
+        /// A frame being received asks for at most this much space at once.
+        const READ_AHEAD: usize = 1 << 20;
+        self.frame
             .as_ref()
-            .map_or(0, |f| f.remaining.saturating_sub(self.recv.len()));
-        Some(self.recv.room(min.max(missing.min(READ_AHEAD))))
+            .map_or(0, |f| f.remaining.saturating_sub(self.recv.len()))
+            .min(READ_AHEAD)
     }
 
     /// Takes `n` bytes read into the space [`receive_buffer`](Self::receive_buffer)
@@ -49,6 +58,12 @@ impl Session {
     /// [`receive_eof`](Self::receive_eof) at the end of the stream.
     pub fn commit_received(&mut self, n: usize) -> Result<(), Error> {
         let (n, short) = self.recv.commit(n);
+        self.take_read(n, short)
+    }
+
+    /// Parses `n` bytes a read put at the end of the receive buffer;
+    /// `short` when it did not fill the room it had.
+    fn take_read(&mut self, n: usize, short: bool) -> Result<(), Error> {
         match &self.state {
             State::Open | State::CloseSent => {}
             State::Failed(e) => return Err(e.clone()),
@@ -75,12 +90,40 @@ impl Session {
         result
     }
 
+    /// The session's receive buffer itself, with room for at least `min`
+    /// more bytes, for a read that appends to a `BytesMut` without zeroing
+    /// it first (tokio's `read_buf` and `try_read_buf`); then
+    /// [`commit_appended`](Self::commit_appended). Only append to it: the
+    /// bytes already there are input not yet parsed. `None` while events
+    /// wait to be polled, as for [`receive_buffer`](Self::receive_buffer).
+    pub fn receive_buf_mut(&mut self, min: usize) -> Option<&mut BytesMut> {
+        if self.must_poll_first() {
+            return None;
+        }
+        let min = min.max(self.frame_missing());
+        Some(self.recv.lend(min))
+    }
+
+    /// Takes the bytes a read appended to the buffer
+    /// [`receive_buf_mut`](Self::receive_buf_mut) lent, as
+    /// [`commit_received`](Self::commit_received) takes its count.
+    pub fn commit_appended(&mut self) -> Result<(), Error> {
+        let (n, short) = self.recv.take_appended();
+        self.take_read(n, short)
+    }
+
     /// Takes the `n` bytes committed into the receive buffer out of it,
     /// for the handshake that reads before the session opens.
     /// (Nothing else is buffered then: the session takes no input before
     /// it opens.)
     pub(crate) fn take_committed(&mut self, n: usize) -> Bytes {
         self.recv.commit(n);
+        self.recv.take_all()
+    }
+
+    /// The same for bytes appended to the lent buffer.
+    pub(crate) fn take_appended(&mut self) -> Bytes {
+        self.recv.take_appended();
         self.recv.take_all()
     }
 }
