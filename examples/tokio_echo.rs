@@ -11,7 +11,7 @@ use sansproto::bytes::Buf;
 use sansproto::ws::{Config, Connection, Event};
 use std::io::ErrorKind;
 use std::time::Instant;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncWriteExt, Interest};
 use tokio::net::{TcpListener, TcpStream};
 
 /// The least space offered to each read.
@@ -57,11 +57,19 @@ pub async fn serve(stream: &mut TcpStream, conn: &mut Connection) -> std::io::Re
             continue;
         };
         // Appends to the connection's own buffer, without zeroing it first.
+        let room = buf.capacity() - buf.len();
         match stream.try_read_buf(buf) {
             Ok(0) => {
                 let _ = conn.receive_eof();
             }
-            Ok(_) => {
+            Ok(n) => {
+                if n < room {
+                    // The socket is drained: say so, as `read` does, rather
+                    // than find out with a read that would block.
+                    let _ = stream.try_io(Interest::READABLE, || {
+                        Err::<(), _>(ErrorKind::WouldBlock.into())
+                    });
+                }
                 let _ = conn.commit_appended();
             }
             Err(e) if e.kind() == ErrorKind::WouldBlock => {
