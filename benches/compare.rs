@@ -40,7 +40,8 @@ mod transport;
 
 use contestants::{
     fastwebsockets_encode_small, fastwebsockets_receive, ours, ours_encode_small, ours_receive,
-    tungstenite_config, tungstenite_encode_small, tungstenite_receive, SMALL_FRAMES,
+    ours_receive_into, tungstenite_config, tungstenite_encode_small, tungstenite_receive,
+    SMALL_FRAMES,
 };
 use input::{multibyte_text, RecvCase, Tally};
 use transport::{runtime, MemStream, Sink, Written};
@@ -59,8 +60,9 @@ fn configure(group: &mut BenchmarkGroup<'_, WallTime>) {
 
 fn bench_receive(c: &mut Criterion, name: &str, case: &RecvCase, throughput: Throughput) {
     let rt = runtime();
-    let runs: [(&str, &dyn Fn() -> Tally); 3] = [
+    let runs: [(&str, &dyn Fn() -> Tally); 4] = [
         ("sansproto", &|| ours_receive(case)),
+        ("sansproto_into", &|| ours_receive_into(case)),
         ("tungstenite", &|| tungstenite_receive(case)),
         ("fastwebsockets", &|| fastwebsockets_receive(&rt, case)),
     ];
@@ -92,6 +94,15 @@ fn bench_receive(c: &mut Criterion, name: &str, case: &RecvCase, throughput: Thr
     let want = xor_fold(&case.wire);
     group.bench_function("read_once", |b| {
         b.iter(|| assert_eq!(xor_fold(black_box(&case.wire)), want))
+    });
+    // Reference: unmasking the same bytes in place, the floor for a
+    // receive that neither copies nor allocates.
+    let mut masked = case.wire.clone();
+    group.bench_function("xor_in_place", |b| {
+        b.iter(|| {
+            sansproto::ws::apply_mask(black_box(&mut masked), [1, 2, 3, 4], 0);
+            black_box(&masked);
+        })
     });
     if case.opcode == OpCode::Text {
         text_reference(&mut group, case);

@@ -32,6 +32,29 @@ pub fn ours_receive(case: &RecvCase) -> Tally {
     t
 }
 
+/// The same, reading straight into the connection's buffer (as much as
+/// it asks for, which the stream caps as it caps every peer's reads).
+pub fn ours_receive_into(case: &RecvCase) -> Tally {
+    let mut conn = ours(Role::Server);
+    let mut stream = MemStream::new(&case.wire);
+    let mut t = Tally::default();
+    loop {
+        let space = conn.receive_buffer(IO_CHUNK).expect("events are polled");
+        let n = std::io::Read::read(&mut stream, space).expect("in memory");
+        if n == 0 {
+            break;
+        }
+        conn.commit_received(n).expect("valid frames");
+        while let Some(event) = conn.poll_event() {
+            match event {
+                Event::Message(m) => t.add(m.as_bytes()),
+                other => panic!("unexpected event {other:?}"),
+            }
+        }
+    }
+    t
+}
+
 pub fn tungstenite_config() -> tungstenite::protocol::WebSocketConfig {
     // The defaults: 128 KiB read buffer, 16 MiB frames, 64 MiB messages.
     tungstenite::protocol::WebSocketConfig::default()
