@@ -14,16 +14,43 @@ use bytes::BufMut;
 /// ```
 #[inline]
 pub fn apply_mask(data: &mut [u8], key: [u8; 4], offset: usize) {
-    // Every block, and the remainder, starts at a multiple of 4 within
+    // Every block, word and remainder starts at a multiple of 4 within
     // `data`, so the key phase is the same in each.
-    let pattern = key_block(phase(key, offset));
+    let key = phase(key, offset);
+    if data.len() < BLOCK {
+        mask_words(data, key);
+    } else {
+        mask_blocks(data, key);
+    }
+}
+
+/// `apply_mask` for payloads of a block or more.
+#[inline(never)]
+fn mask_blocks(data: &mut [u8], key: [u8; 4]) {
+    let pattern = key_block(key);
     let mut blocks = data.chunks_exact_mut(BLOCK);
     for block in &mut blocks {
         let masked = xor_block(block, &pattern);
         block.copy_from_slice(&masked);
     }
-    for (b, k) in blocks.into_remainder().iter_mut().zip(&pattern) {
-        *b ^= k;
+    mask_words(blocks.into_remainder(), key);
+}
+
+/// Masks `data` (whose first byte lines up with `key[0]`) a machine word
+/// at a time: the short payloads, and what is left after the blocks.
+#[inline(always)]
+fn mask_words(data: &mut [u8], key: [u8; 4]) {
+    let [a, b, c, d] = key;
+    let k8 = [a, b, c, d, a, b, c, d];
+    let k64 = u64::from_ne_bytes(k8);
+    let mut words = data.chunks_exact_mut(8);
+    for w in &mut words {
+        let mut v = [0u8; 8];
+        v.copy_from_slice(w);
+        w.copy_from_slice(&(u64::from_ne_bytes(v) ^ k64).to_ne_bytes());
+    }
+    for (x, k) in words.into_remainder().iter_mut().zip(k8) {
+        *x ^= k;
     }
 }
 
@@ -36,7 +63,16 @@ pub fn apply_mask(data: &mut [u8], key: [u8; 4], offset: usize) {
 pub(crate) fn extend_masked(dst: &mut impl BufMut, src: &[u8], key: [u8; 4], offset: usize) {
     /// Bytes masked before each append.
     const STAGE: usize = 1024;
-    let pattern = key_block(phase(key, offset));
+    let key = phase(key, offset);
+    if src.len() < BLOCK {
+        let mut small = [0u8; BLOCK];
+        let small = small.get_mut(..src.len()).unwrap_or_default();
+        small.copy_from_slice(src);
+        mask_words(small, key);
+        dst.put_slice(small);
+        return;
+    }
+    let pattern = key_block(key);
     let mut stage = [0u8; STAGE];
     for piece in src.chunks(STAGE) {
         let staged = stage.get_mut(..piece.len()).unwrap_or_default();
@@ -45,14 +81,9 @@ pub(crate) fn extend_masked(dst: &mut impl BufMut, src: &[u8], key: [u8; 4], off
         for (o, block) in (&mut out).zip(&mut blocks) {
             o.copy_from_slice(&xor_block(block, &pattern));
         }
-        for ((o, s), k) in out
-            .into_remainder()
-            .iter_mut()
-            .zip(blocks.remainder())
-            .zip(&pattern)
-        {
-            *o = s ^ k;
-        }
+        let rest = out.into_remainder();
+        rest.copy_from_slice(blocks.remainder());
+        mask_words(rest, key);
         dst.put_slice(staged);
     }
 }
@@ -72,8 +103,8 @@ const BLOCK: usize = 64;
 #[inline(always)]
 fn key_block(key: [u8; 4]) -> [u8; BLOCK] {
     let mut pattern = [0u8; BLOCK];
-    for (i, p) in pattern.iter_mut().enumerate() {
-        *p = key[i % 4];
+    for quad in pattern.chunks_exact_mut(4) {
+        quad.copy_from_slice(&key);
     }
     pattern
 }
