@@ -65,8 +65,10 @@ impl Deflate {
         }
     }
 
-    /// Inflates `input`; true when the DEFLATE data ended with a final
-    /// block (whatever follows it is not DEFLATE data).
+    /// Inflates `input` straight onto the end of `out`; true when the
+    /// DEFLATE data ended with a final block (whatever follows it is not
+    /// DEFLATE data). `out` grows by doubling, and never to more than a
+    /// byte past what `max_out` allows.
     fn inflate(
         d: &mut Decompress,
         mut input: &[u8],
@@ -74,12 +76,17 @@ impl Deflate {
         produced: &mut usize,
         max_out: usize,
     ) -> Result<bool, ExtensionError> {
-        let mut step = [0u8; STEP];
         loop {
+            if out.len() == out.capacity() {
+                // A step, then doubling, as a Vec would; never past one byte
+                // over the limit.
+                let allowed = max_out.saturating_sub(*produced).saturating_add(1);
+                out.reserve_exact(out.capacity().max(STEP).min(allowed));
+            }
             let before_in = d.total_in();
             let before_out = d.total_out();
             let status = d
-                .decompress(input, &mut step, FlushDecompress::Sync)
+                .decompress_vec(input, out, FlushDecompress::Sync)
                 .map_err(|e| ExtensionError::InvalidData(format!("inflate: {e}")))?;
             let used = (d.total_in() - before_in) as usize;
             let made = (d.total_out() - before_out) as usize;
@@ -88,11 +95,11 @@ impl Deflate {
             if *produced > max_out {
                 return Err(ExtensionError::TooBig);
             }
-            out.extend_from_slice(&step[..made]);
             if status == Status::StreamEnd {
                 return Ok(true);
             }
-            if used == 0 && made == 0 {
+            let full = out.len() == out.capacity();
+            if used == 0 && made == 0 && !full {
                 if input.is_empty() {
                     return Ok(false);
                 }
@@ -100,7 +107,7 @@ impl Deflate {
                     "inflate made no progress".into(),
                 ));
             }
-            if input.is_empty() && made < STEP {
+            if input.is_empty() && !full {
                 return Ok(false);
             }
         }

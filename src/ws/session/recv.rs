@@ -408,7 +408,12 @@ impl Session {
             self.stream_piece(data, f.fin);
         } else if f.fin {
             let kind = m.kind;
-            let buf = std::mem::take(&mut m.buf);
+            let mut buf = std::mem::take(&mut m.buf);
+            // Inflating grows in steps: give back what the message does not
+            // use (a shrink in place, not a copy), so it holds what it weighs.
+            if buf.capacity() > buf.len() + buf.len() / 4 {
+                buf.shrink_to_fit();
+            }
             self.message = None;
             self.emit(Event::Message(message(kind, Bytes::from(buf))));
         }
