@@ -19,6 +19,9 @@ pub(crate) struct SendQueue {
     chunked: usize,
     buf: Vec<u8>,
     limit: usize,
+    /// `limit` less `chunked`: what `buf` may hold (kept so that the
+    /// per-send check is one comparison).
+    buf_limit: usize,
 }
 
 impl SendQueue {
@@ -29,6 +32,7 @@ impl SendQueue {
             chunked: 0,
             buf: Vec::new(),
             limit,
+            buf_limit: limit,
         }
     }
 
@@ -53,7 +57,14 @@ impl SendQueue {
     /// True when `additional` more bytes fit under the limit.
     #[inline]
     pub(crate) fn has_room(&self, additional: usize) -> bool {
-        self.len().saturating_add(additional) <= self.limit
+        self.buf.len().saturating_add(additional) <= self.buf_limit
+    }
+
+    /// Sets `chunked`, and what that leaves `buf`.
+    #[inline]
+    fn set_chunked(&mut self, chunked: usize) {
+        self.chunked = chunked;
+        self.buf_limit = self.limit.saturating_sub(chunked);
     }
 
     /// The run being encoded into, to append to directly. Callers check
@@ -68,7 +79,7 @@ impl SendQueue {
     /// not copied.
     pub(crate) fn push_shared(&mut self, payload: Bytes) {
         self.seal();
-        self.chunked += payload.len();
+        self.set_chunked(self.chunked + payload.len());
         self.chunks.push_back(payload);
     }
 
@@ -76,7 +87,7 @@ impl SendQueue {
     fn seal(&mut self) {
         if !self.buf.is_empty() {
             let run = Bytes::from(std::mem::take(&mut self.buf));
-            self.chunked += run.len();
+            self.set_chunked(self.chunked + run.len());
             self.chunks.push_back(run);
         }
     }
@@ -97,7 +108,7 @@ impl SendQueue {
         for chunk in self.chunks.drain(..) {
             out.extend_from_slice(&chunk);
         }
-        self.chunked = 0;
+        self.set_chunked(0);
         out.extend_from_slice(&self.buf);
         self.buf.clear();
         n
@@ -176,11 +187,12 @@ impl Buf for Output<'_> {
             };
             let n = cnt.min(front.len());
             front.advance(n);
-            q.chunked -= n;
             cnt -= n;
             if front.is_empty() {
                 q.chunks.pop_front();
             }
+            let chunked = q.chunked - n;
+            q.set_chunked(chunked);
         }
     }
 }
