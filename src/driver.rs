@@ -81,9 +81,9 @@ pub trait Driver {
     type Error: std::error::Error;
 
     /// Feeds bytes read from the transport and returns how many it took:
-    /// all of `data`, or none (`Ok(0)`) while as many events as the
-    /// machine's configured bound wait to be polled. Then poll the events
-    /// and offer the same bytes again; nothing is lost. This keeps what a
+    /// all of `data`, or none (`Ok(0)`) once as many events as the
+    /// machine's configured bound wait to be polled, until `poll_event`
+    /// has drained them. Then offer the same bytes again; nothing is lost. This keeps what a
     /// peer can make the machine hold bounded when the application falls
     /// behind. A loop that polls every event after each `receive` (until
     /// `poll_event` returns `None`) always has its bytes taken whole. A

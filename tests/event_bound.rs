@@ -221,3 +221,51 @@ fn prefix_failure_in_paused_input_is_held_once_found() {
         "and the next call returns it"
     );
 }
+
+/// An application that polls one event per read: what it is fed is taken
+/// only as fast as events are polled, so input never piles up behind a
+/// paused parse (ws and prefix alike).
+#[test]
+fn polling_a_few_events_per_read_keeps_input_bounded() {
+    let read = {
+        let mut wire = Vec::new();
+        for i in 0..10_000u32 {
+            encode_frame(
+                &mut wire,
+                true,
+                0,
+                OpCode::Ping,
+                Some([1, 2, 3, 4]),
+                &i.to_be_bytes()[3..],
+            );
+        }
+        wire
+    };
+    let mut s = ws_server(4);
+    let (mut taken, mut polled) = (0, 0);
+    for _ in 0..200 {
+        taken += s.receive(&read).unwrap();
+        polled += usize::from(s.poll_event().is_some());
+    }
+    // One read is taken; the next only once everything before is polled.
+    assert_eq!(polled, 200);
+    assert_eq!(
+        taken,
+        read.len(),
+        "no second read until the first is all polled"
+    );
+
+    let frames = prefix_frames(10_000);
+    let mut conn = prefix_conn(4);
+    let mut taken = 0;
+    for _ in 0..200 {
+        taken += conn.receive(&frames).unwrap();
+        let _ = conn.poll_event();
+        assert!(conn.buffered_bytes() <= frames.len());
+    }
+    assert_eq!(
+        taken,
+        frames.len(),
+        "no second read until the first is all polled"
+    );
+}

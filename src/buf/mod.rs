@@ -85,8 +85,8 @@ impl RecvBuf {
     /// Space of at least `min` bytes behind the data to read into; what is
     /// read there becomes data with [`commit`](Self::commit).
     pub(crate) fn room(&mut self, min: usize) -> &mut [u8] {
+        self.lent = None;
         if self.room < min || self.room == 0 {
-            self.drop_room();
             self.compact();
             self.buf.reserve(min.max(1));
             let len = self.buf.len();
@@ -112,7 +112,6 @@ impl RecvBuf {
     /// read that appends to it without zeroing (tokio's `read_buf`); the
     /// bytes appended are taken with [`take_appended`](Self::take_appended).
     pub(crate) fn lend(&mut self, min: usize) -> &mut BytesMut {
-        self.drop_room();
         self.compact();
         self.buf.reserve(min.max(1));
         self.lent = Some(self.buf.len());
@@ -126,7 +125,8 @@ impl RecvBuf {
         let Some(before) = self.lent.take() else {
             return (0, true);
         };
-        let after = self.buf.len();
+        // Space offered by `room` since is not data (and not lent).
+        let after = self.len();
         if after < before {
             return (0, true);
         }

@@ -385,8 +385,10 @@ impl Driver for Connection {
         if data.is_empty() {
             return Ok(0);
         }
+        // Refused while the bound is reached, or while input taken earlier
+        // waits undecoded (more would only pile up behind it).
         let pending = self.events.len() + self.found.len().saturating_sub(self.next);
-        if pending >= self.max_events {
+        if pending >= self.max_events || self.intake != Intake::Flowing {
             return Ok(0);
         }
         self.heard_from_peer = true;

@@ -429,9 +429,9 @@ impl Builder {
         self
     }
 
-    /// [`Connection`] only: take no input (`receive` returns `Ok(0)`) while
-    /// `max` events wait to be polled, and pause decoding at that many
-    /// (default [`DEFAULT_MAX_PENDING_EVENTS`]).
+    /// [`Connection`] only: pause decoding once `max` events wait to be
+    /// polled, and take no input (`receive` returns `Ok(0)`) until they
+    /// are (default [`DEFAULT_MAX_PENDING_EVENTS`]).
     pub fn max_pending_events(mut self, max: usize) -> Self {
         self.max_pending_events = max;
         self

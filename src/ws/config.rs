@@ -39,9 +39,9 @@ pub struct Config {
     /// Most header fields in the opening handshake. Default 64.
     pub max_headers: usize,
     /// Most events waiting to be polled before input stops being taken:
-    /// past it `receive` takes no bytes (returns `Ok(0)`) and parsing of
-    /// bytes already taken pauses until the events are polled, so a peer
-    /// cannot grow the event queue (a ping flood, say) while the
+    /// at it, parsing of bytes already taken pauses and `receive` takes no
+    /// bytes (returns `Ok(0)`) until `poll_event` has drained the queue, so
+    /// a peer cannot grow the event queue (a ping flood, say) while the
     /// application is not polling. Whole messages read together count as
     /// one event. Default 1024; 0 counts as 1.
     pub max_pending_events: usize,

@@ -287,9 +287,9 @@ impl Connection {
     }
 
     /// Feeds bytes read from the transport; returns how many were taken:
-    /// all of `data`, or none (`Ok(0)`) while
+    /// all of `data`, or none (`Ok(0)`) once
     /// [`Config::max_pending_events`](super::Config::max_pending_events)
-    /// events wait to be polled (then poll events and offer the same bytes
+    /// events wait to be polled, until they are (then offer the same bytes
     /// again; see [`Session::receive`](super::Session::receive)).
     ///
     /// Events are queued for [`poll_event`](Self::poll_event). On a peer

@@ -94,6 +94,9 @@ pub enum ProxiedError<E: std::error::Error + 'static = Error> {
 pub struct ProxiedClient<D = Connection> {
     proxy: Proxy,
     inner: D,
+    /// The transport ended while bytes read with the proxy's reply still
+    /// waited for the connection: the end is handed on after them.
+    eof_held: bool,
 }
 
 impl ProxiedClient<Connection> {
@@ -198,7 +201,11 @@ impl<D: Driver> ProxiedClient<D> {
     /// must be fresh (nothing received yet): a client connection, or a
     /// driver wrapping one (TLS for `wss:`, say).
     pub fn chain(proxy: Proxy, inner: D) -> Self {
-        Self { proxy, inner }
+        Self {
+            proxy,
+            inner,
+            eof_held: false,
+        }
     }
 
     /// The CONNECT exchange.
@@ -266,6 +273,10 @@ impl<D: Driver> ProxiedClient<D> {
         D::Error: 'static,
     {
         if self.proxy.is_connected() {
+            if !self.feed_tunnel().map_err(ProxiedError::Ws)? {
+                self.eof_held = true;
+                return Ok(());
+            }
             self.inner.receive_eof().map_err(ProxiedError::Ws)
         } else {
             self.proxy.receive_eof().map_err(ProxiedError::Proxy)
@@ -284,7 +295,11 @@ impl<D: Driver> ProxiedClient<D> {
         // proxy's reply and waited. A failure is the connection's own
         // sticky error, reported through its events and `receive`.
         if self.proxy.is_connected() {
-            let _ = self.feed_tunnel();
+            let fed = self.feed_tunnel();
+            if self.eof_held && matches!(fed, Ok(true)) {
+                self.eof_held = false;
+                let _ = self.inner.receive_eof();
+            }
             return self.inner.poll_event().map(ProxiedEvent::Ws);
         }
         None

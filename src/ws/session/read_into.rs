@@ -1,14 +1,14 @@
 //! Reading straight into the session: space in its receive buffer for the
 //! caller to read the transport into, and the commit of what was read.
 
-use super::{Queued, Session, State};
+use super::{Queued, Session};
 use crate::ws::error::Error;
 use bytes::{Bytes, BytesMut};
 
 impl Session {
     /// Space in the session's receive buffer to read from the transport
     /// into, at least `min` bytes (more when the frame being received
-    /// needs more, up to 1 MiB); then [`commit_received`](Self::commit_received)
+    /// needs more, up to 64 KiB); then [`commit_received`](Self::commit_received)
     /// the count read. No copy is made: frames are unmasked, checked and
     /// handed out from where they were read. `None` while
     /// [`Config::max_pending_events`](crate::ws::Config::max_pending_events)
@@ -33,23 +33,18 @@ impl Session {
         if self.must_poll_first() {
             return None;
         }
-        let min = min.max(self.frame_missing());
+        // Zeroed space is memory in use: no more than a large socket
+        // read's worth is offered beyond what was asked for.
+        let min = min.max(self.frame_missing(64 << 10));
         Some(self.recv.room(min))
     }
 
-    /// True while the event bound is reached: no input is taken.
-    fn must_poll_first(&self) -> bool {
-        matches!(self.state, State::Open | State::CloseSent) && self.events.len() >= self.max_events
-    }
-
-    /// The bytes the frame being received still needs, up to 1 MiB.
-    fn frame_missing(&self) -> usize {
-        /// A frame being received asks for at most this much space at once.
-        const READ_AHEAD: usize = 1 << 20;
+    /// The bytes the frame being received still needs, up to `cap`.
+    fn frame_missing(&self, cap: usize) -> usize {
         self.frame
             .as_ref()
             .map_or(0, |f| f.remaining.saturating_sub(self.recv.len()))
-            .min(READ_AHEAD)
+            .min(cap)
     }
 
     /// Takes `n` bytes read into the space [`receive_buffer`](Self::receive_buffer)
@@ -64,15 +59,12 @@ impl Session {
     /// Parses `n` bytes a read put at the end of the receive buffer;
     /// `short` when it did not fill the room it had.
     fn take_read(&mut self, n: usize, short: bool) -> Result<(), Error> {
-        match &self.state {
-            State::Open | State::CloseSent => {}
-            State::Failed(e) => return Err(e.clone()),
-            // Ignored, as `receive` ignores input now.
-            State::Connecting(_) | State::Ending { .. } | State::Closed => {
-                let kept = self.recv.len() - n;
-                self.recv.truncate(kept);
-                return Ok(());
-            }
+        let reading = self.reads_input();
+        if !matches!(reading, Ok(true)) {
+            // Ignored (or after a failure), as `receive` ignores it now.
+            let kept = self.recv.len().saturating_sub(n);
+            self.recv.truncate(kept);
+            return reading.map(drop);
         }
         if n == 0 {
             // Nothing was read after all (the transport would block).
@@ -100,7 +92,8 @@ impl Session {
         if self.must_poll_first() {
             return None;
         }
-        let min = min.max(self.frame_missing());
+        // Reserved, not written: a large frame is read in large steps.
+        let min = min.max(self.frame_missing(1 << 20));
         Some(self.recv.lend(min))
     }
 

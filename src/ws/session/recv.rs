@@ -1,6 +1,7 @@
 //! The receive path: frame headers, payloads, messages, control frames.
 
 use super::{InFrame, InMessage, Queued, Session, State};
+use crate::buf::Intake;
 use crate::ws::close::{parse_close_payload, ClosePayloadError};
 use crate::ws::error::Error;
 use crate::ws::frame::{FrameHeader, HeaderError, OpCode, MAX_HEADER_LEN};
@@ -16,7 +17,9 @@ impl Session {
     /// [`Config::max_pending_events`](crate::ws::Config::max_pending_events)
     /// events wait to be polled. Then poll events and offer the same bytes
     /// again: nothing is lost. Parsing of bytes already taken pauses at
-    /// that bound too, and resumes as `poll_event` drains the queue.
+    /// that bound too, and resumes once `poll_event` has drained the
+    /// queue; until then no more input is taken, so input never piles up
+    /// behind it.
     ///
     /// Events are queued for [`poll_event`](Self::poll_event). On a peer
     /// error the matching Close frame is queued and the error is returned,
@@ -28,24 +31,36 @@ impl Session {
     /// [`Event::Closed`] and making [`error`](Self::error) return it. The
     /// peer's Close frame waits behind earlier events the same way.
     pub fn receive(&mut self, data: &[u8]) -> Result<usize, Error> {
-        let reading = matches!(self.state, State::Open | State::CloseSent);
-        if reading && !data.is_empty() && self.events.len() >= self.max_events {
+        if !data.is_empty() && self.must_poll_first() {
             return Ok(0);
         }
         self.take_input(data).map(|()| data.len())
+    }
+
+    /// True while input is refused until events are polled: the event
+    /// bound is reached, or input taken earlier waits unparsed (more would
+    /// only pile up behind it).
+    pub(super) fn must_poll_first(&self) -> bool {
+        matches!(self.state, State::Open | State::CloseSent)
+            && (self.events.len() >= self.max_events || self.intake != Intake::Flowing)
+    }
+
+    /// Whether input is parsed now: `Ok(false)` when it is ignored (before
+    /// the session opens, while a terminal step waits behind unpolled
+    /// events, or after the end), the sticky error once failed.
+    pub(super) fn reads_input(&self) -> Result<bool, Error> {
+        match &self.state {
+            State::Open | State::CloseSent => Ok(true),
+            State::Failed(e) => Err(e.clone()),
+            State::Connecting(_) | State::Ending { .. } | State::Closed => Ok(false),
+        }
     }
 
     /// Takes all of `data` whatever the event queue holds (the bytes a
     /// handshake read past its head, bounded by its limit): see
     /// [`receive`](Self::receive).
     pub(crate) fn take_input(&mut self, data: &[u8]) -> Result<(), Error> {
-        match &self.state {
-            State::Open | State::CloseSent => {}
-            State::Failed(e) => return Err(e.clone()),
-            // Ending: a terminal step waits behind unpolled events.
-            State::Connecting(_) | State::Ending { .. } | State::Closed => return Ok(()),
-        }
-        if data.is_empty() {
+        if !self.reads_input()? || data.is_empty() {
             return Ok(());
         }
         self.note_activity();
