@@ -188,3 +188,40 @@ fn refusal_bodies_by_length_and_until_eof() {
     };
     assert_eq!(&r.body[..], b"no length");
 }
+
+/// After an interim (1xx) reply, the next head is judged on what a head
+/// may hold, whatever is buffered behind it: a bare LF past the size limit
+/// is the size limit, fed whole or cut anywhere, and a large read behind
+/// the interim reply is not copied in whole.
+#[test]
+fn after_an_interim_reply_the_next_head_is_judged_alike_however_it_is_cut() {
+    let limit = 512;
+    let config = Config::default().with_handshake_limits(limit, 8);
+    let mut wire = b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 403 No\r\n".to_vec();
+    wire.extend(vec![b'a'; 600]);
+    wire.extend(b"\n\n");
+    let outcome = |pieces: &[&[u8]]| {
+        let mut c =
+            Connection::client(config.clone(), ClientRequest::new("example.com", "/")).unwrap();
+        pieces
+            .iter()
+            .find_map(|p| c.receive(p).err())
+            .expect("refused")
+    };
+    let whole = outcome(&[&wire]);
+    assert_eq!(whole, Error::Handshake(HandshakeError::TooLarge(limit)));
+    for at in 0..=wire.len() {
+        let (a, b) = wire.split_at(at);
+        assert_eq!(outcome(&[a, b]), whole, "cut at {at}");
+    }
+    // Within the limit, the bare LF itself is the verdict, cut or not.
+    let mut short = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 403 No\n\r\n".to_vec();
+    short.extend(vec![b'z'; 1 << 20]);
+    let bare = outcome(&[&short]);
+    assert!(
+        matches!(bare, Error::Handshake(HandshakeError::Malformed(_))),
+        "{bare:?}"
+    );
+    let bytes: Vec<&[u8]> = short[..60].chunks(1).collect();
+    assert_eq!(outcome(&bytes), bare);
+}

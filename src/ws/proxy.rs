@@ -378,8 +378,18 @@ impl Proxy {
                     let head = buf.get(..end).unwrap_or_default();
                     let response = parse_response(head, self.config.max_headers)?;
                     self.recv.advance(end);
-                    self.recv.extend(std::mem::take(&mut later));
                     self.on_head(response);
+                    if matches!(self.state, State::Head) {
+                        // An interim reply: only what the next head can use
+                        // is copied in.
+                        let room =
+                            HeadReader::room(self.recv.len(), later, self.config.max_head_size);
+                        let (next, rest) = later.split_at(room);
+                        self.recv.extend(next);
+                        later = rest;
+                    } else {
+                        self.recv.extend(std::mem::take(&mut later));
+                    }
                 }
                 State::Body(b) => {
                     return match b.1.read(&mut self.recv) {

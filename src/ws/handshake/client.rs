@@ -235,16 +235,25 @@ impl ClientHandshake {
                 self.config.max_headers,
             );
             self.recv.advance(end);
-            self.recv.extend(std::mem::take(&mut later));
             let response = match parsed {
                 Ok(r) => r,
                 Err(e) => return Err(self.fail(HandshakeError::from(e).into())),
             };
             match response.status {
-                101 => return self.hand_over(response).map(Some),
-                // Interim answers: the final one follows.
-                100 | 102..=199 => {}
+                101 => {
+                    self.recv.extend(later);
+                    return self.hand_over(response).map(Some);
+                }
+                // Interim answers: the final one follows, and only what its
+                // head can use is copied in.
+                100 | 102..=199 => {
+                    let room = HeadReader::room(self.recv.len(), later, limit);
+                    let (next, rest) = later.split_at(room);
+                    self.recv.extend(next);
+                    later = rest;
+                }
                 status => {
+                    self.recv.extend(std::mem::take(&mut later));
                     let body = BodyReader::for_response(
                         status,
                         &response.headers,

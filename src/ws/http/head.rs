@@ -129,6 +129,9 @@ impl HeadReader {
     /// §2.2 lets a recipient refuse those; waiting for a CRLF that never
     /// comes would only hold the connection until the limit or deadline).
     pub(crate) fn find(&mut self, buf: &[u8], max_size: usize) -> Result<Option<usize>, HeadError> {
+        // Only what a head may use is looked at, so the verdict does not
+        // depend on how much more happens to be buffered behind it.
+        let buf = buf.get(..max_size.saturating_add(1)).unwrap_or(buf);
         let mut found = None;
         let start = self.scanned.min(buf.len());
         for (i, _) in buf
