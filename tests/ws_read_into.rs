@@ -206,3 +206,28 @@ fn an_idle_connection_holds_no_receive_buffer_after_a_short_read() {
     assert_eq!(std::iter::from_fn(|| c.poll_event()).count(), 2);
     assert!(c.receive_buf_mut(0).unwrap().capacity() < 4096, "freed");
 }
+
+#[test]
+fn the_handshake_read_into_the_buffer_leaves_no_buffer_behind() {
+    let request = b"GET /chat HTTP/1.1\r\nHost: server.example.com\r\nUpgrade: websocket\r\n\
+Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+Sec-WebSocket-Version: 13\r\n\r\n";
+    for lent in [false, true] {
+        let mut c = conn(Role::Server, true);
+        if lent {
+            c.receive_buf_mut(16 << 10)
+                .unwrap()
+                .extend_from_slice(request);
+            c.commit_appended().unwrap();
+        } else {
+            c.receive_buffer(16 << 10).unwrap()[..request.len()].copy_from_slice(request);
+            c.commit_received(request.len()).unwrap();
+        }
+        assert!(matches!(c.poll_event(), Some(Event::Open(_))));
+        // Idle after the upgrade: the 16 KiB read buffer was given back.
+        assert!(
+            c.receive_buf_mut(0).unwrap().capacity() < 1024,
+            "lent: {lent}"
+        );
+    }
+}

@@ -337,6 +337,7 @@ impl Connection {
             return self.session.commit_received(n);
         }
         let bytes = self.session.take_committed(n);
+        self.session.release_empty_buffer();
         self.receive(&bytes).map(drop)
     }
 
@@ -356,6 +357,7 @@ impl Connection {
             return self.session.commit_appended();
         }
         let bytes = self.session.take_appended();
+        self.session.release_empty_buffer();
         self.receive(&bytes).map(drop)
     }
 

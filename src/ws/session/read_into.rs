@@ -119,4 +119,10 @@ impl Session {
         self.recv.take_appended();
         self.recv.take_all()
     }
+
+    /// Frees the receive buffer when it holds nothing (after the handshake
+    /// took what was read into it), so an idle connection keeps none.
+    pub(crate) fn release_empty_buffer(&mut self) {
+        self.recv.release_if_empty();
+    }
 }
