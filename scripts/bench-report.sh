@@ -42,7 +42,7 @@ import os
 import sys
 
 root, lto = sys.argv[1], sys.argv[2] == "1"
-ours = ("sansproto", "sansproto_into", "sansproto_owned", "sansproto_decoder", "sansproto_connection")
+ours = ("sansproto", "sansproto_into", "sansproto_append", "sansproto_owned", "sansproto_decoder", "sansproto_connection")
 references = ("memcpy", "read_once", "xor_in_place", "simdutf8")
 
 

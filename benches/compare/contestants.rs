@@ -55,6 +55,28 @@ pub fn ours_receive_into(case: &RecvCase) -> Tally {
     t
 }
 
+/// The same, appending to the connection's own buffer without zeroing it
+/// (`receive_buf_mut`, as a tokio server reads with `try_read_buf`).
+pub fn ours_receive_append(case: &RecvCase) -> Tally {
+    let mut conn = ours(Role::Server);
+    let mut stream = MemStream::new(&case.wire);
+    let mut t = Tally::default();
+    loop {
+        let buf = conn.receive_buf_mut(IO_CHUNK).expect("events are polled");
+        if stream.read_buf(buf) == 0 {
+            break;
+        }
+        conn.commit_appended().expect("valid frames");
+        while let Some(event) = conn.poll_event() {
+            match event {
+                Event::Message(m) => t.add(m.as_bytes()),
+                other => panic!("unexpected event {other:?}"),
+            }
+        }
+    }
+    t
+}
+
 pub fn tungstenite_config() -> tungstenite::protocol::WebSocketConfig {
     // The defaults: 128 KiB read buffer, 16 MiB frames, 64 MiB messages.
     tungstenite::protocol::WebSocketConfig::default()

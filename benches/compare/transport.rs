@@ -80,6 +80,18 @@ impl<'a> MemStream<'a> {
         n
     }
 
+    /// A read that appends to a `BytesMut` without zeroing it first (as
+    /// tokio's `read_buf`): at most its spare capacity.
+    #[inline]
+    pub fn read_buf(&mut self, buf: &mut bytes::BytesMut) -> usize {
+        let spare = buf.capacity() - buf.len();
+        let n = spare.min(IO_CHUNK).min(self.input.len());
+        let (now, rest) = self.input.split_at(n);
+        buf.extend_from_slice(now);
+        self.input = rest;
+        n
+    }
+
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> usize {
         let mut n = 0;
         for b in bufs {
