@@ -33,7 +33,7 @@
 //!
 //! Time enters through `handle_timeout(now)` with an `Instant` the caller
 //! reads; randomness (client masking keys, handshake keys) comes from an
-//! injectable [`rand::RngCore`], by default one seeded from the operating
+//! injectable [`RandomSource`], by default one seeded from the operating
 //! system.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -43,6 +43,7 @@ pub(crate) mod buf;
 pub mod datagram;
 pub mod driver;
 pub mod prefix;
+mod random;
 pub(crate) mod timer;
 pub mod ws;
 
@@ -51,21 +52,7 @@ pub use buf::Output;
 /// `Buf` for [`Output`]).
 pub use bytes;
 pub use driver::Driver;
-
-/// A source of randomness for masking keys and handshake nonces.
-pub type Random = Box<dyn rand::RngCore + Send + Sync>;
-
-/// The default randomness source: a ChaCha-based CSPRNG seeded from the OS.
-pub fn default_random() -> Random {
-    use rand::SeedableRng;
-    Box::new(rand::rngs::StdRng::from_entropy())
-}
-
-/// A deterministic randomness source, for tests that want byte-exact output.
-pub fn seeded_random(seed: u64) -> Random {
-    use rand::SeedableRng;
-    Box::new(rand::rngs::StdRng::seed_from_u64(seed))
-}
+pub use random::{default_random, seeded_random, Random, RandomSource};
 
 /// The README's examples, compiled as doc tests.
 #[cfg(doctest)]

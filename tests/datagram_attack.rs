@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 use sansproto::datagram::{Config, DropReason, Endpoint, Event, Header, PeerError, HEADER_LEN};
 
 fn spoofed(i: u32) -> SocketAddr {
@@ -194,12 +194,12 @@ fn garbage_from_many_peers_does_not_disturb_an_honest_one() {
         let mut out = Vec::new();
         while sender.poll_transmit(&mut out).is_some() {
             for _ in 0..5 {
-                let len = rng.gen_range(0..1600);
-                let mut junk: Vec<u8> = (0..len).map(|_| rng.gen()).collect();
-                if rng.gen_bool(0.5) && len >= HEADER_LEN {
+                let len = rng.random_range(0..1600);
+                let mut junk: Vec<u8> = (0..len).map(|_| rng.random()).collect();
+                if rng.random_bool(0.5) && len >= HEADER_LEN {
                     junk[0] = 1; // a plausible version byte
                 }
-                feed(&mut ep, spoofed(rng.gen_range(0..50)), Bytes::from(junk));
+                feed(&mut ep, spoofed(rng.random_range(0..50)), Bytes::from(junk));
             }
             feed(&mut ep, honest, Bytes::from(std::mem::take(&mut out)));
         }

@@ -5,7 +5,7 @@ mod common;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 use sansproto::datagram::{CloseReason, Config, DropReason, Event, Header};
 
 use common::datagram_net::{check_tagged, tagged_message, Conditions, Net};
@@ -41,10 +41,10 @@ fn send_messages(net: &mut Net, seed: u64, count: u32) -> (Vec<usize>, HashMap<u
     let mut lens = Vec::new();
     let mut seq_of_id = HashMap::new();
     for seq in 0..count {
-        let len = match rng.gen_range(0..4) {
-            0 => rng.gen_range(4..=1463), // one fragment
-            1 => rng.gen_range(1464..=6000),
-            _ => rng.gen_range(6000..=200_000),
+        let len = match rng.random_range(0..4) {
+            0 => rng.random_range(4..=1463), // one fragment
+            1 => rng.random_range(1464..=6000),
+            _ => rng.random_range(6000..=200_000),
         };
         net.send(SENDER, RECEIVER, tagged_message(seq, len))
             .unwrap();

@@ -16,7 +16,7 @@ static ALLOC: Counting = Counting;
 /// 16 KiB reads.
 fn claim_4_gib() -> Vec<Vec<u8>> {
     let mut reads = vec![vec![0xff, 0xff, 0xff, 0xff]];
-    reads.extend(std::iter::repeat(vec![b'x'; 16 << 10]).take(64));
+    reads.extend(std::iter::repeat_n(vec![b'x'; 16 << 10], 64));
     reads
 }
 

@@ -268,7 +268,7 @@ fn discard_stream(b_len: usize) -> (Config, Vec<u8>, u64) {
     let mut wire = Vec::new();
     wire.extend_from_slice(&[0, 0, 0, 3, b'a', b'a', b'a']);
     wire.extend_from_slice(&(b_len as u32).to_be_bytes());
-    wire.extend(std::iter::repeat(b'B').take(b_len));
+    wire.extend(std::iter::repeat_n(b'B', b_len));
     wire.extend_from_slice(&[0, 0, 0, 4, b'c', b'c', b'c', b'c']);
     (config, wire, 4 + b_len as u64)
 }

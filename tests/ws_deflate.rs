@@ -7,11 +7,10 @@ use sansproto::ws::{
     PerMessageDeflate, Role,
 };
 use sansproto::ws::{ExtensionFactory, ExtensionOffer};
-use std::sync::atomic::Ordering::Relaxed;
 
 mod common;
 
-use common::alloc::{serial, Counting, LIVE, PEAK};
+use common::alloc::{live, serial, Counting};
 
 #[global_allocator]
 static ALLOC: Counting = Counting;
@@ -228,10 +227,11 @@ fn decompression_bomb_fails_with_1009_and_bounded_memory() {
     let config = Config::default().with_max_message_size(limit);
     let mut server = negotiated(Role::Server, config, "permessage-deflate");
 
-    let base = LIVE.load(Relaxed);
-    PEAK.store(base, Relaxed);
-    let err = server.receive(&wire).unwrap_err();
-    let peak = PEAK.load(Relaxed) - base;
+    let (result, peak) = common::alloc::measure(
+        "decompression_bomb_fails_with_1009_and_bounded_memory",
+        || server.receive(&wire),
+    );
+    let err = result.unwrap_err();
 
     assert_eq!(err, Error::Extension(ExtensionError::TooBig));
     assert_eq!(err.close_code(), Some(CloseCode::MESSAGE_TOO_BIG));
@@ -288,7 +288,7 @@ fn memory_per_idle_connection() {
     let _serial = serial();
     let text = "{\"id\":1,\"name\":\"sansproto\",\"tags\":[\"ws\",\"deflate\"]} ".repeat(80);
     let measure = |offer: &str| {
-        let before = LIVE.load(Relaxed);
+        let before = live();
         let mut server = negotiated(Role::Server, Config::default(), offer);
         let mut client = negotiated(Role::Client, Config::default(), offer);
         let mut wire = Vec::new();
@@ -308,7 +308,7 @@ fn memory_per_idle_connection() {
                 [Event::Message(Message::from(text.as_str()))]
             );
         }
-        let held = LIVE.load(Relaxed) - before;
+        let held = usize::try_from(live() - before).unwrap_or(0);
         drop((server, client));
         held / 2
     };

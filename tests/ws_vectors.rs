@@ -7,7 +7,7 @@ mod common;
 use base64::Engine;
 use bytes::Bytes;
 use common::pair::{decode_frames, frame, WireFrame};
-use rand::{RngCore, SeedableRng};
+use rand::{Rng, SeedableRng};
 use sansproto::ws::{
     ClientRequest, Config, Connection, Event, Headers, HttpRequest, HttpResponse, Message, Opened,
     Role,

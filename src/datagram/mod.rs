@@ -212,7 +212,7 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
     /// (for example [`crate::seeded_random`] in tests).
     pub fn with_random(
         config: Config,
-        mut random: impl rand::RngCore,
+        mut random: impl crate::RandomSource,
     ) -> Result<Self, ConfigError> {
         config.validate()?;
         Ok(Self {

@@ -125,7 +125,7 @@ impl<A: Clone> Timers<A> {
     /// Makes sure `peer` has a live entry no later than its next due instant.
     pub(crate) fn schedule(&mut self, addr: &A, peer: &mut Peer) {
         let due = peer.next_due();
-        if peer.scheduled.map_or(true, |at| due < at) {
+        if peer.scheduled.is_none_or(|at| due < at) {
             peer.scheduled = Some(due);
             self.heap.push(Timer {
                 at: due,

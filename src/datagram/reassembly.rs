@@ -283,5 +283,5 @@ impl<A: Clone + Eq + Hash> Reassembly<A> {
 
 /// True when holding `add` more bytes on top of `held` would exceed `limit`.
 fn over(held: usize, add: usize, limit: usize) -> bool {
-    held.checked_add(add).map_or(true, |total| total > limit)
+    held.checked_add(add).is_none_or(|total| total > limit)
 }

@@ -1,47 +1,61 @@
 //! A counting global allocator: live heap bytes and their peak, for tests
 //! that bound what a machine holds. A test file installs it with
-//! `#[global_allocator] static ALLOC: Counting = Counting;`; the counter is
-//! process-wide, so every test of such a file holds [`serial`] for its
-//! whole run.
+//! `#[global_allocator] static ALLOC: Counting = Counting;`. The counts are
+//! per thread (the machines under test run on the test's own thread), so
+//! what the test harness and other tests allocate meanwhile is not counted;
+//! every test of such a file still holds [`serial`] for its whole run, so
+//! that the figures it prints come out one test at a time.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::cell::Cell;
 use std::sync::{Mutex, MutexGuard};
 
 /// The counting allocator (the system one underneath).
 pub struct Counting;
 
-/// Heap bytes allocated and not yet freed.
-pub static LIVE: AtomicUsize = AtomicUsize::new(0);
-/// The most `LIVE` has been since it was last reset.
-pub static PEAK: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    /// Heap bytes this thread allocated and has not freed (negative when it
+    /// freed what another thread allocated).
+    static LIVE: Cell<isize> = const { Cell::new(0) };
+    /// The most `LIVE` has been since it was last reset.
+    static PEAK: Cell<isize> = const { Cell::new(0) };
+}
 static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Adds `delta` to this thread's live bytes and raises its peak.
+fn count(delta: isize) {
+    // `try_with`: nothing is counted while the thread's locals are torn down.
+    let _ = LIVE.try_with(|live| {
+        let now = live.get() + delta;
+        live.set(now);
+        let _ = PEAK.try_with(|peak| peak.set(peak.get().max(now)));
+    });
+}
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
         let p = System.alloc(l);
         if !p.is_null() {
-            let now = LIVE.fetch_add(l.size(), Relaxed) + l.size();
-            PEAK.fetch_max(now, Relaxed);
+            count(l.size() as isize);
         }
         p
     }
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
         System.dealloc(p, l);
-        LIVE.fetch_sub(l.size(), Relaxed);
+        count(-(l.size() as isize));
     }
     unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
         let q = System.realloc(p, l, new);
         if !q.is_null() {
-            if new > l.size() {
-                let now = LIVE.fetch_add(new - l.size(), Relaxed) + new - l.size();
-                PEAK.fetch_max(now, Relaxed);
-            } else {
-                LIVE.fetch_sub(l.size() - new, Relaxed);
-            }
+            count(new as isize - l.size() as isize);
         }
         q
     }
+}
+
+/// Heap bytes this thread holds now (allocated and not freed).
+pub fn live() -> isize {
+    LIVE.with(Cell::get)
 }
 
 /// Held by every test of a file that measures, for its whole run.
@@ -54,10 +68,10 @@ pub fn serial() -> MutexGuard<'static, ()> {
 /// prints (`cargo test -- --nocapture` shows the figures). The caller
 /// holds [`serial`].
 pub fn measure<T>(name: &str, f: impl FnOnce() -> T) -> (T, usize) {
-    let base = LIVE.load(Relaxed);
-    PEAK.store(base, Relaxed);
+    let base = LIVE.with(Cell::get);
+    PEAK.with(|peak| peak.set(base));
     let out = f();
-    let growth = PEAK.load(Relaxed).saturating_sub(base);
+    let growth = usize::try_from(PEAK.with(Cell::get) - base).unwrap_or(0);
     eprintln!("peak heap growth: {name}: {growth} bytes");
     (out, growth)
 }

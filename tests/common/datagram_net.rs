@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 use sansproto::datagram::{Config, Endpoint, Event, SendError};
 
 /// How the network mistreats datagrams.
@@ -101,7 +101,7 @@ impl Net {
     pub fn add_node(&mut self, config: Config) -> usize {
         let n = self.nodes.len();
         let octet = u8::try_from(n + 1).expect("at most 255 nodes");
-        let seed = self.rng.gen::<u64>();
+        let seed = self.rng.random::<u64>();
         self.nodes.push(Node {
             addr: SocketAddr::from(([10, 0, 0, octet], 5000)),
             endpoint: Endpoint::with_random(config, sansproto::seeded_random(seed))
@@ -244,12 +244,16 @@ impl Net {
 
     fn put_on_wire(&mut self, datagram: Datagram) {
         let c = self.conditions;
-        if self.rng.gen_bool(c.loss) {
+        if self.rng.random_bool(c.loss) {
             return;
         }
-        let copies = if self.rng.gen_bool(c.duplicate) { 2 } else { 1 };
+        let copies = if self.rng.random_bool(c.duplicate) {
+            2
+        } else {
+            1
+        };
         for _ in 0..copies {
-            let delay = self.rng.gen_range(c.min_delay..=c.max_delay);
+            let delay = self.rng.random_range(c.min_delay..=c.max_delay);
             let seq = self.next_seq;
             self.next_seq += 1;
             self.in_flight

@@ -6,7 +6,7 @@
 //! on both sides, the way an event loop would after every read.
 
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 use sansproto::ws::{ClientRequest, Config, Connection, Error, Event, Message, MessageKind};
 use std::time::{Duration, Instant};
 
@@ -288,12 +288,12 @@ impl Pair {
             return false;
         }
         // Half the chunks are tiny, to cut headers and characters apart.
-        let limit = if self.rng.gen_bool(0.5) {
+        let limit = if self.rng.random_bool(0.5) {
             16.min(self.max_chunk)
         } else {
             self.max_chunk
         };
-        let n = self.rng.gen_range(1..=limit).min(pending);
+        let n = self.rng.random_range(1..=limit).min(pending);
         let result = conn.receive(&pipe.buf[pipe.pos..pipe.pos + n]);
         pipe.pos += n;
         if let Err(e) = result {

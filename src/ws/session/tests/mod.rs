@@ -114,7 +114,7 @@ fn rfc_vectors_whole_byte_by_byte_and_with_trailing_data() {
     );
     // 256 bytes of binary data in a single unmasked frame (16-bit length).
     let mut big = vec![0x82, 0x7e, 0x01, 0x00];
-    big.extend(std::iter::repeat(0xa5).take(256));
+    big.extend(std::iter::repeat_n(0xa5, 256));
     let message = Event::Message(Message::Binary(vec![0xa5; 256].into()));
     assert_eq!(feed_both_ways(client, &big), [message]);
 }
