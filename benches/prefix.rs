@@ -6,9 +6,7 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
-#[path = "support/prefix_runs.rs"]
-mod prefix_runs;
-use prefix_runs::{input, RUNS, SIZES};
+use sansproto_benches::prefix_runs::{input, RUNS, SIZES};
 
 fn decode(c: &mut Criterion) {
     for (name, payload, total) in SIZES {

@@ -5,7 +5,7 @@
 //! counts what it decoded or encoded and asserts the count, so no work can
 //! be skipped.
 //!
-//! `cargo bench --bench ws`
+//! `cargo bench -p sansproto-benches --bench ws`
 
 use bytes::Bytes;
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};

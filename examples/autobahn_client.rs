@@ -5,8 +5,6 @@
 //!
 //! `AUTOBAHN_CLIENT_PARALLELISM` sets how many cases run at once (default 2).
 
-mod common;
-
 use sansproto::ws::{ClientRequest, Config, Connection, DeflateConfig, Event, Message};
 use std::net::TcpStream;
 
@@ -32,7 +30,7 @@ fn main() -> std::io::Result<()> {
 
     let (mut stream, mut conn) = connect(&base, "/getCaseCount")?;
     let mut count = None;
-    common::drive(&mut stream, &mut conn, |_, event| {
+    sansproto::blocking::drive(&mut stream, &mut conn, |_, event| {
         if let Event::Message(Message::Text(t)) = event {
             count = t.as_str().trim().parse::<u32>().ok();
         }
@@ -60,7 +58,7 @@ fn main() -> std::io::Result<()> {
                     eprintln!("case {case}: cannot connect");
                     continue;
                 };
-                let _ = common::drive(&mut stream, &mut conn, |conn, event| {
+                let _ = sansproto::blocking::drive(&mut stream, &mut conn, |conn, event| {
                     if let Event::Message(m) = event {
                         let _ = conn.send(m);
                     }
@@ -70,7 +68,7 @@ fn main() -> std::io::Result<()> {
     });
 
     let (mut stream, mut conn) = connect(&base, &format!("/updateReports?agent={agent}"))?;
-    common::drive(&mut stream, &mut conn, |_, _| {})?;
+    sansproto::blocking::drive(&mut stream, &mut conn, |_, _| {})?;
     eprintln!("reports updated");
     Ok(())
 }

@@ -2,8 +2,6 @@
 //!
 //! `cargo run --release --example autobahn_server -- 127.0.0.1:9001`
 
-mod common;
-
 use sansproto::ws::{Config, Connection, DeflateConfig, Event};
 use std::net::TcpListener;
 
@@ -24,7 +22,7 @@ fn main() -> std::io::Result<()> {
             // exercises the compressor.
             let config = config.with_deflate(DeflateConfig::default().with_threshold(0));
             let mut conn = Connection::server(config);
-            let _ = common::drive(&mut stream, &mut conn, |conn, event| match event {
+            let _ = sansproto::blocking::drive(&mut stream, &mut conn, |conn, event| match event {
                 Event::Message(m) => {
                     let _ = conn.send(m);
                 }

@@ -10,8 +10,6 @@
 //! `cargo run --example demo` (listens on 127.0.0.1:8080; the first argument
 //! overrides the address), then open <http://127.0.0.1:8080/>.
 
-mod common;
-
 use sansproto::ws::{
     Accept, CloseCode, Config, Connection, DeflateConfig, Event, OriginPolicy, Reject,
 };
@@ -90,7 +88,7 @@ fn main() -> std::io::Result<()> {
                 .with_keepalive(Duration::from_secs(30), Duration::from_secs(30))
                 .with_deflate(DeflateConfig::default());
             let mut conn = Connection::server_with_decision(config);
-            let _ = common::drive(&mut stream, &mut conn, |conn, event| match event {
+            let _ = sansproto::blocking::drive(&mut stream, &mut conn, |conn, event| match event {
                 Event::Upgrade(request) => {
                     let refused = match policy.check(&request) {
                         Err(forbidden) => Some(forbidden),

@@ -12,13 +12,12 @@
 //! connection. The client sends a few JSON messages, checks the echoes and
 //! exits 0, or non-zero on a mismatch or error.
 
+use sansproto::blocking;
 use sansproto::prefix::{Config, Connection, Event};
-use sansproto::Driver;
-use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream, ToSocketAddrs};
 use std::process::ExitCode;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Largest frame either side accepts, header included.
 pub const MAX_FRAME: usize = 1 << 20;
@@ -31,68 +30,6 @@ pub fn config(idle: Duration) -> Config {
         .idle_timeout(idle)
         .build()
         .expect("valid layout")
-}
-
-/// Runs `machine` over `stream` until it finishes. Returns the machine's
-/// error, if the peer broke the protocol.
-pub fn drive<D: Driver>(
-    stream: &mut TcpStream,
-    machine: &mut D,
-    mut on_event: impl FnMut(&mut D, D::Event),
-) -> io::Result<Option<D::Error>> {
-    let mut input = vec![0u8; 64 * 1024];
-    let mut output = Vec::new();
-    let mut failure = None;
-    // Start the timers before the first read.
-    machine.handle_timeout(Instant::now());
-    loop {
-        machine.poll_transmit(&mut output);
-        stream.write_all(&output)?;
-        output.clear();
-        if machine.is_finished() {
-            return Ok(failure);
-        }
-        let wait = machine.poll_timeout().map(|t| {
-            t.saturating_duration_since(Instant::now())
-                .max(Duration::from_millis(1))
-        });
-        stream.set_read_timeout(wait)?;
-        let result = match stream.read(&mut input) {
-            Ok(0) => machine.receive_eof(),
-            Ok(n) => {
-                // Everything is taken unless events must be polled first.
-                let mut data = &input[..n];
-                loop {
-                    match machine.receive(data) {
-                        Ok(taken) => data = &data[taken..],
-                        Err(e) => break Err(e),
-                    }
-                    if data.is_empty() {
-                        break Ok(());
-                    }
-                    while let Some(event) = machine.poll_event() {
-                        on_event(machine, event);
-                    }
-                }
-            }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                Ok(())
-            }
-            Err(e) => return Err(e),
-        };
-        if let Err(e) = result {
-            failure.get_or_insert(e);
-        }
-        machine.handle_timeout(Instant::now());
-        while let Some(event) = machine.poll_event() {
-            on_event(machine, event);
-        }
-    }
 }
 
 /// Accepts connections forever, echoing frames on a thread per connection.
@@ -110,7 +47,7 @@ pub fn serve(listener: TcpListener) {
                 .peer_addr()
                 .map_or_else(|_| "?".to_string(), |a| a.to_string());
             let mut conn = Connection::new(config(Duration::from_secs(60)));
-            let result = drive(&mut stream, &mut conn, |conn, event| match event {
+            let result = blocking::drive(&mut stream, &mut conn, |conn, event| match event {
                 Event::Frame(payload) => {
                     if let Err(e) = conn.send(payload) {
                         eprintln!("{peer}: {e}; closing");
@@ -144,7 +81,7 @@ pub fn client(addr: impl ToSocketAddrs) -> Result<(), String> {
     }
     let mut echoes = Vec::new();
     let mut timed_out = false;
-    let failure = drive(&mut stream, &mut conn, |conn, event| match event {
+    let failure = blocking::drive(&mut stream, &mut conn, |conn, event| match event {
         Event::Frame(frame) => {
             echoes.push(frame);
             if echoes.len() == messages.len() {

@@ -33,7 +33,7 @@ target_dir=${CARGO_TARGET_DIR:-$(cargo metadata --format-version 1 --no-deps |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')}
 
 if [[ ${BENCH_NO_RUN:-0} != 1 ]]; then
-    cargo bench --bench compare -- "$@"
+    cargo bench -p sansproto-benches --bench compare -- "$@"
 fi
 
 python3 - "$target_dir/criterion" "${BENCH_LTO:-0}" <<'EOF'

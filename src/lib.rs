@@ -29,7 +29,7 @@
 //! }
 //! ```
 //!
-//! [`driver`] shows the full loop with timers.
+//! [`blocking::drive`] is the full loop with timers, ready to use.
 //!
 //! Time enters through `handle_timeout(now)` with an `Instant` the caller
 //! reads; randomness (client masking keys, handshake keys) comes from an
@@ -39,6 +39,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod blocking;
 pub(crate) mod buf;
 pub mod datagram;
 pub mod driver;

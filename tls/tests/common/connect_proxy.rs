@@ -1,8 +1,7 @@
 //! A CONNECT proxy for tests, on a loopback port, written with std::net
 //! threads: it parses `CONNECT host:port`, checks `Proxy-Authorization`
 //! when configured, connects to the target, answers `200 Connection
-//! established` and splices bytes both ways. Included with `#[path]` by
-//! the tests that go through a proxy.
+//! established` and splices bytes both ways.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};

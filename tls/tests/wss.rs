@@ -1,19 +1,12 @@
 //! The `wss_server` and `wss_client` examples talk to each other over TLS
 //! on loopback, directly and through a CONNECT proxy, with a self-signed
 //! certificate generated here (rcgen) as the client's only root.
-// Each example loads the shared loop and TLS layer itself.
-#![allow(clippy::duplicate_mod)]
 
-#[path = "common/connect_proxy.rs"]
-mod connect_proxy;
-#[allow(dead_code)]
-#[path = "../examples/wss_client.rs"]
-mod wss_client;
-#[allow(dead_code)]
-#[path = "../examples/wss_server.rs"]
-mod wss_server;
+mod common;
 
+use common::connect_proxy;
 use sansproto::ws::{CloseCode, Message};
+use sansproto_tls::{client as wss_client, server as wss_server};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::thread;

@@ -1,14 +1,11 @@
 //! A WebSocket client through a real CONNECT proxy over loopback: the proxy
 //! and the echo server are written here with std::net threads, and the
-//! client is the crate's `ProxiedClient` under the examples' blocking loop.
+//! client is the crate's `ProxiedClient` under `sansproto::blocking::drive`.
 
-#[path = "common/connect_proxy.rs"]
-mod connect_proxy;
-#[path = "../examples/common/mod.rs"]
-mod driveloop;
+mod common;
 
 use bytes::Bytes;
-use connect_proxy::connect_proxy;
+use common::connect_proxy::connect_proxy;
 use sansproto::ws::proxy::{ProxiedClient, ProxiedError, ProxiedEvent, ProxyError, ProxyEvent};
 use sansproto::ws::{CloseCode, Config, Connection, Event, Message};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -23,7 +20,7 @@ fn echo_server() -> SocketAddr {
             let Ok(mut stream) = stream else { return };
             thread::spawn(move || {
                 let mut conn = Connection::server(Config::default());
-                let _ = driveloop::drive(&mut stream, &mut conn, |conn, event| {
+                let _ = sansproto::blocking::drive(&mut stream, &mut conn, |conn, event| {
                     if let Event::Message(m) = event {
                         conn.send(m).unwrap();
                     }
@@ -42,7 +39,7 @@ fn run_client(proxy_url: &str, ws_url: &str) -> (Vec<ProxiedEvent>, Option<Proxi
     let mut stream = TcpStream::connect(client.proxy().address()).unwrap();
     let mut events = Vec::new();
     let mut replies = 0;
-    driveloop::drive(&mut stream, &mut client, |client, event| {
+    sansproto::blocking::drive(&mut stream, &mut client, |client, event| {
         match &event {
             ProxiedEvent::Ws(Event::Open(_)) => {
                 client.send_text("through the tunnel").unwrap();

@@ -19,7 +19,7 @@
 //! so no path can skip work. `scripts/bench-report.sh` turns the medians
 //! into ratios.
 //!
-//! `cargo bench --bench compare`
+//! `cargo bench -p sansproto-benches --bench compare`
 
 use bytes::{Buf, Bytes};
 use criterion::measurement::WallTime;
@@ -29,14 +29,11 @@ use criterion::{
 use sansproto::ws::{Message, OpCode, Role};
 use std::time::Duration;
 
-#[path = "compare/contestants.rs"]
 mod contestants;
-#[path = "compare/input.rs"]
 mod input;
-#[path = "support/prefix_runs.rs"]
-mod prefix_runs;
-#[path = "compare/transport.rs"]
 mod transport;
+
+use sansproto_benches::prefix_runs;
 
 use contestants::{
     fastwebsockets_encode_small, fastwebsockets_receive, ours, ours_encode_small, ours_receive,

@@ -2,9 +2,8 @@
 //! `Driver`: rustls is sans-IO too, so TLS records go in through
 //! `read_tls`/`process_new_packets`, the plaintext it yields goes to the
 //! inner machine, and what the inner machine sends goes through rustls's
-//! `writer()` and out again with `write_tls`. The blocking loop in
-//! `common::drive` runs it unchanged.
-#![allow(dead_code)]
+//! `writer()` and out again with `write_tls`. [`sansproto::blocking::drive`] runs it
+//! unchanged.
 
 use sansproto::Driver;
 use std::io::{BufRead, ErrorKind, Write};

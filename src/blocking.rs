@@ -1,0 +1,202 @@
+//! A blocking `std::net` loop that drives any [`Driver`]: a WebSocket
+//! connection, a length-prefixed connection, or a machine wrapping one (TLS,
+//! a proxy tunnel).
+//!
+//! [`drive`] reads with a timeout taken from the machine's next deadline
+//! ([`Driver::poll_timeout`]), so its timers (keepalive pings, close and
+//! idle timeouts) fire even while the peer is silent. Every event goes to a
+//! callback, which may answer through the machine it is handed:
+//!
+//! ```no_run
+//! use sansproto::{blocking, ws};
+//! use std::net::TcpListener;
+//!
+//! let listener = TcpListener::bind("127.0.0.1:9002")?;
+//! for stream in listener.incoming() {
+//!     let mut stream = stream?;
+//!     let mut conn = ws::Connection::server(ws::Config::default());
+//!     let failure = blocking::drive(&mut stream, &mut conn, |conn, event| {
+//!         if let ws::Event::Message(message) = event {
+//!             let _ = conn.send(message); // echo
+//!         }
+//!     })?;
+//!     if let Some(e) = failure {
+//!         eprintln!("the peer broke the protocol: {e}");
+//!     }
+//! }
+//! # Ok::<(), std::io::Error>(())
+//! ```
+
+use crate::Driver;
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::time::{Duration, Instant};
+
+/// The most read at once.
+const READ_SIZE: usize = 64 * 1024;
+
+/// Drives `machine` over `stream` until it is finished or the transport
+/// fails, handing every event to `on_event`; then closes the stream
+/// gracefully ([`linger_close`]).
+///
+/// Returns the machine's first error, when the peer broke its protocol (the
+/// machine has then already queued its answer, a Close frame say, and it was
+/// written), or the transport's error.
+///
+/// Input is fed in the order the machine asks for: when it takes no more
+/// until its events are polled, they are handed to `on_event` first, so no
+/// byte read is lost and no queue grows without bound.
+pub fn drive<D: Driver>(
+    stream: &mut TcpStream,
+    machine: &mut D,
+    mut on_event: impl FnMut(&mut D, D::Event),
+) -> io::Result<Option<D::Error>> {
+    let mut input = vec![0u8; READ_SIZE];
+    let mut output = Vec::new();
+    let mut failure = None;
+    let result = loop {
+        // Due timers run (and start, on the first pass).
+        machine.handle_timeout(Instant::now());
+        while let Some(event) = machine.poll_event() {
+            on_event(machine, event);
+        }
+        machine.poll_transmit(&mut output);
+        if !output.is_empty() {
+            if let Err(e) = stream.write_all(&output) {
+                break Err(e);
+            }
+            output.clear();
+        }
+        if machine.is_finished() {
+            break Ok(());
+        }
+        // Wait for bytes at most until the next deadline.
+        if let Err(e) = stream.set_read_timeout(read_timeout(machine, Instant::now())) {
+            break Err(e);
+        }
+        let fed = match stream.read(&mut input) {
+            Ok(0) => machine.receive_eof(),
+            Ok(n) => feed(machine, input.get(..n).unwrap_or(&[]), &mut on_event),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                ) =>
+            {
+                Ok(())
+            }
+            Err(e) => break Err(e),
+        };
+        if let Err(e) = fed {
+            failure.get_or_insert(e);
+        }
+    };
+    linger_close(stream);
+    result.map(|()| failure)
+}
+
+/// How long a read may wait: until the machine's next deadline (at least a
+/// millisecond, since a zero timeout is refused), or for ever without one.
+pub fn read_timeout<D: Driver>(machine: &D, now: Instant) -> Option<Duration> {
+    machine.poll_timeout().map(|deadline| {
+        deadline
+            .saturating_duration_since(now)
+            .max(Duration::from_millis(1))
+    })
+}
+
+/// Feeds `data` to `machine`, handing events to `on_event` whenever the
+/// machine takes no more until they are polled. Stops at the machine's
+/// error (it reports its end through its events too).
+pub fn feed<D: Driver>(
+    machine: &mut D,
+    mut data: &[u8],
+    on_event: &mut impl FnMut(&mut D, D::Event),
+) -> Result<(), D::Error> {
+    while !data.is_empty() {
+        let taken = machine.receive(data)?;
+        // `taken` is all of `data` or none of it.
+        data = data.get(taken..).unwrap_or(&[]);
+        while let Some(event) = machine.poll_event() {
+            on_event(machine, event);
+        }
+    }
+    Ok(())
+}
+
+/// Half-closes the stream and reads until the peer closes too (for at most
+/// two seconds), so that the last bytes written are not lost to a reset
+/// when unread input is still in flight.
+pub fn linger_close(stream: &mut TcpStream) {
+    let _ = stream.shutdown(Shutdown::Write);
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+    let mut sink = [0u8; 4096];
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < deadline {
+        match stream.read(&mut sink) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::prefix;
+
+    #[test]
+    fn feed_hands_out_events_when_the_machine_stops_taking_input() {
+        // Six frames, and room for one pending event: they can only be
+        // taken by polling between them, however the reads are cut.
+        let mut wire = Vec::new();
+        for i in 0..6u8 {
+            wire.extend_from_slice(&[0, 0, 0, 1, i]);
+        }
+        for cut in 0..=wire.len() {
+            let mut conn = one_event_at_a_time();
+            let mut seen = Vec::new();
+            let mut on_event = |_: &mut prefix::Connection, event| {
+                if let prefix::Event::Frame(f) = event {
+                    seen.extend_from_slice(&f);
+                }
+            };
+            let (a, b) = wire.split_at(cut);
+            feed(&mut conn, a, &mut on_event).expect("valid frames");
+            feed(&mut conn, b, &mut on_event).expect("valid frames");
+            feed(&mut conn, &[0, 0, 0], &mut on_event).expect("a partial header");
+            while let Some(event) = Driver::poll_event(&mut conn) {
+                on_event(&mut conn, event);
+            }
+            assert_eq!(seen, [0, 1, 2, 3, 4, 5], "cut at {cut}");
+        }
+        // A frame over the limit is the machine's error.
+        let mut conn = one_event_at_a_time();
+        let err = feed(&mut conn, &[0xff, 0xff, 0xff, 0xff, 0], &mut |_, _| {});
+        assert!(err.is_err(), "{err:?}");
+    }
+
+    fn one_event_at_a_time() -> prefix::Connection {
+        prefix::Connection::new(
+            prefix::Config::builder()
+                .max_pending_events(1)
+                .build()
+                .expect("valid"),
+        )
+    }
+
+    #[test]
+    fn the_read_waits_until_the_next_deadline() {
+        let now = Instant::now();
+        let mut conn = crate::ws::Connection::server(
+            crate::ws::Config::default().with_handshake_timeout(Some(Duration::from_secs(5))),
+        );
+        crate::Driver::handle_timeout(&mut conn, now);
+        assert_eq!(read_timeout(&conn, now), Some(Duration::from_secs(5)));
+        // Past the deadline: the shortest wait a socket accepts.
+        assert_eq!(
+            read_timeout(&conn, now + Duration::from_secs(9)),
+            Some(Duration::from_millis(1))
+        );
+    }
+}
