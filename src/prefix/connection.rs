@@ -3,6 +3,7 @@
 use super::decoder::{Lookahead, Out};
 use super::{Config, DecodeError, Decoder, EncodeError, Encoder};
 use crate::buf::{Intake, RecvBuf, SendQueue};
+use crate::timer::{TimerKind, TimerTable};
 use crate::Driver;
 use bytes::Bytes;
 use std::collections::VecDeque;
@@ -164,8 +165,28 @@ pub struct Connection {
     heartbeat: Option<(Duration, Bytes)>,
     timers_started: bool,
     heard_from_peer: bool,
-    idle_deadline: Option<Instant>,
-    next_heartbeat: Option<Instant>,
+    timers: TimerTable<Timer>,
+}
+
+/// The connection's timers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Timer {
+    /// Nothing heard from the peer for the idle timeout: the connection
+    /// ends. Checked first, so an idle connection sends no heartbeat.
+    Idle,
+    /// The next heartbeat frame is due.
+    Heartbeat,
+}
+
+impl TimerKind for Timer {
+    type Slots = [Option<Instant>; 2];
+
+    fn index(self) -> usize {
+        match self {
+            Self::Idle => 0,
+            Self::Heartbeat => 1,
+        }
+    }
 }
 
 impl Connection {
@@ -187,8 +208,7 @@ impl Connection {
             heartbeat: config.heartbeat,
             timers_started: false,
             heard_from_peer: false,
-            idle_deadline: None,
-            next_heartbeat: None,
+            timers: TimerTable::default(),
         }
     }
 
@@ -447,42 +467,40 @@ impl Driver for Connection {
         if self.state != State::Open {
             return None;
         }
-        match (self.idle_deadline, self.next_heartbeat) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        self.timers.next()
     }
 
     fn handle_timeout(&mut self, now: Instant) {
         if self.state != State::Open {
             return;
         }
+        let t = &mut self.timers;
         if !self.timers_started || self.heard_from_peer {
-            self.idle_deadline = self.idle_timeout.and_then(|d| now.checked_add(d));
+            t.set_after(Timer::Idle, now, self.idle_timeout);
             self.heard_from_peer = false;
         }
         if !self.timers_started {
             self.timers_started = true;
-            self.next_heartbeat = self
-                .heartbeat
-                .as_ref()
-                .and_then(|(d, _)| now.checked_add(*d));
+            t.set_after(
+                Timer::Heartbeat,
+                now,
+                self.heartbeat.as_ref().map(|(d, _)| *d),
+            );
             return;
         }
-        if self.idle_deadline.is_some_and(|t| now >= t) {
+        if t.expired(Timer::Idle, now) {
             self.state = State::Closed;
             self.queue_found();
             self.events.push_back(Event::IdleTimeout);
             return;
         }
-        if let (Some(due), Some((interval, frame))) = (self.next_heartbeat, &self.heartbeat) {
-            if now >= due {
-                // A heartbeat behind a full queue would prove nothing; skip it.
-                if self.send.has_room(frame.len()) {
-                    self.send.buf_mut().extend_from_slice(frame);
-                }
-                self.next_heartbeat = now.checked_add(*interval);
+        if let (true, Some((interval, frame))) = (t.expired(Timer::Heartbeat, now), &self.heartbeat)
+        {
+            // A heartbeat behind a full queue would prove nothing; skip it.
+            if self.send.has_room(frame.len()) {
+                self.send.buf_mut().extend_from_slice(frame);
             }
+            t.set_after(Timer::Heartbeat, now, Some(*interval));
         }
     }
 
