@@ -96,7 +96,8 @@ fn ws_server_handshake_fails_at_its_deadline() {
     let mut c = Connection::server(config);
     c.handle_timeout(t0);
     // Half a request does not move the deadline.
-    c.receive(b"GET / HTTP/1.1\r\nHost: example.com\r\n").unwrap();
+    c.receive(b"GET / HTTP/1.1\r\nHost: example.com\r\n")
+        .unwrap();
     c.handle_timeout(t0 + SECOND);
     let deadline = c.poll_timeout().unwrap();
     assert_eq!(deadline, t0 + 5 * SECOND);
@@ -206,7 +207,11 @@ fn proxied_client_deadlines_are_the_proxys_then_the_connections() {
     assert_eq!(c.poll_timeout(), Some(t0 + 5 * SECOND));
     c.receive(b"HTTP/1.1 200 OK\r\n\r\n").unwrap();
     assert!(matches!(c.poll_event(), Some(ProxiedEvent::Proxy(_))));
-    assert_eq!(c.poll_timeout(), None, "until the connection's timers start");
+    assert_eq!(
+        c.poll_timeout(),
+        None,
+        "until the connection's timers start"
+    );
     // The connection's handshake deadline counts from the tunnel.
     c.handle_timeout(t0 + 2 * SECOND);
     let deadline = c.poll_timeout().unwrap();
