@@ -379,7 +379,8 @@ const FOUND_KEPT: usize = 4096;
 impl Connection {
     /// Feeds bytes read from the transport and returns how many were
     /// taken: all of `data`, or none (`Ok(0)`) once
-    /// [`Config::max_pending_events`] events wait to be polled, until
+    /// [`Builder::max_pending_events`](super::Builder::max_pending_events)
+    /// events wait to be polled, until
     /// [`poll_event`](Self::poll_event) has drained them (then offer the
     /// same bytes again). Whole frames become [`Event`]s. A decode error is
     /// returned now and by every later call; after [`close`](Self::close)
