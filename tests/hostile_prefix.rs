@@ -7,7 +7,6 @@ mod common;
 
 use common::alloc::{measure, serial, Counting};
 use sansproto::prefix::{Config, Connection, DecodeError, Event};
-use sansproto::Driver;
 
 #[global_allocator]
 static ALLOC: Counting = Counting;

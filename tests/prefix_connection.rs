@@ -1,10 +1,9 @@
-//! The `prefix::Connection` machine through the `Driver` trait: send queue
+//! The `prefix::Connection` machine through its own methods: send queue
 //! limits, batches, end of stream, close, idle timeout and heartbeat on a
 //! virtual clock.
 
 use bytes::Bytes;
 use sansproto::prefix::{Config, Connection, DecodeError, EncodeError, Event, SendErrorKind};
-use sansproto::Driver;
 use std::time::{Duration, Instant};
 
 fn transmit(conn: &mut Connection) -> Vec<u8> {

@@ -8,7 +8,6 @@ use bytes::BytesMut;
 use prefix_support::{decode_chunks, drain, receive_chunks};
 use sansproto::prefix::varint::{VarintError, VarintFormat};
 use sansproto::prefix::{Config, Connection, DecodeError, Decoded, Decoder, Encoder, Event};
-use sansproto::Driver;
 
 /// A capacity that has clearly not been sized from a claimed length.
 const SMALL: usize = 64 * 1024;

@@ -1,14 +1,19 @@
-//! A length-prefixed stream connection driven through [`Driver`].
+//! A length-prefixed stream connection: sends, the receive side and
+//! events here, the idle and heartbeat timers in `timers.rs`.
 
 use super::decoder::{Lookahead, Out};
 use super::{Config, DecodeError, Decoder, EncodeError, Encoder};
 use crate::buf::{Intake, RecvBuf, SendQueue};
+use crate::timer::TimerTable;
 use crate::Driver;
 use bytes::Bytes;
 use std::collections::VecDeque;
 use std::fmt;
 use std::ops::Range;
 use std::time::{Duration, Instant};
+use timers::Timer;
+
+mod timers;
 
 /// What a [`Connection`] reports to the application.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,10 +107,12 @@ enum State {
 /// A length-prefixed stream connection: a [`Decoder`] and an [`Encoder`]
 /// over one [`Config`], a bounded send queue, and optional timers.
 ///
-/// Drive it through [`Driver`]: feed received bytes to `receive`, take
-/// [`Event`]s from `poll_event`, write what `poll_transmit` appends, and call
-/// `handle_timeout(now)` after every read and whenever `poll_timeout`'s
-/// instant passes.
+/// Feed received bytes to [`receive`](Self::receive), take [`Event`]s from
+/// [`poll_event`](Self::poll_event), write what
+/// [`poll_transmit`](Self::poll_transmit) appends, and call
+/// [`handle_timeout(now)`](Self::handle_timeout) after every read and
+/// whenever [`poll_timeout`](Self::poll_timeout)'s instant passes. The same
+/// methods make it a [`Driver`], for loops generic over the machine.
 ///
 /// **Time.** `receive` takes no clock reading, so it only marks that the
 /// peer was heard from; the next `handle_timeout(now)` moves the idle
@@ -123,7 +130,6 @@ enum State {
 ///
 /// ```
 /// use sansproto::prefix::{Config, Connection, Event};
-/// use sansproto::Driver;
 ///
 /// let mut a = Connection::new(Config::default());
 /// let mut b = Connection::new(Config::default());
@@ -164,8 +170,7 @@ pub struct Connection {
     heartbeat: Option<(Duration, Bytes)>,
     timers_started: bool,
     heard_from_peer: bool,
-    idle_deadline: Option<Instant>,
-    next_heartbeat: Option<Instant>,
+    timers: TimerTable<Timer>,
 }
 
 impl Connection {
@@ -187,8 +192,7 @@ impl Connection {
             heartbeat: config.heartbeat,
             timers_started: false,
             heard_from_peer: false,
-            idle_deadline: None,
-            next_heartbeat: None,
+            timers: TimerTable::default(),
         }
     }
 
@@ -260,7 +264,7 @@ impl Connection {
     }
 
     /// Ends the connection: no more sends, received bytes are ignored, and
-    /// [`Driver::is_finished`] turns true. Bytes already queued can still be
+    /// [`is_finished`](Self::is_finished) turns true. Bytes already queued can still be
     /// taken with `poll_transmit`.
     pub fn close(&mut self) {
         if self.state == State::Open {
@@ -372,11 +376,16 @@ impl Connection {
 /// How many frame positions the read-ahead list keeps room for between reads.
 const FOUND_KEPT: usize = 4096;
 
-impl Driver for Connection {
-    type Event = Event;
-    type Error = DecodeError;
-
-    fn receive(&mut self, data: &[u8]) -> Result<usize, DecodeError> {
+impl Connection {
+    /// Feeds bytes read from the transport and returns how many were
+    /// taken: all of `data`, or none (`Ok(0)`) once
+    /// [`Builder::max_pending_events`](super::Builder::max_pending_events)
+    /// events wait to be polled, until
+    /// [`poll_event`](Self::poll_event) has drained them (then offer the
+    /// same bytes again). Whole frames become [`Event`]s. A decode error is
+    /// returned now and by every later call; after [`close`](Self::close)
+    /// or the end of the stream, bytes are ignored.
+    pub fn receive(&mut self, data: &[u8]) -> Result<usize, DecodeError> {
         match &self.state {
             State::Open => {}
             State::Closed => return Ok(data.len()),
@@ -398,7 +407,10 @@ impl Driver for Connection {
         Ok(data.len())
     }
 
-    fn receive_eof(&mut self) -> Result<(), DecodeError> {
+    /// The transport's read side ended: fine between frames,
+    /// [`DecodeError::Truncated`] inside one. When events taken from
+    /// earlier input wait to be polled, the end is taken after them.
+    pub fn receive_eof(&mut self) -> Result<(), DecodeError> {
         match &self.state {
             // Input taken before the end waits for the application to
             // poll; the end follows it.
@@ -416,8 +428,9 @@ impl Driver for Connection {
         }
     }
 
+    /// Takes the next event, if any.
     #[inline]
-    fn poll_event(&mut self) -> Option<Event> {
+    pub fn poll_event(&mut self) -> Option<Event> {
         if let Some(event) = self.events.pop_front() {
             return Some(event);
         }
@@ -439,54 +452,43 @@ impl Driver for Connection {
         event
     }
 
-    fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
+    /// Appends every queued outgoing byte to `out` and returns how many
+    /// were appended.
+    pub fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
         self.send.drain_into(out)
     }
 
-    fn poll_timeout(&self) -> Option<Instant> {
-        if self.state != State::Open {
-            return None;
-        }
-        match (self.idle_deadline, self.next_heartbeat) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
-    }
-
-    fn handle_timeout(&mut self, now: Instant) {
-        if self.state != State::Open {
-            return;
-        }
-        if !self.timers_started || self.heard_from_peer {
-            self.idle_deadline = self.idle_timeout.and_then(|d| now.checked_add(d));
-            self.heard_from_peer = false;
-        }
-        if !self.timers_started {
-            self.timers_started = true;
-            self.next_heartbeat = self
-                .heartbeat
-                .as_ref()
-                .and_then(|(d, _)| now.checked_add(*d));
-            return;
-        }
-        if self.idle_deadline.is_some_and(|t| now >= t) {
-            self.state = State::Closed;
-            self.queue_found();
-            self.events.push_back(Event::IdleTimeout);
-            return;
-        }
-        if let (Some(due), Some((interval, frame))) = (self.next_heartbeat, &self.heartbeat) {
-            if now >= due {
-                // A heartbeat behind a full queue would prove nothing; skip it.
-                if self.send.has_room(frame.len()) {
-                    self.send.buf_mut().extend_from_slice(frame);
-                }
-                self.next_heartbeat = now.checked_add(*interval);
-            }
-        }
-    }
-
-    fn is_finished(&self) -> bool {
+    /// True once the connection has ended (closed, the peer's end of
+    /// stream, an idle timeout or a decode error): write out what
+    /// `poll_transmit` gives, then close the transport.
+    pub fn is_finished(&self) -> bool {
         self.state != State::Open
+    }
+}
+
+impl Driver for Connection {
+    type Event = Event;
+    type Error = DecodeError;
+
+    fn receive(&mut self, data: &[u8]) -> Result<usize, DecodeError> {
+        Connection::receive(self, data)
+    }
+    fn receive_eof(&mut self) -> Result<(), DecodeError> {
+        Connection::receive_eof(self)
+    }
+    fn poll_event(&mut self) -> Option<Event> {
+        Connection::poll_event(self)
+    }
+    fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
+        Connection::poll_transmit(self, out)
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        Connection::poll_timeout(self)
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        Connection::handle_timeout(self, now)
+    }
+    fn is_finished(&self) -> bool {
+        Connection::is_finished(self)
     }
 }

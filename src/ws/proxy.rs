@@ -275,6 +275,17 @@ impl Proxy {
         self.send.drain_into(out)
     }
 
+    /// The queued request bytes as a [`Buf`](bytes::Buf), for a write
+    /// straight from the queue.
+    pub(crate) fn output(&mut self) -> crate::Output<'_> {
+        self.send.output()
+    }
+
+    /// Request bytes queued and not yet taken.
+    pub(crate) fn queued_bytes(&self) -> usize {
+        self.send.len()
+    }
+
     /// Takes the next event.
     pub fn poll_event(&mut self) -> Option<ProxyEvent> {
         self.events.pop_front()

@@ -4,7 +4,6 @@
 
 use bytes::{Bytes, BytesMut};
 use sansproto::prefix::{Config, Connection, DecodeError, Decoded, Decoder, Event};
-use sansproto::Driver;
 
 /// Decodes everything `buf` holds.
 pub fn drain(decoder: &mut Decoder, buf: &mut BytesMut) -> Vec<Decoded> {

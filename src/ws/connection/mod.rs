@@ -336,9 +336,18 @@ impl Connection {
         if self.handshake.is_none() {
             return self.session.commit_received(n);
         }
+        let bytes = self.take_committed(n);
+        self.receive(&bytes).map(drop)
+    }
+
+    /// Before the session opens: takes the `n` bytes read into the space
+    /// [`receive_buffer`](Self::receive_buffer) gave back out of the
+    /// session's buffer, for whatever reads ahead of the session (the
+    /// handshake, a proxy exchange), and frees the buffer.
+    pub(crate) fn take_committed(&mut self, n: usize) -> Bytes {
         let bytes = self.session.take_committed(n);
         self.session.release_empty_buffer();
-        self.receive(&bytes).map(drop)
+        bytes
     }
 
     /// The receive buffer itself, for a read that appends without zeroing
@@ -356,9 +365,17 @@ impl Connection {
         if self.handshake.is_none() {
             return self.session.commit_appended();
         }
+        let bytes = self.take_appended();
+        self.receive(&bytes).map(drop)
+    }
+
+    /// The same as [`take_committed`](Self::take_committed), for bytes
+    /// appended to the buffer [`receive_buf_mut`](Self::receive_buf_mut)
+    /// lent.
+    pub(crate) fn take_appended(&mut self) -> Bytes {
         let bytes = self.session.take_appended();
         self.session.release_empty_buffer();
-        self.receive(&bytes).map(drop)
+        bytes
     }
 
     /// Moves what the handshake wrote and reported into the session, the

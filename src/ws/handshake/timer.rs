@@ -1,13 +1,31 @@
 //! The deadline of a handshake (the opening handshake, a CONNECT exchange).
 
+use crate::timer::{TimerKind, TimerTable};
 use std::time::{Duration, Instant};
+
+/// A handshake's one timer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Timer {
+    /// The whole exchange, from the first `handle_timeout` call.
+    Handshake,
+}
+
+impl TimerKind for Timer {
+    type Slots = [Option<Instant>; 1];
+
+    fn index(self) -> usize {
+        match self {
+            Self::Handshake => 0,
+        }
+    }
+}
 
 /// A deadline that starts at the first `handle_timeout` call.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct HandshakeTimer {
     /// The latest `now` seen; `None` until the first call.
     now: Option<Instant>,
-    deadline: Option<Instant>,
+    table: TimerTable<Timer>,
 }
 
 impl HandshakeTimer {
@@ -16,15 +34,15 @@ impl HandshakeTimer {
     /// to add to `now` never passes.
     pub(crate) fn tick(&mut self, now: Instant, timeout: Option<Duration>) -> bool {
         if self.now.is_none() {
-            self.deadline = timeout.and_then(|d| now.checked_add(d));
+            self.table.set_after(Timer::Handshake, now, timeout);
         }
         self.now = Some(now);
-        self.deadline.is_some_and(|at| now >= at)
+        self.table.expired(Timer::Handshake, now)
     }
 
     /// The deadline, once started.
     pub(crate) fn deadline(&self) -> Option<Instant> {
-        self.deadline
+        self.table.next()
     }
 
     /// The latest `now` seen, if any.

@@ -156,6 +156,27 @@ impl ProxiedClient<Connection> {
             .and_then(|m| self.inner.send(m))
     }
 
+    /// Queues a text message copied from a borrowed `&str`, with no
+    /// allocation once the WebSocket is open (see
+    /// [`Connection::send_text_str`]).
+    pub fn send_text_str(&mut self, text: &str) -> Result<(), SendError<Message>> {
+        self.refuse_after_proxy_failure(()).map_err(|e| SendError {
+            kind: e.kind,
+            payload: Message::from(text),
+        })?;
+        self.inner.send_text_str(text)
+    }
+
+    /// Queues a binary message copied from a borrowed slice; see
+    /// [`send_text_str`](Self::send_text_str).
+    pub fn send_binary_slice(&mut self, data: &[u8]) -> Result<(), SendError<Message>> {
+        self.refuse_after_proxy_failure(()).map_err(|e| SendError {
+            kind: e.kind,
+            payload: Message::Binary(Bytes::copy_from_slice(data)),
+        })?;
+        self.inner.send_binary_slice(data)
+    }
+
     /// Queues a text message.
     pub fn send_text(&mut self, text: impl Into<Text>) -> Result<(), SendError<Message>> {
         self.send(Message::Text(text.into()))
@@ -182,6 +203,71 @@ impl ProxiedClient<Connection> {
     pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), SendError<()>> {
         self.refuse_after_proxy_failure(())
             .and_then(|()| self.inner.close(code, reason))
+    }
+
+    /// Bytes queued for sending and not yet taken: what is left of the
+    /// CONNECT request, and the connection's (see
+    /// [`Connection::buffered_amount`]).
+    pub fn buffered_amount(&self) -> usize {
+        self.proxy.queued_bytes() + self.inner.buffered_amount()
+    }
+
+    /// The queued output as a [`Buf`](bytes::Buf) for a vectored write
+    /// (see [`Connection::output`]): the CONNECT request, then, once it
+    /// was all written and the tunnel is open, the connection's bytes.
+    /// Call it again after writing everything it held: what the
+    /// connection queued may follow.
+    pub fn output(&mut self) -> crate::Output<'_> {
+        if self.proxy.is_connected() && self.proxy.queued_bytes() == 0 {
+            self.inner.output()
+        } else {
+            self.proxy.output()
+        }
+    }
+
+    /// Space to read from the transport into, at least `min` bytes; then
+    /// [`commit_received`](Self::commit_received) the count read. `None`
+    /// means poll events first (see [`Connection::receive_buffer`]),
+    /// also while bytes that came with the proxy's reply wait for the
+    /// connection.
+    pub fn receive_buffer(&mut self, min: usize) -> Option<&mut [u8]> {
+        if matches!(self.feed_tunnel(), Ok(false)) {
+            return None;
+        }
+        self.inner.receive_buffer(min)
+    }
+
+    /// Takes `n` bytes read into the space
+    /// [`receive_buffer`](Self::receive_buffer) gave, as
+    /// [`receive`](Self::receive) takes bytes.
+    pub fn commit_received(&mut self, n: usize) -> Result<(), ProxiedError> {
+        if self.proxy.is_connected() {
+            return self.inner.commit_received(n).map_err(ProxiedError::Ws);
+        }
+        let bytes = self.inner.take_committed(n);
+        self.receive(&bytes).map(drop)
+    }
+
+    /// The connection's receive buffer itself, for a read that appends
+    /// without zeroing (tokio's `read_buf`); then
+    /// [`commit_appended`](Self::commit_appended). See
+    /// [`Connection::receive_buf_mut`]; `None` as for
+    /// [`receive_buffer`](Self::receive_buffer).
+    pub fn receive_buf_mut(&mut self, min: usize) -> Option<&mut bytes::BytesMut> {
+        if matches!(self.feed_tunnel(), Ok(false)) {
+            return None;
+        }
+        self.inner.receive_buf_mut(min)
+    }
+
+    /// Takes the bytes a read appended to the buffer
+    /// [`receive_buf_mut`](Self::receive_buf_mut) lent.
+    pub fn commit_appended(&mut self) -> Result<(), ProxiedError> {
+        if self.proxy.is_connected() {
+            return self.inner.commit_appended().map_err(ProxiedError::Ws);
+        }
+        let bytes = self.inner.take_appended();
+        self.receive(&bytes).map(drop)
     }
 
     fn refuse_after_proxy_failure<T>(&self, payload: T) -> Result<T, SendError<T>> {

@@ -3,6 +3,7 @@
 //! `mod.rs`, with the other transitions); a keepalive ping is a command.
 
 use super::{Session, State};
+use crate::timer::{TimerKind, TimerTable};
 use crate::ws::error::{Error, TimeoutKind};
 use bytes::Bytes;
 use std::time::{Duration, Instant};
@@ -18,8 +19,8 @@ pub(super) enum Timer {
     Close,
 }
 
-impl Timer {
-    const COUNT: usize = 3;
+impl TimerKind for Timer {
+    type Slots = [Option<Instant>; 3];
 
     fn index(self) -> usize {
         match self {
@@ -30,46 +31,6 @@ impl Timer {
     }
 }
 
-/// Each timer's deadline, if armed.
-#[derive(Debug, Default, Clone, Copy)]
-pub(super) struct TimerTable {
-    deadlines: [Option<Instant>; Timer::COUNT],
-}
-
-impl TimerTable {
-    fn get(&self, timer: Timer) -> Option<Instant> {
-        self.deadlines.get(timer.index()).copied().flatten()
-    }
-
-    fn set(&mut self, timer: Timer, at: Option<Instant>) {
-        if let Some(slot) = self.deadlines.get_mut(timer.index()) {
-            *slot = at;
-        }
-    }
-
-    fn stop(&mut self, timer: Timer) {
-        self.set(timer, None);
-    }
-
-    /// Arms `timer` at `now + after`, unless it is armed already. A
-    /// deadline past what `Instant` can hold is never reached: the timer
-    /// stays unarmed.
-    fn start(&mut self, timer: Timer, now: Instant, after: Option<Duration>) {
-        if self.get(timer).is_none() {
-            self.set(timer, after.and_then(|d| now.checked_add(d)));
-        }
-    }
-
-    fn is_due(&self, timer: Timer, now: Instant) -> bool {
-        self.get(timer).is_some_and(|at| now >= at)
-    }
-
-    /// The earliest deadline.
-    fn next(&self) -> Option<Instant> {
-        self.deadlines.iter().flatten().min().copied()
-    }
-}
-
 #[derive(Debug, Default)]
 pub(super) struct Timers {
     /// The latest `now` passed to `handle_timeout` (or handed over by the
@@ -77,7 +38,7 @@ pub(super) struct Timers {
     pub(super) now: Option<Instant>,
     /// Inbound bytes arrived since the last `handle_timeout`.
     activity: bool,
-    table: TimerTable,
+    table: TimerTable<Timer>,
 }
 
 impl Session {
@@ -109,9 +70,9 @@ impl Session {
             t.stop(Timer::Pong);
             t.stop(Timer::Keepalive);
         }
-        let pong = t.is_due(Timer::Pong, now);
-        let keepalive = t.is_due(Timer::Keepalive, now);
-        let close = t.is_due(Timer::Close, now);
+        let pong = t.expired(Timer::Pong, now);
+        let keepalive = t.expired(Timer::Keepalive, now);
+        let close = t.expired(Timer::Close, now);
         match self.state {
             State::Ending { .. } if pong || close => self.end_now(),
             State::Open if pong => {
@@ -131,9 +92,16 @@ impl Session {
         self.ping_counter = self.ping_counter.wrapping_add(1);
         let payload = Bytes::copy_from_slice(&self.ping_counter.to_be_bytes());
         let _ = self.ping(payload);
+        self.timers.table.stop(Timer::Keepalive);
+        self.start(Timer::Pong, now, Some(self.config.pong_timeout));
+    }
+
+    /// Arms `timer` at `now + after`, unless it is armed already.
+    fn start(&mut self, timer: Timer, now: Instant, after: Option<Duration>) {
         let t = &mut self.timers.table;
-        t.stop(Timer::Keepalive);
-        t.start(Timer::Pong, now, Some(self.config.pong_timeout));
+        if t.get(timer).is_none() {
+            t.set_after(timer, now, after);
+        }
     }
 
     /// Sets the deadlines the current state needs, from the latest `now`,
@@ -148,20 +116,18 @@ impl Session {
             State::Ending { .. } => (false, true, true),
             State::Connecting(_) | State::Closed | State::Failed(_) => (false, false, false),
         };
-        let c = &self.config;
-        let t = &mut self.timers.table;
         if keepalive {
-            t.start(Timer::Keepalive, now, c.keepalive_interval);
+            self.start(Timer::Keepalive, now, self.config.keepalive_interval);
         } else {
-            t.stop(Timer::Keepalive);
+            self.timers.table.stop(Timer::Keepalive);
         }
         if !pong {
-            t.stop(Timer::Pong);
+            self.timers.table.stop(Timer::Pong);
         }
         if close {
-            t.start(Timer::Close, now, c.close_timeout);
+            self.start(Timer::Close, now, self.config.close_timeout);
         } else {
-            t.stop(Timer::Close);
+            self.timers.table.stop(Timer::Close);
         }
     }
 
