@@ -5,7 +5,6 @@
 use bytes::BytesMut;
 use criterion::black_box;
 use sansproto::prefix::{Config, Connection, Decoded, Decoder, Encoder, Event};
-use sansproto::Driver;
 use tokio_util::codec::{Decoder as _, LengthDelimitedCodec};
 
 /// What a socket read hands over.

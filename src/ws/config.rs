@@ -124,7 +124,86 @@ impl fmt::Debug for Config {
     }
 }
 
+/// Why [`Config::validate`] refused a configuration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A limit, size or interval that must be positive is zero.
+    #[error("`{name}` must be greater than zero")]
+    Zero {
+        /// The field's name.
+        name: &'static str,
+    },
+    /// A limit is too small for anything to ever pass it (a handshake head
+    /// smaller than its request line and required fields, say).
+    #[error("`{name}` is {value} but must be at least {needed}")]
+    TooSmall {
+        /// The field's name.
+        name: &'static str,
+        /// The configured value.
+        value: usize,
+        /// The smallest value that works.
+        needed: usize,
+    },
+}
+
+/// The smallest handshake head that can hold a request line and the
+/// fields RFC 6455 §4.1 requires.
+pub const MIN_HANDSHAKE_SIZE: usize = 128;
+
 impl Config {
+    /// Checks the configuration: every limit a connection needs positive,
+    /// the handshake limits large enough for a handshake. The connection
+    /// constructors take a configuration as it is (a zero event bound
+    /// counts as 1, a zero fragment size as 1 byte); call this where a
+    /// configuration is assembled (from a file, say) to refuse such values
+    /// with a typed error instead.
+    ///
+    /// ```
+    /// use sansproto::ws::{Config, ConfigError};
+    /// assert_eq!(Config::default().validate(), Ok(()));
+    /// assert_eq!(
+    ///     Config::default().with_max_pending_events(0).validate(),
+    ///     Err(ConfigError::Zero { name: "max_pending_events" })
+    /// );
+    /// ```
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let positive = [
+            ("max_frame_size", self.max_frame_size),
+            ("max_message_size", self.max_message_size),
+            ("max_send_queue", self.max_send_queue),
+            ("max_headers", self.max_headers),
+            ("max_pending_events", self.max_pending_events),
+            ("fragment_size", self.fragment_size.unwrap_or(1)),
+        ];
+        if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            return Err(ConfigError::Zero { name });
+        }
+        let durations = [
+            ("keepalive_interval", self.keepalive_interval),
+            (
+                "pong_timeout",
+                self.keepalive_interval.map(|_| self.pong_timeout),
+            ),
+            ("close_timeout", self.close_timeout),
+            ("handshake_timeout", self.handshake_timeout),
+        ];
+        if let Some((name, _)) = durations
+            .iter()
+            .find(|(_, d)| d.is_some_and(|d| d.is_zero()))
+        {
+            return Err(ConfigError::Zero { name });
+        }
+        if self.max_handshake_size < MIN_HANDSHAKE_SIZE {
+            return Err(ConfigError::TooSmall {
+                name: "max_handshake_size",
+                value: self.max_handshake_size,
+                needed: MIN_HANDSHAKE_SIZE,
+            });
+        }
+        Ok(())
+    }
+
     /// Sets [`Config::max_pending_events`].
     pub fn with_max_pending_events(mut self, n: usize) -> Self {
         self.max_pending_events = n;

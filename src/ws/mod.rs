@@ -42,7 +42,7 @@ mod session;
 mod utf8;
 
 pub use close::CloseCode;
-pub use config::Config;
+pub use config::{Config, ConfigError, MIN_HANDSHAKE_SIZE};
 pub use connection::{Connection, Role};
 #[cfg(feature = "deflate")]
 pub use deflate::{DeflateConfig, PerMessageDeflate, PERMESSAGE_DEFLATE};
