@@ -433,3 +433,36 @@ fn sends_before_open_count_against_the_queue_limit() {
     }
     assert!(n >= 10);
 }
+
+#[test]
+fn buffered_input_counts_what_is_held_until_it_becomes_events() {
+    let request = b"GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+        Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    let mut frame = Vec::new();
+    sansproto::ws::encode_frame(
+        &mut frame,
+        true,
+        0,
+        sansproto::ws::OpCode::Binary,
+        Some([1, 2, 3, 4]),
+        &[7u8; 300],
+    );
+    for cut in 0..request.len() {
+        let mut conn = sansproto::ws::Connection::server(Config::default());
+        conn.receive(&request[..cut]).unwrap();
+        assert_eq!(conn.buffered_input(), cut, "head cut at {cut}");
+    }
+    let mut conn = sansproto::ws::Connection::server(Config::default());
+    conn.receive(request).unwrap();
+    assert_eq!(conn.buffered_input(), 0);
+    // A whole header is parsed at once; then its payload is held.
+    let header = 8;
+    for cut in 0..frame.len() {
+        conn.receive(&frame[..cut]).unwrap();
+        let held = if cut < header { cut } else { cut - header };
+        assert_eq!(conn.buffered_input(), held, "frame cut at {cut}");
+        conn.receive(&frame[cut..]).unwrap();
+        assert_eq!(conn.buffered_input(), 0, "frame cut at {cut}");
+        while conn.poll_event().is_some() {}
+    }
+}

@@ -8,7 +8,6 @@ use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
 use sansproto::prefix::varint::VarintFormat;
 use sansproto::prefix::{ByteOrder, Config, Connection, Decoded, Decoder, Event};
-use sansproto::Driver;
 
 #[derive(Arbitrary, Debug)]
 struct Layout {

@@ -128,19 +128,6 @@ fn field(out: &mut Vec<u8>, name: &str, value: &str) {
     out.extend_from_slice(b"\r\n");
 }
 
-/// Bytes held in the connection's receive buffer. Only `Debug` shows it;
-/// the last `buffered_in` field is the connection's own (fields before it
-/// may quote peer bytes).
-fn buffered_in(conn: &Connection) -> usize {
-    let s = format!("{conn:?}");
-    let at = s.rfind("buffered_in: ").expect("Debug shows buffered_in") + "buffered_in: ".len();
-    s[at..]
-        .split(|c: char| !c.is_ascii_digit())
-        .next()
-        .and_then(|n| n.parse().ok())
-        .expect("buffered_in is a number")
-}
-
 struct Seen {
     opened: bool,
     rejected: Option<u16>,
@@ -306,7 +293,7 @@ fuzz_target!(|input: Input| {
         seen.check(&mut conn);
         largest_chunk = largest_chunk.max(chunk_len);
         if !seen.opened {
-            let held = buffered_in(&conn);
+            let held = conn.buffered_input();
             assert!(
                 held <= limit + largest_chunk,
                 "{held} bytes buffered, limit {limit}, largest chunk {largest_chunk}"

@@ -271,6 +271,20 @@ impl Connection {
         self.session.buffered_amount()
     }
 
+    /// Received bytes held and not yet handed out as events: during the
+    /// opening handshake the head so far (bounded by
+    /// [`Config::max_handshake_size`](crate::ws::Config::max_handshake_size))
+    /// and what followed it, then an incomplete frame and input waiting
+    /// for events to be polled.
+    pub fn buffered_input(&self) -> usize {
+        let handshake = match self.handshake.as_deref() {
+            Some(Handshake::Server(m)) => m.buffered_input(),
+            Some(Handshake::Client(m)) => m.buffered_input(),
+            None => 0,
+        };
+        handshake + self.session.buffered_input()
+    }
+
     /// The sticky error, once the connection has failed.
     pub fn error(&self) -> Option<&Error> {
         match self.handshake.as_deref() {

@@ -185,6 +185,11 @@ impl ClientHandshake {
         })
     }
 
+    /// Received bytes held: the head so far, and what followed it.
+    pub(crate) fn buffered_input(&self) -> usize {
+        self.recv.len()
+    }
+
     pub(crate) fn error(&self) -> Option<&Error> {
         match &self.state {
             State::Failed(e) => Some(e),

@@ -79,6 +79,11 @@ impl ServerHandshake {
         }
     }
 
+    /// Received bytes held: the head so far, and what followed it.
+    pub(crate) fn buffered_input(&self) -> usize {
+        self.recv.len()
+    }
+
     pub(crate) fn error(&self) -> Option<&Error> {
         match &self.state {
             State::Failed(e) => Some(e),

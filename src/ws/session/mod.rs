@@ -279,6 +279,15 @@ impl Session {
         self.send.len() + self.pending_bytes
     }
 
+    /// Received bytes held and not yet handed out as events: the part of
+    /// a frame (or of a batch of frames) still incomplete, and input that
+    /// waits while the event queue is full. Bounded by the frame limit plus
+    /// a read.
+    #[inline]
+    pub fn buffered_input(&self) -> usize {
+        self.recv.len()
+    }
+
     /// The sticky error, once the session has failed.
     pub fn error(&self) -> Option<&Error> {
         match &self.state {
