@@ -8,7 +8,7 @@ use std::time::Duration;
 use rand::{RngExt, SeedableRng};
 use sansproto::datagram::{CloseReason, Config, DropReason, Event, Header};
 
-use common::datagram_net::{check_tagged, tagged_message, Conditions, Net};
+use common::datagram::{check_tagged, tagged_message, Conditions, Net};
 
 const SENDER: usize = 0;
 const RECEIVER: usize = 1;

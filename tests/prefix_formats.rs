@@ -2,10 +2,10 @@
 //! whole, byte by byte, split at every point and with a partial next frame,
 //! and re-encoded byte for byte.
 
-mod prefix_support;
+mod common;
 
 use bytes::Bytes;
-use prefix_support::{check_vector, frames, hex};
+use common::prefix::{check_vector, frames, hex};
 use sansproto::prefix::varint::{Varint, VarintFormat};
 use sansproto::prefix::{ByteOrder, Config, Decoded, Encoder};
 

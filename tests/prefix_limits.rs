@@ -2,10 +2,10 @@
 //! allocations, over-long frames fail or are discarded exactly, bad lengths
 //! are typed errors.
 
-mod prefix_support;
+mod common;
 
 use bytes::BytesMut;
-use prefix_support::{decode_chunks, drain, receive_chunks};
+use common::prefix::{decode_chunks, drain, receive_chunks};
 use sansproto::prefix::varint::{VarintError, VarintFormat};
 use sansproto::prefix::{Config, Connection, DecodeError, Decoded, Decoder, Encoder, Event};
 

@@ -2,10 +2,10 @@
 //! random chunking is the identity; discard mode drops exactly the frames
 //! over the limit.
 
-mod prefix_support;
+mod common;
 
 use bytes::Bytes;
-use prefix_support::{decode_chunks, receive_chunks};
+use common::prefix::{decode_chunks, receive_chunks};
 use proptest::prelude::*;
 use sansproto::prefix::varint::VarintFormat;
 use sansproto::prefix::{ByteOrder, Config, Decoded, EncodeError, Encoder, Event};

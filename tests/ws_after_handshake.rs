@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::pair::{decode_frames, frame, WireFrame};
+use common::ws::{decode_frames, frame, WireFrame};
 use sansproto::ws::{
     CloseCode, Config, Connection, Error, Event, Extension, ExtensionFactory, Message, Role,
 };

@@ -6,7 +6,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::pair::{decode_frames, Pair, Side};
+use common::ws::{decode_frames, Pair, Side};
 use sansproto::ws::{
     ClientRequest, CloseCode, Config, Connection, Error, Event, Message, Role, SendErrorKind,
 };
@@ -23,7 +23,7 @@ fn take_output(c: &mut Connection) -> Vec<u8> {
 }
 
 /// The frames after the HTTP head in `out`.
-fn frames_after_head(out: &[u8]) -> Vec<common::pair::WireFrame> {
+fn frames_after_head(out: &[u8]) -> Vec<common::ws::WireFrame> {
     let head = out.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
     decode_frames(&out[head..])
 }

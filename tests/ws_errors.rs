@@ -5,7 +5,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::pair::{close_payload, decode_frames, frame};
+use common::ws::{close_payload, decode_frames, frame};
 use sansproto::ws::{
     CloseCode, Closed, Config, Connection, Error, Event, Message, Role, SendErrorKind,
 };

@@ -6,7 +6,7 @@ mod common;
 
 use base64::Engine;
 use bytes::Bytes;
-use common::pair::{decode_frames, Pair, Side};
+use common::ws::{decode_frames, Pair, Side};
 use sansproto::ws::{
     ClientRequest, CloseCode, Closed, Config, Connection, Error, Event, FieldError, HandshakeError,
     Headers, HttpResponse, Message,

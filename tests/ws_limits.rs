@@ -9,7 +9,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::pair::decode_frames;
+use common::ws::decode_frames;
 use sansproto::ws::{
     ClientRequest, Config, Connection, Error, Event, HandshakeError, Message, Role, SendErrorKind,
 };

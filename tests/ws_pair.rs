@@ -5,7 +5,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::pair::{
+use common::ws::{
     assemble_fragments, binary_of_len, close_payload, decode_frames, text_of_len, Pair, Side,
     WireFrame,
 };

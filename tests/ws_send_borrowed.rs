@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::pair::{decode_frames, Pair, Side};
+use common::ws::{decode_frames, Pair, Side};
 use sansproto::ws::{
     CloseCode, Config, Connection, DeflateConfig, Event, Message, Role, SendErrorKind,
 };

@@ -6,7 +6,7 @@ mod common;
 
 use base64::Engine;
 use bytes::Bytes;
-use common::pair::{decode_frames, frame, WireFrame};
+use common::ws::{decode_frames, frame, WireFrame};
 use rand::{Rng, SeedableRng};
 use sansproto::ws::{
     ClientRequest, Config, Connection, Event, Headers, HttpRequest, HttpResponse, Message, Opened,
@@ -223,7 +223,7 @@ fn binary_with_16_bit_length() {
 
 #[test]
 fn binary_with_64_bit_length() {
-    let payload = common::pair::binary_of_len(65536, 64);
+    let payload = common::ws::binary_of_len(65536, 64);
     let mut vector = vec![0x82, 0x7f, 0, 0, 0, 0, 0, 0x01, 0x00, 0x00];
     vector.extend_from_slice(&payload);
     check_with_trailing(

@@ -512,6 +512,3 @@ fn check_header(datagram: &[u8], max_fragments: u16) -> Result<Header, PeerError
     }
     Ok(header)
 }
-
-#[cfg(test)]
-mod tests;

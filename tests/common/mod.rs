@@ -1,6 +1,8 @@
-//! Helpers shared by the integration tests; each harness lives in its own file.
+//! Support shared by the integration tests: one module per protocol, and
+//! the counting allocator. Each test file uses part of it.
 #![allow(dead_code)]
 
 pub mod alloc;
-pub mod datagram_net;
-pub mod pair;
+pub mod datagram;
+pub mod prefix;
+pub mod ws;

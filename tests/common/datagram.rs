@@ -2,7 +2,6 @@
 //! which datagrams are lost, duplicated or delayed (delays overlap, so
 //! datagrams reorder), and a virtual clock moves from one delivery or timer
 //! to the next, so every timer fires at exactly the instant it names.
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

@@ -1,11 +1,14 @@
+//! The datagram endpoint through its public API: peers, limits, timers,
+//! segmentation and reassembly.
+
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use super::*;
+use sansproto::datagram::*;
 
 fn endpoint(config: Config) -> Endpoint<u8> {
-    Endpoint::with_random(config, crate::seeded_random(1)).unwrap()
+    Endpoint::with_random(config, sansproto::seeded_random(1)).unwrap()
 }
 
 fn events(ep: &mut Endpoint<u8>) -> Vec<Event<u8>> {
@@ -83,11 +86,9 @@ fn oversized_datagram_is_dropped_without_opening_a_peer() {
 
 #[test]
 fn send_limits_hand_the_message_back() {
-    let config = Config {
-        max_queued_datagrams: 2,
-        max_queued_bytes: 1500,
-        ..Config::default()
-    };
+    let mut config = Config::default();
+    config.max_queued_datagrams = 2;
+    config.max_queued_bytes = 1500;
     let mut ep = endpoint(config);
     let m = Bytes::from(vec![1u8; 1000]);
     ep.send(1, m.clone()).unwrap();
@@ -163,9 +164,18 @@ fn single_fragment_message_is_zero_copy_and_delivered_once() {
 
 #[test]
 fn message_ids_wrap() {
-    let mut a = endpoint(small_segmented());
+    /// Randomness that draws the first message id given.
+    struct FirstId(u32);
+    impl sansproto::RandomSource for FirstId {
+        fn fill_bytes(&mut self, dest: &mut [u8]) {
+            dest.fill(0);
+        }
+        fn next_u32(&mut self) -> u32 {
+            self.0
+        }
+    }
+    let mut a = Endpoint::with_random(small_segmented(), FirstId(u32::MAX - 1)).unwrap();
     let mut b = endpoint(small_segmented());
-    a.next_message_id = u32::MAX - 1;
     let now = Instant::now();
     let mut ids = Vec::new();
     for i in 0..3u8 {
@@ -436,10 +446,8 @@ fn partial_timeout_frees_memory_and_close_frees_the_rest() {
 
 #[test]
 fn full_table_refuses_new_peers_only() {
-    let config = Config {
-        max_peers: 2,
-        ..Config::default()
-    };
+    let mut config = Config::default();
+    config.max_peers = 2;
     let mut ep = endpoint(config);
     let now = Instant::now();
     for peer in [1, 2, 3, 1] {

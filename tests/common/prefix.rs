@@ -1,6 +1,5 @@
 //! Feeding helpers shared by the prefix tests: every vector is fed whole,
 //! byte by byte, split at every point, and followed by part of a next frame.
-#![allow(dead_code)]
 
 use bytes::{Bytes, BytesMut};
 use sansproto::prefix::{Config, Connection, DecodeError, Decoded, Decoder, Event};
