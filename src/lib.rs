@@ -42,6 +42,7 @@
 pub(crate) mod buf;
 pub mod datagram;
 pub mod driver;
+mod error;
 pub mod prefix;
 pub(crate) mod timer;
 pub mod ws;
@@ -51,6 +52,7 @@ pub use buf::Output;
 /// `Buf` for [`Output`]).
 pub use bytes;
 pub use driver::Driver;
+pub use error::SendError;
 
 /// A source of randomness for masking keys and handshake nonces.
 pub type Random = Box<dyn rand::RngCore + Send + Sync>;

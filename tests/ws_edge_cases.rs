@@ -101,15 +101,17 @@ fn a_send_after_close_before_open_is_refused() {
     client.close(CloseCode::NORMAL, "").unwrap();
     let refused = client.send_text("after close");
     assert_eq!(
-        refused.map_err(|e| (e.kind, e.payload)),
+        refused.map_err(|e| e.into_parts()),
         Err((SendErrorKind::Closed, Message::from("after close")))
     );
     assert_eq!(
-        client.ping("p").map_err(|e| e.kind),
+        client.ping("p").map_err(|e| e.kind().clone()),
         Err(SendErrorKind::Closed)
     );
     assert_eq!(
-        client.close(CloseCode::NORMAL, "").map_err(|e| e.kind),
+        client
+            .close(CloseCode::NORMAL, "")
+            .map_err(|e| e.kind().clone()),
         Err(SendErrorKind::Closed)
     );
 }

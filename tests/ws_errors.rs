@@ -87,8 +87,8 @@ fn check_failed(c: &mut Connection, role: Role, first: &Error, code: u16, what: 
     assert!(c.is_finished(), "{what}");
     assert!(!c.is_open(), "{what}");
     let refused = c.send_text("late").unwrap_err();
-    assert_eq!(refused.kind, SendErrorKind::Closed, "{what}");
-    assert_eq!(refused.payload, Message::from("late"));
+    assert_eq!(refused.kind(), &SendErrorKind::Closed, "{what}");
+    assert_eq!(refused.payload(), &Message::from("late"));
 }
 
 /// Feeds `input` whole, in two pieces at every split and byte by byte. The

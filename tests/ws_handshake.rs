@@ -191,7 +191,7 @@ fn plain_get_is_reported_and_answered_with_send_http_response() {
     assert_eq!(resp.body, b"no such page");
     assert!(server.is_finished());
     let again = server.send_http_response(200, "OK", &[], b"");
-    assert_eq!(again.unwrap_err().kind, SendErrorKind::WrongState);
+    assert_eq!(again.unwrap_err().kind(), &SendErrorKind::WrongState);
 }
 
 #[test]
@@ -233,7 +233,7 @@ fn send_http_response_is_refused_on_a_websocket_connection() {
         .receive(&request("GET", &upgrade_fields(&[], &[])))
         .unwrap();
     let err = server.send_http_response(200, "OK", &[], b"").unwrap_err();
-    assert_eq!(err.kind, SendErrorKind::WrongState);
+    assert_eq!(err.kind(), &SendErrorKind::WrongState);
 }
 
 #[test]

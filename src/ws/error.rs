@@ -84,15 +84,9 @@ impl fmt::Display for TimeoutKind {
     }
 }
 
-/// Why a command was refused. The payload is handed back.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{kind}")]
-pub struct SendError<T> {
-    /// What went wrong.
-    pub kind: SendErrorKind,
-    /// The payload that was not queued.
-    pub payload: T,
-}
+/// A refused WebSocket command: the [`SendErrorKind`] and the payload,
+/// handed back.
+pub type SendError<T> = crate::SendError<T, SendErrorKind>;
 
 /// The caller asked for something the connection cannot do now.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
