@@ -46,7 +46,7 @@ pub use config::Config;
 pub use connection::{Connection, Role};
 #[cfg(feature = "deflate")]
 pub use deflate::{DeflateConfig, PerMessageDeflate, PERMESSAGE_DEFLATE};
-pub use error::{Error, SendError, SendErrorKind, TimeoutKind};
+pub use error::{Error, ProtocolViolation, SendError, SendErrorKind, TimeoutKind};
 pub use extension::{
     Extension, ExtensionError, ExtensionFactory, ExtensionOffer, ExtensionSyntaxError,
 };

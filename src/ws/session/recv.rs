@@ -3,7 +3,7 @@
 use super::{InFrame, InMessage, Queued, Session, State};
 use crate::buf::Intake;
 use crate::ws::close::{parse_close_payload, ClosePayloadError};
-use crate::ws::error::Error;
+use crate::ws::error::{Error, ProtocolViolation as Violation};
 use crate::ws::frame::{FrameHeader, HeaderError, OpCode, MAX_HEADER_LEN};
 use crate::ws::mask::{apply_mask, extend_masked};
 use crate::ws::message::{Event, Message, MessageKind, Text};
@@ -147,14 +147,10 @@ impl Session {
                         f
                     }
                     Ok(None) => return Ok(()),
-                    Err(HeaderError::ReservedOpcode(_)) => {
-                        return Err(Error::Protocol("reserved opcode"))
+                    Err(HeaderError::ReservedOpcode(op)) => {
+                        return Err(Violation::ReservedOpcode(op).into())
                     }
-                    Err(HeaderError::LengthOverflow) => {
-                        return Err(Error::Protocol(
-                            "64-bit length with the most significant bit set",
-                        ))
-                    }
+                    Err(HeaderError::LengthOverflow) => return Err(Violation::LengthMsbSet.into()),
                 },
             };
             let avail = self.recv.len().min(f.remaining);
@@ -252,22 +248,22 @@ impl Session {
     fn start_frame(&mut self, h: &FrameHeader) -> Result<InFrame, Error> {
         let ext_bits = self.extension.as_ref().map_or(0, |e| e.rsv_bits());
         if h.rsv & !ext_bits != 0 {
-            return Err(Error::Protocol("RSV bits set that no extension negotiated"));
+            return Err(Violation::UnnegotiatedRsv.into());
         }
         match (self.role, h.mask.is_some()) {
-            (Role::Server, false) => return Err(Error::Protocol("client frame not masked")),
-            (Role::Client, true) => return Err(Error::Protocol("server frame masked")),
+            (Role::Server, false) => return Err(Violation::UnmaskedClientFrame.into()),
+            (Role::Client, true) => return Err(Violation::MaskedServerFrame.into()),
             _ => {}
         }
         if h.opcode.is_control() {
             if h.rsv != 0 {
-                return Err(Error::Protocol("RSV bits on a control frame"));
+                return Err(Violation::RsvOnControlFrame.into());
             }
             if !h.fin {
-                return Err(Error::Protocol("fragmented control frame"));
+                return Err(Violation::FragmentedControlFrame.into());
             }
             if h.payload_len > 125 {
-                return Err(Error::Protocol("control frame payload over 125 bytes"));
+                return Err(Violation::ControlFrameTooLong.into());
             }
         } else {
             if h.payload_len > self.config.max_frame_size as u64 {
@@ -279,15 +275,9 @@ impl Session {
                 _ => None,
             };
             match (kind, &self.message) {
-                (None, None) => {
-                    return Err(Error::Protocol("continuation frame without a message"))
-                }
-                (None, Some(_)) if h.rsv != 0 => {
-                    return Err(Error::Protocol("RSV bits on a continuation frame"))
-                }
-                (Some(_), Some(_)) => {
-                    return Err(Error::Protocol("new message inside a fragmented message"))
-                }
+                (None, None) => return Err(Violation::ContinuationWithoutMessage.into()),
+                (None, Some(_)) if h.rsv != 0 => return Err(Violation::RsvOnContinuation.into()),
+                (Some(_), Some(_)) => return Err(Violation::MessageInsideFragmentedMessage.into()),
                 (Some(kind), None) => {
                     self.utf8.reset();
                     self.message = Some(InMessage {
@@ -358,7 +348,7 @@ impl Session {
 
     fn on_close(&mut self, payload: &[u8]) -> Result<(), Error> {
         let (code, reason) = parse_close_payload(payload).map_err(|e| match e {
-            ClosePayloadError::Protocol => Error::Protocol("malformed Close payload"),
+            ClosePayloadError::Protocol(v) => Error::Protocol(v),
             ClosePayloadError::InvalidUtf8 => Error::InvalidUtf8,
         })?;
         self.terminal(Queued::PeerClose(code, reason))
@@ -366,7 +356,7 @@ impl Session {
 
     fn on_data(&mut self, f: InFrame, payload: Bytes) -> Result<(), Error> {
         let Some(m) = self.message.as_mut() else {
-            return Err(Error::Protocol("data frame without a message"));
+            return Err(Violation::ContinuationWithoutMessage.into());
         };
         let kind = m.kind;
         m.frames += 1;
@@ -397,7 +387,7 @@ impl Session {
         let stream = self.config.stream_frames;
         let limit = self.config.max_message_size;
         let (Some(ext), Some(m)) = (self.extension.as_mut(), self.message.as_mut()) else {
-            return Err(Error::Protocol("RSV bits without a negotiated extension"));
+            return Err(Violation::UnnegotiatedRsv.into());
         };
         let start = m.buf.len();
         let max_out = if stream {
