@@ -53,7 +53,7 @@ pub use extension::{
 pub use frame::{encode_frame, FrameHeader, HeaderError, OpCode, MAX_HEADER_LEN, RSV1, RSV2, RSV3};
 pub use handshake::{
     accept_headers, accept_key, Accept, Accepted, ClientRequest, HandshakeError, Headers,
-    HttpRequest, HttpResponse, OriginPolicy, Reject, UpgradeRequest,
+    HttpRequest, HttpResponse, MalformedHttp, OriginPolicy, Reject, UpgradeRequest,
 };
 pub use http::{Credentials, FieldError, UrlError, WsUrl};
 pub use mask::apply_mask;

@@ -222,7 +222,10 @@ impl ClientHandshake {
                 self.recv.extend(std::mem::take(&mut later));
                 return match b.1.read(&mut self.recv) {
                     BodyStatus::Partial => Ok(None),
-                    _ => Err(self.refuse()),
+                    _ => {
+                        let response = b.1.response(&b.0);
+                        Err(self.refuse(response))
+                    }
                 };
             }
             let end = match self.head.find(self.recv.as_slice(), limit) {
@@ -292,25 +295,21 @@ impl ClientHandshake {
         })
     }
 
-    /// Ends a refusal: reports it with the body read so far.
-    fn refuse(&mut self) -> Error {
-        let state = std::mem::replace(&mut self.state, State::Head);
-        let State::Body(b) = state else {
-            self.state = state;
-            return self.fail(HandshakeError::Malformed("no refusal to report".into()).into());
-        };
-        let (mut response, body) = *b;
-        response.body = body.finish();
+    /// Ends a refusal: reports the response (with the body read so far).
+    fn refuse(&mut self, response: HttpResponse) -> Error {
         let status = response.status;
         self.events.push_back(Event::Rejected(Box::new(response)));
         self.fail(HandshakeError::Status(status).into())
     }
 
     pub(crate) fn receive_eof(&mut self) -> Result<(), Error> {
-        match &self.state {
+        match &mut self.state {
             State::Failed(e) => Err(e.clone()),
             State::Head => Err(self.fail(HandshakeError::Eof.into())),
-            State::Body(_) => Err(self.refuse()),
+            State::Body(b) => {
+                let response = b.1.response(&b.0);
+                Err(self.refuse(response))
+            }
         }
     }
 
@@ -330,8 +329,9 @@ impl ClientHandshake {
             State::Head => {
                 let _ = self.fail(Error::Timeout(TimeoutKind::Handshake));
             }
-            State::Body(_) => {
-                let _ = self.refuse();
+            State::Body(ref mut b) => {
+                let response = b.1.response(&b.0);
+                let _ = self.refuse(response);
             }
             State::Failed(_) => {}
         }

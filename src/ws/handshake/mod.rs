@@ -21,7 +21,7 @@ use super::http::head::HeadError;
 use base64::Engine;
 use sha1::{Digest, Sha1};
 
-pub use super::http::{Headers, HttpRequest, HttpResponse};
+pub use super::http::{Headers, HttpRequest, HttpResponse, MalformedHttp};
 pub use answer::{Accept, Accepted, Reject};
 pub use client::ClientRequest;
 pub use origin::OriginPolicy;
@@ -52,7 +52,7 @@ pub fn accept_key(key: &[u8]) -> String {
 pub enum HandshakeError {
     /// The HTTP message is not valid HTTP/1.1.
     #[error("malformed HTTP message: {0}")]
-    Malformed(String),
+    Malformed(MalformedHttp),
     /// The HTTP head grew past the configured byte limit (or, on a server
     /// waiting for the application's decision, the bytes received behind
     /// the request did).

@@ -19,7 +19,7 @@ use super::{HandshakeError, HandshakeTimer, Handshaken};
 use crate::buf::{RecvBuf, SendQueue};
 use crate::ws::error::{Error, SendErrorKind, TimeoutKind};
 use crate::ws::http::head::{parse_request, HeadReader};
-use crate::ws::http::HttpRequest;
+use crate::ws::http::{HttpRequest, MalformedHttp};
 use crate::ws::message::{Event, Opened};
 use crate::ws::Config;
 use bytes::Bytes;
@@ -153,7 +153,7 @@ impl ServerHandshake {
             return Ok(None);
         }
         if minor_version < 1 {
-            let e = HandshakeError::Malformed("an upgrade needs HTTP/1.1".into());
+            let e = HandshakeError::Malformed(MalformedHttp::UpgradeBeforeHttp11);
             return Err(self.fail(e.into()));
         }
         let upgrade = match UpgradeRequest::parse(request) {

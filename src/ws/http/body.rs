@@ -1,8 +1,8 @@
 //! HTTP/1.1 message bodies, read within a bound (RFC 9112 §6).
 
-use super::head::Headers;
+use super::head::{Headers, HttpResponse};
 use crate::buf::RecvBuf;
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 
 /// How a body ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,8 +155,18 @@ impl BodyReader {
     }
 
     /// The body read so far.
-    pub(crate) fn finish(self) -> Bytes {
+    #[cfg(test)]
+    pub(crate) fn finish(self) -> bytes::Bytes {
         self.body.freeze()
+    }
+
+    /// `head` with the body read so far: the response as reported. The
+    /// body is taken, leaving the reader empty.
+    pub(crate) fn response(&mut self, head: &HttpResponse) -> HttpResponse {
+        HttpResponse {
+            body: std::mem::take(&mut self.body).freeze(),
+            ..head.clone()
+        }
     }
 }
 
@@ -168,6 +178,7 @@ fn clamp(want: u64, have: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
 
     fn headers(fields: &[(&str, &str)]) -> Headers {
         Headers(
