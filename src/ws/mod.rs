@@ -48,7 +48,8 @@ pub use connection::{Connection, Role};
 pub use deflate::{DeflateConfig, PerMessageDeflate, PERMESSAGE_DEFLATE};
 pub use error::{Error, ProtocolViolation, SendError, SendErrorKind, TimeoutKind};
 pub use extension::{
-    Extension, ExtensionError, ExtensionFactory, ExtensionOffer, ExtensionSyntaxError,
+    Extension, ExtensionError, ExtensionFactory, ExtensionOffer, ExtensionParamError,
+    ExtensionResponseError, ExtensionSyntaxError,
 };
 pub use frame::{encode_frame, FrameHeader, HeaderError, OpCode, MAX_HEADER_LEN, RSV1, RSV2, RSV3};
 pub use handshake::{

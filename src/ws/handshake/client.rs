@@ -14,7 +14,7 @@
 use super::{accept_key, HandshakeError, HandshakeTimer, Handshaken, Headers, HttpResponse};
 use crate::buf::{RecvBuf, SendQueue};
 use crate::ws::error::{Error, TimeoutKind};
-use crate::ws::extension::{Extension, ExtensionOffer};
+use crate::ws::extension::{Extension, ExtensionOffer, ExtensionResponseError};
 use crate::ws::http::body::{BodyReader, BodyStatus};
 use crate::ws::http::field::{
     check_host, check_subprotocol, FieldError, HeadWriter, HANDSHAKE_OWNED,
@@ -373,11 +373,9 @@ pub(crate) fn validate_response(
     };
     let mut responses = Vec::new();
     for v in headers.get_all("Sec-WebSocket-Extensions") {
-        let v =
-            std::str::from_utf8(v).map_err(|_| HandshakeError::Extension("not UTF-8".into()))?;
-        responses.extend(
-            ExtensionOffer::parse_list(v).map_err(|e| HandshakeError::Extension(e.to_string()))?,
-        );
+        let syntax = || HandshakeError::Extension(ExtensionResponseError::Syntax);
+        let v = std::str::from_utf8(v).map_err(|_| syntax())?;
+        responses.extend(ExtensionOffer::parse_list(v).map_err(|_| syntax())?);
     }
     let extension = match responses.as_slice() {
         [] => None,
@@ -386,16 +384,18 @@ pub(crate) fn validate_response(
                 .extensions
                 .iter()
                 .find(|f| f.name() == r.name)
-                .ok_or_else(|| HandshakeError::Extension(format!("{} was not offered", r.name)))?;
+                .ok_or_else(|| {
+                    HandshakeError::Extension(ExtensionResponseError::NotOffered(r.name.clone()))
+                })?;
             Some(
                 factory
                     .accept_response(r)
-                    .map_err(HandshakeError::Extension)?,
+                    .map_err(|e| HandshakeError::Extension(ExtensionResponseError::Params(e)))?,
             )
         }
         _ => {
             return Err(HandshakeError::Extension(
-                "more than one extension accepted".into(),
+                ExtensionResponseError::SeveralAccepted,
             ))
         }
     };
@@ -500,7 +500,9 @@ mod tests {
                 key,
                 &h(&[("Sec-WebSocket-Extensions", "permessage-deflate")])
             ),
-            Err(HandshakeError::Extension(_))
+            Err(HandshakeError::Extension(
+                ExtensionResponseError::NotOffered(_)
+            ))
         ));
     }
 }

@@ -16,6 +16,7 @@ pub(crate) mod server;
 mod timer;
 pub(crate) mod upgrade;
 
+use super::extension::ExtensionResponseError;
 use super::http::field::FieldError;
 use super::http::head::HeadError;
 use base64::Engine;
@@ -78,7 +79,7 @@ pub enum HandshakeError {
     Subprotocol(String),
     /// The server's extensions are not what the client offered.
     #[error("server extension response refused: {0}")]
-    Extension(String),
+    Extension(ExtensionResponseError),
     /// The server answered with a status other than 101.
     #[error("server refused the upgrade with status {0}")]
     Status(u16),
