@@ -42,7 +42,9 @@ impl ExtensionOffer {
                 continue;
             }
             let mut parts = split_outside_quotes(item, ';').into_iter();
-            let name = parts.next().unwrap_or_default().trim();
+            let Some(name) = parts.next().map(str::trim) else {
+                return Err(ExtensionSyntaxError);
+            };
             if !is_token(name) {
                 return Err(ExtensionSyntaxError);
             }

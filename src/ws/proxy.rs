@@ -381,7 +381,7 @@ impl Proxy {
                     let Some(end) = self.head.find(buf, self.config.max_head_size)? else {
                         return Ok(());
                     };
-                    let head = buf.get(..end).unwrap_or_default();
+                    let head = buf.split_at(end.min(buf.len())).0;
                     let response = parse_response(head, self.config.max_headers)?;
                     self.recv.advance(end);
                     self.on_head(response);

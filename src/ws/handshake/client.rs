@@ -233,10 +233,7 @@ impl ClientHandshake {
                 Ok(None) => return Ok(None),
                 Err(e) => return Err(self.fail(HandshakeError::from(e).into())),
             };
-            let parsed = parse_response(
-                self.recv.as_slice().get(..end).unwrap_or_default(),
-                self.config.max_headers,
-            );
+            let parsed = parse_response(self.recv.head(end), self.config.max_headers);
             self.recv.advance(end);
             let response = match parsed {
                 Ok(r) => r,

@@ -114,8 +114,7 @@ impl ServerHandshake {
             State::Http => {
                 // Keep what a caller might want (a request body), bounded.
                 let room = limit.saturating_sub(self.recv.len());
-                self.recv
-                    .extend(data.get(..room.min(data.len())).unwrap_or_default());
+                self.recv.extend(data.split_at(room.min(data.len())).0);
                 return Ok(None);
             }
             State::Deciding(_) => {
@@ -135,10 +134,7 @@ impl ServerHandshake {
             Ok(None) => return Ok(None),
             Err(e) => return Err(self.fail(HandshakeError::from(e).into())),
         };
-        let parsed = parse_request(
-            self.recv.as_slice().get(..end).unwrap_or_default(),
-            self.config.max_headers,
-        );
+        let parsed = parse_request(self.recv.head(end), self.config.max_headers);
         self.recv.advance(end);
         self.recv.extend(later);
         let (request, minor_version) = match parsed {
@@ -276,8 +272,12 @@ impl ServerHandshake {
     fn fail(&mut self, err: Error) -> Error {
         if let Error::Handshake(e) = &err {
             if *e != HandshakeError::Eof {
-                let bytes = Reject::for_error(e).response_bytes().unwrap_or_default();
-                self.send.buf_mut().extend_from_slice(&bytes);
+                // The refusal is built from this crate's own statuses and
+                // fields; were one ever unwritable, the connection closes
+                // without an HTTP answer rather than with a broken one.
+                if let Ok(bytes) = Reject::for_error(e).response_bytes() {
+                    self.send.buf_mut().extend_from_slice(&bytes);
+                }
             }
         }
         self.state = State::Failed(err.clone());

@@ -84,14 +84,14 @@ impl BodyReader {
         let body = &mut self.body;
         let keep = |body: &mut BytesMut, data: &[u8]| {
             let room = cap.saturating_sub(body.len()).min(data.len());
-            body.extend_from_slice(data.get(..room).unwrap_or_default());
+            body.extend_from_slice(data.split_at(room).0);
         };
         let full = |body: &BytesMut| body.len() >= cap;
         loop {
             match &mut self.framing {
                 Framing::Length(rest) => {
                     let n = clamp(*rest, recv.len());
-                    keep(body, recv.as_slice().get(..n).unwrap_or_default());
+                    keep(body, recv.as_slice().split_at(n).0);
                     recv.advance(n);
                     *rest -= n as u64;
                     return match (*rest, full(body)) {
@@ -128,7 +128,7 @@ impl BodyReader {
                     },
                     Chunk::Data(rest) => {
                         let n = clamp(rest, recv.len());
-                        keep(body, recv.as_slice().get(..n).unwrap_or_default());
+                        keep(body, recv.as_slice().split_at(n).0);
                         recv.advance(n);
                         if full(body) {
                             return BodyStatus::Truncated;

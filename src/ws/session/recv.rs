@@ -105,7 +105,7 @@ impl Session {
                     None => self.recv.extend(payload),
                 }
                 f.done += n;
-                let added = self.recv.as_slice().get(start..).unwrap_or_default();
+                let added = self.recv.bytes_from(start);
                 if check_utf8 && self.utf8.feed(added).is_err() {
                     return Err(Error::InvalidUtf8);
                 }
@@ -207,12 +207,12 @@ impl Session {
         // first frame only small ones join, and none after a large one.
         let small = max_len.min(LARGE_MESSAGE);
         let mut limit = max_len;
-        while let Some(f) = simple_frame(buf.get(end..).unwrap_or_default()) {
+        let mut rest = buf;
+        while let Some((f, payload, after)) = split_simple_frame(std::mem::take(&mut rest)) {
             if f.key.is_some() != server || f.len > limit {
                 break;
             }
-            let start = end + f.header_len;
-            let payload = buf.get_mut(start..start + f.len).unwrap_or_default();
+            rest = after;
             if let Some(key) = f.key {
                 apply_mask(payload, key, 0);
             }
@@ -220,7 +220,7 @@ impl Session {
                 result = Err(Error::InvalidUtf8);
                 break;
             }
-            end = start + f.len;
+            end += f.header_len + f.len;
             limit = if f.len > small { 0 } else { small };
         }
         if end > 0 {
@@ -400,7 +400,7 @@ impl Session {
         if m.kind == MessageKind::Text
             && self
                 .utf8
-                .feed(m.buf.get(start..).unwrap_or_default())
+                .feed(m.buf.split_at(start.min(m.buf.len())).1)
                 .is_err()
         {
             return Err(Error::InvalidUtf8);
@@ -455,6 +455,16 @@ struct SimpleFrame {
     key: Option<[u8; 4]>,
     header_len: usize,
     len: usize,
+}
+
+/// [`simple_frame`] on a buffer to unmask in place: the frame, its
+/// payload, and the bytes after it.
+#[inline(always)]
+fn split_simple_frame(buf: &mut [u8]) -> Option<(SimpleFrame, &mut [u8], &mut [u8])> {
+    let f = simple_frame(buf)?;
+    let (_, rest) = buf.split_at_mut_checked(f.header_len)?;
+    let (payload, rest) = rest.split_at_mut_checked(f.len)?;
+    Some((f, payload, rest))
 }
 
 #[inline(always)]
