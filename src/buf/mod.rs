@@ -181,6 +181,7 @@ impl RecvBuf {
     /// bounds check.
     #[inline]
     pub(crate) fn len(&self) -> usize {
+        debug_assert!(self.room <= self.buf.len());
         self.buf.len().saturating_sub(self.room)
     }
 
