@@ -43,6 +43,7 @@ pub mod blocking;
 pub(crate) mod buf;
 pub mod datagram;
 pub mod driver;
+mod error;
 pub mod prefix;
 mod random;
 pub(crate) mod timer;
@@ -53,6 +54,7 @@ pub use buf::Output;
 /// `Buf` for [`Output`]).
 pub use bytes;
 pub use driver::Driver;
+pub use error::SendError;
 pub use random::{default_random, seeded_random, Random, RandomSource};
 
 /// The README's examples, compiled as doc tests.

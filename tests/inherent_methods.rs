@@ -113,9 +113,9 @@ fn proxied_client_hands_borrowed_sends_back_after_a_refusal() {
         .receive(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
         .is_err());
     let e = c.send_text_str("late").unwrap_err();
-    assert_eq!(e.kind, SendErrorKind::Closed);
-    assert_eq!(e.payload, Message::from("late"));
+    assert_eq!(*e.kind(), SendErrorKind::Closed);
+    assert_eq!(*e.payload(), Message::from("late"));
     let e = c.send_binary_slice(b"late").unwrap_err();
-    assert_eq!(e.kind, SendErrorKind::Closed);
-    assert_eq!(e.payload, Message::from(b"late".to_vec()));
+    assert_eq!(*e.kind(), SendErrorKind::Closed);
+    assert_eq!(*e.payload(), Message::from(b"late".to_vec()));
 }

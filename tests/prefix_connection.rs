@@ -21,8 +21,8 @@ fn send_past_queue_limit_hands_payload_back() {
     let ptr = payload.as_ptr();
     let err = conn.send(payload).unwrap_err();
     assert_eq!(
-        err.kind,
-        SendErrorKind::QueueFull {
+        err.kind(),
+        &SendErrorKind::QueueFull {
             queued: 14,
             frame: 7,
             limit: 20
@@ -49,22 +49,22 @@ fn encode_refusals_hand_payload_back() {
     let mut conn = Connection::new(config);
     let err = conn.send(Bytes::from_static(b"no header")).unwrap_err();
     assert_eq!(
-        err.kind,
-        SendErrorKind::Encode(EncodeError::HeaderLength {
+        err.kind(),
+        &SendErrorKind::Encode(EncodeError::HeaderLength {
             expected: 1,
             actual: 0
         })
     );
-    assert_eq!(err.payload, "no header");
+    assert_eq!(err.payload(), &"no header");
     let err = conn.send_with_header(&[9], vec![0u8; 256]).unwrap_err();
     assert_eq!(
-        err.kind,
-        SendErrorKind::Encode(EncodeError::LengthDoesNotFit {
+        err.kind(),
+        &SendErrorKind::Encode(EncodeError::LengthDoesNotFit {
             value: 256,
             max: 255
         })
     );
-    assert_eq!(err.payload.len(), 256);
+    assert_eq!(err.payload().len(), 256);
     assert!(err.to_string().contains("256"));
     assert_eq!(conn.queued_bytes(), 0);
 }
@@ -120,8 +120,8 @@ fn events_before_a_failure_stay_available() {
     assert!(conn.is_finished());
     assert_eq!(conn.error(), Some(&err));
     assert!(matches!(
-        conn.send(b"x").unwrap_err().kind,
-        SendErrorKind::Closed
+        conn.send(b"x").unwrap_err().kind(),
+        &SendErrorKind::Closed
     ));
 }
 
@@ -152,8 +152,8 @@ fn clean_end_of_stream_and_close() {
     // Queued bytes are still handed over after the end.
     assert_eq!(transmit(&mut conn), [0, 0, 0, 3, b'b', b'y', b'e']);
     assert!(matches!(
-        conn.send(b"x").unwrap_err().kind,
-        SendErrorKind::Closed
+        conn.send(b"x").unwrap_err().kind(),
+        &SendErrorKind::Closed
     ));
 
     let mut conn = Connection::new(Config::default());

@@ -7,7 +7,8 @@ mod common;
 
 use common::ws::{decode_frames, frame, WireFrame};
 use sansproto::ws::{
-    CloseCode, Config, Connection, Error, Event, Extension, ExtensionFactory, Message, Role,
+    CloseCode, Config, Connection, Error, Event, Extension, ExtensionFactory, Message,
+    ProtocolViolation, Role,
 };
 use std::time::Instant;
 
@@ -115,12 +116,12 @@ fn a_server_still_refuses_unmasked_frames_and_a_client_masked_ones() {
     let unmasked = frame(true, 0x1, None, b"hi");
     assert_eq!(
         server.receive(&unmasked),
-        Err(Error::Protocol("client frame not masked"))
+        Err(Error::Protocol(ProtocolViolation::UnmaskedClientFrame))
     );
     let masked = frame(true, 0x1, Some([1, 2, 3, 4]), b"hi");
     assert_eq!(
         client.receive(&masked),
-        Err(Error::Protocol("server frame masked"))
+        Err(Error::Protocol(ProtocolViolation::MaskedServerFrame))
     );
     // Each answers with a 1002 Close.
     let mut out = Vec::new();
@@ -254,7 +255,7 @@ mod deflate {
         client.poll_transmit(&mut wire);
         assert_eq!(
             plain_server.receive(&wire),
-            Err(Error::Protocol("RSV bits set that no extension negotiated"))
+            Err(Error::Protocol(ProtocolViolation::UnnegotiatedRsv))
         );
     }
 }

@@ -4,7 +4,7 @@
 
 use sansproto::ws::{
     CloseCode, Config, Connection, DeflateConfig, Error, Event, ExtensionError, Message,
-    PerMessageDeflate, Role,
+    PerMessageDeflate, ProtocolViolation, Role,
 };
 use sansproto::ws::{ExtensionFactory, ExtensionOffer};
 
@@ -166,15 +166,18 @@ fn server_sends_the_rfc_bytes() {
 #[test]
 fn rsv1_on_a_continuation_or_control_frame_fails_with_1002() {
     let _serial = serial();
-    for wire in [
-        &[
-            0x41, 0x03, 0xf2, 0x48, 0xcd, 0xc0, 0x04, 0xc9, 0xc9, 0x07, 0x00,
-        ][..],
-        &[0xc9, 0x00],
+    for (wire, rule) in [
+        (
+            &[
+                0x41, 0x03, 0xf2, 0x48, 0xcd, 0xc0, 0x04, 0xc9, 0xc9, 0x07, 0x00,
+            ][..],
+            ProtocolViolation::RsvOnContinuation,
+        ),
+        (&[0xc9, 0x00], ProtocolViolation::RsvOnControlFrame),
     ] {
         let mut c = negotiated(Role::Client, Config::default(), "permessage-deflate");
         let err = c.receive(wire).unwrap_err();
-        assert!(matches!(err, Error::Protocol(_)), "{err:?}");
+        assert_eq!(err, Error::Protocol(rule));
         let mut out = Vec::new();
         c.poll_transmit(&mut out);
         // A masked Close frame with code 1002.

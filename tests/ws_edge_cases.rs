@@ -8,7 +8,8 @@ mod common;
 use bytes::Bytes;
 use common::ws::{decode_frames, Pair, Side};
 use sansproto::ws::{
-    ClientRequest, CloseCode, Config, Connection, Error, Event, Message, Role, SendErrorKind,
+    ClientRequest, CloseCode, Config, Connection, Error, Event, Message, ProtocolViolation, Role,
+    SendErrorKind,
 };
 use std::time::{Duration, Instant};
 
@@ -101,15 +102,17 @@ fn a_send_after_close_before_open_is_refused() {
     client.close(CloseCode::NORMAL, "").unwrap();
     let refused = client.send_text("after close");
     assert_eq!(
-        refused.map_err(|e| (e.kind, e.payload)),
+        refused.map_err(|e| e.into_parts()),
         Err((SendErrorKind::Closed, Message::from("after close")))
     );
     assert_eq!(
-        client.ping("p").map_err(|e| e.kind),
+        client.ping("p").map_err(|e| e.kind().clone()),
         Err(SendErrorKind::Closed)
     );
     assert_eq!(
-        client.close(CloseCode::NORMAL, "").map_err(|e| e.kind),
+        client
+            .close(CloseCode::NORMAL, "")
+            .map_err(|e| e.kind().clone()),
         Err(SendErrorKind::Closed)
     );
 }
@@ -217,7 +220,7 @@ fn a_length_with_the_top_bit_set_is_a_protocol_error() {
     let mut header = vec![0x82, 0x7f];
     header.extend_from_slice(&(1u64 << 63).to_be_bytes());
     let e = c.receive(&header).unwrap_err();
-    assert!(matches!(e, Error::Protocol(_)), "{e:?}");
+    assert_eq!(e, Error::Protocol(ProtocolViolation::LengthMsbSet));
     let frames = decode_frames(&take_output(&mut c));
     assert_eq!(frames[0].payload[..2], 1002u16.to_be_bytes());
 }
@@ -295,7 +298,7 @@ fn a_queued_failure_is_not_replaced_by_a_later_timeout() {
         .filter(|e| matches!(e, Event::Closed(_)))
         .collect();
     assert_eq!(closed.len(), 1, "{events:?}");
-    let expected = Error::Protocol("continuation frame without a message");
+    let expected = Error::Protocol(ProtocolViolation::ContinuationWithoutMessage);
     assert_eq!(c.receive(b"x"), Err(expected.clone()));
     assert_eq!(c.error(), Some(&expected));
     let frames = decode_frames(&take_output(&mut c));

@@ -6,6 +6,7 @@ mod common;
 
 use bytes::Bytes;
 use common::ws::{close_payload, decode_frames, frame};
+use sansproto::ws::ProtocolViolation as V;
 use sansproto::ws::{
     CloseCode, Closed, Config, Connection, Error, Event, Message, Role, SendErrorKind,
 };
@@ -30,8 +31,10 @@ fn mask_for(role: Role) -> Option<[u8; 4]> {
     }
 }
 
-fn is_protocol(e: &Error) -> bool {
-    matches!(e, Error::Protocol(_))
+/// [`expect_failure`] for a broken framing rule: `v`, close code 1002.
+fn expect_violation(role: Role, input: &[u8], fail_at: usize, v: V) {
+    let is_v = |e: &Error| *e == Error::Protocol(v);
+    expect_failure(role, &Config::default(), input, fail_at, is_v, 1002);
 }
 
 /// Checks a failed connection: one Close frame with `code` queued, a
@@ -87,8 +90,8 @@ fn check_failed(c: &mut Connection, role: Role, first: &Error, code: u16, what: 
     assert!(c.is_finished(), "{what}");
     assert!(!c.is_open(), "{what}");
     let refused = c.send_text("late").unwrap_err();
-    assert_eq!(refused.kind, SendErrorKind::Closed, "{what}");
-    assert_eq!(refused.payload, Message::from("late"));
+    assert_eq!(refused.kind(), &SendErrorKind::Closed, "{what}");
+    assert_eq!(refused.payload(), &Message::from("late"));
 }
 
 /// Feeds `input` whole, in two pieces at every split and byte by byte. The
@@ -134,7 +137,7 @@ fn reserved_opcodes_fail_with_1002() {
     for op in [0x3, 0x4, 0x5, 0x6, 0x7, 0xb, 0xc, 0xd, 0xe, 0xf] {
         for role in [Role::Client, Role::Server] {
             let input = frame(true, op, mask_for(role), b"abc");
-            expect_failure(role, &Config::default(), &input, 1, is_protocol, 1002);
+            expect_violation(role, &input, 1, V::ReservedOpcode(op));
         }
     }
 }
@@ -145,10 +148,10 @@ fn rsv_bits_without_an_extension_fail_with_1002() {
         for role in [Role::Client, Role::Server] {
             let mut input = frame(true, 0x1, mask_for(role), b"Hello");
             input[0] |= rsv;
-            expect_failure(role, &Config::default(), &input, 1, is_protocol, 1002);
+            expect_violation(role, &input, 1, V::UnnegotiatedRsv);
             let mut ping = frame(true, 0x9, mask_for(role), b"p");
             ping[0] |= rsv;
-            expect_failure(role, &Config::default(), &ping, 1, is_protocol, 1002);
+            expect_violation(role, &ping, 1, V::UnnegotiatedRsv);
         }
     }
 }
@@ -157,36 +160,25 @@ fn rsv_bits_without_an_extension_fail_with_1002() {
 fn unmasked_frame_to_a_server_fails_with_1002() {
     for op in [0x1, 0x2, 0x9, 0xa, 0x8] {
         let input = frame(true, op, None, b"");
-        expect_failure(
-            Role::Server,
-            &Config::default(),
-            &input,
-            2,
-            is_protocol,
-            1002,
-        );
+        expect_violation(Role::Server, &input, 2, V::UnmaskedClientFrame);
     }
-    expect_failure(
+    expect_violation(
         Role::Server,
-        &Config::default(),
         &[0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f],
         2,
-        is_protocol,
-        1002,
+        V::UnmaskedClientFrame,
     );
 }
 
 #[test]
 fn masked_frame_to_a_client_fails_with_1002() {
-    expect_failure(
+    expect_violation(
         Role::Client,
-        &Config::default(),
         &[
             0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
         ],
         2,
-        is_protocol,
-        1002,
+        V::MaskedServerFrame,
     );
 }
 
@@ -195,7 +187,7 @@ fn fragmented_control_frames_fail_with_1002() {
     for op in [0x8, 0x9, 0xa] {
         for role in [Role::Client, Role::Server] {
             let input = frame(false, op, mask_for(role), b"ab");
-            expect_failure(role, &Config::default(), &input, 1, is_protocol, 1002);
+            expect_violation(role, &input, 1, V::FragmentedControlFrame);
         }
     }
 }
@@ -211,9 +203,9 @@ fn control_frame_over_125_bytes_fails_with_1002_at_its_header() {
             let mut c = conn(role, &Config::default());
             c.receive(&input[..header - 1]).unwrap();
             let e = c.receive(&input[header - 1..header]).unwrap_err();
-            assert!(is_protocol(&e), "{e:?}");
+            assert_eq!(e, Error::Protocol(V::ControlFrameTooLong));
             check_failed(&mut c, role, &e, 1002, "control 126");
-            expect_failure(role, &Config::default(), &input, 2, is_protocol, 1002);
+            expect_violation(role, &input, 2, V::ControlFrameTooLong);
         }
         // 125 is allowed.
         let mut c = conn(Role::Client, &Config::default());
@@ -227,7 +219,7 @@ fn continuation_without_a_message_fails_with_1002() {
     for fin in [true, false] {
         for role in [Role::Client, Role::Server] {
             let input = frame(fin, 0x0, mask_for(role), b"lo");
-            expect_failure(role, &Config::default(), &input, 2, is_protocol, 1002);
+            expect_violation(role, &input, 2, V::ContinuationWithoutMessage);
         }
     }
 }
@@ -240,14 +232,7 @@ fn new_message_inside_a_fragmented_message_fails_with_1002() {
             let mut input = frame(false, 0x1, m, b"Hel");
             let start = input.len();
             input.extend(frame(true, second, m, b"lo"));
-            expect_failure(
-                role,
-                &Config::default(),
-                &input,
-                start + 2,
-                is_protocol,
-                1002,
-            );
+            expect_violation(role, &input, start + 2, V::MessageInsideFragmentedMessage);
         }
     }
 }
@@ -401,7 +386,7 @@ fn binary_messages_are_not_checked_for_utf8() {
 fn close_with_a_one_byte_payload_fails_with_1002() {
     for role in [Role::Client, Role::Server] {
         let input = frame(true, 0x8, mask_for(role), &[0x03]);
-        expect_failure(role, &Config::default(), &input, 2, is_protocol, 1002);
+        expect_violation(role, &input, 2, V::CloseOneByte);
     }
 }
 
@@ -410,7 +395,7 @@ fn close_with_a_code_that_may_not_be_sent_fails_with_1002() {
     for code in [0, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000, 65535] {
         for role in [Role::Client, Role::Server] {
             let input = frame(true, 0x8, mask_for(role), &close_payload(code, "bye"));
-            expect_failure(role, &Config::default(), &input, 2, is_protocol, 1002);
+            expect_violation(role, &input, 2, V::InvalidCloseCode(code));
         }
     }
 }
@@ -539,7 +524,7 @@ fn events_before_a_failure_are_delivered_first() {
     assert_eq!((closed.code, closed.clean), (CloseCode(1002), false));
     assert_eq!(c.poll_event(), None, "nothing after the failure is parsed");
     let e = c.error().cloned().expect("sticky error");
-    assert!(is_protocol(&e));
+    assert_eq!(e, Error::Protocol(V::ReservedOpcode(3)));
     if let Err(now) = first {
         assert_eq!(now, e);
     }

@@ -8,8 +8,8 @@ use base64::Engine;
 use bytes::Bytes;
 use common::ws::{decode_frames, Pair, Side};
 use sansproto::ws::{
-    ClientRequest, CloseCode, Closed, Config, Connection, Error, Event, FieldError, HandshakeError,
-    Headers, HttpResponse, Message,
+    ClientRequest, CloseCode, Closed, Config, Connection, Error, Event, ExtensionResponseError,
+    FieldError, HandshakeError, Headers, HttpResponse, Message,
 };
 use sha1::{Digest, Sha1};
 
@@ -179,9 +179,11 @@ fn client_refuses_an_extension_it_did_not_offer() {
             "Sec-WebSocket-Extensions: permessage-deflate\r\n",
         ))
         .unwrap_err();
-    assert!(
-        matches!(e, Error::Handshake(HandshakeError::Extension(_))),
-        "{e:?}"
+    assert_eq!(
+        e,
+        Error::Handshake(HandshakeError::Extension(
+            ExtensionResponseError::NotOffered("permessage-deflate".into())
+        ))
     );
 }
 

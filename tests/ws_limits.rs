@@ -11,7 +11,8 @@ mod common;
 use bytes::Bytes;
 use common::ws::decode_frames;
 use sansproto::ws::{
-    ClientRequest, Config, Connection, Error, Event, HandshakeError, Message, Role, SendErrorKind,
+    ClientRequest, Config, Connection, Error, Event, HandshakeError, Message, ProtocolViolation,
+    Role, SendErrorKind,
 };
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -136,7 +137,10 @@ fn absurd_frame_lengths_fail_at_the_header_and_buffer_nothing_after() {
                 } else if let Err(e) = c.receive(&header[..last]) {
                     // The top bit is set: refusing before the mask is in is
                     // fine too.
-                    assert!(matches!(e, Error::FrameTooBig(_) | Error::Protocol(_)));
+                    assert!(matches!(
+                        e,
+                        Error::FrameTooBig(_) | Error::Protocol(ProtocolViolation::LengthMsbSet)
+                    ));
                 }
                 let e = match c.error().cloned() {
                     Some(e) => e,
@@ -144,7 +148,10 @@ fn absurd_frame_lengths_fail_at_the_header_and_buffer_nothing_after() {
                 };
                 match (len >> 63, &e) {
                     (0, Error::FrameTooBig(n)) => assert_eq!(*n, len, "{what}"),
-                    (1, Error::FrameTooBig(_) | Error::Protocol(_)) => {}
+                    (
+                        1,
+                        Error::FrameTooBig(_) | Error::Protocol(ProtocolViolation::LengthMsbSet),
+                    ) => {}
                     _ => panic!("{what}: {e:?}"),
                 }
                 let code = e.close_code().expect("a close code").0;
@@ -369,9 +376,9 @@ fn a_full_send_queue_refuses_and_hands_the_payload_back() {
 
         let big = Bytes::from(vec![1u8; limit + 1]);
         let err = c.send_binary(big.clone()).unwrap_err();
-        assert_eq!(err.kind, SendErrorKind::QueueFull);
-        let Message::Binary(back) = &err.payload else {
-            panic!("{:?}", err.payload);
+        assert_eq!(err.kind(), &SendErrorKind::QueueFull);
+        let Message::Binary(back) = err.payload() else {
+            panic!("{:?}", err.payload());
         };
         assert_eq!(back, &big);
         assert_eq!(back.as_ptr(), big.as_ptr(), "the very same buffer");
@@ -384,8 +391,8 @@ fn a_full_send_queue_refuses_and_hands_the_payload_back() {
             match c.send_binary(m.clone()) {
                 Ok(()) => accepted.push(m),
                 Err(e) => {
-                    assert_eq!(e.kind, SendErrorKind::QueueFull);
-                    assert_eq!(e.payload, Message::Binary(m.clone()));
+                    assert_eq!(e.kind(), &SendErrorKind::QueueFull);
+                    assert_eq!(e.payload(), &Message::Binary(m.clone()));
                     break m;
                 }
             }
@@ -396,12 +403,12 @@ fn a_full_send_queue_refuses_and_hands_the_payload_back() {
         let text = "t".repeat(200);
         let err = c.send_text(text.clone()).unwrap_err();
         assert_eq!(
-            (err.kind, err.payload),
+            err.into_parts(),
             (SendErrorKind::QueueFull, Message::from(text))
         );
         let ping = c.ping(vec![7u8; 125]).unwrap_err();
-        assert_eq!(ping.kind, SendErrorKind::QueueFull);
-        assert_eq!(ping.payload, Bytes::from(vec![7u8; 125]));
+        assert_eq!(ping.kind(), &SendErrorKind::QueueFull);
+        assert_eq!(ping.payload(), &Bytes::from(vec![7u8; 125]));
         assert!(c.is_open(), "a full queue does not fail the connection");
 
         // Drain, then the refused message goes.
@@ -423,8 +430,8 @@ fn sends_before_open_count_against_the_queue_limit() {
     let mut client = Connection::client(config, ClientRequest::new("h", "/")).unwrap();
     let m = Bytes::from(vec![0u8; 1000]);
     let err = client.send_binary(m.clone()).unwrap_err();
-    assert_eq!(err.kind, SendErrorKind::QueueFull);
-    assert_eq!(err.payload, Message::Binary(m));
+    assert_eq!(err.kind(), &SendErrorKind::QueueFull);
+    assert_eq!(err.payload(), &Message::Binary(m));
     let mut n = 0;
     while client.send_binary(vec![0u8; 50]).is_ok() {
         n += 1;

@@ -200,25 +200,22 @@ fn sends_are_refused(pair: &mut Pair, side: Side) {
     assert!(!c.is_open());
     assert_eq!(
         c.send_text("late"),
-        Err(SendError {
-            kind: SendErrorKind::Closed,
-            payload: Message::from("late")
-        })
+        Err(SendError::new(SendErrorKind::Closed, Message::from("late")))
     );
     let data = Bytes::from_static(b"\x00\x01");
     let err = c.send_binary(data.clone()).unwrap_err();
-    assert_eq!(err.kind, SendErrorKind::Closed);
-    assert_eq!(err.payload, Message::Binary(data));
+    assert_eq!(err.kind(), &SendErrorKind::Closed);
+    assert_eq!(err.payload(), &Message::Binary(data));
     assert_eq!(
         c.ping("p"),
-        Err(SendError {
-            kind: SendErrorKind::Closed,
-            payload: Bytes::from_static(b"p")
-        })
+        Err(SendError::new(
+            SendErrorKind::Closed,
+            Bytes::from_static(b"p")
+        ))
     );
     assert_eq!(
-        c.close(CloseCode::NORMAL, "").unwrap_err().kind,
-        SendErrorKind::Closed
+        c.close(CloseCode::NORMAL, "").unwrap_err().kind(),
+        &SendErrorKind::Closed
     );
 }
 
@@ -349,8 +346,8 @@ fn invalid_close_codes_cannot_be_sent() {
     let mut pair = Pair::open(Config::default(), Config::default(), 17);
     for code in [0, 999, 1004, 1005, 1006, 1015, 2999, 5000] {
         assert_eq!(
-            pair.client.close(CloseCode(code), "").unwrap_err().kind,
-            SendErrorKind::InvalidCloseCode(code)
+            pair.client.close(CloseCode(code), "").unwrap_err().kind(),
+            &SendErrorKind::InvalidCloseCode(code)
         );
     }
     assert!(pair.client.is_open());
@@ -571,8 +568,8 @@ fn handshake_timeout_fails_both_sides() {
     assert_eq!(pair.take_events(Side::Client), [], "never opened");
     assert_eq!(pair.take_events(Side::Server), [], "never opened");
     assert_eq!(
-        pair.client.send_text("x").unwrap_err().kind,
-        SendErrorKind::Closed
+        pair.client.send_text("x").unwrap_err().kind(),
+        &SendErrorKind::Closed
     );
 }
 

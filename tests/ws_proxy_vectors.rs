@@ -8,7 +8,9 @@ use sansproto::ws::proxy::{
     ProxyEvent, ProxyRequest, SetupError,
 };
 use sansproto::ws::FieldError;
-use sansproto::ws::{ClientRequest, Config, Connection, Event, HttpResponse, Message};
+use sansproto::ws::{
+    ClientRequest, Config, Connection, Event, HttpResponse, MalformedHttp, Message,
+};
 
 fn request_bytes(r: ProxyRequest) -> String {
     let mut p = Proxy::new(r, ProxyConfig::default()).unwrap();
@@ -368,18 +370,18 @@ fn reply_503_with_a_chunked_body() {
 #[test]
 fn malformed_and_truncated_replies() {
     let malformed = |b: &[u8]| feed(&[b], false).error;
-    assert!(matches!(
+    assert_eq!(
         malformed(b"HTTP/1.1 2xx OK\r\n\r\n"),
-        Some(ProxyError::Malformed(_))
-    ));
-    assert!(matches!(
+        Some(ProxyError::Malformed(MalformedHttp::Status))
+    );
+    assert_eq!(
         malformed(b"SSH-2.0-OpenSSH\r\n\r\n"),
-        Some(ProxyError::Malformed(_))
-    ));
-    assert!(matches!(
+        Some(ProxyError::Malformed(MalformedHttp::Version))
+    );
+    assert_eq!(
         malformed(b"HTTP/1.1 200 OK\r\nBad Header\r\n\r\n"),
-        Some(ProxyError::Malformed(_))
-    ));
+        Some(ProxyError::Malformed(MalformedHttp::HeaderName))
+    );
     let cut = feed(&[b"HTTP/1.1 200 Connection est"], true);
     assert_eq!(cut.error, Some(ProxyError::Eof));
     assert!(cut.events.is_empty());

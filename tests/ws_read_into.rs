@@ -5,7 +5,9 @@
 //! vectors and an opening handshake, fed whole, split at every byte, byte
 //! by byte, and with trailing data.
 
-use sansproto::ws::{encode_frame, Config, Connection, Error, Event, OpCode, Role};
+use sansproto::ws::{
+    encode_frame, Config, Connection, Error, Event, OpCode, ProtocolViolation, Role,
+};
 use std::time::Instant;
 
 /// What a run produced: events, output, and the sticky error.
@@ -158,7 +160,10 @@ fn rfc_frames_at_a_server_are_the_same_read_either_way() {
     // Trailing data: an unmasked frame, which a server refuses (1002).
     wire.extend([0x81, 0x01, b'x']);
     let (events, out, error) = same_both_ways(Role::Server, false, &wire);
-    assert_eq!(error, Some(Error::Protocol("client frame not masked")));
+    assert_eq!(
+        error,
+        Some(Error::Protocol(ProtocolViolation::UnmaskedClientFrame))
+    );
     assert_eq!(events.len(), 3, "{events:?}");
     assert!(out.ends_with(&[0x88, 0x02, 0x03, 0xea]), "1002 Close");
 }

@@ -110,12 +110,12 @@ fn borrowed_sends_before_the_handshake_and_with_deflate_arrive_intact() {
 fn refused_borrowed_sends_hand_back_an_owned_copy() {
     let mut conn = open(Role::Server, Config::default().with_max_send_queue(64));
     let err = conn.send_binary_slice(&[7u8; 100]).unwrap_err();
-    assert_eq!(err.kind, SendErrorKind::QueueFull);
-    assert_eq!(err.payload, Message::from(vec![7u8; 100]));
+    assert_eq!(err.kind(), &SendErrorKind::QueueFull);
+    assert_eq!(err.payload(), &Message::from(vec![7u8; 100]));
     assert_eq!(conn.buffered_amount(), 0, "nothing was queued");
 
     conn.close(CloseCode::NORMAL, "bye").unwrap();
     let err = conn.send_text_str("late").unwrap_err();
-    assert_eq!(err.kind, SendErrorKind::Closed);
-    assert_eq!(err.payload, Message::from("late"));
+    assert_eq!(err.kind(), &SendErrorKind::Closed);
+    assert_eq!(err.payload(), &Message::from("late"));
 }

@@ -178,34 +178,34 @@ fn bad_answers_are_handed_back_with_a_typed_error() {
         .accept(Accept::new().with_protocol("chat.v9"))
         .unwrap_err();
     assert_eq!(
-        err.kind,
-        SendErrorKind::Field(FieldError::NotOffered("chat.v9".into()))
+        err.kind(),
+        &SendErrorKind::Field(FieldError::NotOffered("chat.v9".into()))
     );
-    assert_eq!(err.payload, Accept::new().with_protocol("chat.v9"));
+    assert_eq!(err.payload(), &Accept::new().with_protocol("chat.v9"));
     let mut refusal = Reject::new(403);
     refusal
         .headers
         .push(("X".into(), "v\r\n\r\nHTTP/1.1 200 OK".into()));
     let err = server.reject(refusal).unwrap_err();
     assert_eq!(
-        err.kind,
-        SendErrorKind::Field(FieldError::Value("X".into()))
+        err.kind(),
+        &SendErrorKind::Field(FieldError::Value("X".into()))
     );
     let err = server.reject(Reject::new(101)).unwrap_err();
-    assert_eq!(err.kind, SendErrorKind::Field(FieldError::Status(101)));
+    assert_eq!(err.kind(), &SendErrorKind::Field(FieldError::Status(101)));
     // Nothing went out; the request still waits for a good answer.
     assert_eq!(output(&mut server), b"");
     server.accept(Accept::new()).unwrap();
     assert!(server.is_open());
     // Answers outside the decision are refused.
     assert_eq!(
-        server.accept(Accept::new()).unwrap_err().kind,
-        SendErrorKind::WrongState
+        server.accept(Accept::new()).unwrap_err().kind(),
+        &SendErrorKind::WrongState
     );
     let mut auto = Connection::server(Config::default());
     assert_eq!(
-        auto.reject(Reject::new(403)).unwrap_err().kind,
-        SendErrorKind::WrongState
+        auto.reject(Reject::new(403)).unwrap_err().kind(),
+        &SendErrorKind::WrongState
     );
 }
 
@@ -264,7 +264,7 @@ fn plain_http_responses_check_their_fields() {
         let err2 = server
             .send_http_response(status, reason, &headers, b"")
             .unwrap_err();
-        assert_eq!(err2.kind, SendErrorKind::Field(err));
+        assert_eq!(err2.kind(), &SendErrorKind::Field(err));
     }
     assert_eq!(output(&mut server), b"");
     server

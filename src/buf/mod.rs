@@ -95,7 +95,7 @@ impl RecvBuf {
             self.room = capacity - len;
         }
         let start = self.len();
-        self.buf.get_mut(start..).unwrap_or_default()
+        self.buf.split_at_mut(start).1
     }
 
     /// Takes the first `n` bytes of the space [`room`](Self::room) offered
@@ -175,10 +175,29 @@ impl RecvBuf {
         }
     }
 
-    /// Bytes buffered and not yet consumed.
+    /// Bytes buffered and not yet consumed. `room` never exceeds the
+    /// buffer's length; subtracting it saturating shows the compiler that
+    /// the result does not either, so splits at `len` carry no failing
+    /// bounds check.
     #[inline]
     pub(crate) fn len(&self) -> usize {
-        self.buf.len() - self.room
+        debug_assert!(self.room <= self.buf.len());
+        self.buf.len().saturating_sub(self.room)
+    }
+
+    /// The first `end` buffered bytes (all of them, for an `end` past
+    /// them): an HTTP head found at the front.
+    #[inline]
+    pub(crate) fn head(&self, end: usize) -> &[u8] {
+        let data = self.as_slice();
+        data.split_at(end.min(data.len())).0
+    }
+
+    /// The buffered bytes from `start` on (none from a `start` past them).
+    #[inline]
+    pub(crate) fn bytes_from(&self, start: usize) -> &[u8] {
+        let data = self.as_slice();
+        data.split_at(start.min(data.len())).1
     }
 
     /// True when nothing is buffered.
@@ -190,15 +209,14 @@ impl RecvBuf {
     /// The buffered bytes.
     #[inline]
     pub(crate) fn as_slice(&self) -> &[u8] {
-        let len = self.len();
-        self.buf.get(..len).unwrap_or_default()
+        self.buf.split_at(self.len()).0
     }
 
     /// The buffered bytes, mutable (for in-place unmasking).
     #[inline]
     pub(crate) fn as_mut_slice(&mut self) -> &mut [u8] {
         let len = self.len();
-        self.buf.get_mut(..len).unwrap_or_default()
+        self.buf.split_at_mut(len).0
     }
 
     /// Drops `n` bytes from the front.
@@ -238,7 +256,7 @@ impl RecvBuf {
         const PIN_RATIO: usize = 8;
         let n = n.min(self.len());
         if n <= COPY_UNDER && n.saturating_mul(PIN_RATIO) <= self.buf.capacity() {
-            let kept = Bytes::copy_from_slice(self.buf.get(..n).unwrap_or_default());
+            let kept = Bytes::copy_from_slice(self.as_slice().split_at(n).0);
             self.advance(n);
             return kept;
         }

@@ -124,37 +124,26 @@ pub enum DropReason {
     Displaced,
 }
 
-/// Why [`Endpoint::send`](super::Endpoint::send) refused a message. The
-/// message is handed back; nothing was queued.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Why [`Endpoint::send`](super::Endpoint::send) refused a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum SendError {
+pub enum SendErrorKind {
     /// The message is larger than the MTU (without segmentation) or the
     /// configured `max_message_size` (with it).
-    #[error("message of {} bytes exceeds the {max}-byte limit", .message.len())]
+    #[error("message exceeds the {max}-byte limit")]
     TooLarge {
         /// The configured limit.
         max: usize,
-        /// The refused message.
-        message: Bytes,
     },
     /// The outgoing queue's datagram or byte limit would be exceeded; drain
     /// it with [`poll_transmit`](super::Endpoint::poll_transmit) and retry.
     #[error("send queue is full")]
-    QueueFull {
-        /// The refused message.
-        message: Bytes,
-    },
+    QueueFull,
 }
 
-impl SendError {
-    /// Takes the refused message back.
-    pub fn into_message(self) -> Bytes {
-        match self {
-            SendError::TooLarge { message, .. } | SendError::QueueFull { message } => message,
-        }
-    }
-}
+/// A refused [`Endpoint::send`](super::Endpoint::send): the
+/// [`SendErrorKind`] and the message, handed back; nothing was queued.
+pub type SendError<T = Bytes> = crate::SendError<T, SendErrorKind>;
 
 /// A datagram [`Endpoint::receive`](super::Endpoint::receive) handed back
 /// untouched because

@@ -99,7 +99,7 @@ pub use config::{
     Config, ConfigError, Segmentation, MTU_ETHERNET_IPV4, MTU_ETHERNET_IPV6, MTU_MAX_IPV4,
     MTU_MAX_IPV6,
 };
-pub use error::{Backlogged, DropReason, PeerError, SendError};
+pub use error::{Backlogged, DropReason, PeerError, SendError, SendErrorKind};
 pub use segment::{Header, HEADER_LEN, VERSION};
 
 use peer::{Peer, Timers};
@@ -300,22 +300,22 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
 
     /// Queues `message` for `to`: one datagram, or with segmentation as many
     /// fragments as it takes. Nothing is queued on error, and the message is
-    /// handed back inside it ([`SendError::into_message`]).
+    /// handed back inside it ([`SendError::into_payload`](crate::SendError::into_payload)).
     ///
     /// ```
     /// use bytes::Bytes;
-    /// use sansproto::datagram::{Config, Endpoint, SendError};
+    /// use sansproto::datagram::{Config, Endpoint, SendErrorKind};
     ///
     /// let mut endpoint = Endpoint::<u32>::new(Config::default()).unwrap();
     /// let big = Bytes::from(vec![0u8; 1473]);
     /// let err = endpoint.send(1, big.clone()).unwrap_err();
-    /// assert!(matches!(err, SendError::TooLarge { max: 1472, .. }));
-    /// assert_eq!(err.into_message(), big);
+    /// assert_eq!(err.kind(), &SendErrorKind::TooLarge { max: 1472 });
+    /// assert_eq!(err.into_payload(), big);
     /// ```
     pub fn send(&mut self, to: A, message: Bytes) -> Result<(), SendError> {
         let max = self.config.max_message_size();
         if message.len() > max {
-            return Err(SendError::TooLarge { max, message });
+            return Err(SendError::new(SendErrorKind::TooLarge { max }, message));
         }
         let fragment_len = self.config.mtu.saturating_sub(HEADER_LEN);
         let segmented = self.config.segmentation.is_some();
@@ -329,13 +329,13 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
         // `count` fits a u16 with a validated configuration (it is at most
         // `max_fragments`); refuse rather than truncate if it ever did not.
         let Ok(count) = u16::try_from(count) else {
-            return Err(SendError::TooLarge { max, message });
+            return Err(SendError::new(SendErrorKind::TooLarge { max }, message));
         };
         let fits = self.outgoing.len().saturating_add(usize::from(count))
             <= self.config.max_queued_datagrams
             && self.queued_bytes.saturating_add(wire_len) <= self.config.max_queued_bytes;
         if !fits {
-            return Err(SendError::QueueFull { message });
+            return Err(SendError::new(SendErrorKind::QueueFull, message));
         }
         self.queued_bytes = self.queued_bytes.saturating_add(wire_len);
         if !segmented {

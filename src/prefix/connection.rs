@@ -8,7 +8,6 @@ use crate::timer::TimerTable;
 use crate::Driver;
 use bytes::Bytes;
 use std::collections::VecDeque;
-use std::fmt;
 use std::ops::Range;
 use std::time::{Duration, Instant};
 use timers::Timer;
@@ -57,40 +56,9 @@ pub enum SendErrorKind {
     Closed,
 }
 
-/// A refused send: why, and the payload handed back untouched.
-pub struct SendError<T> {
-    /// Why the send was refused.
-    pub kind: SendErrorKind,
-    /// The payload that was not queued.
-    pub payload: T,
-}
-
-impl<T> SendError<T> {
-    /// Takes the payload back.
-    pub fn into_payload(self) -> T {
-        self.payload
-    }
-}
-
-impl<T> fmt::Debug for SendError<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SendError")
-            .field("kind", &self.kind)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<T> fmt::Display for SendError<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "send refused: {}", self.kind)
-    }
-}
-
-impl<T> std::error::Error for SendError<T> {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.kind)
-    }
-}
+/// A refused send: the [`SendErrorKind`] and the payload, handed back
+/// untouched.
+pub type SendError<T> = crate::SendError<T, SendErrorKind>;
 
 /// Where the connection is. All transitions are in this file's methods
 /// `receive`, `receive_eof`, `handle_timeout` and `close`.

@@ -187,7 +187,7 @@ impl Input for Lookahead<'_> {
     type Frame = std::ops::Range<usize>;
     #[inline(always)]
     fn bytes(&self) -> &[u8] {
-        self.bytes.get(self.pos..).unwrap_or_default()
+        self.bytes.split_at(self.pos.min(self.bytes.len())).1
     }
     #[inline(always)]
     fn is_empty(&self) -> bool {

@@ -80,7 +80,7 @@ struct Prefix {
 
 impl Prefix {
     fn field(&self) -> &[u8] {
-        self.field.get(..self.field_len).unwrap_or_default()
+        self.field.split_at(self.field_len.min(self.field.len())).0
     }
 }
 
@@ -266,11 +266,11 @@ impl Encoder {
                 match order {
                     ByteOrder::BigEndian => {
                         let be = value.to_be_bytes();
-                        copy(&mut field, be.get(8 - width..).unwrap_or_default());
+                        copy(&mut field, be.split_at(8usize.saturating_sub(width)).1);
                     }
                     ByteOrder::LittleEndian => {
                         let le = value.to_le_bytes();
-                        copy(&mut field, le.get(..width).unwrap_or_default());
+                        copy(&mut field, le.split_at(width.min(8)).0);
                     }
                 }
                 width

@@ -1,5 +1,6 @@
 //! Close codes and Close frame payloads (RFC 6455 §5.5.1, §7.4).
 
+use super::error::ProtocolViolation;
 use std::fmt;
 
 /// A close status code.
@@ -62,7 +63,7 @@ impl From<u16> for CloseCode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ClosePayloadError {
     /// One byte, or a code that may not be sent.
-    Protocol,
+    Protocol(ProtocolViolation),
     /// The reason is not UTF-8.
     InvalidUtf8,
 }
@@ -73,11 +74,13 @@ pub(crate) fn parse_close_payload(
 ) -> Result<(Option<CloseCode>, String), ClosePayloadError> {
     match payload {
         [] => Ok((None, String::new())),
-        [_] => Err(ClosePayloadError::Protocol),
+        [_] => Err(ClosePayloadError::Protocol(ProtocolViolation::CloseOneByte)),
         [hi, lo, reason @ ..] => {
             let code = CloseCode(u16::from_be_bytes([*hi, *lo]));
             if !code.is_sendable() {
-                return Err(ClosePayloadError::Protocol);
+                return Err(ClosePayloadError::Protocol(
+                    ProtocolViolation::InvalidCloseCode(code.0),
+                ));
             }
             let reason = std::str::from_utf8(reason).map_err(|_| ClosePayloadError::InvalidUtf8)?;
             Ok((Some(code), reason.to_owned()))
@@ -117,14 +120,19 @@ mod tests {
     #[test]
     fn payloads() {
         assert_eq!(parse_close_payload(&[]), Ok((None, String::new())));
-        assert_eq!(parse_close_payload(&[3]), Err(ClosePayloadError::Protocol));
+        assert_eq!(
+            parse_close_payload(&[3]),
+            Err(ClosePayloadError::Protocol(ProtocolViolation::CloseOneByte))
+        );
         assert_eq!(
             parse_close_payload(&[0x03, 0xe8, b'o', b'k']),
             Ok((Some(CloseCode::NORMAL), "ok".into()))
         );
         assert_eq!(
             parse_close_payload(&[0x03, 0xed]),
-            Err(ClosePayloadError::Protocol)
+            Err(ClosePayloadError::Protocol(
+                ProtocolViolation::InvalidCloseCode(1005)
+            ))
         );
         assert_eq!(
             parse_close_payload(&[0x03, 0xe8, 0xff]),

@@ -16,7 +16,7 @@ use std::fmt;
 pub enum Error {
     /// A framing or sequencing rule was broken (close 1002).
     #[error("protocol violation: {0}")]
-    Protocol(&'static str),
+    Protocol(ProtocolViolation),
     /// A text message or close reason is not UTF-8 (close 1007).
     #[error("invalid UTF-8 in a text message or close reason")]
     InvalidUtf8,
@@ -56,10 +56,77 @@ impl Error {
     }
 }
 
+impl From<ProtocolViolation> for Error {
+    fn from(v: ProtocolViolation) -> Self {
+        Self::Protocol(v)
+    }
+}
+
 impl From<HandshakeError> for Error {
     fn from(e: HandshakeError) -> Self {
         Self::Handshake(e)
     }
+}
+
+/// The framing or sequencing rule a peer broke; each one fails the
+/// connection with close code 1002 ([`Error::Protocol`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProtocolViolation {
+    /// A frame's opcode is one of the reserved values 0x3–0x7 or 0xB–0xF
+    /// (RFC 6455 §5.2: an unknown opcode fails the connection).
+    #[error("reserved opcode {0:#x}")]
+    ReservedOpcode(u8),
+    /// A 64-bit payload length has its most significant bit set (RFC 6455
+    /// §5.2: that bit MUST be 0).
+    #[error("64-bit length with the most significant bit set")]
+    LengthMsbSet,
+    /// A frame carries RSV bits that no negotiated extension owns (RFC 6455
+    /// §5.2: a nonzero value nobody negotiated fails the connection).
+    #[error("RSV bits set that no extension negotiated")]
+    UnnegotiatedRsv,
+    /// A client sent an unmasked frame (RFC 6455 §5.1: a server closes the
+    /// connection on an unmasked frame).
+    #[error("client frame not masked")]
+    UnmaskedClientFrame,
+    /// A server sent a masked frame (RFC 6455 §5.1: a client closes the
+    /// connection on a masked frame).
+    #[error("server frame masked")]
+    MaskedServerFrame,
+    /// A control frame carries RSV bits (RFC 7692 §6.1: the "Per-Message
+    /// Compressed" bit is not set on control frames; no extension here
+    /// gives control frames a meaning for RSV bits, RFC 6455 §5.2).
+    #[error("RSV bits on a control frame")]
+    RsvOnControlFrame,
+    /// A control frame without FIN (RFC 6455 §5.5: control frames MUST NOT
+    /// be fragmented).
+    #[error("fragmented control frame")]
+    FragmentedControlFrame,
+    /// A control frame's payload is longer than 125 bytes (RFC 6455 §5.5).
+    #[error("control frame payload over 125 bytes")]
+    ControlFrameTooLong,
+    /// A continuation frame arrived while no fragmented message was open
+    /// (RFC 6455 §5.4).
+    #[error("continuation frame without a message")]
+    ContinuationWithoutMessage,
+    /// A continuation frame carries RSV bits (RFC 7692 §6.1: the
+    /// "Per-Message Compressed" bit is set on the first frame only).
+    #[error("RSV bits on a continuation frame")]
+    RsvOnContinuation,
+    /// A text or binary frame started a new message while a fragmented one
+    /// was still open (RFC 6455 §5.4: fragments of different messages MUST
+    /// NOT be interleaved).
+    #[error("new message inside a fragmented message")]
+    MessageInsideFragmentedMessage,
+    /// A Close payload of a single byte (RFC 6455 §5.5.1: a body starts
+    /// with a two-byte status code).
+    #[error("malformed Close payload: one byte")]
+    CloseOneByte,
+    /// A Close frame with a status code that may not be sent on the wire:
+    /// below 1000, 1004–1006, 1015, an unassigned 1016–2999, or 5000 and up
+    /// (RFC 6455 §7.4.1, §7.4.2).
+    #[error("malformed Close payload: close code {0} may not be sent")]
+    InvalidCloseCode(u16),
 }
 
 /// Which deadline passed.
@@ -84,15 +151,9 @@ impl fmt::Display for TimeoutKind {
     }
 }
 
-/// Why a command was refused. The payload is handed back.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{kind}")]
-pub struct SendError<T> {
-    /// What went wrong.
-    pub kind: SendErrorKind,
-    /// The payload that was not queued.
-    pub payload: T,
-}
+/// A refused WebSocket command: the [`SendErrorKind`] and the payload,
+/// handed back.
+pub type SendError<T> = crate::SendError<T, SendErrorKind>;
 
 /// The caller asked for something the connection cannot do now.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

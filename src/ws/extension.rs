@@ -42,7 +42,9 @@ impl ExtensionOffer {
                 continue;
             }
             let mut parts = split_outside_quotes(item, ';').into_iter();
-            let name = parts.next().unwrap_or_default().trim();
+            let Some(name) = parts.next().map(str::trim) else {
+                return Err(ExtensionSyntaxError);
+            };
             if !is_token(name) {
                 return Err(ExtensionSyntaxError);
             }
@@ -126,6 +128,57 @@ pub enum ExtensionError {
     TooBig,
 }
 
+/// Why a client refuses the parameters of the extension response a server
+/// sent ([`ExtensionFactory::accept_response`]). The client then fails the
+/// handshake (RFC 6455 §9.1; for permessage-deflate, RFC 7692 §7.1).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExtensionParamError {
+    /// The response holds a parameter the extension does not define (RFC
+    /// 7692 §7.1: such a response fails the connection).
+    #[error("unknown parameter {0}")]
+    Unknown(String),
+    /// A parameter appears more than once (RFC 7692 §7.1).
+    #[error("parameter {0} appears more than once")]
+    Repeated(String),
+    /// A parameter's value is missing, malformed or out of range where the
+    /// extension requires one (RFC 7692 §7.1.2.2: `client_max_window_bits`
+    /// in a response has a value from 8 to 15).
+    #[error("parameter {0} has no valid value")]
+    InvalidValue(String),
+    /// The client required a parameter that the response leaves out (RFC
+    /// 7692 §7.1.1.1: a requested `server_no_context_takeover` must be
+    /// accepted).
+    #[error("{0} was requested but not accepted")]
+    NotAccepted(String),
+    /// A parameter's value is larger than the client's offer allows (RFC
+    /// 7692 §7.1.2.1: `server_max_window_bits` no larger than offered).
+    #[error("{0} larger than requested")]
+    LargerThanOffered(String),
+}
+
+/// Why a client refuses the server's `Sec-WebSocket-Extensions` response
+/// ([`HandshakeError::Extension`](super::HandshakeError::Extension)).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExtensionResponseError {
+    /// The header is not UTF-8 or not valid extension list syntax (RFC 6455
+    /// §9.1).
+    #[error("malformed Sec-WebSocket-Extensions header")]
+    Syntax,
+    /// The server accepted an extension the client did not offer (RFC 6455
+    /// §9.1: the client fails the connection).
+    #[error("{0} was not offered")]
+    NotOffered(String),
+    /// The server accepted more than one extension; a connection carries at
+    /// most one here.
+    #[error("more than one extension accepted")]
+    SeveralAccepted,
+    /// The offered extension's factory refused the response's parameters.
+    #[error("{0}")]
+    Params(ExtensionParamError),
+}
+
 /// A negotiated extension, applied to every data message of one connection.
 pub trait Extension: Send + Sync {
     /// The extension token.
@@ -178,9 +231,12 @@ pub trait ExtensionFactory: Send + Sync {
     ) -> Option<(ExtensionOffer, Box<dyn Extension>)>;
 
     /// Client side: the server accepted with `response`; build the
-    /// extension, or explain why the response is unacceptable (the
-    /// handshake then fails).
-    fn accept_response(&self, response: &ExtensionOffer) -> Result<Box<dyn Extension>, String>;
+    /// extension, or say why the response is unacceptable (the handshake
+    /// then fails with [`ExtensionResponseError::Params`]).
+    fn accept_response(
+        &self,
+        response: &ExtensionOffer,
+    ) -> Result<Box<dyn Extension>, ExtensionParamError>;
 }
 
 #[cfg(test)]

@@ -66,7 +66,7 @@ pub(crate) fn extend_masked(dst: &mut impl BufMut, src: &[u8], key: [u8; 4], off
     let key = phase(key, offset);
     if src.len() < BLOCK {
         let mut small = [0u8; BLOCK];
-        let small = small.get_mut(..src.len()).unwrap_or_default();
+        let (small, _) = small.split_at_mut(src.len());
         small.copy_from_slice(src);
         mask_words(small, key);
         dst.put_slice(small);
@@ -75,7 +75,8 @@ pub(crate) fn extend_masked(dst: &mut impl BufMut, src: &[u8], key: [u8; 4], off
     let pattern = key_block(key);
     let mut stage = [0u8; STAGE];
     for piece in src.chunks(STAGE) {
-        let staged = stage.get_mut(..piece.len()).unwrap_or_default();
+        // `chunks(STAGE)` pieces are at most STAGE long.
+        let (staged, _) = stage.split_at_mut(piece.len());
         let mut out = staged.chunks_exact_mut(BLOCK);
         let mut blocks = piece.chunks_exact(BLOCK);
         for (o, block) in (&mut out).zip(&mut blocks) {

@@ -46,14 +46,15 @@ pub use config::{Config, ConfigError, MIN_HANDSHAKE_SIZE};
 pub use connection::{Connection, Role};
 #[cfg(feature = "deflate")]
 pub use deflate::{DeflateConfig, PerMessageDeflate, PERMESSAGE_DEFLATE};
-pub use error::{Error, SendError, SendErrorKind, TimeoutKind};
+pub use error::{Error, ProtocolViolation, SendError, SendErrorKind, TimeoutKind};
 pub use extension::{
-    Extension, ExtensionError, ExtensionFactory, ExtensionOffer, ExtensionSyntaxError,
+    Extension, ExtensionError, ExtensionFactory, ExtensionOffer, ExtensionParamError,
+    ExtensionResponseError, ExtensionSyntaxError,
 };
 pub use frame::{encode_frame, FrameHeader, HeaderError, OpCode, MAX_HEADER_LEN, RSV1, RSV2, RSV3};
 pub use handshake::{
     accept_headers, accept_key, Accept, Accepted, ClientRequest, HandshakeError, Headers,
-    HttpRequest, HttpResponse, OriginPolicy, Reject, UpgradeRequest,
+    HttpRequest, HttpResponse, MalformedHttp, OriginPolicy, Reject, UpgradeRequest,
 };
 pub use http::{Credentials, FieldError, UrlError, WsUrl};
 pub use mask::apply_mask;

@@ -64,7 +64,7 @@ pub use request::{websocket_target, Credentials, ProxyRequest, SetupError};
 
 use super::handshake::{HandshakeTimer, HttpResponse};
 use super::http::body::{BodyReader, BodyStatus};
-use super::http::head::{parse_response, HeadError, HeadReader};
+use super::http::head::{parse_response, HeadError, HeadReader, MalformedHttp};
 use crate::buf::{RecvBuf, SendQueue};
 use bytes::Bytes;
 use std::collections::VecDeque;
@@ -150,7 +150,7 @@ pub enum ProxyError {
     Status(u16),
     /// The reply is not valid HTTP/1.x.
     #[error("malformed proxy reply: {0}")]
-    Malformed(String),
+    Malformed(MalformedHttp),
     /// The reply's head grew past [`ProxyConfig::max_head_size`].
     #[error("proxy reply head larger than {0} bytes")]
     TooLarge(usize),
@@ -340,10 +340,13 @@ impl Proxy {
     /// head this fails with [`ProxyError::Eof`]; a refusal's body read until
     /// the end of the stream is complete now.
     pub fn receive_eof(&mut self) -> Result<(), ProxyError> {
-        match &self.state {
+        match &mut self.state {
             State::Failed(e) => Err(e.clone()),
             State::Head => Err(self.fail(ProxyError::Eof)),
-            State::Body(_) => Err(self.refuse()),
+            State::Body(b) => {
+                let response = b.1.response(&b.0);
+                Err(self.refuse(response))
+            }
             State::Connected => Ok(()),
         }
     }
@@ -361,8 +364,11 @@ impl Proxy {
         if !self.timer.tick(now, self.config.handshake_timeout) || !self.waiting() {
             return;
         }
-        let _ = match self.state {
-            State::Body(_) => self.refuse(),
+        let _ = match &mut self.state {
+            State::Body(b) => {
+                let response = b.1.response(&b.0);
+                self.refuse(response)
+            }
             _ => self.fail(ProxyError::Timeout),
         };
     }
@@ -386,7 +392,7 @@ impl Proxy {
                     let Some(end) = self.head.find(buf, self.config.max_head_size)? else {
                         return Ok(());
                     };
-                    let head = buf.get(..end).unwrap_or_default();
+                    let head = buf.split_at(end.min(buf.len())).0;
                     let response = parse_response(head, self.config.max_headers)?;
                     self.recv.advance(end);
                     self.on_head(response);
@@ -405,7 +411,10 @@ impl Proxy {
                 State::Body(b) => {
                     return match b.1.read(&mut self.recv) {
                         BodyStatus::Partial => Ok(()),
-                        _ => Err(self.refuse()),
+                        _ => {
+                            let response = b.1.response(&b.0);
+                            Err(self.refuse(response))
+                        }
                     };
                 }
                 State::Connected | State::Failed(_) => return Ok(()),
@@ -432,13 +441,8 @@ impl Proxy {
         };
     }
 
-    /// Ends a refusal: reports it with the body read so far.
-    fn refuse(&mut self) -> ProxyError {
-        let State::Body(b) = std::mem::replace(&mut self.state, State::Head) else {
-            return self.fail(ProxyError::Malformed("no reply to refuse".into()));
-        };
-        let (mut response, body) = *b;
-        response.body = body.finish();
+    /// Ends a refusal: reports the reply (with the body read so far).
+    fn refuse(&mut self, response: HttpResponse) -> ProxyError {
         let status = response.status;
         self.response = Some(response.clone());
         self.events.push_back(ProxyEvent::Refused(response));

@@ -90,7 +90,7 @@ impl Deflate {
                 .map_err(|e| ExtensionError::InvalidData(format!("inflate: {e}")))?;
             let used = (d.total_in() - before_in) as usize;
             let made = (d.total_out() - before_out) as usize;
-            input = input.get(used..).unwrap_or_default();
+            input = input.split_at(used.min(input.len())).1;
             *produced += made;
             if *produced > max_out {
                 return Err(ExtensionError::TooBig);
@@ -183,7 +183,7 @@ impl Extension for Deflate {
             c.compress_vec(input, out, FlushCompress::Sync)
                 .map_err(|e| ExtensionError::InvalidData(format!("deflate: {e}")))?;
             let used = (c.total_in() - before_in) as usize;
-            input = input.get(used..).unwrap_or_default();
+            input = input.split_at(used.min(input.len())).1;
             let made = c.total_out() - before_out;
             // Done when all input is in and the flush left spare room (or a
             // repeated flush had nothing more to write).

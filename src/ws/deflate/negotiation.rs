@@ -3,7 +3,7 @@
 
 use super::codec::{Deflate, Side};
 use super::{DeflateConfig, PERMESSAGE_DEFLATE};
-use crate::ws::extension::{Extension, ExtensionFactory, ExtensionOffer};
+use crate::ws::extension::{Extension, ExtensionFactory, ExtensionOffer, ExtensionParamError};
 
 /// The negotiated parameters of one connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -16,9 +16,9 @@ struct Params {
 }
 
 impl Params {
-    /// Reads the parameters of one offer or response; `None` when a
-    /// parameter is unknown, repeated or has a bad value.
-    fn parse(o: &ExtensionOffer) -> Option<Self> {
+    /// Reads the parameters of one offer or response; fails on the first
+    /// parameter that is unknown, repeated or has a bad value.
+    fn parse(o: &ExtensionOffer) -> Result<Self, ExtensionParamError> {
         let mut p = Self::default();
         let mut seen = [false; 4];
         for (name, value) in &o.params {
@@ -27,24 +27,28 @@ impl Params {
                 "client_no_context_takeover" => 1,
                 "server_max_window_bits" => 2,
                 "client_max_window_bits" => 3,
-                _ => return None,
+                _ => return Err(ExtensionParamError::Unknown(name.clone())),
             };
             if std::mem::replace(&mut seen[slot], true) {
-                return None;
+                return Err(ExtensionParamError::Repeated(name.clone()));
             }
-            let bits = || -> Option<u8> {
-                let v = value.as_deref()?;
+            let invalid = || ExtensionParamError::InvalidValue(name.clone());
+            let bits = || -> Result<u8, ExtensionParamError> {
+                let v = value.as_deref().ok_or_else(invalid)?;
                 if v.is_empty()
                     || v.len() > 2
                     || !v.bytes().all(|b| b.is_ascii_digit())
                     || v.starts_with('0')
                 {
-                    return None;
+                    return Err(invalid());
                 }
-                v.parse::<u8>().ok().filter(|b| (8..=15).contains(b))
+                v.parse::<u8>()
+                    .ok()
+                    .filter(|b| (8..=15).contains(b))
+                    .ok_or_else(invalid)
             };
             match slot {
-                0 | 1 if value.is_some() => return None,
+                0 | 1 if value.is_some() => return Err(invalid()),
                 0 => p.server_no_context_takeover = true,
                 1 => p.client_no_context_takeover = true,
                 2 => p.server_max_window_bits = Some(bits()?),
@@ -56,7 +60,7 @@ impl Params {
                 }
             }
         }
-        Some(p)
+        Ok(p)
     }
 
     fn to_offer(self) -> ExtensionOffer {
@@ -157,7 +161,7 @@ impl ExtensionFactory for PerMessageDeflate {
         offers: &[&ExtensionOffer],
     ) -> Option<(ExtensionOffer, Box<dyn Extension>)> {
         offers.iter().find_map(|o| {
-            let r = self.answer(&Params::parse(o)?)?;
+            let r = self.answer(&Params::parse(o).ok()?)?;
             let ext = Deflate::new(
                 self.config.level,
                 self.config.threshold,
@@ -174,19 +178,30 @@ impl ExtensionFactory for PerMessageDeflate {
         })
     }
 
-    fn accept_response(&self, response: &ExtensionOffer) -> Result<Box<dyn Extension>, String> {
-        let r = Params::parse(response).ok_or_else(|| format!("bad parameters in {response}"))?;
+    fn accept_response(
+        &self,
+        response: &ExtensionOffer,
+    ) -> Result<Box<dyn Extension>, ExtensionParamError> {
+        let r = Params::parse(response)?;
         let c = &self.config;
         if c.server_no_context_takeover && !r.server_no_context_takeover {
-            return Err("server_no_context_takeover was requested but not accepted".into());
+            return Err(ExtensionParamError::NotAccepted(
+                "server_no_context_takeover".into(),
+            ));
         }
         let server_bits = r.server_max_window_bits.unwrap_or(15);
         if c.server_max_window_bits < 15 && server_bits > c.server_max_window_bits {
-            return Err("server_max_window_bits larger than requested".into());
+            return Err(ExtensionParamError::LargerThanOffered(
+                "server_max_window_bits".into(),
+            ));
         }
         let client_bits = match r.client_max_window_bits {
             Some(Some(b)) => b.min(c.client_max_window_bits),
-            Some(None) => return Err("client_max_window_bits without a value".into()),
+            Some(None) => {
+                return Err(ExtensionParamError::InvalidValue(
+                    "client_max_window_bits".into(),
+                ))
+            }
             None => c.client_max_window_bits,
         };
         Ok(Box::new(Deflate::new(
@@ -214,17 +229,39 @@ mod tests {
 
     #[test]
     fn parameters_are_validated() {
-        assert!(Params::parse(&offer("permessage-deflate; client_max_window_bits")).is_some());
-        for bad in [
-            "permessage-deflate; foo",
-            "permessage-deflate; server_max_window_bits=16",
-            "permessage-deflate; server_max_window_bits=7",
-            "permessage-deflate; server_max_window_bits=010",
-            "permessage-deflate; server_max_window_bits",
-            "permessage-deflate; server_no_context_takeover=1",
-            "permessage-deflate; server_no_context_takeover; server_no_context_takeover",
+        assert!(Params::parse(&offer("permessage-deflate; client_max_window_bits")).is_ok());
+        let invalid = |p: &str| ExtensionParamError::InvalidValue(p.into());
+        for (bad, why) in [
+            (
+                "permessage-deflate; foo",
+                ExtensionParamError::Unknown("foo".into()),
+            ),
+            (
+                "permessage-deflate; server_max_window_bits=16",
+                invalid("server_max_window_bits"),
+            ),
+            (
+                "permessage-deflate; server_max_window_bits=7",
+                invalid("server_max_window_bits"),
+            ),
+            (
+                "permessage-deflate; server_max_window_bits=010",
+                invalid("server_max_window_bits"),
+            ),
+            (
+                "permessage-deflate; server_max_window_bits",
+                invalid("server_max_window_bits"),
+            ),
+            (
+                "permessage-deflate; server_no_context_takeover=1",
+                invalid("server_no_context_takeover"),
+            ),
+            (
+                "permessage-deflate; server_no_context_takeover; server_no_context_takeover",
+                ExtensionParamError::Repeated("server_no_context_takeover".into()),
+            ),
         ] {
-            assert!(Params::parse(&offer(bad)).is_none(), "{bad}");
+            assert_eq!(Params::parse(&offer(bad)), Err(why), "{bad}");
         }
     }
 
@@ -269,7 +306,12 @@ mod tests {
             f.offer().to_string(),
             "permessage-deflate; server_no_context_takeover; client_max_window_bits"
         );
-        assert!(f.accept_response(&offer("permessage-deflate")).is_err());
+        assert_eq!(
+            f.accept_response(&offer("permessage-deflate")).err(),
+            Some(ExtensionParamError::NotAccepted(
+                "server_no_context_takeover".into()
+            ))
+        );
         assert!(f
             .accept_response(&offer("permessage-deflate; server_no_context_takeover"))
             .is_ok());
@@ -278,10 +320,26 @@ mod tests {
                 "permessage-deflate; server_no_context_takeover; client_max_window_bits=8"
             ))
             .is_ok());
-        assert!(f
-            .accept_response(&offer(
+        assert_eq!(
+            f.accept_response(&offer(
                 "permessage-deflate; server_no_context_takeover; client_max_window_bits"
             ))
-            .is_err());
+            .err(),
+            Some(ExtensionParamError::InvalidValue(
+                "client_max_window_bits".into()
+            ))
+        );
+        let capped = PerMessageDeflate::new(DeflateConfig {
+            server_max_window_bits: 10,
+            ..DeflateConfig::default()
+        });
+        assert_eq!(
+            capped
+                .accept_response(&offer("permessage-deflate; server_max_window_bits=12"))
+                .err(),
+            Some(ExtensionParamError::LargerThanOffered(
+                "server_max_window_bits".into()
+            ))
+        );
     }
 }

@@ -14,7 +14,7 @@
 use super::{accept_key, HandshakeError, HandshakeTimer, Handshaken, Headers, HttpResponse};
 use crate::buf::{RecvBuf, SendQueue};
 use crate::ws::error::{Error, TimeoutKind};
-use crate::ws::extension::{Extension, ExtensionOffer};
+use crate::ws::extension::{Extension, ExtensionOffer, ExtensionResponseError};
 use crate::ws::http::body::{BodyReader, BodyStatus};
 use crate::ws::http::field::{
     check_host, check_subprotocol, FieldError, HeadWriter, HANDSHAKE_OWNED,
@@ -227,7 +227,10 @@ impl ClientHandshake {
                 self.recv.extend(std::mem::take(&mut later));
                 return match b.1.read(&mut self.recv) {
                     BodyStatus::Partial => Ok(None),
-                    _ => Err(self.refuse()),
+                    _ => {
+                        let response = b.1.response(&b.0);
+                        Err(self.refuse(response))
+                    }
                 };
             }
             let end = match self.head.find(self.recv.as_slice(), limit) {
@@ -235,10 +238,7 @@ impl ClientHandshake {
                 Ok(None) => return Ok(None),
                 Err(e) => return Err(self.fail(HandshakeError::from(e).into())),
             };
-            let parsed = parse_response(
-                self.recv.as_slice().get(..end).unwrap_or_default(),
-                self.config.max_headers,
-            );
+            let parsed = parse_response(self.recv.head(end), self.config.max_headers);
             self.recv.advance(end);
             let response = match parsed {
                 Ok(r) => r,
@@ -297,25 +297,21 @@ impl ClientHandshake {
         })
     }
 
-    /// Ends a refusal: reports it with the body read so far.
-    fn refuse(&mut self) -> Error {
-        let state = std::mem::replace(&mut self.state, State::Head);
-        let State::Body(b) = state else {
-            self.state = state;
-            return self.fail(HandshakeError::Malformed("no refusal to report".into()).into());
-        };
-        let (mut response, body) = *b;
-        response.body = body.finish();
+    /// Ends a refusal: reports the response (with the body read so far).
+    fn refuse(&mut self, response: HttpResponse) -> Error {
         let status = response.status;
         self.events.push_back(Event::Rejected(Box::new(response)));
         self.fail(HandshakeError::Status(status).into())
     }
 
     pub(crate) fn receive_eof(&mut self) -> Result<(), Error> {
-        match &self.state {
+        match &mut self.state {
             State::Failed(e) => Err(e.clone()),
             State::Head => Err(self.fail(HandshakeError::Eof.into())),
-            State::Body(_) => Err(self.refuse()),
+            State::Body(b) => {
+                let response = b.1.response(&b.0);
+                Err(self.refuse(response))
+            }
         }
     }
 
@@ -335,8 +331,9 @@ impl ClientHandshake {
             State::Head => {
                 let _ = self.fail(Error::Timeout(TimeoutKind::Handshake));
             }
-            State::Body(_) => {
-                let _ = self.refuse();
+            State::Body(ref mut b) => {
+                let response = b.1.response(&b.0);
+                let _ = self.refuse(response);
             }
             State::Failed(_) => {}
         }
@@ -378,11 +375,9 @@ pub(crate) fn validate_response(
     };
     let mut responses = Vec::new();
     for v in headers.get_all("Sec-WebSocket-Extensions") {
-        let v =
-            std::str::from_utf8(v).map_err(|_| HandshakeError::Extension("not UTF-8".into()))?;
-        responses.extend(
-            ExtensionOffer::parse_list(v).map_err(|e| HandshakeError::Extension(e.to_string()))?,
-        );
+        let syntax = || HandshakeError::Extension(ExtensionResponseError::Syntax);
+        let v = std::str::from_utf8(v).map_err(|_| syntax())?;
+        responses.extend(ExtensionOffer::parse_list(v).map_err(|_| syntax())?);
     }
     let extension = match responses.as_slice() {
         [] => None,
@@ -391,16 +386,18 @@ pub(crate) fn validate_response(
                 .extensions
                 .iter()
                 .find(|f| f.name() == r.name)
-                .ok_or_else(|| HandshakeError::Extension(format!("{} was not offered", r.name)))?;
+                .ok_or_else(|| {
+                    HandshakeError::Extension(ExtensionResponseError::NotOffered(r.name.clone()))
+                })?;
             Some(
                 factory
                     .accept_response(r)
-                    .map_err(HandshakeError::Extension)?,
+                    .map_err(|e| HandshakeError::Extension(ExtensionResponseError::Params(e)))?,
             )
         }
         _ => {
             return Err(HandshakeError::Extension(
-                "more than one extension accepted".into(),
+                ExtensionResponseError::SeveralAccepted,
             ))
         }
     };
@@ -505,7 +502,9 @@ mod tests {
                 key,
                 &h(&[("Sec-WebSocket-Extensions", "permessage-deflate")])
             ),
-            Err(HandshakeError::Extension(_))
+            Err(HandshakeError::Extension(
+                ExtensionResponseError::NotOffered(_)
+            ))
         ));
     }
 }

@@ -16,12 +16,13 @@ pub(crate) mod server;
 mod timer;
 pub(crate) mod upgrade;
 
+use super::extension::ExtensionResponseError;
 use super::http::field::FieldError;
 use super::http::head::HeadError;
 use base64::Engine;
 use sha1::{Digest, Sha1};
 
-pub use super::http::{Headers, HttpRequest, HttpResponse};
+pub use super::http::{Headers, HttpRequest, HttpResponse, MalformedHttp};
 pub use answer::{Accept, Accepted, Reject};
 pub use client::ClientRequest;
 pub use origin::OriginPolicy;
@@ -52,7 +53,7 @@ pub fn accept_key(key: &[u8]) -> String {
 pub enum HandshakeError {
     /// The HTTP message is not valid HTTP/1.1.
     #[error("malformed HTTP message: {0}")]
-    Malformed(String),
+    Malformed(MalformedHttp),
     /// The HTTP head grew past the configured byte limit (or, on a server
     /// waiting for the application's decision, the bytes received behind
     /// the request did).
@@ -78,7 +79,7 @@ pub enum HandshakeError {
     Subprotocol(String),
     /// The server's extensions are not what the client offered.
     #[error("server extension response refused: {0}")]
-    Extension(String),
+    Extension(ExtensionResponseError),
     /// The server answered with a status other than 101.
     #[error("server refused the upgrade with status {0}")]
     Status(u16),

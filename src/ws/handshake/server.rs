@@ -19,7 +19,7 @@ use super::{HandshakeError, HandshakeTimer, Handshaken};
 use crate::buf::{RecvBuf, SendQueue};
 use crate::ws::error::{Error, SendErrorKind, TimeoutKind};
 use crate::ws::http::head::{parse_request, HeadReader};
-use crate::ws::http::HttpRequest;
+use crate::ws::http::{HttpRequest, MalformedHttp};
 use crate::ws::message::{Event, Opened};
 use crate::ws::Config;
 use bytes::Bytes;
@@ -119,8 +119,7 @@ impl ServerHandshake {
             State::Http => {
                 // Keep what a caller might want (a request body), bounded.
                 let room = limit.saturating_sub(self.recv.len());
-                self.recv
-                    .extend(data.get(..room.min(data.len())).unwrap_or_default());
+                self.recv.extend(data.split_at(room.min(data.len())).0);
                 return Ok(None);
             }
             State::Deciding(_) => {
@@ -140,10 +139,7 @@ impl ServerHandshake {
             Ok(None) => return Ok(None),
             Err(e) => return Err(self.fail(HandshakeError::from(e).into())),
         };
-        let parsed = parse_request(
-            self.recv.as_slice().get(..end).unwrap_or_default(),
-            self.config.max_headers,
-        );
+        let parsed = parse_request(self.recv.head(end), self.config.max_headers);
         self.recv.advance(end);
         self.recv.extend(later);
         let (request, minor_version) = match parsed {
@@ -158,7 +154,7 @@ impl ServerHandshake {
             return Ok(None);
         }
         if minor_version < 1 {
-            let e = HandshakeError::Malformed("an upgrade needs HTTP/1.1".into());
+            let e = HandshakeError::Malformed(MalformedHttp::UpgradeBeforeHttp11);
             return Err(self.fail(e.into()));
         }
         let upgrade = match UpgradeRequest::parse(request) {
@@ -281,8 +277,12 @@ impl ServerHandshake {
     fn fail(&mut self, err: Error) -> Error {
         if let Error::Handshake(e) = &err {
             if *e != HandshakeError::Eof {
-                let bytes = Reject::for_error(e).response_bytes().unwrap_or_default();
-                self.send.buf_mut().extend_from_slice(&bytes);
+                // The refusal is built from this crate's own statuses and
+                // fields; were one ever unwritable, the connection closes
+                // without an HTTP answer rather than with a broken one.
+                if let Ok(bytes) = Reject::for_error(e).response_bytes() {
+                    self.send.buf_mut().extend_from_slice(&bytes);
+                }
             }
         }
         self.state = State::Failed(err.clone());

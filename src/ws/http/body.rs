@@ -1,8 +1,8 @@
 //! HTTP/1.1 message bodies, read within a bound (RFC 9112 §6).
 
-use super::head::Headers;
+use super::head::{Headers, HttpResponse};
 use crate::buf::RecvBuf;
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 
 /// How a body ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,14 +84,14 @@ impl BodyReader {
         let body = &mut self.body;
         let keep = |body: &mut BytesMut, data: &[u8]| {
             let room = cap.saturating_sub(body.len()).min(data.len());
-            body.extend_from_slice(data.get(..room).unwrap_or_default());
+            body.extend_from_slice(data.split_at(room).0);
         };
         let full = |body: &BytesMut| body.len() >= cap;
         loop {
             match &mut self.framing {
                 Framing::Length(rest) => {
                     let n = clamp(*rest, recv.len());
-                    keep(body, recv.as_slice().get(..n).unwrap_or_default());
+                    keep(body, recv.as_slice().split_at(n).0);
                     recv.advance(n);
                     *rest -= n as u64;
                     return match (*rest, full(body)) {
@@ -128,7 +128,7 @@ impl BodyReader {
                     },
                     Chunk::Data(rest) => {
                         let n = clamp(rest, recv.len());
-                        keep(body, recv.as_slice().get(..n).unwrap_or_default());
+                        keep(body, recv.as_slice().split_at(n).0);
                         recv.advance(n);
                         if full(body) {
                             return BodyStatus::Truncated;
@@ -155,8 +155,18 @@ impl BodyReader {
     }
 
     /// The body read so far.
-    pub(crate) fn finish(self) -> Bytes {
+    #[cfg(test)]
+    pub(crate) fn finish(self) -> bytes::Bytes {
         self.body.freeze()
+    }
+
+    /// `head` with the body read so far: the response as reported. The
+    /// body is taken, leaving the reader empty.
+    pub(crate) fn response(&mut self, head: &HttpResponse) -> HttpResponse {
+        HttpResponse {
+            body: std::mem::take(&mut self.body).freeze(),
+            ..head.clone()
+        }
     }
 }
 
@@ -168,6 +178,7 @@ fn clamp(want: u64, have: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
 
     fn headers(fields: &[(&str, &str)]) -> Headers {
         Headers(

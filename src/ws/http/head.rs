@@ -93,11 +93,48 @@ pub struct HttpResponse {
     pub body: Bytes,
 }
 
+/// What is wrong with an HTTP/1.1 message head (RFC 9112).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MalformedHttp {
+    /// A line ends in a bare LF instead of CRLF (RFC 9112 §2.2 lets a
+    /// recipient reject such a message).
+    #[error("a line ends in a bare LF")]
+    BareLf,
+    /// The head ends before its start line and fields are complete
+    /// (RFC 9112 §2.1).
+    #[error("incomplete head")]
+    Incomplete,
+    /// A field name holds a byte that is not a token character (RFC 9110
+    /// §5.1).
+    #[error("invalid header name")]
+    HeaderName,
+    /// A field value holds a byte a field value may not (RFC 9110 §5.5).
+    #[error("invalid header value")]
+    HeaderValue,
+    /// A line break is not CRLF where one is required (RFC 9112 §2.2).
+    #[error("invalid new line")]
+    NewLine,
+    /// The status line's code is not three digits (RFC 9112 §4).
+    #[error("invalid response status")]
+    Status,
+    /// The method or request target is not valid (RFC 9112 §3).
+    #[error("invalid token")]
+    Token,
+    /// The HTTP version is not `HTTP/1.x` (RFC 9112 §2.3).
+    #[error("invalid HTTP version")]
+    Version,
+    /// An upgrade request in HTTP/1.0 (RFC 6455 §4.1: the request MUST be
+    /// HTTP/1.1 or later).
+    #[error("an upgrade needs HTTP/1.1")]
+    UpgradeBeforeHttp11,
+}
+
 /// Why a head could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum HeadError {
     /// Not valid HTTP/1.1.
-    Malformed(String),
+    Malformed(MalformedHttp),
     /// Larger than the byte limit.
     TooLarge(usize),
     /// More fields than the limit.
@@ -141,7 +178,7 @@ impl HeadReader {
             .filter(|(_, b)| **b == b'\n')
         {
             if i == 0 || buf.get(i - 1) != Some(&b'\r') {
-                return Err(HeadError::Malformed("a line ends in a bare LF".into()));
+                return Err(HeadError::Malformed(MalformedHttp::BareLf));
             }
             if i >= 3 && buf.get(i - 3..=i) == Some(b"\r\n\r\n") {
                 found = Some(i + 1);
@@ -165,12 +202,18 @@ impl HeadReader {
 
 /// Maps httparse's verdict on a complete head.
 fn complete(parsed: &httparse::Result<usize>, max_headers: usize) -> Result<(), HeadError> {
-    match parsed {
-        Ok(httparse::Status::Complete(_)) => Ok(()),
-        Ok(httparse::Status::Partial) => Err(HeadError::Malformed("incomplete head".into())),
-        Err(httparse::Error::TooManyHeaders) => Err(HeadError::TooManyHeaders(max_headers)),
-        Err(e) => Err(HeadError::Malformed(e.to_string())),
-    }
+    let malformed = match parsed {
+        Ok(httparse::Status::Complete(_)) => return Ok(()),
+        Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooManyHeaders(max_headers)),
+        Ok(httparse::Status::Partial) => MalformedHttp::Incomplete,
+        Err(httparse::Error::HeaderName) => MalformedHttp::HeaderName,
+        Err(httparse::Error::HeaderValue) => MalformedHttp::HeaderValue,
+        Err(httparse::Error::NewLine) => MalformedHttp::NewLine,
+        Err(httparse::Error::Status) => MalformedHttp::Status,
+        Err(httparse::Error::Token) => MalformedHttp::Token,
+        Err(httparse::Error::Version) => MalformedHttp::Version,
+    };
+    Err(HeadError::Malformed(malformed))
 }
 
 /// Parses a complete request head (through the blank line); also returns
@@ -182,12 +225,16 @@ pub(crate) fn parse_request(
     let mut storage = vec![httparse::EMPTY_HEADER; max_headers];
     let mut req = httparse::Request::new(&mut storage);
     complete(&req.parse(head), max_headers)?;
+    // A complete parse has filled in the whole start line.
+    let (Some(method), Some(path), Some(version)) = (req.method, req.path, req.version) else {
+        return Err(HeadError::Malformed(MalformedHttp::Incomplete));
+    };
     let request = HttpRequest {
-        method: req.method.unwrap_or_default().to_owned(),
-        path: req.path.unwrap_or_default().to_owned(),
+        method: method.to_owned(),
+        path: path.to_owned(),
         headers: Headers::from_httparse(req.headers),
     };
-    Ok((request, req.version.unwrap_or_default()))
+    Ok((request, version))
 }
 
 /// Parses a complete response head (through the blank line).
@@ -195,9 +242,13 @@ pub(crate) fn parse_response(head: &[u8], max_headers: usize) -> Result<HttpResp
     let mut storage = vec![httparse::EMPTY_HEADER; max_headers];
     let mut resp = httparse::Response::new(&mut storage);
     complete(&resp.parse(head), max_headers)?;
+    // A complete parse has filled in the whole status line.
+    let (Some(status), Some(reason)) = (resp.code, resp.reason) else {
+        return Err(HeadError::Malformed(MalformedHttp::Incomplete));
+    };
     Ok(HttpResponse {
-        status: resp.code.unwrap_or_default(),
-        reason: resp.reason.unwrap_or_default().to_owned(),
+        status,
+        reason: reason.to_owned(),
         headers: Headers::from_httparse(resp.headers),
         body: Bytes::new(),
     })
@@ -228,8 +279,9 @@ mod tests {
                 let mut reader = HeadReader::default();
                 let first = reader.find(&msg[..split], 100);
                 let result = first.and_then(|_| reader.find(msg, 100));
-                assert!(
-                    matches!(result, Err(HeadError::Malformed(_))),
+                assert_eq!(
+                    result,
+                    Err(HeadError::Malformed(MalformedHttp::BareLf)),
                     "split {split}"
                 );
             }
@@ -272,10 +324,10 @@ mod tests {
             parse_request(head, 1).unwrap_err(),
             HeadError::TooManyHeaders(1)
         );
-        assert!(matches!(
-            parse_request(b"GET /x HTTP/9\r\n\r\n", 4),
-            Err(HeadError::Malformed(_))
-        ));
+        assert_eq!(
+            parse_request(b"GET /x HTTP/9\r\n\r\n", 4).unwrap_err(),
+            HeadError::Malformed(MalformedHttp::Version)
+        );
         let r = parse_response(b"HTTP/1.1 403 Forbidden\r\nX: y\r\n\r\n", 4).unwrap();
         assert_eq!((r.status, r.reason.as_str()), (403, "Forbidden"));
         assert_eq!(r.headers.get_str("x"), Some("y"));

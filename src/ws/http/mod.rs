@@ -17,5 +17,5 @@ pub(crate) mod head;
 pub(crate) mod url;
 
 pub use field::FieldError;
-pub use head::{Headers, HttpRequest, HttpResponse};
+pub use head::{Headers, HttpRequest, HttpResponse, MalformedHttp};
 pub use url::{Credentials, UrlError, WsUrl};

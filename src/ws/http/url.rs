@@ -111,7 +111,7 @@ impl WsUrl {
         let (scheme, rest) =
             split_scheme(url, &["ws", "wss"]).ok_or(UrlError::Scheme("ws or wss"))?;
         let secure = scheme.eq_ignore_ascii_case("wss");
-        let rest = rest.split('#').next().unwrap_or_default();
+        let rest = rest.split_once('#').map_or(rest, |(before, _)| before);
         let (authority, target) = match rest.find(['/', '?']) {
             Some(i) => rest.split_at(i),
             None => (rest, ""),

@@ -3,7 +3,7 @@
 use super::{InFrame, InMessage, Queued, Session, State};
 use crate::buf::Intake;
 use crate::ws::close::{parse_close_payload, ClosePayloadError};
-use crate::ws::error::Error;
+use crate::ws::error::{Error, ProtocolViolation as Violation};
 use crate::ws::frame::{FrameHeader, HeaderError, OpCode, MAX_HEADER_LEN};
 use crate::ws::mask::{apply_mask, extend_masked};
 use crate::ws::message::{Event, Message, MessageKind, Text};
@@ -105,7 +105,7 @@ impl Session {
                     None => self.recv.extend(payload),
                 }
                 f.done += n;
-                let added = self.recv.as_slice().get(start..).unwrap_or_default();
+                let added = self.recv.bytes_from(start);
                 if check_utf8 && self.utf8.feed(added).is_err() {
                     return Err(Error::InvalidUtf8);
                 }
@@ -147,14 +147,10 @@ impl Session {
                         f
                     }
                     Ok(None) => return Ok(()),
-                    Err(HeaderError::ReservedOpcode(_)) => {
-                        return Err(Error::Protocol("reserved opcode"))
+                    Err(HeaderError::ReservedOpcode(op)) => {
+                        return Err(Violation::ReservedOpcode(op).into())
                     }
-                    Err(HeaderError::LengthOverflow) => {
-                        return Err(Error::Protocol(
-                            "64-bit length with the most significant bit set",
-                        ))
-                    }
+                    Err(HeaderError::LengthOverflow) => return Err(Violation::LengthMsbSet.into()),
                 },
             };
             let avail = self.recv.len().min(f.remaining);
@@ -211,12 +207,12 @@ impl Session {
         // first frame only small ones join, and none after a large one.
         let small = max_len.min(LARGE_MESSAGE);
         let mut limit = max_len;
-        while let Some(f) = simple_frame(buf.get(end..).unwrap_or_default()) {
+        let mut rest = buf;
+        while let Some((f, payload, after)) = split_simple_frame(std::mem::take(&mut rest)) {
             if f.key.is_some() != server || f.len > limit {
                 break;
             }
-            let start = end + f.header_len;
-            let payload = buf.get_mut(start..start + f.len).unwrap_or_default();
+            rest = after;
             if let Some(key) = f.key {
                 apply_mask(payload, key, 0);
             }
@@ -224,7 +220,7 @@ impl Session {
                 result = Err(Error::InvalidUtf8);
                 break;
             }
-            end = start + f.len;
+            end += f.header_len + f.len;
             limit = if f.len > small { 0 } else { small };
         }
         if end > 0 {
@@ -252,22 +248,22 @@ impl Session {
     fn start_frame(&mut self, h: &FrameHeader) -> Result<InFrame, Error> {
         let ext_bits = self.extension.as_ref().map_or(0, |e| e.rsv_bits());
         if h.rsv & !ext_bits != 0 {
-            return Err(Error::Protocol("RSV bits set that no extension negotiated"));
+            return Err(Violation::UnnegotiatedRsv.into());
         }
         match (self.role, h.mask.is_some()) {
-            (Role::Server, false) => return Err(Error::Protocol("client frame not masked")),
-            (Role::Client, true) => return Err(Error::Protocol("server frame masked")),
+            (Role::Server, false) => return Err(Violation::UnmaskedClientFrame.into()),
+            (Role::Client, true) => return Err(Violation::MaskedServerFrame.into()),
             _ => {}
         }
         if h.opcode.is_control() {
             if h.rsv != 0 {
-                return Err(Error::Protocol("RSV bits on a control frame"));
+                return Err(Violation::RsvOnControlFrame.into());
             }
             if !h.fin {
-                return Err(Error::Protocol("fragmented control frame"));
+                return Err(Violation::FragmentedControlFrame.into());
             }
             if h.payload_len > 125 {
-                return Err(Error::Protocol("control frame payload over 125 bytes"));
+                return Err(Violation::ControlFrameTooLong.into());
             }
         } else {
             if h.payload_len > self.config.max_frame_size as u64 {
@@ -279,15 +275,9 @@ impl Session {
                 _ => None,
             };
             match (kind, &self.message) {
-                (None, None) => {
-                    return Err(Error::Protocol("continuation frame without a message"))
-                }
-                (None, Some(_)) if h.rsv != 0 => {
-                    return Err(Error::Protocol("RSV bits on a continuation frame"))
-                }
-                (Some(_), Some(_)) => {
-                    return Err(Error::Protocol("new message inside a fragmented message"))
-                }
+                (None, None) => return Err(Violation::ContinuationWithoutMessage.into()),
+                (None, Some(_)) if h.rsv != 0 => return Err(Violation::RsvOnContinuation.into()),
+                (Some(_), Some(_)) => return Err(Violation::MessageInsideFragmentedMessage.into()),
                 (Some(kind), None) => {
                     self.utf8.reset();
                     self.message = Some(InMessage {
@@ -358,7 +348,7 @@ impl Session {
 
     fn on_close(&mut self, payload: &[u8]) -> Result<(), Error> {
         let (code, reason) = parse_close_payload(payload).map_err(|e| match e {
-            ClosePayloadError::Protocol => Error::Protocol("malformed Close payload"),
+            ClosePayloadError::Protocol(v) => Error::Protocol(v),
             ClosePayloadError::InvalidUtf8 => Error::InvalidUtf8,
         })?;
         self.terminal(Queued::PeerClose(code, reason))
@@ -366,7 +356,7 @@ impl Session {
 
     fn on_data(&mut self, f: InFrame, payload: Bytes) -> Result<(), Error> {
         let Some(m) = self.message.as_mut() else {
-            return Err(Error::Protocol("data frame without a message"));
+            return Err(Violation::ContinuationWithoutMessage.into());
         };
         let kind = m.kind;
         m.frames += 1;
@@ -397,7 +387,7 @@ impl Session {
         let stream = self.config.stream_frames;
         let limit = self.config.max_message_size;
         let (Some(ext), Some(m)) = (self.extension.as_mut(), self.message.as_mut()) else {
-            return Err(Error::Protocol("RSV bits without a negotiated extension"));
+            return Err(Violation::UnnegotiatedRsv.into());
         };
         let start = m.buf.len();
         let max_out = if stream {
@@ -410,7 +400,7 @@ impl Session {
         if m.kind == MessageKind::Text
             && self
                 .utf8
-                .feed(m.buf.get(start..).unwrap_or_default())
+                .feed(m.buf.split_at(start.min(m.buf.len())).1)
                 .is_err()
         {
             return Err(Error::InvalidUtf8);
@@ -465,6 +455,16 @@ struct SimpleFrame {
     key: Option<[u8; 4]>,
     header_len: usize,
     len: usize,
+}
+
+/// [`simple_frame`] on a buffer to unmask in place: the frame, its
+/// payload, and the bytes after it.
+#[inline(always)]
+fn split_simple_frame(buf: &mut [u8]) -> Option<(SimpleFrame, &mut [u8], &mut [u8])> {
+    let f = simple_frame(buf)?;
+    let (_, rest) = buf.split_at_mut_checked(f.header_len)?;
+    let (payload, rest) = rest.split_at_mut_checked(f.len)?;
+    Some((f, payload, rest))
 }
 
 #[inline(always)]

@@ -6,8 +6,8 @@ mod timers;
 use super::{Handover, Session};
 use crate::ws::close::close_payload;
 use crate::ws::{
-    encode_frame, CloseCode, Closed, Config, Error, Event, Message, OpCode, Opened, Role,
-    SendErrorKind, TimeoutKind,
+    encode_frame, CloseCode, Closed, Config, Error, Event, Message, OpCode, Opened,
+    ProtocolViolation, Role, SendErrorKind, TimeoutKind,
 };
 use bytes::Bytes;
 use std::time::{Duration, Instant};
@@ -225,7 +225,7 @@ fn a_clean_close_started_by_either_side() {
 
 #[test]
 fn an_unmasked_client_frame_fails_the_server_with_1002() {
-    let expected = Error::Protocol("client frame not masked");
+    let expected = Error::Protocol(ProtocolViolation::UnmaskedClientFrame);
     for bytes_at_once in [UNMASKED_HELLO.len(), 1] {
         let mut s = server();
         let mut results = UNMASKED_HELLO
@@ -346,7 +346,7 @@ fn a_failure_waits_behind_a_message_and_keeps_its_close_frame() {
     s.send_text_str("echo").unwrap();
     let c = closed(&s.poll_event().unwrap()).clone();
     assert_eq!(c.code, CloseCode::PROTOCOL_ERROR);
-    let expected = Error::Protocol("client frame not masked");
+    let expected = Error::Protocol(ProtocolViolation::UnmaskedClientFrame);
     assert_eq!(s.error(), Some(&expected));
     assert_eq!(s.receive(b"x"), Err(expected));
     let out = output(&mut s);

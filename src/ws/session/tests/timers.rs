@@ -48,7 +48,7 @@ fn a_waiting_failure_is_carried_out_at_the_deadline() {
     s.receive(&bytes).unwrap();
     let deadline = s.poll_timeout().expect("a deadline while ending");
     s.handle_timeout(deadline);
-    let expected = Error::Protocol("reserved opcode");
+    let expected = Error::Protocol(crate::ws::ProtocolViolation::ReservedOpcode(3));
     assert_eq!(s.error(), Some(&expected), "the failure, not a timeout");
     let out = output(&mut s);
     assert_eq!(
