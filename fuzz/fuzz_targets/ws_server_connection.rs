@@ -13,8 +13,7 @@
 
 #![no_main]
 
-#[path = "ws_wire.rs"]
-mod ws_wire;
+use sansproto_fuzz::ws_wire;
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
