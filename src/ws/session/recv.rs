@@ -207,12 +207,15 @@ impl Session {
         // first frame only small ones join, and none after a large one.
         let small = max_len.min(LARGE_MESSAGE);
         let mut limit = max_len;
-        let mut rest = buf;
-        while let Some((f, payload, after)) = split_simple_frame(std::mem::take(&mut rest)) {
+        while let Some(f) = buf.get(end..).and_then(simple_frame) {
             if f.key.is_some() != server || f.len > limit {
                 break;
             }
-            rest = after;
+            let start = end + f.header_len;
+            // `simple_frame` saw the whole payload: this always succeeds.
+            let Some(payload) = buf.get_mut(start..start + f.len) else {
+                break;
+            };
             if let Some(key) = f.key {
                 apply_mask(payload, key, 0);
             }
@@ -220,7 +223,7 @@ impl Session {
                 result = Err(Error::InvalidUtf8);
                 break;
             }
-            end += f.header_len + f.len;
+            end = start + f.len;
             limit = if f.len > small { 0 } else { small };
         }
         if end > 0 {
@@ -455,16 +458,6 @@ struct SimpleFrame {
     key: Option<[u8; 4]>,
     header_len: usize,
     len: usize,
-}
-
-/// [`simple_frame`] on a buffer to unmask in place: the frame, its
-/// payload, and the bytes after it.
-#[inline(always)]
-fn split_simple_frame(buf: &mut [u8]) -> Option<(SimpleFrame, &mut [u8], &mut [u8])> {
-    let f = simple_frame(buf)?;
-    let (_, rest) = buf.split_at_mut_checked(f.header_len)?;
-    let (payload, rest) = rest.split_at_mut_checked(f.len)?;
-    Some((f, payload, rest))
 }
 
 #[inline(always)]
