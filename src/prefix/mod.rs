@@ -182,25 +182,9 @@ pub struct Config {
 }
 
 impl Default for Config {
+    /// [`Builder`]'s defaults (which pass its checks).
     fn default() -> Self {
-        Self {
-            framing: Framing {
-                offset: 0,
-                field: LengthField::Fixed {
-                    width: 4,
-                    order: ByteOrder::BigEndian,
-                },
-                adjustment: 0,
-                includes_header: false,
-                strip: Strip::Header,
-                limit: Limit::Frame(DEFAULT_MAX_FRAME_LENGTH),
-                discard: false,
-            },
-            max_queued_bytes: DEFAULT_MAX_QUEUED_BYTES,
-            max_pending_events: DEFAULT_MAX_PENDING_EVENTS,
-            idle_timeout: None,
-            heartbeat: None,
-        }
+        Builder::default().assemble()
     }
 }
 
@@ -453,36 +437,30 @@ impl Builder {
 
     /// Checks the combination and builds the [`Config`].
     pub fn build(self) -> Result<Config, ConfigError> {
-        let field = match self.varint {
-            Some(format) => {
-                if !(1..=varint::MAX_LEN).contains(&self.varint_max_bytes) {
-                    return Err(ConfigError::VarintMaxBytes {
-                        max_bytes: self.varint_max_bytes,
-                    });
-                }
-                LengthField::Varint(
-                    Varint::new(format)
-                        .with_max_bytes(self.varint_max_bytes)
-                        .with_reject_non_minimal(self.reject_non_minimal),
-                )
+        self.check()?;
+        Ok(self.assemble())
+    }
+
+    /// Every rule a combination must follow.
+    fn check(&self) -> Result<(), ConfigError> {
+        match self.varint {
+            Some(_) if !(1..=varint::MAX_LEN).contains(&self.varint_max_bytes) => {
+                return Err(ConfigError::VarintMaxBytes {
+                    max_bytes: self.varint_max_bytes,
+                })
             }
-            None => {
-                if !matches!(self.width, 1 | 2 | 3 | 4 | 8) {
-                    return Err(ConfigError::LengthFieldWidth { width: self.width });
-                }
-                LengthField::Fixed {
-                    width: self.width,
-                    order: self.order,
-                }
+            None if !matches!(self.width, 1 | 2 | 3 | 4 | 8) => {
+                return Err(ConfigError::LengthFieldWidth { width: self.width })
             }
-        };
+            _ => {}
+        }
         // Headers are at most offset + 10 bytes: keep that inside usize.
         if self.offset > usize::MAX / 2 {
             return Err(ConfigError::OffsetTooLarge {
                 offset: self.offset,
             });
         }
-        let min_header = self.offset + field.min_len();
+        let min_header = self.offset + self.field().min_len();
         if let Limit::Frame(max) = self.limit {
             if max < min_header {
                 return Err(ConfigError::MaxBelowHeader {
@@ -512,10 +490,30 @@ impl Builder {
                 what: "the heartbeat interval",
             });
         }
-        Ok(Config {
+        Ok(())
+    }
+
+    /// The length field as set.
+    fn field(&self) -> LengthField {
+        match self.varint {
+            Some(format) => LengthField::Varint(
+                Varint::new(format)
+                    .with_max_bytes(self.varint_max_bytes)
+                    .with_reject_non_minimal(self.reject_non_minimal),
+            ),
+            None => LengthField::Fixed {
+                width: self.width,
+                order: self.order,
+            },
+        }
+    }
+
+    /// The [`Config`] these settings make, checked or not.
+    fn assemble(self) -> Config {
+        Config {
             framing: Framing {
                 offset: self.offset,
-                field,
+                field: self.field(),
                 adjustment: self.adjustment,
                 includes_header: self.includes_header,
                 strip: self.strip,
@@ -526,75 +524,9 @@ impl Builder {
             max_pending_events: self.max_pending_events,
             idle_timeout: self.idle_timeout,
             heartbeat: self.heartbeat,
-        })
+        }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn builder_validates() {
-        for w in [1, 2, 3, 4, 8] {
-            assert!(Config::builder().length_field_width(w).build().is_ok());
-        }
-        for w in [0, 5, 6, 7, 9, 16] {
-            assert_eq!(
-                Config::builder().length_field_width(w).build().unwrap_err(),
-                ConfigError::LengthFieldWidth { width: w }
-            );
-        }
-        // A later varint() replaces an invalid width and vice versa.
-        assert!(Config::builder()
-            .length_field_width(5)
-            .varint(VarintFormat::Leb128)
-            .build()
-            .is_ok());
-        for n in [0, 11] {
-            assert_eq!(
-                Config::builder()
-                    .varint(VarintFormat::Ber)
-                    .varint_max_bytes(n)
-                    .build()
-                    .unwrap_err(),
-                ConfigError::VarintMaxBytes { max_bytes: n }
-            );
-        }
-        assert_eq!(
-            Config::builder()
-                .length_field_offset(2)
-                .max_frame_length(5)
-                .build()
-                .unwrap_err(),
-            ConfigError::MaxBelowHeader { max: 5, header: 6 }
-        );
-        assert_eq!(
-            Config::builder()
-                .strip(9)
-                .max_frame_length(8)
-                .build()
-                .unwrap_err(),
-            ConfigError::StripExceedsMax { strip: 9, max: 8 }
-        );
-        assert!(Config::builder()
-            .length_field_offset(usize::MAX)
-            .build()
-            .is_err());
-        assert!(Config::builder()
-            .idle_timeout(Duration::ZERO)
-            .build()
-            .is_err());
-        assert!(Config::builder()
-            .heartbeat(Duration::ZERO, &b"x"[..])
-            .build()
-            .is_err());
-        assert_eq!(
-            Config::builder().max_queued_bytes(0).build().unwrap_err(),
-            ConfigError::ZeroQueueLimit
-        );
-        let c = Config::builder().length_field_offset(3).build().unwrap();
-        assert_eq!(c.length_field_offset(), 3);
-        assert_eq!(c.max_header_length(), 7);
-    }
-}
+mod tests;
