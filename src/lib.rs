@@ -6,6 +6,8 @@
 //!
 //! - [`ws`]: WebSocket (RFC 6455), server and client.
 //! - [`prefix`]: length-prefixed stream framing.
+//! - [`delimited`]: delimiter framing (lines, say), which a stream may
+//!   switch to and from between two frames.
 //! - [`datagram`]: datagram framing over a peer table.
 //!
 //! Every stream machine implements [`Driver`]. The driving loop, in ten lines:
@@ -42,6 +44,7 @@
 pub mod blocking;
 pub(crate) mod buf;
 pub mod datagram;
+pub mod delimited;
 pub mod driver;
 mod error;
 pub mod prefix;
