@@ -9,6 +9,8 @@
 //! - [`delimited`]: delimiter framing (lines, say), which a stream may
 //!   switch to and from between two frames.
 //! - [`datagram`]: datagram framing over a peer table.
+//! - [`correlate`]: request ids, reply matching and timeouts, beside any
+//!   framing.
 //!
 //! Every stream machine implements [`Driver`]. The driving loop, in ten lines:
 //!
@@ -43,6 +45,7 @@
 
 pub mod blocking;
 pub(crate) mod buf;
+pub mod correlate;
 pub mod datagram;
 pub mod delimited;
 pub mod driver;
