@@ -5,21 +5,18 @@
 //!
 //! `AUTOBAHN_CLIENT_PARALLELISM` sets how many cases run at once (default 2).
 
-use sansproto::ws::{ClientRequest, Config, Connection, DeflateConfig, Event, Message};
+use sansproto::ws::{Config, Connection, DeflateConfig, Event, Message};
 use std::net::TcpStream;
 
 fn connect(base: &str, path: &str) -> std::io::Result<(TcpStream, Connection)> {
-    let request = ClientRequest::from_url(&format!("{base}{path}"))
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-    let stream = TcpStream::connect(&request.host)?;
-    stream.set_nodelay(true)?;
     // Offering client_no_context_takeover lets the server pick either mode.
     let deflate = DeflateConfig::default()
         .with_client_no_context_takeover(true)
         .with_threshold(0);
-    let conn = Connection::client(Config::default().with_deflate(deflate), request)
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-    Ok((stream, conn))
+    sansproto::blocking::connect(
+        &format!("{base}{path}"),
+        Config::default().with_deflate(deflate),
+    )
 }
 
 fn main() -> std::io::Result<()> {

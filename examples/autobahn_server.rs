@@ -11,27 +11,24 @@ fn main() -> std::io::Result<()> {
         .unwrap_or_else(|| "127.0.0.1:9001".into());
     let listener = TcpListener::bind(&addr)?;
     eprintln!("autobahn echo server on ws://{}", listener.local_addr()?);
-    for stream in listener.incoming() {
-        let Ok(mut stream) = stream else { continue };
-        std::thread::spawn(move || {
-            let _ = stream.set_nodelay(true);
-            let Ok(config) = Config::default().with_header("Server", "sansproto") else {
-                return;
-            };
-            // Compress every message, even the shortest, so every case
-            // exercises the compressor.
-            let config = config.with_deflate(DeflateConfig::default().with_threshold(0));
-            let mut conn = Connection::server(config);
-            let _ = sansproto::blocking::drive(&mut stream, &mut conn, |conn, event| match event {
-                Event::Message(m) => {
-                    let _ = conn.send(m);
-                }
-                Event::HttpRequest(_) => {
-                    let _ = conn.send_http_response(404, "Not Found", &[], b"WebSocket only\n");
-                }
-                _ => {}
-            });
-        });
-    }
+    // Compress every message, even the shortest, so every case exercises
+    // the compressor.
+    let config = Config::default()
+        .with_header("Server", "sansproto")
+        .map_err(std::io::Error::other)?
+        .with_deflate(DeflateConfig::default().with_threshold(0));
+    sansproto::blocking::serve(
+        listener,
+        move || Connection::server(config.clone()),
+        |conn, event| match event {
+            Event::Message(m) => {
+                let _ = conn.send(m);
+            }
+            Event::HttpRequest(_) => {
+                let _ = conn.send_http_response(404, "Not Found", &[], b"WebSocket only\n");
+            }
+            _ => {}
+        },
+    );
     Ok(())
 }

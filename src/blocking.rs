@@ -27,9 +27,12 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+use crate::ws::{self, ClientRequest, WsUrl};
 use crate::Driver;
 use std::io::{self, ErrorKind, Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::thread;
 use std::time::{Duration, Instant};
 
 /// The most read at once.
@@ -93,6 +96,83 @@ pub fn drive<D: Driver>(
     };
     linger_close(stream);
     result.map(|()| failure)
+}
+
+/// Serves every connection `listener` accepts on a thread of its own: a
+/// machine from `make` (for example `|| ws::Connection::server(config.clone())`)
+/// driven by [`drive`], its events handed to `on_event`. Returns only if
+/// accepting fails for good; a failed accept (no file descriptors left,
+/// say) is retried after a pause.
+///
+/// ```no_run
+/// use sansproto::{blocking, ws};
+///
+/// let listener = std::net::TcpListener::bind("127.0.0.1:9002")?;
+/// blocking::serve(
+///     listener,
+///     || ws::Connection::server(ws::Config::default()),
+///     |conn, event| {
+///         if let ws::Event::Message(m) = event {
+///             let _ = conn.send(m);
+///         }
+///     },
+/// )
+/// # ; Ok::<(), std::io::Error>(())
+/// ```
+pub fn serve<D, M, F>(listener: TcpListener, make: M, on_event: F)
+where
+    D: Driver + 'static,
+    M: Fn() -> D + Send + Sync + 'static,
+    F: Fn(&mut D, D::Event) + Send + Sync + 'static,
+{
+    let make = Arc::new(make);
+    let on_event = Arc::new(on_event);
+    for stream in listener.incoming() {
+        let mut stream = match stream {
+            Ok(stream) => stream,
+            Err(_) => {
+                thread::sleep(Duration::from_millis(10));
+                continue;
+            }
+        };
+        let (make, on_event) = (Arc::clone(&make), Arc::clone(&on_event));
+        thread::spawn(move || {
+            let _ = stream.set_nodelay(true);
+            let mut machine = make();
+            let _ = drive(&mut stream, &mut machine, |m, e| on_event(m, e));
+        });
+    }
+}
+
+/// Opens a TCP connection to a `ws://` URL and the client connection that
+/// will run the opening handshake over it (in [`drive`]). `wss://` needs
+/// TLS, which this module does not do: chain a TLS machine (rustls is
+/// sans-IO too) with the connection instead.
+///
+/// ```no_run
+/// use sansproto::{blocking, ws};
+///
+/// let (mut stream, mut conn) = blocking::connect("ws://127.0.0.1:9002/", ws::Config::default())?;
+/// conn.send("hello").expect("queued until the handshake completes");
+/// blocking::drive(&mut stream, &mut conn, |conn, event| {
+///     if let ws::Event::Message(m) = event {
+///         println!("{m:?}");
+///         let _ = conn.close(ws::CloseCode::NORMAL, "done");
+///     }
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn connect(url: &str, config: ws::Config) -> io::Result<(TcpStream, ws::Connection)> {
+    let invalid = |e: String| io::Error::new(ErrorKind::InvalidInput, e);
+    let parsed = WsUrl::parse(url).map_err(|e| invalid(e.to_string()))?;
+    if parsed.secure {
+        return Err(invalid("wss:// needs TLS: chain a TLS machine".into()));
+    }
+    let request = ClientRequest::from_url(url).map_err(|e| invalid(e.to_string()))?;
+    let conn = ws::Connection::client(config, request).map_err(|e| invalid(e.to_string()))?;
+    let stream = TcpStream::connect(parsed.authority())?;
+    stream.set_nodelay(true)?;
+    Ok((stream, conn))
 }
 
 /// How long a read may wait: until the machine's next deadline (at least a

@@ -1,0 +1,108 @@
+//! The blocking module end to end over loopback: a thread-per-connection
+//! server (`blocking::serve`) and clients (`blocking::connect` and
+//! `blocking::drive`), 100 connections at once, every echo checked; the
+//! same server shape for length-prefixed frames.
+
+use sansproto::ws::{CloseCode, Config, Connection, Event, Message};
+use sansproto::{blocking, prefix};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::thread;
+
+fn ws_echo_server() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        blocking::serve(
+            listener,
+            || Connection::server(Config::default()),
+            |conn, event| {
+                if let Event::Message(m) = event {
+                    conn.send(m).unwrap();
+                }
+            },
+        )
+    });
+    addr
+}
+
+/// One client: sends `n` messages, closes once all came back; returns
+/// the echoes and how the connection ended.
+fn client(addr: SocketAddr, id: usize, n: usize) -> (Vec<Message>, Option<CloseCode>) {
+    let (mut stream, mut conn) =
+        blocking::connect(&format!("ws://{addr}/echo"), Config::default()).unwrap();
+    for i in 0..n {
+        conn.send(format!("client {id} message {i}")).unwrap();
+    }
+    let (mut echoes, mut closed) = (Vec::new(), None);
+    let failure = blocking::drive(&mut stream, &mut conn, |conn, event| match event {
+        Event::Message(m) => {
+            echoes.push(m);
+            if echoes.len() == n {
+                conn.close(CloseCode::NORMAL, "done").unwrap();
+            }
+        }
+        Event::Closed(c) => closed = Some(c.code),
+        _ => {}
+    })
+    .unwrap();
+    assert_eq!(failure, None);
+    (echoes, closed)
+}
+
+#[test]
+fn a_hundred_connections_echo_through_serve_and_connect() {
+    let addr = ws_echo_server();
+    let clients: Vec<_> = (0..100)
+        .map(|id| thread::spawn(move || (id, client(addr, id, 20))))
+        .collect();
+    for handle in clients {
+        let (id, (echoes, closed)) = handle.join().unwrap();
+        let expected: Vec<Message> = (0..20)
+            .map(|i| Message::from(format!("client {id} message {i}")))
+            .collect();
+        assert_eq!(echoes, expected, "client {id}");
+        assert_eq!(closed, Some(CloseCode::NORMAL), "client {id}");
+    }
+}
+
+#[test]
+fn connect_refuses_wss_and_a_bad_url_before_opening_anything() {
+    let e = blocking::connect("wss://127.0.0.1:1/", Config::default()).unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+    let e = blocking::connect("http://127.0.0.1:1/", Config::default()).unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+}
+
+#[test]
+fn serve_drives_length_prefixed_connections_too() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        blocking::serve(
+            listener,
+            || prefix::Connection::new(prefix::Config::default()),
+            |conn, event| {
+                if let prefix::Event::Frame(f) = event {
+                    conn.send(f).unwrap();
+                }
+            },
+        )
+    });
+    let mut stream = TcpStream::connect(addr).unwrap();
+    let mut conn = prefix::Connection::new(prefix::Config::default());
+    for m in ["one", "two", "three"] {
+        conn.send(m.as_bytes().to_vec()).unwrap();
+    }
+    let mut echoes = Vec::new();
+    let failure = blocking::drive(&mut stream, &mut conn, |conn, event| {
+        if let prefix::Event::Frame(f) = event {
+            echoes.push(f);
+            if echoes.len() == 3 {
+                conn.close();
+            }
+        }
+    })
+    .unwrap();
+    assert_eq!(failure, None);
+    assert_eq!(echoes, ["one", "two", "three"]);
+}
