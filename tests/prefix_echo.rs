@@ -1,22 +1,15 @@
-//! The `prefix_echo` example's server, in-process on port 0: it echoes a
+//! The `prefix_echo` example's server, as built, on port 0: it echoes a
 //! client's frames and survives clients that claim oversized lengths or hang
-//! up mid-frame.
+//! up mid-frame; the example's own client gets every echo.
 
-#[path = "../examples/prefix_echo.rs"]
-#[allow(dead_code)]
-mod echo;
+mod common;
 
+use common::examples::{build, Server};
 use std::io::{ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::TcpStream;
+use std::process::Command;
 use std::thread;
 use std::time::Duration;
-
-fn start_server() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    thread::spawn(move || echo::serve(listener));
-    addr
-}
 
 /// Reads until the server closes the connection; returns what it sent.
 fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
@@ -38,7 +31,8 @@ fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
 
 #[test]
 fn echo_server_survives_bad_clients() {
-    let addr = start_server();
+    let server = Server::start("prefix_echo", &["server", "127.0.0.1:0"], " on ", true);
+    let addr = server.address.as_str();
 
     // Claims a 4 GiB frame: the server drops this connection only.
     let mut s = TcpStream::connect(addr).unwrap();
@@ -69,5 +63,11 @@ fn echo_server_survives_bad_clients() {
     assert_eq!(read_to_close(&mut s), wire);
 
     // And the example's own client still gets every echo.
-    echo::client(addr).unwrap();
+    let client = Command::new(build(&["prefix_echo"]).remove(0))
+        .args(["client", addr])
+        .output()
+        .unwrap();
+    let log = server.stop();
+    assert!(client.status.success(), "{client:?}\n{log}");
+    assert_eq!(client.stdout, b"all echoes matched\n");
 }

@@ -1,28 +1,20 @@
-//! The `tokio_echo` example serves a client that sends messages of several
-//! sizes (each echo checked), reading straight into the connection's
-//! buffer, and ends with a clean closing handshake.
+//! The `tokio_echo` example, as built, serves a client that sends messages
+//! of several sizes (each echo checked), reading straight into the
+//! connection's buffer, and ends with a clean closing handshake.
 
-#[path = "../examples/tokio_echo.rs"]
-#[allow(dead_code)]
-mod tokio_echo;
+mod common;
 
+use common::examples::Server;
 use sansproto::ws::{ClientRequest, CloseCode, Config, Connection, Event, Message};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 #[tokio::test]
 async fn echoes_every_size_and_closes_cleanly() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = tokio::spawn(async move {
-        let (mut stream, _) = listener.accept().await.unwrap();
-        let mut conn = Connection::server(Config::default());
-        tokio_echo::serve(&mut stream, &mut conn).await.unwrap();
-        conn.error().cloned()
-    });
-
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    let request = ClientRequest::new(addr.to_string(), "/");
+    let server = Server::start("tokio_echo", &["127.0.0.1:0"], "ws://", true);
+    let addr = server.address.clone();
+    let mut stream = TcpStream::connect(&addr).await.unwrap();
+    let request = ClientRequest::new(addr.clone(), "/");
     let mut client = Connection::client(Config::default(), request).unwrap();
     let sizes = [0usize, 1, 125, 126, 20_000, 70_000, 1 << 20];
     let messages: Vec<Message> = sizes
@@ -57,5 +49,5 @@ async fn echoes_every_size_and_closes_cleanly() {
     let closed = closed.unwrap();
     assert!(closed.clean && !closed.by_peer, "{closed:?}");
     drop(stream);
-    assert_eq!(server.await.unwrap(), None);
+    drop(server);
 }

@@ -1,25 +1,20 @@
-//! The `udp_echo` example's server and client, in-process over real UDP
+//! The `udp_echo` example's server and client, as built, over real UDP
 //! sockets on 127.0.0.1, while another socket sprays garbage at the server.
 
-use std::net::UdpSocket;
+mod common;
+
+use common::examples::{build, Server};
+use std::net::{SocketAddr, UdpSocket};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-#[allow(dead_code)]
-#[path = "../examples/udp_echo.rs"]
-mod udp_echo;
-
 #[test]
 fn echo_over_loopback_survives_garbage() {
-    let server = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let server_addr = server.local_addr().unwrap();
+    let server = Server::start("udp_echo", &["server", "127.0.0.1:0"], "echoing on ", false);
+    let server_addr: SocketAddr = server.address.parse().unwrap();
     let stop = Arc::new(AtomicBool::new(false));
-
-    let serving = {
-        let stop = Arc::clone(&stop);
-        std::thread::spawn(move || udp_echo::serve(&server, || stop.load(Ordering::Relaxed)))
-    };
     let spraying = {
         let stop = Arc::clone(&stop);
         std::thread::spawn(move || {
@@ -38,13 +33,19 @@ fn echo_over_loopback_survives_garbage() {
         })
     };
 
-    let client = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let result = udp_echo::run_client(&client, server_addr, udp_echo::SIZES);
+    // The example's client sends messages of several sizes, up to 256 KiB
+    // (segmented), and checks every echo.
+    let client = Command::new(build(&["udp_echo"]).remove(0))
+        .args(["client", &server_addr.to_string()])
+        .output()
+        .unwrap();
 
     stop.store(true, Ordering::Relaxed);
     spraying.join().unwrap();
-    let stats = serving.join().unwrap().unwrap();
-    assert_eq!(result, Ok(()));
-    assert!(stats.echoed >= udp_echo::SIZES.len());
-    assert!(stats.dropped > 0, "the garbage reached the server");
+    let log = server.stop();
+    assert!(client.status.success(), "{client:?}\n{log}");
+    assert!(
+        log.contains("server: dropped a datagram"),
+        "the garbage reached the server and was dropped: {log}"
+    );
 }

@@ -4,5 +4,6 @@
 
 pub mod alloc;
 pub mod datagram;
+pub mod examples;
 pub mod prefix;
 pub mod ws;
