@@ -53,6 +53,9 @@ mod error;
 pub mod prefix;
 mod random;
 pub(crate) mod timer;
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub mod tokio;
 pub mod ws;
 
 pub use buf::Output;

@@ -1,0 +1,55 @@
+//! Async adapters for tokio (feature `tokio`): the machines over any
+//! `AsyncRead + AsyncWrite` stream, with timers on tokio's clock.
+//!
+//! The machine keeps every partial read, so the futures here are
+//! cancellation safe: dropping a pending [`WebSocket::next`] (in a
+//! `select!`, say) loses no bytes and no message, and the next call goes on
+//! where it stopped. Timers (keepalive pings, pong, close and handshake
+//! deadlines) need no task of their own: whatever future is polled waits
+//! for input only until the machine's next deadline.
+//!
+//! ```no_run
+//! use sansproto::tokio::WebSocket;
+//! use sansproto::ws::Config;
+//!
+//! # async fn run() -> Result<(), sansproto::tokio::Error> {
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:9002").await?;
+//! loop {
+//!     let (stream, _) = listener.accept().await?;
+//!     tokio::spawn(async move {
+//!         let mut ws = WebSocket::accept(stream, Config::default()).await?;
+//!         while let Some(message) = ws.next().await {
+//!             ws.send(message?).await?;
+//!         }
+//!         Ok::<_, sansproto::tokio::Error>(())
+//!     });
+//! }
+//! # }
+//! ```
+
+mod ws;
+
+pub use ws::WebSocket;
+
+use std::io;
+
+/// Why an adapter stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The transport failed.
+    #[error("i/o: {0}")]
+    Io(#[from] io::Error),
+    /// The WebSocket connection failed (the peer broke the protocol, a
+    /// deadline passed, the handshake was refused); its Close frame, if
+    /// any, was sent.
+    #[error(transparent)]
+    Ws(#[from] crate::ws::Error),
+    /// The peer sent a plain HTTP request instead of an upgrade; it was
+    /// answered `426 Upgrade Required`.
+    #[error("not a WebSocket upgrade request")]
+    NotWebSocket,
+    /// The connection is closed: nothing more can be sent.
+    #[error("the connection is closed")]
+    Closed,
+}

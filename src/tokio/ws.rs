@@ -1,0 +1,199 @@
+//! A WebSocket connection over a tokio stream.
+
+use super::Error;
+use crate::ws::{ClientRequest, CloseCode, Config, Connection, Event, Message, Opened};
+use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use ::tokio::time::{sleep_until, Instant};
+use bytes::Buf;
+
+/// The least space offered to each read: a read that stops short of a
+/// frame's end costs another one.
+const READ_SIZE: usize = 64 * 1024;
+
+/// A [`Connection`] driven over `S`: messages in with
+/// [`next`](Self::next), out with [`send`](Self::send). Pings are answered,
+/// and the closing handshake and the deadlines run, inside those calls.
+///
+/// Every method is cancellation safe: the connection holds what was read
+/// and what is still to be written.
+#[derive(Debug)]
+pub struct WebSocket<S> {
+    io: S,
+    conn: Connection,
+    /// The connection's failure was returned once.
+    reported: bool,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
+    /// Drives `conn` over `io` as it is: a server or client connection
+    /// still in its handshake (events such as [`Event::Upgrade`] come out
+    /// of [`next_event`](Self::next_event)), or one opened elsewhere
+    /// ([`Connection::after_handshake`]).
+    pub fn new(io: S, conn: Connection) -> Self {
+        Self {
+            io,
+            conn,
+            reported: false,
+        }
+    }
+
+    /// Runs the server side of the opening handshake on `io`, accepting
+    /// any valid upgrade with `config`'s choices. A plain HTTP request is
+    /// answered `426 Upgrade Required` and refused with
+    /// [`Error::NotWebSocket`].
+    pub async fn accept(io: S, config: Config) -> Result<Self, Error> {
+        let mut ws = Self::new(io, Connection::server(config));
+        ws.open().await?;
+        Ok(ws)
+    }
+
+    /// Runs the client side of the opening handshake on `io` (already
+    /// connected to `request.host`).
+    pub async fn connect(io: S, request: ClientRequest, config: Config) -> Result<Self, Error> {
+        let conn = Connection::client(config, request).map_err(crate::ws::Error::Handshake)?;
+        let mut ws = Self::new(io, conn);
+        ws.open().await?;
+        Ok(ws)
+    }
+
+    /// Drives the handshake until the connection opens.
+    async fn open(&mut self) -> Result<Box<Opened>, Error> {
+        loop {
+            match self.next_event().await? {
+                Some(Event::Open(opened)) => return Ok(opened),
+                Some(Event::HttpRequest(_)) => {
+                    let _ = self.conn.send_http_response(
+                        426,
+                        "Upgrade Required",
+                        &[("Sec-WebSocket-Version", "13")],
+                        b"",
+                    );
+                    self.flush().await?;
+                    return Err(Error::NotWebSocket);
+                }
+                Some(_) => {}
+                None => return Err(self.failure().unwrap_or(Error::Closed)),
+            }
+        }
+    }
+
+    /// The next message; `None` once the connection has closed cleanly.
+    /// A failure (the peer broke the protocol, a deadline passed) is
+    /// returned once, after its Close frame went out; then `None`.
+    pub async fn next(&mut self) -> Option<Result<Message, Error>> {
+        loop {
+            match self.next_event().await {
+                Ok(Some(Event::Message(m))) => return Some(Ok(m)),
+                Ok(Some(_)) => {}
+                Ok(None) => return self.failure().map(Err),
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
+
+    /// The next event of any kind (opening, messages, pings and pongs,
+    /// closing); `None` once the connection is finished and its output
+    /// written.
+    pub async fn next_event(&mut self) -> Result<Option<Event>, Error> {
+        loop {
+            self.conn.handle_timeout(Instant::now().into_std());
+            if let Some(event) = self.conn.poll_event() {
+                return Ok(Some(event));
+            }
+            self.flush().await?;
+            if self.conn.is_finished() {
+                return Ok(None);
+            }
+            self.read().await?;
+        }
+    }
+
+    /// Queues `message` and writes it out (with whatever else is queued).
+    pub async fn send(&mut self, message: impl Into<Message>) -> Result<(), Error> {
+        if let Err(e) = self.conn.send(message) {
+            return Err(match e.kind() {
+                crate::ws::SendErrorKind::Closed => Error::Closed,
+                _ => Error::Ws(crate::ws::Error::Send(e.kind().clone())),
+            });
+        }
+        self.flush().await
+    }
+
+    /// Starts the closing handshake and drives it to its end (the peer's
+    /// Close, or the close deadline).
+    pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        let _ = self.conn.close(code, reason);
+        while self.next_event().await?.is_some() {}
+        match self.failure() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Writes everything queued (vectored, from where it is queued).
+    pub async fn flush(&mut self) -> Result<(), Error> {
+        let mut output = self.conn.output();
+        while output.has_remaining() {
+            // Each write advances the queue: a cancelled flush resumes where
+            // it stopped.
+            self.io.write_buf(&mut output).await?;
+        }
+        self.io.flush().await?;
+        Ok(())
+    }
+
+    /// The connection, for its state and the commands the adapter does not
+    /// wrap (pings, borrowed sends, statistics).
+    pub fn connection(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+
+    /// The stream and the connection.
+    pub fn into_inner(self) -> (S, Connection) {
+        (self.io, self.conn)
+    }
+
+    /// Reads once from the stream into the connection, waiting no longer
+    /// than its next deadline.
+    async fn read(&mut self) -> Result<(), Error> {
+        let deadline = self.conn.poll_timeout().map(Instant::from_std);
+        let Self { io, conn, .. } = self;
+        // `None` only while events wait to be polled: the caller polls them.
+        let Some(buf) = conn.receive_buf_mut(READ_SIZE) else {
+            return Ok(());
+        };
+        let read = async {
+            match deadline {
+                Some(at) => ::tokio::select! {
+                    n = io.read_buf(buf) => Some(n),
+                    () = sleep_until(at) => None,
+                },
+                None => Some(io.read_buf(buf).await),
+            }
+        };
+        match read.await {
+            // Past the deadline: `handle_timeout` runs on the next pass.
+            None => {
+                let _ = conn.commit_appended();
+            }
+            Some(Ok(0)) => {
+                let _ = conn.receive_eof();
+            }
+            Some(Ok(_)) => {
+                let _ = conn.commit_appended();
+            }
+            Some(Err(e)) => return Err(e.into()),
+        }
+        Ok(())
+    }
+
+    /// The connection's failure, the first time it is asked for.
+    fn failure(&mut self) -> Option<Error> {
+        if self.reported {
+            return None;
+        }
+        let e = self.conn.error()?.clone();
+        self.reported = true;
+        Some(Error::Ws(e))
+    }
+}

@@ -1,0 +1,167 @@
+//! The tokio adapter: 1,000 echo connections at once over loopback, every
+//! message checked; keepalive, pong and close deadlines to the second
+//! under tokio's paused clock; and `next()` futures dropped mid-read
+//! thousands of times without losing a byte.
+#![cfg(feature = "tokio")]
+
+use sansproto::tokio::{Error, WebSocket};
+use sansproto::ws::{ClientRequest, CloseCode, Config, Connection, Message, Role, TimeoutKind};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, DuplexStream};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
+
+#[tokio::test]
+async fn a_thousand_connections_echo_through_the_adapter() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            tokio::spawn(async move {
+                let mut ws = WebSocket::accept(stream, Config::default()).await.unwrap();
+                while let Some(message) = ws.next().await {
+                    ws.send(message.unwrap()).await.unwrap();
+                }
+            });
+        }
+    });
+    let clients: Vec<_> = (0..1000)
+        .map(|id| {
+            tokio::spawn(async move {
+                let stream = TcpStream::connect(addr).await.unwrap();
+                let request = ClientRequest::new(addr.to_string(), "/");
+                let mut ws = WebSocket::connect(stream, request, Config::default())
+                    .await
+                    .unwrap();
+                for i in 0..5 {
+                    let sent = Message::from(format!("client {id} message {i}"));
+                    ws.send(sent.clone()).await.unwrap();
+                    assert_eq!(ws.next().await.unwrap().unwrap(), sent);
+                }
+                ws.close(CloseCode::NORMAL, "done").await.unwrap();
+                assert!(ws.next().await.is_none());
+            })
+        })
+        .collect();
+    for client in clients {
+        client.await.unwrap();
+    }
+}
+
+/// A server session over one end of an in-memory pipe; the other end is
+/// returned raw, for a peer that reads and never answers.
+fn server_over_pipe(config: Config) -> (WebSocket<DuplexStream>, DuplexStream) {
+    let (ours, theirs) = tokio::io::duplex(64 << 10);
+    let conn = Connection::after_handshake(
+        Role::Server,
+        config,
+        None,
+        None,
+        sansproto::seeded_random(1),
+    );
+    (WebSocket::new(ours, conn), theirs)
+}
+
+#[tokio::test(start_paused = true)]
+async fn keepalive_pings_go_out_and_a_missing_pong_ends_the_connection_on_time() {
+    let config = Config::default().with_keepalive(Duration::from_secs(10), Duration::from_secs(5));
+    let (mut ws, mut peer) = server_over_pipe(config);
+    let start = Instant::now();
+    let result = ws.next().await;
+    assert!(
+        matches!(
+            result,
+            Some(Err(Error::Ws(sansproto::ws::Error::Timeout(
+                TimeoutKind::Pong
+            ))))
+        ),
+        "{result:?}"
+    );
+    assert_eq!(start.elapsed(), Duration::from_secs(15));
+    assert!(ws.next().await.is_none());
+    // The silent peer was sent the keepalive ping.
+    let mut got = Vec::new();
+    peer.read_buf(&mut got).await.unwrap();
+    assert_eq!(got[0], 0x89, "a ping first: {got:02x?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unanswered_close_ends_at_the_close_deadline() {
+    let config = Config::default().with_close_timeout(Some(Duration::from_secs(3)));
+    let (mut ws, mut peer) = server_over_pipe(config);
+    let start = Instant::now();
+    let result = ws.close(CloseCode::NORMAL, "bye").await;
+    assert!(
+        matches!(
+            result,
+            Err(Error::Ws(sansproto::ws::Error::Timeout(TimeoutKind::Close)))
+        ),
+        "{result:?}"
+    );
+    assert_eq!(start.elapsed(), Duration::from_secs(3));
+    let mut got = Vec::new();
+    peer.read_buf(&mut got).await.unwrap();
+    assert_eq!(
+        &got[..4],
+        [0x88, 0x05, 0x03, 0xe8],
+        "the Close went out first"
+    );
+}
+
+#[tokio::test]
+async fn dropping_pending_next_futures_loses_nothing() {
+    // A small pipe: every message arrives over many reads.
+    let (a, b) = tokio::io::duplex(256);
+    let server = Connection::after_handshake(
+        Role::Server,
+        Config::default(),
+        None,
+        None,
+        sansproto::seeded_random(1),
+    );
+    let client = Connection::after_handshake(
+        Role::Client,
+        Config::default(),
+        None,
+        None,
+        sansproto::seeded_random(2),
+    );
+    let messages: Vec<Message> = (0..200usize)
+        .map(|i| {
+            Message::Binary(
+                (0..(i * 97) % 5000)
+                    .map(|j| (i + j) as u8)
+                    .collect::<Vec<u8>>()
+                    .into(),
+            )
+        })
+        .collect();
+    let sending = {
+        let messages = messages.clone();
+        tokio::spawn(async move {
+            let mut ws = WebSocket::new(b, client);
+            for m in messages {
+                ws.send(m).await.unwrap();
+            }
+            ws.close(CloseCode::NORMAL, "done").await.unwrap();
+        })
+    };
+    let mut ws = WebSocket::new(a, server);
+    let (mut got, mut dropped) = (Vec::new(), 0u32);
+    loop {
+        tokio::select! {
+            biased;
+            // Ready on its second poll: the `next()` beside it is dropped
+            // whenever it did not finish within one poll.
+            () = tokio::task::yield_now() => dropped += 1,
+            m = ws.next() => match m {
+                Some(m) => got.push(m.unwrap()),
+                None => break,
+            },
+        }
+    }
+    sending.await.unwrap();
+    assert_eq!(got, messages);
+    assert!(dropped > 100, "only {dropped} futures were dropped");
+}
