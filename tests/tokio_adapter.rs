@@ -165,3 +165,31 @@ async fn dropping_pending_next_futures_loses_nothing() {
     assert_eq!(got, messages);
     assert!(dropped > 100, "only {dropped} futures were dropped");
 }
+
+#[tokio::test(start_paused = true)]
+async fn frames_go_both_ways_and_the_idle_timeout_ends_them_on_time() {
+    use sansproto::prefix;
+    use sansproto::tokio::Frames;
+    let (a, b) = tokio::io::duplex(16);
+    let idle = prefix::Config::builder()
+        .idle_timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let mut server = Frames::new(a, prefix::Connection::new(idle));
+    let mut client = Frames::new(b, prefix::Connection::new(prefix::Config::default()));
+    let payloads: Vec<Vec<u8>> = (0..50).map(|i| vec![i as u8; i * 7]).collect();
+    let sending = tokio::spawn(async move {
+        for p in (0..50).map(|i| vec![i as u8; i * 7]) {
+            client.send(&p).await.unwrap();
+        }
+        client
+    });
+    for p in &payloads {
+        assert_eq!(server.next().await.unwrap().unwrap(), p[..]);
+    }
+    let _client = sending.await.unwrap();
+    // Nothing more arrives: the idle timeout ends the stream 30 s later.
+    let start = Instant::now();
+    assert!(server.next().await.is_none());
+    assert_eq!(start.elapsed(), Duration::from_secs(30));
+}

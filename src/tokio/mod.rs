@@ -1,4 +1,5 @@
-//! Async adapters for tokio (feature `tokio`): the machines over any
+//! Async adapters for tokio (feature `tokio`): WebSocket connections
+//! ([`WebSocket`]) and length-prefixed frames ([`Frames`]) over any
 //! `AsyncRead + AsyncWrite` stream, with timers on tokio's clock.
 //!
 //! The machine keeps every partial read, so the futures here are
@@ -27,8 +28,10 @@
 //! # }
 //! ```
 
+mod frames;
 mod ws;
 
+pub use frames::Frames;
 pub use ws::WebSocket;
 
 use std::io;
@@ -45,6 +48,12 @@ pub enum Error {
     /// any, was sent.
     #[error(transparent)]
     Ws(#[from] crate::ws::Error),
+    /// The length-prefixed stream broke its framing.
+    #[error(transparent)]
+    Prefix(crate::prefix::DecodeError),
+    /// A frame was refused (the send queue is full).
+    #[error("send refused: {0}")]
+    Refused(crate::prefix::SendErrorKind),
     /// The peer sent a plain HTTP request instead of an upgrade; it was
     /// answered `426 Upgrade Required`.
     #[error("not a WebSocket upgrade request")]
