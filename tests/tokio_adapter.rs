@@ -193,3 +193,40 @@ async fn frames_go_both_ways_and_the_idle_timeout_ends_them_on_time() {
     assert!(server.next().await.is_none());
     assert_eq!(start.elapsed(), Duration::from_secs(30));
 }
+
+#[tokio::test]
+async fn the_application_decides_each_upgrade() {
+    use sansproto::ws::{Accept, Reject};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let mut outcomes = Vec::new();
+        for _ in 0..2 {
+            let (stream, _) = listener.accept().await.unwrap();
+            let ws = WebSocket::accept_with(stream, Config::default(), |request| {
+                if request.path() == "/chat" {
+                    Ok(Accept::new().with_protocol("chat.v1"))
+                } else {
+                    Err(Reject::new(404))
+                }
+            })
+            .await;
+            outcomes.push(ws.map(drop).map_err(|e| e.to_string()));
+        }
+        outcomes
+    });
+    let chat = Config::default().with_protocols(["chat.v1"]).unwrap();
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let request = ClientRequest::new(addr.to_string(), "/chat");
+    let mut ws = WebSocket::connect(stream, request, chat.clone())
+        .await
+        .unwrap();
+    assert!(ws.connection().is_open());
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let request = ClientRequest::new(addr.to_string(), "/elsewhere");
+    let refused = WebSocket::connect(stream, request, chat).await;
+    assert!(matches!(refused, Err(Error::Ws(_))), "{refused:?}");
+    let outcomes = server.await.unwrap();
+    assert!(outcomes[0].is_ok(), "{outcomes:?}");
+    assert!(outcomes[1].is_err(), "{outcomes:?}");
+}

@@ -1,7 +1,10 @@
 //! A WebSocket connection over a tokio stream.
 
 use super::Error;
-use crate::ws::{ClientRequest, CloseCode, Config, Connection, Event, Message, Opened};
+use crate::ws::{
+    Accept, ClientRequest, CloseCode, Config, Connection, Event, Message, Opened, Reject,
+    UpgradeRequest,
+};
 use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use ::tokio::time::{sleep_until, Instant};
 use bytes::Buf;
@@ -47,6 +50,52 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         Ok(ws)
     }
 
+    /// Runs the server side of the opening handshake on `io`, with the
+    /// application deciding the upgrade: `decide` sees the request (path,
+    /// `Origin`, offered subprotocols and extensions, headers) and accepts
+    /// it with its choices or rejects it with a response. A rejection is
+    /// sent, and returned as the connection's failure.
+    ///
+    /// ```no_run
+    /// use sansproto::tokio::WebSocket;
+    /// use sansproto::ws::{Accept, Config, Reject};
+    ///
+    /// # async fn run(stream: tokio::net::TcpStream) -> Result<(), sansproto::tokio::Error> {
+    /// let ws = WebSocket::accept_with(stream, Config::default(), |request| {
+    ///     if request.path() == "/chat" { Ok(Accept::new()) } else { Err(Reject::new(404)) }
+    /// })
+    /// .await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn accept_with(
+        io: S,
+        config: Config,
+        mut decide: impl FnMut(&UpgradeRequest) -> Result<Accept, Reject>,
+    ) -> Result<Self, Error> {
+        let mut ws = Self::new(io, Connection::server_with_decision(config));
+        loop {
+            match ws.next_event().await? {
+                Some(Event::Upgrade(request)) => {
+                    let answered = match decide(&request) {
+                        Ok(accept) => ws.conn.accept(accept).is_ok(),
+                        Err(reject) => ws.conn.reject(reject).is_ok(),
+                    };
+                    if !answered {
+                        return Err(Error::Closed);
+                    }
+                }
+                Some(Event::Open(_)) => {
+                    // The 101 goes out now, whatever the caller does next.
+                    ws.flush().await?;
+                    return Ok(ws);
+                }
+                Some(Event::HttpRequest(_)) => return Err(ws.refuse_plain_http().await),
+                Some(_) => {}
+                None => return Err(ws.failure().unwrap_or(Error::Closed)),
+            }
+        }
+    }
+
     /// Runs the client side of the opening handshake on `io` (already
     /// connected to `request.host`).
     pub async fn connect(io: S, request: ClientRequest, config: Config) -> Result<Self, Error> {
@@ -60,20 +109,29 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     async fn open(&mut self) -> Result<Box<Opened>, Error> {
         loop {
             match self.next_event().await? {
-                Some(Event::Open(opened)) => return Ok(opened),
-                Some(Event::HttpRequest(_)) => {
-                    let _ = self.conn.send_http_response(
-                        426,
-                        "Upgrade Required",
-                        &[("Sec-WebSocket-Version", "13")],
-                        b"",
-                    );
+                Some(Event::Open(opened)) => {
+                    // The 101 (or what the client queued) goes out now.
                     self.flush().await?;
-                    return Err(Error::NotWebSocket);
+                    return Ok(opened);
                 }
+                Some(Event::HttpRequest(_)) => return Err(self.refuse_plain_http().await),
                 Some(_) => {}
                 None => return Err(self.failure().unwrap_or(Error::Closed)),
             }
+        }
+    }
+
+    /// Answers a plain HTTP request `426 Upgrade Required`.
+    async fn refuse_plain_http(&mut self) -> Error {
+        let _ = self.conn.send_http_response(
+            426,
+            "Upgrade Required",
+            &[("Sec-WebSocket-Version", "13")],
+            b"",
+        );
+        match self.flush().await {
+            Ok(()) => Error::NotWebSocket,
+            Err(e) => e,
         }
     }
 
