@@ -230,3 +230,49 @@ async fn the_application_decides_each_upgrade() {
     assert!(outcomes[0].is_ok(), "{outcomes:?}");
     assert!(outcomes[1].is_err(), "{outcomes:?}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn datagrams_echo_segmented_messages_and_idle_peers_expire_on_time() {
+    use sansproto::datagram::{CloseReason, Config as UdpConfig, Endpoint, Event};
+    use sansproto::tokio::Datagrams;
+    let mut config = UdpConfig::segmented();
+    config.idle_timeout = Duration::from_secs(20);
+    let server_socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let server_addr = server_socket.local_addr().unwrap();
+    let mut server = Datagrams::new(server_socket, Endpoint::new(config.clone()).unwrap());
+    let client_socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let client_addr = client_socket.local_addr().unwrap();
+    let mut client = Datagrams::new(client_socket, Endpoint::new(config).unwrap());
+    let sizes = [0usize, 1, 1400, 5000, 60_000];
+    let serving = tokio::spawn(async move {
+        let mut echoed = 0;
+        loop {
+            match server.next().await.unwrap() {
+                Event::Message { peer, payload } => {
+                    server.send(peer, payload).await.unwrap();
+                    echoed += 1;
+                }
+                Event::PeerClosed { peer, reason } => {
+                    return (echoed, peer, reason, Instant::now());
+                }
+                _ => {}
+            }
+        }
+    });
+    for (i, &n) in sizes.iter().enumerate() {
+        let message = bytes::Bytes::from((0..n).map(|j| (i + j) as u8).collect::<Vec<u8>>());
+        client.send(server_addr, message.clone()).await.unwrap();
+        loop {
+            if let Event::Message { peer, payload } = client.next().await.unwrap() {
+                assert_eq!(peer, server_addr);
+                assert_eq!(payload, message);
+                break;
+            }
+        }
+    }
+    let last = Instant::now();
+    let (echoed, peer, reason, at) = serving.await.unwrap();
+    assert_eq!(echoed, sizes.len());
+    assert_eq!((peer, reason), (client_addr, CloseReason::IdleTimeout));
+    assert_eq!(at - last, Duration::from_secs(20));
+}

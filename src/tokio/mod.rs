@@ -1,6 +1,7 @@
 //! Async adapters for tokio (feature `tokio`): WebSocket connections
 //! ([`WebSocket`]) and length-prefixed frames ([`Frames`]) over any
-//! `AsyncRead + AsyncWrite` stream, with timers on tokio's clock.
+//! `AsyncRead + AsyncWrite` stream, and a datagram endpoint over a
+//! `UdpSocket` ([`Datagrams`]), with timers on tokio's clock.
 //!
 //! The machine keeps every partial read, so the futures here are
 //! cancellation safe: dropping a pending [`WebSocket::next`] (in a
@@ -28,9 +29,11 @@
 //! # }
 //! ```
 
+mod datagram;
 mod frames;
 mod ws;
 
+pub use datagram::Datagrams;
 pub use frames::Frames;
 pub use ws::WebSocket;
 
@@ -54,6 +57,9 @@ pub enum Error {
     /// A frame was refused (the send queue is full).
     #[error("send refused: {0}")]
     Refused(crate::prefix::SendErrorKind),
+    /// A datagram was refused (too large, or the send queue is full).
+    #[error(transparent)]
+    Datagram(crate::datagram::SendError),
     /// The peer sent a plain HTTP request instead of an upgrade; it was
     /// answered `426 Upgrade Required`.
     #[error("not a WebSocket upgrade request")]

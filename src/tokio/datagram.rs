@@ -1,0 +1,143 @@
+//! A datagram endpoint over a tokio `UdpSocket`.
+
+use super::Error;
+use crate::datagram::{Backlogged, Endpoint, Event, SendError};
+use ::tokio::net::UdpSocket;
+use ::tokio::time::{sleep_until, Instant};
+use bytes::{Bytes, BytesMut};
+use std::net::SocketAddr;
+
+/// The largest UDP payload.
+const MAX_DATAGRAM: usize = 65_536;
+
+/// An [`Endpoint`] behind one tokio `UdpSocket`, with no task of its own:
+/// [`next`](Self::next) reads datagrams, runs the peer and reassembly
+/// timers on tokio's clock and writes what is queued, until an event for
+/// the application comes out. Cancellation safe: a datagram read is handed
+/// to the endpoint before anything else can happen.
+///
+/// ```no_run
+/// use sansproto::datagram::{Config, Endpoint, Event};
+/// use sansproto::tokio::Datagrams;
+///
+/// # async fn run() -> Result<(), sansproto::tokio::Error> {
+/// let socket = tokio::net::UdpSocket::bind("127.0.0.1:7001").await?;
+/// let endpoint = Endpoint::new(Config::segmented()).expect("a valid configuration");
+/// let mut udp = Datagrams::new(socket, endpoint);
+/// loop {
+///     if let Event::Message { peer, message } = udp.next().await? {
+///         let _ = udp.endpoint().send(peer, message); // echo
+///     }
+/// }
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Datagrams {
+    socket: UdpSocket,
+    endpoint: Endpoint<SocketAddr>,
+    buf: BytesMut,
+    out: Vec<u8>,
+    /// A datagram the endpoint refused while its events waited.
+    backlogged: Option<(SocketAddr, Bytes)>,
+}
+
+impl Datagrams {
+    /// Drives `endpoint` over `socket`.
+    pub fn new(socket: UdpSocket, endpoint: Endpoint<SocketAddr>) -> Self {
+        Self {
+            socket,
+            endpoint,
+            buf: BytesMut::new(),
+            out: Vec::new(),
+            backlogged: None,
+        }
+    }
+
+    /// The next event (a message, a peer opened or closed, a datagram
+    /// dropped and why).
+    pub async fn next(&mut self) -> Result<Event<SocketAddr>, Error> {
+        loop {
+            let now = Instant::now().into_std();
+            self.endpoint.handle_timeout(now);
+            if let Some(event) = self.endpoint.poll_event() {
+                return Ok(event);
+            }
+            if let Some((from, datagram)) = self.backlogged.take() {
+                self.take(from, datagram, now);
+                continue;
+            }
+            self.flush().await?;
+            self.read().await?;
+        }
+    }
+
+    /// Queues `message` for `to` and writes what is queued.
+    pub async fn send(&mut self, to: SocketAddr, message: Bytes) -> Result<(), Error> {
+        self.endpoint.send(to, message)?;
+        self.flush().await
+    }
+
+    /// Writes every queued datagram.
+    pub async fn flush(&mut self) -> Result<(), Error> {
+        loop {
+            let Some(to) = self.endpoint.poll_transmit(&mut self.out) else {
+                return Ok(());
+            };
+            let sent = self.socket.send_to(&self.out, to).await;
+            self.out.clear();
+            sent?;
+        }
+    }
+
+    /// The endpoint, for its commands and state (sends queued here go out
+    /// with the next call).
+    pub fn endpoint(&mut self) -> &mut Endpoint<SocketAddr> {
+        &mut self.endpoint
+    }
+
+    /// The socket and the endpoint.
+    pub fn into_inner(self) -> (UdpSocket, Endpoint<SocketAddr>) {
+        (self.socket, self.endpoint)
+    }
+
+    /// Waits for a datagram, no longer than the next deadline, and hands
+    /// it to the endpoint.
+    async fn read(&mut self) -> Result<(), Error> {
+        let deadline = self.endpoint.poll_timeout().map(Instant::from_std);
+        self.buf.clear();
+        self.buf.reserve(MAX_DATAGRAM);
+        let Self { socket, buf, .. } = self;
+        let received = async {
+            match deadline {
+                Some(at) => ::tokio::select! {
+                    r = socket.recv_buf_from(buf) => Some(r),
+                    () = sleep_until(at) => None,
+                },
+                None => Some(socket.recv_buf_from(buf).await),
+            }
+        };
+        match received.await {
+            None => Ok(()),
+            Some(Ok((_, from))) => {
+                let datagram = self.buf.split().freeze();
+                self.take(from, datagram, Instant::now().into_std());
+                Ok(())
+            }
+            Some(Err(e)) => Err(e.into()),
+        }
+    }
+
+    /// Hands a datagram to the endpoint, keeping it while the endpoint's
+    /// events wait to be polled.
+    fn take(&mut self, from: SocketAddr, datagram: Bytes, now: std::time::Instant) {
+        if let Err(Backlogged { from, datagram }) = self.endpoint.receive(from, datagram, now) {
+            self.backlogged = Some((from, datagram));
+        }
+    }
+}
+
+impl From<SendError> for Error {
+    fn from(e: SendError) -> Self {
+        Error::Datagram(e)
+    }
+}
