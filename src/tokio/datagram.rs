@@ -25,8 +25,8 @@ const MAX_DATAGRAM: usize = 65_536;
 /// let endpoint = Endpoint::new(Config::segmented()).expect("a valid configuration");
 /// let mut udp = Datagrams::new(socket, endpoint);
 /// loop {
-///     if let Event::Message { peer, message } = udp.next().await? {
-///         let _ = udp.endpoint().send(peer, message); // echo
+///     if let Event::Message { peer, payload } = udp.next().await? {
+///         let _ = udp.endpoint().send(peer, payload); // echo
 ///     }
 /// }
 /// # }
