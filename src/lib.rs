@@ -52,6 +52,9 @@ pub mod driver;
 mod error;
 pub mod prefix;
 mod random;
+#[cfg(feature = "testkit")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
+pub mod testkit;
 pub(crate) mod timer;
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
