@@ -46,6 +46,7 @@ pub mod driver;
 mod error;
 pub mod prefix;
 mod random;
+mod stats;
 pub(crate) mod timer;
 pub mod ws;
 
@@ -56,6 +57,7 @@ pub use bytes;
 pub use driver::Driver;
 pub use error::SendError;
 pub use random::{default_random, seeded_random, Random, RandomSource};
+pub use stats::Traffic;
 
 /// The README's examples, compiled as doc tests.
 #[cfg(doctest)]
