@@ -31,7 +31,9 @@ fn ws_session_counts_a_scripted_exchange() {
     // Client: text "hello" (2 + 4 + 5), binary [1, 2, 3] (2 + 4 + 3),
     // ping "p" (2 + 4 + 1): 27 bytes, masked.
     client.send("hello").unwrap();
-    client.send(Message::Binary(Bytes::from_static(&[1, 2, 3]))).unwrap();
+    client
+        .send(Message::Binary(Bytes::from_static(&[1, 2, 3])))
+        .unwrap();
     client.ping("p").unwrap();
     assert_eq!(deliver(&mut client, &mut server), 27);
     assert_eq!(drain(&mut server).len(), 3);
@@ -100,8 +102,15 @@ fn ws_keepalive_round_trip_is_measured() {
     client.handle_timeout(t0 + Duration::from_secs(1)); // the keepalive ping
     deliver(&mut client, &mut server);
     deliver(&mut server, &mut client); // its pong
-    assert!(matches!(drain(&mut client)[..], [Event::Pong { matched: true, .. }]));
-    assert_eq!(client.stats().last_rtt, None, "measured at the next handle_timeout");
+    assert!(matches!(
+        drain(&mut client)[..],
+        [Event::Pong { matched: true, .. }]
+    ));
+    assert_eq!(
+        client.stats().last_rtt,
+        None,
+        "measured at the next handle_timeout"
+    );
     client.handle_timeout(t0 + Duration::from_millis(1250));
     let c = client.stats();
     assert_eq!(c.last_rtt, Some(Duration::from_millis(250)));
@@ -115,7 +124,10 @@ fn ws_failure_is_counted_by_kind() {
     assert!(server.receive(&[0x82, 0x01, 0xff]).is_err());
     let s = server.stats();
     assert_eq!(s.errors.protocol, 1);
-    assert_eq!(s.errors.invalid_utf8 + s.errors.too_big + s.errors.timeout, 0);
+    assert_eq!(
+        s.errors.invalid_utf8 + s.errors.too_big + s.errors.timeout,
+        0
+    );
     assert_eq!((s.rx.bytes, s.rx.frames), (3, 0));
     assert_eq!((s.tx.frames, s.control_tx.closes), (1, 1));
 }
@@ -127,7 +139,10 @@ fn ws_connection_counts_the_handshake() {
     assert!(c.tx.bytes > 100 && s.tx.bytes > 100, "request and 101");
     assert_eq!(c.tx.bytes, s.rx.bytes);
     assert_eq!(s.tx.bytes, c.rx.bytes);
-    assert_eq!((c.rx.frames, s.rx.frames, c.tx.frames, s.tx.frames), (0, 0, 0, 0));
+    assert_eq!(
+        (c.rx.frames, s.rx.frames, c.tx.frames, s.tx.frames),
+        (0, 0, 0, 0)
+    );
     pair.transfer(Side::Client, &[Message::from("x")]);
     let (c2, s2) = (pair.client.stats(), pair.server.stats());
     assert_eq!(c2.tx.bytes - c.tx.bytes, 2 + 4 + 1);
@@ -145,7 +160,10 @@ fn ws_compression_counts_both_sizes() {
     let got = pair.transfer(Side::Client, &[Message::from(text.as_str())]);
     assert_eq!(got, [Message::from(text.as_str())]);
     let (c, s) = (pair.client.stats(), pair.server.stats());
-    assert_eq!((c.compression_tx.messages, s.compression_rx.messages), (1, 1));
+    assert_eq!(
+        (c.compression_tx.messages, s.compression_rx.messages),
+        (1, 1)
+    );
     assert_eq!(c.compression_tx.uncompressed, 1000);
     assert_eq!(s.compression_rx.uncompressed, 1000);
     assert_eq!(c.compression_tx.compressed, s.compression_rx.compressed);
@@ -159,7 +177,12 @@ mod prefix {
 
     #[test]
     fn prefix_counts_a_scripted_exchange() {
-        let mut a = Connection::new(Config::builder().heartbeat(Duration::from_secs(1), &[0u8, 0, 0, 0][..]).build().unwrap());
+        let mut a = Connection::new(
+            Config::builder()
+                .heartbeat(Duration::from_secs(1), &[0u8, 0, 0, 0][..])
+                .build()
+                .unwrap(),
+        );
         let mut b = Connection::new(
             Config::builder()
                 .max_payload_length(8)
@@ -170,7 +193,8 @@ mod prefix {
         let t0 = Instant::now();
         a.handle_timeout(t0);
         a.send(&b"one"[..]).unwrap(); // 4 + 3
-        a.send_batch(&[(&b""[..], &b"two"[..]), (&b""[..], &b"three"[..])]).unwrap(); // 7 + 9
+        a.send_batch(&[(&b""[..], &b"two"[..]), (&b""[..], &b"three"[..])])
+            .unwrap(); // 7 + 9
         a.send(&b"far too long"[..]).unwrap(); // 4 + 12, discarded by b
         a.handle_timeout(t0 + Duration::from_secs(1)); // heartbeat: 4
         let mut wire = Vec::new();
@@ -180,12 +204,18 @@ mod prefix {
         assert_eq!(events.len(), 5);
         assert!(matches!(events[3], Event::FrameDiscarded { length: 16 }));
         b.receive(&[0, 0]).unwrap(); // half a header, then the end
-        assert!(matches!(b.receive_eof(), Err(DecodeError::Truncated { .. })));
+        assert!(matches!(
+            b.receive_eof(),
+            Err(DecodeError::Truncated { .. })
+        ));
 
         let sa = a.stats();
         assert_eq!((sa.tx.bytes, sa.tx.frames, sa.tx.messages), (43, 5, 4));
         assert_eq!((sa.rx.bytes, sa.rx.frames, sa.rx.messages), (0, 0, 0));
-        assert_eq!((sa.heartbeats, sa.heartbeats_skipped, sa.frames_discarded), (1, 0, 0));
+        assert_eq!(
+            (sa.heartbeats, sa.heartbeats_skipped, sa.frames_discarded),
+            (1, 0, 0)
+        );
         assert_eq!(sa.errors, Default::default());
 
         let sb = b.stats();
@@ -193,12 +223,20 @@ mod prefix {
         assert_eq!((sb.tx.bytes, sb.tx.frames, sb.tx.messages), (0, 0, 0));
         assert_eq!((sb.heartbeats, sb.frames_discarded), (0, 1));
         assert_eq!(sb.errors.truncated, 1);
-        assert_eq!(sb.errors.frame_too_long + sb.errors.bad_length + sb.errors.idle_timeout, 0);
+        assert_eq!(
+            sb.errors.frame_too_long + sb.errors.bad_length + sb.errors.idle_timeout,
+            0
+        );
     }
 
     #[test]
     fn prefix_idle_timeout_is_counted() {
-        let mut c = Connection::new(Config::builder().idle_timeout(Duration::from_secs(1)).build().unwrap());
+        let mut c = Connection::new(
+            Config::builder()
+                .idle_timeout(Duration::from_secs(1))
+                .build()
+                .unwrap(),
+        );
         let t0 = Instant::now();
         c.handle_timeout(t0);
         c.handle_timeout(t0 + Duration::from_secs(2));
@@ -214,8 +252,10 @@ mod datagram {
 
     #[test]
     fn datagram_counts_a_scripted_exchange() {
-        let mut a = Endpoint::with_random(Config::segmented(), sansproto::seeded_random(1)).unwrap();
-        let mut b = Endpoint::with_random(Config::segmented(), sansproto::seeded_random(2)).unwrap();
+        let mut a =
+            Endpoint::with_random(Config::segmented(), sansproto::seeded_random(1)).unwrap();
+        let mut b =
+            Endpoint::with_random(Config::segmented(), sansproto::seeded_random(2)).unwrap();
         let now = Instant::now();
         let big = Bytes::from(vec![7u8; 3000]); // 3 fragments
         a.send(2u32, big.clone()).unwrap();
@@ -226,7 +266,8 @@ mod datagram {
         while let Some(to) = a.poll_transmit(&mut datagram) {
             assert_eq!(to, 2);
             sent += datagram.len();
-            b.receive(1u32, Bytes::from(std::mem::take(&mut datagram)), now).unwrap();
+            b.receive(1u32, Bytes::from(std::mem::take(&mut datagram)), now)
+                .unwrap();
         }
         assert_eq!(sent, 3000 + 2 + 4 * HEADER_LEN);
         b.receive(1, Bytes::from_static(&[9, 9]), now).unwrap(); // a short header
@@ -235,20 +276,35 @@ mod datagram {
         assert_eq!(events.len(), 5, "{events:?}");
 
         let sa = a.stats();
-        assert_eq!((sa.tx.bytes, sa.tx.frames, sa.tx.messages), (sent as u64, 4, 2));
+        assert_eq!(
+            (sa.tx.bytes, sa.tx.frames, sa.tx.messages),
+            (sent as u64, 4, 2)
+        );
         assert_eq!((sa.rx.bytes, sa.rx.frames, sa.rx.messages), (0, 0, 0));
-        assert_eq!((sa.errors.send_too_large, sa.errors.send_queue_full), (1, 0));
+        assert_eq!(
+            (sa.errors.send_too_large, sa.errors.send_queue_full),
+            (1, 0)
+        );
         assert_eq!(a.peer_stats(&2), None, "sending opens no peer");
 
         let sb = b.stats();
-        assert_eq!((sb.rx.bytes, sb.rx.frames, sb.rx.messages), (sent as u64 + 2002, 6, 2));
+        assert_eq!(
+            (sb.rx.bytes, sb.rx.frames, sb.rx.messages),
+            (sent as u64 + 2002, 6, 2)
+        );
         assert_eq!((sb.tx.bytes, sb.tx.frames, sb.tx.messages), (0, 0, 0));
         assert_eq!((sb.peers_opened, sb.peers_closed), (1, 0));
         let e = sb.errors;
-        assert_eq!((e.bad_header, e.too_large, e.bad_fragment, e.peers_refused), (1, 1, 0, 0));
+        assert_eq!(
+            (e.bad_header, e.too_large, e.bad_fragment, e.peers_refused),
+            (1, 1, 0, 0)
+        );
         assert_eq!((e.reassembly_timeouts, e.evictions), (0, 0));
         let p = b.peer_stats(&1).unwrap();
-        assert_eq!((p.rx.bytes, p.rx.frames, p.rx.messages), (sent as u64, 4, 2));
+        assert_eq!(
+            (p.rx.bytes, p.rx.frames, p.rx.messages),
+            (sent as u64, 4, 2)
+        );
         assert_eq!((p.datagrams_dropped, p.messages_dropped), (1, 0));
         assert_eq!(b.peer_stats(&3), None);
 
@@ -262,7 +318,13 @@ mod datagram {
         b.receive(1, first, now).unwrap();
         b.handle_timeout(now + Duration::from_secs(60));
         let events: Vec<_> = std::iter::from_fn(|| b.poll_event()).collect();
-        assert!(matches!(events[..], [Event::MessageDropped { .. }, Event::PeerClosed { .. }]), "{events:?}");
+        assert!(
+            matches!(
+                events[..],
+                [Event::MessageDropped { .. }, Event::PeerClosed { .. }]
+            ),
+            "{events:?}"
+        );
         let sb = b.stats();
         assert_eq!((sb.errors.reassembly_timeouts, sb.peers_closed), (1, 1));
     }

@@ -322,7 +322,10 @@ impl Session {
                         continue;
                     }
                 }
-                return self.drained_event();
+                if self.queue_drained() {
+                    continue;
+                }
+                return None;
             };
             match next {
                 Queued::Event(e) => return Some(e),

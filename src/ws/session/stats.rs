@@ -130,18 +130,16 @@ impl Session {
         self.send.flow().is_above(self.buffered_amount())
     }
 
-    /// [`Event::Drained`], once per drain, when the queue went from above
-    /// the high mark to at most the low mark.
+    /// Queues [`Event::Drained`] when the send queue went from above the
+    /// high mark to at most the low mark since the last one; returns
+    /// whether it did. Once per drain, and never after `Event::Closed`.
     #[cold]
-    pub(super) fn drained_event(&mut self) -> Option<Event> {
-        // `Event::Closed` is the last event.
-        if self.is_finished() {
-            return None;
-        }
+    pub(super) fn queue_drained(&mut self) -> bool {
         let queued = self.buffered_amount();
-        self.send
-            .flow_mut()
-            .take_drained(queued)
-            .then_some(Event::Drained)
+        if self.is_finished() || !self.send.flow_mut().take_drained(queued) {
+            return false;
+        }
+        self.emit(Event::Drained);
+        true
     }
 }
