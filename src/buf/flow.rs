@@ -101,7 +101,7 @@ mod tests {
         assert!(!f.take_drained(10));
         f.took(10, 0);
         assert!(!f.take_drained(0));
-        assert_eq!(f.taken(), 150);
+        assert_eq!(f.taken(), 30 + 39 + 1 + 10);
     }
 
     #[test]
