@@ -52,6 +52,7 @@ pub mod driver;
 mod error;
 pub mod prefix;
 mod random;
+mod stats;
 #[cfg(feature = "testkit")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
 pub mod testkit;
@@ -68,6 +69,7 @@ pub use bytes;
 pub use driver::Driver;
 pub use error::SendError;
 pub use random::{default_random, seeded_random, Random, RandomSource};
+pub use stats::Traffic;
 
 /// The README's examples, compiled as doc tests.
 #[cfg(doctest)]

@@ -6,8 +6,10 @@
 //! until the caller takes them, and refuses to grow past its configured
 //! limit.
 
+mod flow;
 mod send;
 
+pub(crate) use flow::{check_marks, Flow};
 pub use send::Output;
 pub(crate) use send::{SendQueue, SHARE_MIN};
 

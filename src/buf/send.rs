@@ -2,6 +2,7 @@
 //! payloads, in order, under a byte limit, taken either copied into one
 //! `Vec` (`poll_transmit`) or as chunks for a vectored write ([`Output`]).
 
+use super::flow::Flow;
 use bytes::{Buf, Bytes};
 use std::collections::VecDeque;
 use std::io::IoSlice;
@@ -22,6 +23,8 @@ pub(crate) struct SendQueue {
     /// `limit` less `chunked`: what `buf` may hold (kept so that the
     /// per-send check is one comparison).
     buf_limit: usize,
+    /// Bytes taken out, and the backpressure marks.
+    flow: Flow,
 }
 
 impl SendQueue {
@@ -33,7 +36,20 @@ impl SendQueue {
             buf: Vec::new(),
             limit,
             buf_limit: limit,
+            flow: Flow::new(),
         }
+    }
+
+    /// Bytes taken out and the backpressure marks, to read.
+    #[inline]
+    pub(crate) fn flow(&self) -> &Flow {
+        &self.flow
+    }
+
+    /// Bytes taken out and the backpressure marks, to set or report.
+    #[inline]
+    pub(crate) fn flow_mut(&mut self) -> &mut Flow {
+        &mut self.flow
     }
 
     /// Bytes queued.
@@ -100,6 +116,7 @@ impl SendQueue {
         if n == 0 {
             return 0;
         }
+        self.flow.took(n, 0);
         if self.chunks.is_empty() && out.is_empty() {
             std::mem::swap(out, &mut self.buf);
             return n;
@@ -173,12 +190,13 @@ impl Buf for Output<'_> {
 
     fn advance(&mut self, mut cnt: usize) {
         let q = &mut *self.queue;
+        let before = q.len();
         while cnt > 0 {
             let Some(front) = q.chunks.front_mut() else {
                 if cnt >= q.buf.len() {
                     // All written: the run's allocation is kept for reuse.
                     q.buf.clear();
-                    return;
+                    break;
                 }
                 // Part of the run: it becomes a chunk, so that following
                 // the partial write copies nothing.
@@ -194,6 +212,7 @@ impl Buf for Output<'_> {
             let chunked = q.chunked - n;
             q.set_chunked(chunked);
         }
+        q.flow.took(before, q.len());
     }
 }
 

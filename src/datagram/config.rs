@@ -56,6 +56,17 @@ pub struct Config {
     pub max_queued_datagrams: usize,
     /// Most bytes (headers included) waiting for `poll_transmit`. Default 2 MiB.
     pub max_queued_bytes: usize,
+    /// Backpressure: above this many queued bytes
+    /// [`Endpoint::is_backpressured`](super::Endpoint::is_backpressured)
+    /// turns true, until `poll_transmit` leaves at most
+    /// [`send_low_mark`](Self::send_low_mark), reported once as
+    /// [`Event::Drained`](super::Event::Drained). Default `None`: no marks
+    /// (only the queue limits refuse sends). [`validate`](Self::validate)
+    /// checks `send_low_mark < send_high_mark <= max_queued_bytes`.
+    pub send_high_mark: Option<usize>,
+    /// Backpressure: see [`send_high_mark`](Self::send_high_mark).
+    /// Default 0; unused without a high mark.
+    pub send_low_mark: usize,
     /// Most events waiting for [`poll_event`](super::Endpoint::poll_event)
     /// before [`receive`](super::Endpoint::receive) hands datagrams back
     /// instead of taking them (one datagram adds at most a few events).
@@ -109,6 +120,8 @@ impl Default for Config {
             idle_timeout: Duration::from_secs(30),
             max_queued_datagrams: 1024,
             max_queued_bytes: 2 * 1024 * 1024,
+            send_high_mark: None,
+            send_low_mark: 0,
             max_pending_events: 1024,
             segmentation: None,
         }
@@ -162,6 +175,17 @@ pub enum ConfigError {
         /// The smallest value that works with the rest of the configuration.
         needed: usize,
     },
+    /// The send marks are out of order: the low mark must be below the
+    /// high mark, and the high mark at most `max_queued_bytes`.
+    #[error("send marks must satisfy low ({low}) < high ({high}) <= max_queued_bytes ({limit})")]
+    SendMarks {
+        /// The high mark.
+        high: usize,
+        /// The low mark.
+        low: usize,
+        /// `max_queued_bytes`.
+        limit: usize,
+    },
 }
 
 impl Config {
@@ -194,6 +218,12 @@ impl Config {
             return Err(ConfigError::Zero {
                 name: "idle_timeout",
             });
+        }
+        if let Some(high) = self.send_high_mark {
+            let (low, limit) = (self.send_low_mark, self.max_queued_bytes);
+            if !crate::buf::check_marks(high, low, limit) {
+                return Err(ConfigError::SendMarks { high, low, limit });
+            }
         }
         let Some(seg) = &self.segmentation else {
             return at_least("max_queued_bytes", self.max_queued_bytes, self.mtu);

@@ -87,6 +87,7 @@ mod error;
 mod peer;
 mod reassembly;
 mod segment;
+mod stats;
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt::Debug;
@@ -101,7 +102,9 @@ pub use config::{
 };
 pub use error::{Backlogged, DropReason, PeerError, SendError, SendErrorKind};
 pub use segment::{Header, HEADER_LEN, VERSION};
+pub use stats::{EndpointStats, ErrorStats, PeerStats};
 
+use crate::buf::Flow;
 use peer::{Peer, Timers};
 use reassembly::Reassembly;
 
@@ -152,6 +155,11 @@ pub enum Event<A> {
         /// Why it was discarded.
         reason: DropReason,
     },
+    /// `poll_transmit` took the outgoing queue from above
+    /// [`Config::send_high_mark`] to at most [`Config::send_low_mark`]
+    /// bytes: sending may resume. Reported once per crossing, after the
+    /// events already queued.
+    Drained,
 }
 
 /// Why a peer was closed.
@@ -199,6 +207,9 @@ pub struct Endpoint<A> {
     queued_bytes: usize,
     next_message_id: u32,
     next_generation: u64,
+    /// Bytes taken by `poll_transmit`, and the backpressure marks.
+    flow: Flow,
+    stats: EndpointStats,
 }
 
 impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
@@ -215,6 +226,8 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
         mut random: impl crate::RandomSource,
     ) -> Result<Self, ConfigError> {
         config.validate()?;
+        let mut flow = Flow::new();
+        flow.set_marks(config.send_high_mark, config.send_low_mark);
         Ok(Self {
             config,
             peers: HashMap::new(),
@@ -225,6 +238,8 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
             queued_bytes: 0,
             next_message_id: random.next_u32(),
             next_generation: 0,
+            flow,
+            stats: EndpointStats::default(),
         })
     }
 
@@ -245,7 +260,11 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
         if self.events.len() >= self.config.max_pending_events {
             return Err(Backlogged { from, datagram });
         }
+        let first = self.events.len();
+        self.stats.rx.bytes += datagram.len() as u64;
+        self.stats.rx.frames += 1;
         self.take(from, datagram, now);
+        self.tally(first);
         Ok(())
     }
 
@@ -259,8 +278,9 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
                 .push_back(Event::DatagramDropped { peer: from, error });
             return;
         }
+        let len = datagram.len();
         let Some(max_fragments) = self.config.segmentation.as_ref().map(|s| s.max_fragments) else {
-            if self.touch_peer(&from, now) {
+            if self.touch_peer(&from, len, now) {
                 self.events.push_back(Event::Message {
                     peer: from,
                     payload: datagram,
@@ -276,7 +296,7 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
                 return;
             }
         };
-        if !self.touch_peer(&from, now) {
+        if !self.touch_peer(&from, len, now) {
             return;
         }
         let Some(seg) = &self.config.segmentation else {
@@ -315,6 +335,7 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
     pub fn send(&mut self, to: A, message: Bytes) -> Result<(), SendError> {
         let max = self.config.max_message_size();
         if message.len() > max {
+            self.stats.errors.send_too_large += 1;
             return Err(SendError::new(SendErrorKind::TooLarge { max }, message));
         }
         let fragment_len = self.config.mtu.saturating_sub(HEADER_LEN);
@@ -329,15 +350,18 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
         // `count` fits a u16 with a validated configuration (it is at most
         // `max_fragments`); refuse rather than truncate if it ever did not.
         let Ok(count) = u16::try_from(count) else {
+            self.stats.errors.send_too_large += 1;
             return Err(SendError::new(SendErrorKind::TooLarge { max }, message));
         };
         let fits = self.outgoing.len().saturating_add(usize::from(count))
             <= self.config.max_queued_datagrams
             && self.queued_bytes.saturating_add(wire_len) <= self.config.max_queued_bytes;
         if !fits {
+            self.stats.errors.send_queue_full += 1;
             return Err(SendError::new(SendErrorKind::QueueFull, message));
         }
         self.queued_bytes = self.queued_bytes.saturating_add(wire_len);
+        self.stats.tx.messages += 1;
         if !segmented {
             self.outgoing.push_back(Outgoing {
                 to,
@@ -376,6 +400,7 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
             peer: peer.clone(),
             reason: CloseReason::Closed,
         });
+        self.stats.peers_closed += 1;
         true
     }
 
@@ -391,7 +416,17 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
     /// clear it after each send): whatever `out` held before is not part of it.
     pub fn poll_transmit(&mut self, out: &mut Vec<u8>) -> Option<A> {
         let datagram = self.outgoing.pop_front()?;
-        self.queued_bytes = self.queued_bytes.saturating_sub(datagram.len());
+        let before = self.queued_bytes;
+        self.queued_bytes = before.saturating_sub(datagram.len());
+        self.flow.took(before, self.queued_bytes);
+        self.stats.tx.frames += 1;
+        if let Some(peer) = self.peers.get_mut(&datagram.to) {
+            peer.stats.tx.bytes += datagram.len() as u64;
+            peer.stats.tx.frames += 1;
+        }
+        if self.flow.take_drained(self.queued_bytes) {
+            self.events.push_back(Event::Drained);
+        }
         out.reserve(datagram.len());
         if let Some(header) = &datagram.header {
             out.extend_from_slice(header);
@@ -410,6 +445,12 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
     /// Runs every timer due at `now`: drops partial messages past their
     /// reassembly timeout and closes peers idle for `idle_timeout`.
     pub fn handle_timeout(&mut self, now: Instant) {
+        let first = self.events.len();
+        self.handle_timers(now);
+        self.tally(first);
+    }
+
+    fn handle_timers(&mut self, now: Instant) {
         while let Some(timer) = self.timers.pop_due(now) {
             let Some(peer) = self.peers.get_mut(&timer.peer) else {
                 continue;
@@ -472,10 +513,12 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
 
     /// Refreshes the idle timer of `addr`'s peer, opening one if there is
     /// room. Returns false (after reporting it) if the table is full.
-    fn touch_peer(&mut self, addr: &A, now: Instant) -> bool {
+    fn touch_peer(&mut self, addr: &A, len: usize, now: Instant) -> bool {
         let expires_at = crate::timer::deadline_after(now, self.config.idle_timeout);
         if let Some(peer) = self.peers.get_mut(addr) {
             peer.expires_at = peer.expires_at.max(expires_at);
+            peer.stats.rx.bytes += len as u64;
+            peer.stats.rx.frames += 1;
             return true;
         }
         if self.peers.len() >= self.config.max_peers {
@@ -486,6 +529,8 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
         let generation = self.next_generation;
         self.next_generation = generation.wrapping_add(1);
         let mut peer = Peer::new(generation, expires_at);
+        peer.stats.rx.bytes = len as u64;
+        peer.stats.rx.frames = 1;
         self.timers.schedule(addr, &mut peer);
         self.peers.insert(addr.clone(), peer);
         self.events

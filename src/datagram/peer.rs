@@ -13,6 +13,7 @@ use std::collections::{BinaryHeap, VecDeque};
 use std::time::Instant;
 
 use super::segment::Partial;
+use super::stats::PeerStats;
 
 /// What the endpoint knows about one peer.
 #[derive(Debug)]
@@ -30,6 +31,8 @@ pub(crate) struct Peer {
     /// Ids of the messages most recently delivered from this peer
     /// (segmentation on), oldest first.
     delivered: VecDeque<u32>,
+    /// What this peer sent and was sent.
+    pub(crate) stats: PeerStats,
 }
 
 impl Peer {
@@ -41,6 +44,7 @@ impl Peer {
             partials: Vec::new(),
             buffered: 0,
             delivered: VecDeque::new(),
+            stats: PeerStats::default(),
         }
     }
 

@@ -12,7 +12,10 @@ use std::ops::Range;
 use std::time::{Duration, Instant};
 use timers::Timer;
 
+mod stats;
 mod timers;
+
+pub use stats::{ErrorStats, Stats};
 
 /// What a [`Connection`] reports to the application.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +32,12 @@ pub enum Event {
     /// Nothing arrived from the peer within the idle timeout; the connection
     /// is finished.
     IdleTimeout,
+    /// `poll_transmit` took the send queue from above the high mark to at
+    /// most the low mark
+    /// ([`Builder::send_marks`](super::Builder::send_marks)): sending may
+    /// resume. Reported once per crossing, after the events already
+    /// queued.
+    Drained,
 }
 
 /// Why a send was refused.
@@ -139,11 +148,16 @@ pub struct Connection {
     timers_started: bool,
     heard_from_peer: bool,
     timers: TimerTable<Timer>,
+    stats: Stats,
 }
 
 impl Connection {
     /// A connection using `config` for both directions.
     pub fn new(config: Config) -> Self {
+        let mut send = SendQueue::new(config.max_queued_bytes);
+        if let Some((high, low)) = config.send_marks {
+            send.flow_mut().set_marks(Some(high), low);
+        }
         Self {
             decoder: Decoder::new(&config),
             encoder: Encoder::new(&config),
@@ -151,7 +165,7 @@ impl Connection {
             found: Vec::new(),
             next: 0,
             ready: Bytes::new(),
-            send: SendQueue::new(config.max_queued_bytes),
+            send,
             events: VecDeque::new(),
             max_events: config.max_pending_events.max(1),
             intake: Intake::Flowing,
@@ -161,6 +175,7 @@ impl Connection {
             timers_started: false,
             heard_from_peer: false,
             timers: TimerTable::default(),
+            stats: Stats::default(),
         }
     }
 
@@ -192,6 +207,8 @@ impl Connection {
         {
             Ok(n) => {
                 debug_assert_eq!(n, len);
+                self.stats.tx.frames += 1;
+                self.stats.tx.messages += 1;
                 Ok(())
             }
             Err(e) => Err(SendError {
@@ -213,6 +230,8 @@ impl Connection {
         let items = frames.iter().map(|(h, b)| (h, b));
         self.check_send(self.encoder.encoded_batch_len(items.clone()))?;
         self.encoder.encode_batch_to(items, self.send.buf_mut())?;
+        self.stats.tx.frames += frames.len() as u64;
+        self.stats.tx.messages += frames.len() as u64;
         Ok(())
     }
 
@@ -294,9 +313,14 @@ impl Connection {
         let room = self.max_events.saturating_sub(self.events.len());
         let mut ahead = Lookahead::new(self.recv.as_slice());
         let mut result = Ok(());
+        let mut discarded = 0;
+        let before = self.found.len();
         while self.found.len() < room {
             match self.decoder.decode_from(&mut ahead) {
-                Ok(Some(out)) => self.found.push(out),
+                Ok(Some(out)) => {
+                    discarded += u64::from(matches!(out, Out::Discarded { .. }));
+                    self.found.push(out);
+                }
                 Ok(None) => break,
                 Err(e) => {
                     result = Err(e);
@@ -307,6 +331,10 @@ impl Connection {
         if result.is_ok() && self.found.len() >= room {
             self.intake.pause();
         }
+        let frames = (self.found.len() - before) as u64;
+        self.stats.rx.frames += frames;
+        self.stats.rx.messages += frames - discarded;
+        self.stats.frames_discarded += discarded;
         let consumed = ahead.consumed();
         if consumed > 0 {
             self.ready = self.recv.split_to(consumed);
@@ -369,6 +397,7 @@ impl Connection {
             return Ok(0);
         }
         self.heard_from_peer = true;
+        self.stats.rx.bytes += data.len() as u64;
         self.queue_found();
         self.recv.extend(data);
         self.decode_buffered()?;
@@ -416,6 +445,9 @@ impl Connection {
                 // waits, something is left to report.
                 self.resume();
             }
+        }
+        if event.is_none() {
+            return self.drained_event();
         }
         event
     }

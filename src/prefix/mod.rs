@@ -73,7 +73,7 @@ pub mod varint;
 #[cfg(feature = "tokio-util")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio-util")))]
 pub use codec::{Codec, CodecError, WithHeader};
-pub use connection::{Connection, Event, SendError, SendErrorKind};
+pub use connection::{Connection, ErrorStats, Event, SendError, SendErrorKind, Stats};
 pub use decoder::{DecodeError, Decoded, Decoder};
 pub use encoder::{EncodeError, Encoder};
 
@@ -176,6 +176,7 @@ pub const DEFAULT_MAX_PENDING_EVENTS: usize = 1024;
 pub struct Config {
     pub(crate) framing: Framing,
     pub(crate) max_queued_bytes: usize,
+    pub(crate) send_marks: Option<(usize, usize)>,
     pub(crate) max_pending_events: usize,
     pub(crate) idle_timeout: Option<Duration>,
     pub(crate) heartbeat: Option<(Duration, Bytes)>,
@@ -261,6 +262,19 @@ pub enum ConfigError {
     /// An event bound of zero would never take input.
     #[error("the pending event bound must be at least one")]
     ZeroEventLimit,
+    /// The send marks are out of order: the low mark must be below the
+    /// high mark, and the high mark at most the send queue limit.
+    #[error(
+        "send marks must satisfy low ({low}) < high ({high}) <= the send queue limit ({limit})"
+    )]
+    SendMarks {
+        /// The high mark.
+        high: usize,
+        /// The low mark.
+        low: usize,
+        /// The send queue limit.
+        limit: usize,
+    },
 }
 
 /// Builds a [`Config`]; every setter may be called in any order and the
@@ -279,6 +293,7 @@ pub struct Builder {
     limit: Limit,
     discard: bool,
     max_queued_bytes: usize,
+    send_marks: Option<(usize, usize)>,
     max_pending_events: usize,
     idle_timeout: Option<Duration>,
     heartbeat: Option<(Duration, Bytes)>,
@@ -299,6 +314,7 @@ impl Default for Builder {
             limit: Limit::Frame(DEFAULT_MAX_FRAME_LENGTH),
             discard: false,
             max_queued_bytes: DEFAULT_MAX_QUEUED_BYTES,
+            send_marks: None,
             max_pending_events: DEFAULT_MAX_PENDING_EVENTS,
             idle_timeout: None,
             heartbeat: None,
@@ -413,6 +429,17 @@ impl Builder {
         self
     }
 
+    /// [`Connection`] only: backpressure marks on the send queue. Above
+    /// `high` queued bytes
+    /// [`Connection::is_backpressured`] turns true, until `poll_transmit`
+    /// leaves at most `low`, reported once as
+    /// [`Event::Drained`]. [`build`](Self::build)
+    /// checks `low < high <= max_queued_bytes`. Default: no marks.
+    pub fn send_marks(mut self, high: usize, low: usize) -> Self {
+        self.send_marks = Some((high, low));
+        self
+    }
+
     /// [`Connection`] only: pause decoding once `max` events wait to be
     /// polled, and take no input (`receive` returns `Ok(0)`) until they
     /// are (default [`DEFAULT_MAX_PENDING_EVENTS`]).
@@ -480,6 +507,12 @@ impl Builder {
         if self.max_pending_events == 0 {
             return Err(ConfigError::ZeroEventLimit);
         }
+        if let Some((high, low)) = self.send_marks {
+            let limit = self.max_queued_bytes;
+            if !crate::buf::check_marks(high, low, limit) {
+                return Err(ConfigError::SendMarks { high, low, limit });
+            }
+        }
         if self.idle_timeout == Some(Duration::ZERO) {
             return Err(ConfigError::ZeroDuration {
                 what: "the idle timeout",
@@ -521,6 +554,7 @@ impl Builder {
                 discard: self.discard,
             },
             max_queued_bytes: self.max_queued_bytes,
+            send_marks: self.send_marks,
             max_pending_events: self.max_pending_events,
             idle_timeout: self.idle_timeout,
             heartbeat: self.heartbeat,

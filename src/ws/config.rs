@@ -34,6 +34,17 @@ pub struct Config {
     /// Most bytes queued for sending; a send past it is refused and hands
     /// the payload back. Default 64 MiB.
     pub max_send_queue: usize,
+    /// Backpressure: above this many queued bytes
+    /// [`Session::is_backpressured`](super::Session::is_backpressured)
+    /// turns true, until taking bytes out leaves at most
+    /// [`send_low_mark`](Self::send_low_mark), reported once as
+    /// [`Event::Drained`](super::Event::Drained). Default `None`: no
+    /// marks (only `max_send_queue` refuses sends). Set both with
+    /// [`with_send_marks`](Self::with_send_marks).
+    pub send_high_mark: Option<usize>,
+    /// Backpressure: see [`send_high_mark`](Self::send_high_mark).
+    /// Default 0; unused without a high mark.
+    pub send_low_mark: usize,
     /// Largest HTTP head of the opening handshake. Default 16 KiB.
     pub max_handshake_size: usize,
     /// Most header fields in the opening handshake. Default 64.
@@ -77,6 +88,8 @@ impl Default for Config {
             max_frame_size: 16 << 20,
             max_message_size: 64 << 20,
             max_send_queue: 64 << 20,
+            send_high_mark: None,
+            send_low_mark: 0,
             max_handshake_size: 16 << 10,
             max_headers: 64,
             max_pending_events: 1024,
@@ -100,6 +113,8 @@ impl fmt::Debug for Config {
             .field("max_frame_size", &self.max_frame_size)
             .field("max_message_size", &self.max_message_size)
             .field("max_send_queue", &self.max_send_queue)
+            .field("send_high_mark", &self.send_high_mark)
+            .field("send_low_mark", &self.send_low_mark)
             .field("max_handshake_size", &self.max_handshake_size)
             .field("max_headers", &self.max_headers)
             .field("max_pending_events", &self.max_pending_events)
@@ -144,6 +159,19 @@ pub enum ConfigError {
         value: usize,
         /// The smallest value that works.
         needed: usize,
+    },
+    /// The send marks are out of order: the low mark must be below the
+    /// high mark, and the high mark at most `max_send_queue`.
+    #[error(
+        "send marks must satisfy low ({low}) < high ({high}) <= the send queue limit ({limit})"
+    )]
+    SendMarks {
+        /// The high mark.
+        high: usize,
+        /// The low mark.
+        low: usize,
+        /// The send queue limit.
+        limit: usize,
     },
 }
 
@@ -201,6 +229,12 @@ impl Config {
                 needed: MIN_HANDSHAKE_SIZE,
             });
         }
+        if let Some(high) = self.send_high_mark {
+            let (low, limit) = (self.send_low_mark, self.max_send_queue);
+            if !crate::buf::check_marks(high, low, limit) {
+                return Err(ConfigError::SendMarks { high, low, limit });
+            }
+        }
         Ok(())
     }
 
@@ -225,6 +259,25 @@ impl Config {
     /// Sets [`Config::max_send_queue`].
     pub fn with_max_send_queue(mut self, n: usize) -> Self {
         self.max_send_queue = n;
+        self
+    }
+
+    /// Sets the backpressure marks, [`Config::send_high_mark`] to `high`
+    /// and [`Config::send_low_mark`] to `low`; [`validate`](Self::validate)
+    /// checks `low < high <= max_send_queue`.
+    ///
+    /// ```
+    /// use sansproto::ws::{Config, ConfigError};
+    /// let config = Config::default().with_send_marks(64 << 10, 16 << 10);
+    /// assert_eq!(config.validate(), Ok(()));
+    /// assert!(matches!(
+    ///     Config::default().with_send_marks(10, 10).validate(),
+    ///     Err(ConfigError::SendMarks { .. })
+    /// ));
+    /// ```
+    pub fn with_send_marks(mut self, high: usize, low: usize) -> Self {
+        self.send_high_mark = Some(high);
+        self.send_low_mark = low;
         self
     }
 

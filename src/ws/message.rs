@@ -266,4 +266,10 @@ pub enum Event {
     },
     /// The connection ended; the last event of every opened connection.
     Closed(Closed),
+    /// The send queue went from above
+    /// [`Config::send_high_mark`](super::Config::send_high_mark) to at most
+    /// [`Config::send_low_mark`](super::Config::send_low_mark) bytes:
+    /// sending may resume. Reported once per crossing, after the events
+    /// already queued.
+    Drained,
 }

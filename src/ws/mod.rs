@@ -39,6 +39,7 @@ mod mask;
 mod message;
 pub mod proxy;
 mod session;
+mod stats;
 mod utf8;
 
 pub use close::CloseCode;
@@ -60,3 +61,4 @@ pub use http::{Credentials, FieldError, UrlError, WsUrl};
 pub use mask::apply_mask;
 pub use message::{Closed, Event, Message, MessageKind, NotUtf8, Opened, Text};
 pub use session::Session;
+pub use stats::{CompressionStats, ControlStats, ErrorStats, Stats};

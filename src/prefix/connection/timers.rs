@@ -63,6 +63,7 @@ impl Connection {
             self.state = State::Closed;
             self.queue_found();
             self.events.push_back(Event::IdleTimeout);
+            self.stats.errors.idle_timeout += 1;
             return;
         }
         let Some((interval, frame)) = &self.heartbeat else {
@@ -72,6 +73,10 @@ impl Connection {
             // A heartbeat behind a full queue would prove nothing; skip it.
             if self.send.has_room(frame.len()) {
                 self.send.buf_mut().extend_from_slice(frame);
+                self.stats.tx.frames += 1;
+                self.stats.heartbeats += 1;
+            } else {
+                self.stats.heartbeats_skipped += 1;
             }
             t.set_after(Timer::Heartbeat, now, Some(*interval));
         }

@@ -271,6 +271,42 @@ impl Connection {
         self.session.buffered_amount()
     }
 
+    /// What the connection counted so far, the opening handshake's bytes
+    /// included; see [`Session::stats`](super::Session::stats) and
+    /// [`Stats`](super::Stats).
+    ///
+    /// ```
+    /// use sansproto::ws::{Config, Connection};
+    /// let mut server = Connection::server(Config::default());
+    /// let request = b"GET / HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\n\
+    ///     Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+    ///     Sec-WebSocket-Version: 13\r\n\r\n";
+    /// server.receive(request).unwrap();
+    /// let mut out = Vec::new();
+    /// server.poll_transmit(&mut out); // the 101
+    /// let stats = server.stats();
+    /// assert_eq!(stats.rx.bytes, request.len() as u64);
+    /// assert_eq!(stats.tx.bytes, out.len() as u64);
+    /// assert_eq!(stats.rx.frames, 0);
+    /// ```
+    pub fn stats(&self) -> super::Stats {
+        let mut stats = self.session.stats();
+        if self.session.error().is_none() {
+            if let Some(e) = self.error() {
+                stats.errors.count(e);
+            }
+        }
+        stats
+    }
+
+    /// True while the send queue is above its high mark, until it drains
+    /// to its low mark; see
+    /// [`Session::is_backpressured`](super::Session::is_backpressured).
+    #[inline]
+    pub fn is_backpressured(&self) -> bool {
+        self.session.is_backpressured()
+    }
+
     /// Received bytes held and not yet handed out as events: during the
     /// opening handshake the head so far (bounded by
     /// [`Config::max_handshake_size`](crate::ws::Config::max_handshake_size))
@@ -323,6 +359,7 @@ impl Connection {
                     Handshake::Server(m) => m.receive(data),
                     Handshake::Client(m) => m.receive(data),
                 };
+                self.session.count_handshake_input(data.len());
                 self.collect();
                 if let Some(done) = result? {
                     self.open(done)?;

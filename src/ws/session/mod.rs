@@ -17,6 +17,7 @@
 mod read_into;
 mod recv;
 mod send;
+mod stats;
 #[cfg(test)]
 mod tests;
 mod timers;
@@ -176,6 +177,7 @@ pub struct Session {
     /// Whether bytes taken wait unparsed because the event queue reached
     /// `max_events`; `poll_event` resumes once it has emptied the queue.
     intake: Intake,
+    counters: stats::Counters,
 }
 
 impl fmt::Debug for Session {
@@ -205,7 +207,9 @@ impl Session {
         extension: Option<Box<dyn Extension>>,
         random: Random,
     ) -> Self {
-        let send = SendQueue::new(config.max_send_queue);
+        let mut send = SendQueue::new(config.max_send_queue);
+        send.flow_mut()
+            .set_marks(config.send_high_mark, config.send_low_mark);
         let max_events = config.max_pending_events.max(1);
         Self {
             role,
@@ -227,6 +231,7 @@ impl Session {
             timers: Timers::default(),
             max_events,
             intake: Intake::Flowing,
+            counters: stats::Counters::default(),
         }
     }
 
@@ -316,6 +321,9 @@ impl Session {
                     if !self.events.is_empty() {
                         continue;
                     }
+                }
+                if self.queue_drained() {
+                    continue;
                 }
                 return None;
             };

@@ -34,6 +34,7 @@ impl Session {
         if !data.is_empty() && self.must_poll_first() {
             return Ok(0);
         }
+        self.counters.stats.rx.bytes += data.len() as u64;
         self.take_input(data).map(|()| data.len())
     }
 
@@ -207,6 +208,7 @@ impl Session {
         // first frame only small ones join, and none after a large one.
         let small = max_len.min(LARGE_MESSAGE);
         let mut limit = max_len;
+        let mut count = 0;
         while let Some(f) = buf.get(end..).and_then(simple_frame) {
             if f.key.is_some() != server || f.len > limit {
                 break;
@@ -224,9 +226,13 @@ impl Session {
                 break;
             }
             end = start + f.len;
+            count += 1;
             limit = if f.len > small { 0 } else { small };
         }
         if end > 0 {
+            let rx = &mut self.counters.stats.rx;
+            rx.frames += count;
+            rx.messages += count;
             let frames = self.recv.split_to_keep(end);
             self.events
                 .push_back(Queued::Messages(WholeMessages { frames, pos: 0 }));
@@ -316,6 +322,7 @@ impl Session {
     }
 
     fn end_frame(&mut self, f: InFrame, payload: Bytes) -> Result<(), Error> {
+        self.counters.frame_in(f.opcode);
         match f.opcode {
             OpCode::Ping => {
                 if self.config.auto_pong && matches!(self.state, State::Open) {
@@ -337,6 +344,7 @@ impl Session {
                 let matched = match self.pings.iter().position(|p| *p == payload) {
                     Some(i) => {
                         self.pings.drain(..=i);
+                        self.counters.pong_matched(&payload);
                         true
                     }
                     None => false,
@@ -373,12 +381,14 @@ impl Session {
             self.stream_piece(payload, f.fin);
         } else if f.fin && m.frames == 1 {
             self.message = None;
+            self.counters.stats.rx.messages += 1;
             self.emit(Event::Message(message(kind, payload)));
         } else {
             m.buf.extend_from_slice(&payload);
             if f.fin {
                 let buf = std::mem::take(&mut m.buf);
                 self.message = None;
+                self.counters.stats.rx.messages += 1;
                 self.emit(Event::Message(message(kind, Bytes::from(buf))));
             }
         }
@@ -400,6 +410,10 @@ impl Session {
         };
         ext.decode(m.rsv, payload, f.fin, &mut m.buf, max_out)
             .map_err(Error::Extension)?;
+        let seen = &mut self.counters.stats.compression_rx;
+        seen.compressed += payload.len() as u64;
+        seen.uncompressed += m.buf.len().saturating_sub(start) as u64;
+        seen.messages += u64::from(f.fin);
         if m.kind == MessageKind::Text
             && self
                 .utf8
@@ -423,6 +437,7 @@ impl Session {
                 buf.shrink_to_fit();
             }
             self.message = None;
+            self.counters.stats.rx.messages += 1;
             self.emit(Event::Message(message(kind, Bytes::from(buf))));
         }
         Ok(())
@@ -438,6 +453,7 @@ impl Session {
         let kind = m.kind;
         if last {
             self.message = None;
+            self.counters.stats.rx.messages += 1;
         }
         self.emit(Event::Fragment {
             kind,

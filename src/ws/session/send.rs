@@ -248,6 +248,7 @@ impl Session {
                 .encode(opcode, payload, &mut encoded)
                 .map_err(SendErrorKind::Extension)?
             {
+                self.counters.compressed_out(payload.len(), encoded.len());
                 self.write_fragments(opcode, rsv, &encoded);
                 return Ok(());
             }
@@ -279,6 +280,7 @@ impl Session {
             Role::Client => Some(self.rng.next_u32().to_ne_bytes()),
             Role::Server => None,
         };
+        self.counters.frame_out(fin, opcode);
         encode_frame(self.send.buf_mut(), fin, rsv, opcode, mask, payload);
     }
 
@@ -293,6 +295,7 @@ impl Session {
             mask,
             payload_len: payload.len() as u64,
         };
+        self.counters.frame_out(true, opcode);
         match self.role {
             Role::Server => {
                 header(None).encode(self.send.buf_mut());

@@ -65,6 +65,7 @@ impl Session {
     /// [`Event::Closed`]: crate::ws::Event::Closed
     pub fn handle_timeout(&mut self, now: Instant) {
         self.timers.now = Some(now);
+        self.counters.tick(now);
         let t = &mut self.timers.table;
         if std::mem::take(&mut self.timers.activity) {
             t.stop(Timer::Pong);
@@ -91,7 +92,9 @@ impl Session {
     fn keepalive_ping(&mut self, now: Instant) {
         self.ping_counter = self.ping_counter.wrapping_add(1);
         let payload = Bytes::copy_from_slice(&self.ping_counter.to_be_bytes());
-        let _ = self.ping(payload);
+        if self.ping(payload.clone()).is_ok() {
+            self.counters.probe_sent(payload, now);
+        }
         self.timers.table.stop(Timer::Keepalive);
         self.start(Timer::Pong, now, Some(self.config.pong_timeout));
     }

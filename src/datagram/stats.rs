@@ -1,0 +1,185 @@
+//! What an endpoint counts, in all and per peer.
+
+use std::fmt::Debug;
+use std::hash::Hash;
+
+use super::{DropReason, Endpoint, Event, PeerError};
+use crate::Traffic;
+
+/// Counters of an [`Endpoint`], from [`Endpoint::stats`].
+///
+/// - `rx.bytes` and `rx.frames`: datagrams taken by `receive` (not handed
+///   back as [`Backlogged`](super::Backlogged)), dropped ones included;
+///   `rx.messages`: messages delivered as [`Event::Message`].
+/// - `tx.bytes` and `tx.frames`: datagrams handed out by `poll_transmit`,
+///   segment headers included; `tx.messages`: messages queued by `send`.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EndpointStats {
+    /// Received.
+    pub rx: Traffic,
+    /// Sent.
+    pub tx: Traffic,
+    /// Peers opened ([`Event::PeerOpened`]).
+    pub peers_opened: u64,
+    /// Peers closed, idle or by the caller ([`Event::PeerClosed`]).
+    pub peers_closed: u64,
+    /// What was dropped or refused, by kind.
+    pub errors: ErrorStats,
+}
+
+/// Counters of one peer, from [`Endpoint::peer_stats`]: the same as
+/// [`EndpointStats`], counted while the peer is in the table. Datagrams
+/// that were dropped before their sender was looked up (too large, a bad
+/// segment header) count only in the endpoint's totals.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PeerStats {
+    /// Received: valid datagrams, and the messages they completed.
+    pub rx: Traffic,
+    /// Sent: datagrams taken by `poll_transmit` (`messages` stays 0:
+    /// sending does not open a peer, so messages are counted only in the
+    /// endpoint's totals).
+    pub tx: Traffic,
+    /// Datagrams dropped ([`Event::DatagramDropped`]).
+    pub datagrams_dropped: u64,
+    /// Partial messages dropped ([`Event::MessageDropped`]).
+    pub messages_dropped: u64,
+}
+
+/// What an endpoint dropped or refused, by kind. None of these ends
+/// anything but the datagram or message concerned.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ErrorStats {
+    /// Datagrams over the MTU ([`PeerError::DatagramTooLarge`]).
+    pub too_large: u64,
+    /// Datagrams with a segment header that cannot be taken (short, an
+    /// unknown version, a count or index out of range, an empty fragment).
+    pub bad_header: u64,
+    /// Fragments that contradict the partial message they belong to (a
+    /// count mismatch, an overlap, over the message size), whether the
+    /// datagram alone or the whole partial message was dropped.
+    pub bad_fragment: u64,
+    /// Datagrams from new addresses while the peer table was full
+    /// ([`Event::PeerRefused`]).
+    pub peers_refused: u64,
+    /// Partial messages not completed in time ([`DropReason::TimedOut`]).
+    pub reassembly_timeouts: u64,
+    /// Partial messages dropped to make room ([`DropReason::Evicted`],
+    /// [`DropReason::GlobalLimit`], [`DropReason::Displaced`]).
+    pub evictions: u64,
+    /// Messages `send` refused: too large for the configuration.
+    pub send_too_large: u64,
+    /// Messages `send` refused: the outgoing queue was full.
+    pub send_queue_full: u64,
+}
+
+impl ErrorStats {
+    fn count_peer_error(&mut self, error: &PeerError) {
+        let counter = match error {
+            PeerError::DatagramTooLarge { .. } => &mut self.too_large,
+            PeerError::Truncated { .. }
+            | PeerError::UnknownVersion(_)
+            | PeerError::ZeroFragmentCount
+            | PeerError::TooManyFragments { .. }
+            | PeerError::IndexOutOfRange { .. }
+            | PeerError::EmptyFragment { .. } => &mut self.bad_header,
+            PeerError::MessageTooLarge { .. }
+            | PeerError::CountMismatch { .. }
+            | PeerError::Overlap { .. }
+            | PeerError::FragmentTooLarge { .. } => &mut self.bad_fragment,
+        };
+        *counter += 1;
+    }
+
+    fn count_drop(&mut self, reason: &DropReason) {
+        match reason {
+            DropReason::TimedOut => self.reassembly_timeouts += 1,
+            DropReason::Invalid(e) => self.count_peer_error(e),
+            DropReason::Evicted | DropReason::GlobalLimit | DropReason::Displaced => {
+                self.evictions += 1;
+            }
+        }
+    }
+}
+
+impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
+    /// The endpoint's totals, returned by value (see [`EndpointStats`]).
+    /// Counting is always on and costs a few additions per datagram,
+    /// never per byte.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use sansproto::datagram::{Config, Endpoint};
+    /// use std::time::Instant;
+    ///
+    /// let mut a = Endpoint::<u32>::new(Config::default()).unwrap();
+    /// let mut b = Endpoint::<u32>::new(Config::default()).unwrap();
+    /// a.send(2, Bytes::from_static(b"hello")).unwrap();
+    /// let mut datagram = Vec::new();
+    /// while let Some(_to) = a.poll_transmit(&mut datagram) {
+    ///     b.receive(1, Bytes::from(std::mem::take(&mut datagram)), Instant::now()).unwrap();
+    /// }
+    /// assert_eq!((a.stats().tx.bytes, a.stats().tx.messages), (5, 1));
+    /// assert_eq!((b.stats().rx.frames, b.stats().rx.messages), (1, 1));
+    /// assert_eq!(b.peer_stats(&1).map(|s| s.rx.bytes), Some(5));
+    /// ```
+    pub fn stats(&self) -> EndpointStats {
+        let mut stats = self.stats.clone();
+        stats.tx.bytes = self.flow.taken();
+        stats
+    }
+
+    /// The counters of `peer` while it is in the table (see
+    /// [`PeerStats`]); `None` for an address that is not.
+    pub fn peer_stats(&self, peer: &A) -> Option<PeerStats> {
+        self.peers.get(peer).map(|p| p.stats.clone())
+    }
+
+    /// True from the moment more than
+    /// [`Config::send_high_mark`](super::Config::send_high_mark) bytes
+    /// are queued ([`queued_bytes`](Self::queued_bytes)) until
+    /// `poll_transmit` leaves at most
+    /// [`Config::send_low_mark`](super::Config::send_low_mark), which
+    /// [`Event::Drained`] reports. Always false without a high mark.
+    pub fn is_backpressured(&self) -> bool {
+        self.flow.is_above(self.queued_bytes)
+    }
+
+    /// Counts the events queued from index `first` on.
+    pub(super) fn tally(&mut self, first: usize) {
+        let Self {
+            events,
+            peers,
+            stats,
+            ..
+        } = self;
+        for event in events.range(first..) {
+            match event {
+                Event::PeerOpened { .. } => stats.peers_opened += 1,
+                Event::PeerClosed { .. } => stats.peers_closed += 1,
+                Event::PeerRefused { .. } => stats.errors.peers_refused += 1,
+                Event::Message { peer, .. } => {
+                    stats.rx.messages += 1;
+                    if let Some(p) = peers.get_mut(peer) {
+                        p.stats.rx.messages += 1;
+                    }
+                }
+                Event::DatagramDropped { peer, error } => {
+                    stats.errors.count_peer_error(error);
+                    if let Some(p) = peers.get_mut(peer) {
+                        p.stats.datagrams_dropped += 1;
+                    }
+                }
+                Event::MessageDropped { peer, reason, .. } => {
+                    stats.errors.count_drop(reason);
+                    if let Some(p) = peers.get_mut(peer) {
+                        p.stats.messages_dropped += 1;
+                    }
+                }
+                Event::Drained => {}
+            }
+        }
+    }
+}
