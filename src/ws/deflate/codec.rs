@@ -2,7 +2,7 @@
 //! messages and inflating incoming ones (RFC 7692 §7.2).
 
 use super::PERMESSAGE_DEFLATE;
-use crate::ws::extension::{Extension, ExtensionError};
+use crate::ws::extension::{EncodingKey, Extension, ExtensionError};
 use crate::ws::frame::{OpCode, RSV1};
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 
@@ -204,8 +204,31 @@ impl Extension for Deflate {
         }
         if self.out.no_context_takeover {
             self.compress = None;
+            // Each message is a stream of its own here, so one that did
+            // not shrink can go out as it is: nothing the peer inflates
+            // later refers back to it. (With context takeover the window
+            // already holds it, and the peer's must hold the same.)
+            if out.len() - start >= payload.len() {
+                out.truncate(start);
+                return Ok(None);
+            }
         }
         Ok(Some(RSV1))
+    }
+
+    /// Without server context takeover a message's compressed form
+    /// depends only on the level, the window, the threshold and the
+    /// payload.
+    fn shared_encoding(&self) -> Option<EncodingKey> {
+        if !self.out.no_context_takeover {
+            return None;
+        }
+        let settings = u64::from(self.level) | u64::from(self.out.zlib_bits()) << 8;
+        let threshold = u64::try_from(self.threshold).unwrap_or(u64::MAX);
+        Some(EncodingKey {
+            extension: PERMESSAGE_DEFLATE,
+            settings: [settings, threshold],
+        })
     }
 }
 

@@ -48,7 +48,17 @@ pub const PERMESSAGE_DEFLATE: &str = "permessage-deflate";
 pub struct DeflateConfig {
     /// Compression level, 0–9. Default 6 (zlib's default).
     pub level: u32,
-    /// Messages shorter than this are sent uncompressed. Default 32 bytes.
+    /// Messages shorter than this are sent uncompressed (RSV1 clear), as
+    /// [`Session::send_uncompressed`](crate::ws::Session::send_uncompressed)
+    /// sends any message. Default 32 bytes.
+    ///
+    /// With context takeover such a message does not enter the
+    /// compressor's window on either side: the peer inflates compressed
+    /// messages only, so both windows hold the same history, and the
+    /// compressed messages that follow cannot refer back to it. Without
+    /// server context takeover every message starts from an empty window
+    /// anyway; there a message whose compressed form would be no shorter
+    /// than itself is also sent uncompressed, whatever its size.
     pub threshold: usize,
     /// Server: always reset the server's compressor between messages (and
     /// say so). Client: ask the server to do so.
