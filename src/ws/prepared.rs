@@ -7,7 +7,7 @@ use super::frame::{FrameHeader, OpCode};
 use super::message::{Message, MessageKind};
 use bytes::Bytes;
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 /// A data message encoded once for sending to many connections, as a
 /// server broadcasts.
@@ -80,7 +80,10 @@ struct Inner {
     compress: bool,
     /// The message framed as a server sends it without an extension.
     plain: Frame,
-    /// Encodings made so far, one per extension encoding that shares.
+    /// The first encoding made, read without a lock: a broadcast's
+    /// connections usually share one setting.
+    first: OnceLock<(EncodingKey, Frame)>,
+    /// Encodings made for other settings, one per key.
     encoded: Mutex<Vec<(EncodingKey, Frame)>>,
 }
 
@@ -146,6 +149,7 @@ impl PreparedMessage {
                 message,
                 compress,
                 plain,
+                first: OnceLock::new(),
                 encoded: Mutex::new(Vec::new()),
             }),
         }
@@ -210,16 +214,25 @@ impl PreparedMessage {
             Some(rsv) => Frame::new(self.opcode(), rsv, &out),
             None => self.inner.plain.clone(),
         };
-        let mut encoded = self.lock();
         // A thread that raced here first made the same bytes: keep one.
-        if let Some((_, first)) = encoded.iter().find(|(k, _)| *k == key) {
+        let (first_key, first) = self.inner.first.get_or_init(|| (key, frame.clone()));
+        if *first_key == key {
             return Ok(first.clone());
+        }
+        let mut encoded = self.lock();
+        if let Some((_, made)) = encoded.iter().find(|(k, _)| *k == key) {
+            return Ok(made.clone());
         }
         encoded.push((key, frame.clone()));
         Ok(frame)
     }
 
     fn find(&self, key: &EncodingKey) -> Option<Frame> {
+        match self.inner.first.get() {
+            Some((k, frame)) if k == key => return Some(frame.clone()),
+            None => return None,
+            Some(_) => {}
+        }
         let encoded = self.lock();
         encoded
             .iter()
@@ -244,7 +257,10 @@ impl fmt::Debug for PreparedMessage {
             .field("kind", &self.kind())
             .field("len", &self.len())
             .field("compress", &self.inner.compress)
-            .field("encodings", &self.lock().len())
+            .field(
+                "encodings",
+                &(usize::from(self.inner.first.get().is_some()) + self.lock().len()),
+            )
             .finish()
     }
 }
