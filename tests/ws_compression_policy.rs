@@ -98,7 +98,7 @@ fn send_uncompressed_clears_rsv1_and_leaves_the_windows_in_step() {
             tx.send(b.clone()).unwrap();
             let (frames, messages) = deliver(&mut tx, &mut rx);
             assert_eq!(frames[0].rsv, RSV1);
-            assert_eq!(messages, [b.clone()]);
+            assert_eq!(messages, std::slice::from_ref(&b));
         }
     }
 }
