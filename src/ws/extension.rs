@@ -232,9 +232,9 @@ pub trait Extension: Send + Sync {
 /// ([`Extension::shared_encoding`]): its name and every setting that
 /// changes its output, packed by the extension.
 ///
-/// permessage-deflate without server context takeover packs its
-/// compression level, its compressor's window bits, its threshold and its
-/// policy for incompressible messages.
+/// permessage-deflate, when its compressor runs without context takeover,
+/// packs its compression level, its compressor's window bits and its
+/// threshold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct EncodingKey {
     /// The extension token ([`Extension::name`]).
