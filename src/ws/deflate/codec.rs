@@ -216,9 +216,9 @@ impl Extension for Deflate {
         Ok(Some(RSV1))
     }
 
-    /// Without server context takeover a message's compressed form
-    /// depends only on the level, the window, the threshold and the
-    /// payload.
+    /// When this side compresses without context takeover, a message's
+    /// compressed form depends only on the level, the window, the
+    /// threshold and the payload.
     fn shared_encoding(&self) -> Option<EncodingKey> {
         if !self.out.no_context_takeover {
             return None;
@@ -319,6 +319,30 @@ mod tests {
             b.decode(RSV1, &out, true, &mut dec, 1 << 20).unwrap();
             assert_eq!(dec, payload, "capacity {cap}");
         }
+    }
+
+    #[test]
+    fn without_context_takeover_what_does_not_shrink_is_left_alone() {
+        let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+        let noise: Vec<u8> = (0..512)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 32) as u8
+            })
+            .collect();
+        let (mut a, _) = pair(true);
+        let mut out = b"kept".to_vec();
+        assert_eq!(a.encode(OpCode::Binary, &noise, &mut out), Ok(None));
+        assert_eq!(out, b"kept", "untouched");
+        assert!(a.compress.is_none());
+        assert!(a.shared_encoding().is_some());
+        // With context takeover it is compressed all the same, and its
+        // encoding is not shared.
+        let (mut b, _) = pair(false);
+        assert_eq!(b.encode(OpCode::Binary, &noise, &mut out), Ok(Some(RSV1)));
+        assert_eq!(b.shared_encoding(), None);
     }
 
     #[test]
