@@ -123,6 +123,12 @@ impl Frame {
     pub(crate) fn payload(&self) -> &[u8] {
         &self.bytes[self.header_len..]
     }
+
+    /// The frame's payload length.
+    #[inline]
+    pub(crate) fn payload_len(&self) -> usize {
+        self.bytes.len() - self.header_len
+    }
 }
 
 impl PreparedMessage {
@@ -187,6 +193,7 @@ impl PreparedMessage {
     }
 
     /// The plain frame.
+    #[inline]
     pub(crate) fn plain(&self) -> &Frame {
         &self.inner.plain
     }

@@ -145,6 +145,7 @@ impl Connection {
     /// [`Session::send_prepared`](crate::ws::Session::send_prepared) and
     /// [`PreparedMessage`] for the rules. Before the handshake completes it
     /// waits as [`send`](Self::send) would.
+    #[inline]
     pub fn send_prepared(
         &mut self,
         prepared: &PreparedMessage,

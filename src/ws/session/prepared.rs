@@ -50,7 +50,32 @@ impl Session {
     /// sessions[42].poll_transmit(&mut wire);
     /// assert_eq!(&wire, prepared.frame());
     /// ```
+    #[inline]
     pub fn send_prepared(
+        &mut self,
+        prepared: &PreparedMessage,
+    ) -> Result<(), SendError<PreparedMessage>> {
+        // The common case, queued right here: an open server without an
+        // extension, one frame, and room in the queue.
+        let plain = prepared.plain();
+        if matches!(self.state, State::Open)
+            && self.role == Role::Server
+            && self.extension.is_none()
+            && self.send.has_room(plain.bytes.len())
+            && self
+                .config
+                .fragment_size
+                .is_none_or(|size| plain.payload_len() <= size.max(1))
+        {
+            self.send.push_shared(plain.bytes.clone());
+            return Ok(());
+        }
+        self.send_prepared_routed(prepared)
+    }
+
+    /// `send_prepared` through the extension's shared encoding, or
+    /// encoded here, or refused.
+    fn send_prepared_routed(
         &mut self,
         prepared: &PreparedMessage,
     ) -> Result<(), SendError<PreparedMessage>> {
