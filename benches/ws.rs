@@ -1,5 +1,6 @@
 //! WebSocket throughput: a server parsing masked client frames, frame
-//! encoding on both sides, and a memcpy of the same bytes for reference.
+//! encoding on both sides, a memcpy of the same bytes for reference, and a
+//! broadcast to many connections, prepared once or sent to each.
 //!
 //! Every input is built once, outside the timed loop. Every iteration
 //! counts what it decoded or encoded and asserts the count, so no work can
@@ -7,9 +8,13 @@
 //!
 //! `cargo bench -p sansproto-benches --bench ws`
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
-use sansproto::ws::{encode_frame, Config, Connection, Event, Message, OpCode, Role};
+use sansproto::ws::{
+    encode_frame, Config, Connection, DeflateConfig, Event, ExtensionFactory, ExtensionOffer,
+    Message, OpCode, PerMessageDeflate, PreparedMessage, Role,
+};
+use std::time::{Duration, Instant};
 
 /// What a socket loop hands over per read.
 const READ_CHUNK: usize = 64 << 10;
@@ -184,5 +189,124 @@ fn encode(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, server_receive, encode);
+/// Connections a broadcast reaches.
+const FAN_OUT: usize = 10_000;
+
+/// `FAN_OUT` open server connections, with permessage-deflate negotiated
+/// (`server_no_context_takeover`) when `deflate`.
+fn fan_out(deflate: bool) -> Vec<Connection> {
+    let factory = PerMessageDeflate::new(DeflateConfig::default());
+    let offer = ExtensionOffer::parse_list("permessage-deflate; server_no_context_takeover")
+        .expect("valid offer")
+        .remove(0);
+    (0..FAN_OUT)
+        .map(|i| {
+            let ext = deflate.then(|| factory.accept_offer(&[&offer]).expect("accepted").1);
+            Connection::after_handshake(
+                Role::Server,
+                Config::default(),
+                None,
+                ext,
+                sansproto::seeded_random(i as u64),
+            )
+        })
+        .collect()
+}
+
+/// A 1 KiB JSON-like text update, compressible as such updates are.
+fn update_1kib() -> String {
+    let mut s = String::from("[");
+    let mut x = 0x2545_f491_u64;
+    while s.len() < 1100 {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        s.push_str(&format!(
+            "{{\"id\":{},\"px\":{}.{:02},\"qty\":{}}},",
+            x >> 54,
+            (x >> 20) % 1000,
+            (x >> 10) % 100,
+            x % 500
+        ));
+    }
+    s.truncate(1023);
+    s.push(']');
+    assert_eq!(s.len(), 1024);
+    s
+}
+
+/// Writes out (and checks) what every connection queued: the bytes each
+/// holds, summed.
+fn drain(conns: &mut [Connection]) -> usize {
+    conns
+        .iter_mut()
+        .map(|c| {
+            let mut out = c.output();
+            let n = out.remaining();
+            out.advance(n);
+            n
+        })
+        .sum()
+}
+
+/// One 1 KiB text message to 10,000 server connections: prepared once and
+/// shared, or sent to each (which frames, and with deflate compresses, it
+/// per connection). Only the sends are timed; the queued bytes are written
+/// out (and counted) between iterations.
+fn prepared(c: &mut Criterion) {
+    let mut group = c.benchmark_group("ws_broadcast_prepared");
+    group.sample_size(10);
+    group.warm_up_time(Duration::from_secs(1));
+    group.measurement_time(Duration::from_secs(3));
+    group.throughput(Throughput::Elements(FAN_OUT as u64));
+    let message = Message::from(update_1kib());
+    for deflate in [false, true] {
+        let name = if deflate { "deflate" } else { "plain" };
+        let mut conns = fan_out(deflate);
+        // Both ways queue the same bytes: the server frame, compressed
+        // from an empty window with deflate.
+        conns[0].send(message.clone()).expect("room to send");
+        let frame_len = drain(&mut conns[..1]);
+        assert!(if deflate {
+            frame_len < 900
+        } else {
+            frame_len == 1028
+        });
+        let want = FAN_OUT * frame_len;
+
+        group.bench_function(format!("{name}_1KiB_x10000/prepared"), |b| {
+            b.iter_custom(|iters| {
+                let mut spent = Duration::ZERO;
+                for _ in 0..iters {
+                    let start = Instant::now();
+                    let prepared = PreparedMessage::new(message.clone());
+                    for conn in conns.iter_mut() {
+                        conn.send_prepared(black_box(&prepared))
+                            .expect("room to send");
+                    }
+                    spent += start.elapsed();
+                    assert_eq!(drain(&mut conns), want);
+                }
+                spent
+            })
+        });
+        group.bench_function(format!("{name}_1KiB_x10000/send_each"), |b| {
+            b.iter_custom(|iters| {
+                let mut spent = Duration::ZERO;
+                for _ in 0..iters {
+                    let start = Instant::now();
+                    for conn in conns.iter_mut() {
+                        conn.send(black_box(message.clone())).expect("room to send");
+                    }
+                    spent += start.elapsed();
+                    assert_eq!(drain(&mut conns), want);
+                }
+                spent
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, server_receive, encode, prepared);
 criterion_main!(benches);

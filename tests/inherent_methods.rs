@@ -58,6 +58,8 @@ fn proxied_client_forwards_borrowed_sends_output_and_read_into() {
     let mut c = proxied();
     c.send_text_str("hi").unwrap();
     c.send_binary_slice(&[1, 2, 3]).unwrap();
+    c.send_prepared(&Message::from("all").prepare()).unwrap();
+    c.send_uncompressed("plain").unwrap();
     // Only the CONNECT request goes out before the tunnel opens.
     let request_len = c.buffered_amount();
     let connect = drain(&mut c);
@@ -102,6 +104,12 @@ fn proxied_client_forwards_borrowed_sends_output_and_read_into() {
         server.poll_event(),
         Some(Event::Message(Message::from(vec![1u8, 2, 3])))
     );
+    for text in ["all", "plain"] {
+        assert_eq!(
+            server.poll_event(),
+            Some(Event::Message(Message::from(text)))
+        );
+    }
     assert_eq!(c.buffered_amount(), 0);
 }
 
@@ -118,4 +126,12 @@ fn proxied_client_hands_borrowed_sends_back_after_a_refusal() {
     let e = c.send_binary_slice(b"late").unwrap_err();
     assert_eq!(*e.kind(), SendErrorKind::Closed);
     assert_eq!(*e.payload(), Message::from(b"late".to_vec()));
+    let e = c.send_uncompressed("late").unwrap_err();
+    assert_eq!(*e.kind(), SendErrorKind::Closed);
+    assert_eq!(*e.payload(), Message::from("late"));
+    let e = c
+        .send_prepared(&Message::from("late").prepare())
+        .unwrap_err();
+    assert_eq!(*e.kind(), SendErrorKind::Closed);
+    assert_eq!(*e.payload().message(), Message::from("late"));
 }

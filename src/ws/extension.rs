@@ -211,6 +211,36 @@ pub trait Extension: Send + Sync {
         payload: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<Option<u8>, ExtensionError>;
+
+    /// Names this extension's encoding when [`encode`](Self::encode) is a
+    /// function of the message alone: no state carries over from one
+    /// message to the next, and encoding leaves the extension as it was.
+    /// Extensions that return equal keys must encode every message to the
+    /// same bytes and RSV bits; a
+    /// [`PreparedMessage`](super::PreparedMessage) then encodes it once
+    /// and shares the result between them.
+    ///
+    /// `None` (the default) when the encoding depends on what was sent
+    /// before, as permessage-deflate's does with context takeover: such a
+    /// connection encodes every message itself.
+    fn shared_encoding(&self) -> Option<EncodingKey> {
+        None
+    }
+}
+
+/// What an extension's stateless encoding depends on
+/// ([`Extension::shared_encoding`]): its name and every setting that
+/// changes its output, packed by the extension.
+///
+/// permessage-deflate, when its compressor runs without context takeover,
+/// packs its compression level, its compressor's window bits and its
+/// threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct EncodingKey {
+    /// The extension token ([`Extension::name`]).
+    pub extension: &'static str,
+    /// The settings the encoding depends on, as the extension packs them.
+    pub settings: [u64; 2],
 }
 
 /// Negotiates one kind of extension during the opening handshake.

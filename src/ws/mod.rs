@@ -37,6 +37,7 @@ pub mod handshake;
 mod http;
 mod mask;
 mod message;
+mod prepared;
 pub mod proxy;
 mod session;
 mod stats;
@@ -49,7 +50,7 @@ pub use connection::{Connection, Role};
 pub use deflate::{DeflateConfig, PerMessageDeflate, PERMESSAGE_DEFLATE};
 pub use error::{Error, ProtocolViolation, SendError, SendErrorKind, TimeoutKind};
 pub use extension::{
-    Extension, ExtensionError, ExtensionFactory, ExtensionOffer, ExtensionParamError,
+    EncodingKey, Extension, ExtensionError, ExtensionFactory, ExtensionOffer, ExtensionParamError,
     ExtensionResponseError, ExtensionSyntaxError,
 };
 pub use frame::{encode_frame, FrameHeader, HeaderError, OpCode, MAX_HEADER_LEN, RSV1, RSV2, RSV3};
@@ -60,5 +61,6 @@ pub use handshake::{
 pub use http::{Credentials, FieldError, UrlError, WsUrl};
 pub use mask::apply_mask;
 pub use message::{Closed, Event, Message, MessageKind, NotUtf8, Opened, Text};
+pub use prepared::PreparedMessage;
 pub use session::Session;
 pub use stats::{CompressionStats, ControlStats, ErrorStats, Stats};

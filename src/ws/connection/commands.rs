@@ -7,6 +7,7 @@ use crate::ws::close::CloseCode;
 use crate::ws::error::{SendError, SendErrorKind};
 use crate::ws::handshake::{Accept, Reject};
 use crate::ws::message::{Message, Text};
+use crate::ws::prepared::PreparedMessage;
 use bytes::Bytes;
 
 impl Connection {
@@ -137,6 +138,29 @@ impl Connection {
     /// Queues a binary message.
     pub fn send_binary(&mut self, data: impl Into<Bytes>) -> Result<(), SendError<Message>> {
         self.session.send_binary(data)
+    }
+
+    /// Queues a message encoded once for many connections, sharing the
+    /// prepared bytes when this connection would send the same ones; see
+    /// [`Session::send_prepared`](crate::ws::Session::send_prepared) and
+    /// [`PreparedMessage`] for the rules. Before the handshake completes it
+    /// waits as [`send`](Self::send) would.
+    #[inline]
+    pub fn send_prepared(
+        &mut self,
+        prepared: &PreparedMessage,
+    ) -> Result<(), SendError<PreparedMessage>> {
+        self.session.send_prepared(prepared)
+    }
+
+    /// Queues a data message without the negotiated extension's transform
+    /// (with permessage-deflate: uncompressed, RSV1 clear); see
+    /// [`Session::send_uncompressed`](crate::ws::Session::send_uncompressed).
+    pub fn send_uncompressed(
+        &mut self,
+        message: impl Into<Message>,
+    ) -> Result<(), SendError<Message>> {
+        self.session.send_uncompressed(message)
     }
 
     /// Queues a Ping; the matching Pong is reported with `matched: true`.

@@ -2,7 +2,7 @@
 //! messages and inflating incoming ones (RFC 7692 §7.2).
 
 use super::PERMESSAGE_DEFLATE;
-use crate::ws::extension::{Extension, ExtensionError};
+use crate::ws::extension::{EncodingKey, Extension, ExtensionError};
 use crate::ws::frame::{OpCode, RSV1};
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 
@@ -204,8 +204,31 @@ impl Extension for Deflate {
         }
         if self.out.no_context_takeover {
             self.compress = None;
+            // Each message is a stream of its own here, so one that did
+            // not shrink can go out as it is: nothing the peer inflates
+            // later refers back to it. (With context takeover the window
+            // already holds it, and the peer's must hold the same.)
+            if out.len() - start >= payload.len() {
+                out.truncate(start);
+                return Ok(None);
+            }
         }
         Ok(Some(RSV1))
+    }
+
+    /// When this side compresses without context takeover, a message's
+    /// compressed form depends only on the level, the window, the
+    /// threshold and the payload.
+    fn shared_encoding(&self) -> Option<EncodingKey> {
+        if !self.out.no_context_takeover {
+            return None;
+        }
+        let settings = u64::from(self.level) | u64::from(self.out.zlib_bits()) << 8;
+        let threshold = u64::try_from(self.threshold).unwrap_or(u64::MAX);
+        Some(EncodingKey {
+            extension: PERMESSAGE_DEFLATE,
+            settings: [settings, threshold],
+        })
     }
 }
 
@@ -296,6 +319,30 @@ mod tests {
             b.decode(RSV1, &out, true, &mut dec, 1 << 20).unwrap();
             assert_eq!(dec, payload, "capacity {cap}");
         }
+    }
+
+    #[test]
+    fn without_context_takeover_what_does_not_shrink_is_left_alone() {
+        let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+        let noise: Vec<u8> = (0..512)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 32) as u8
+            })
+            .collect();
+        let (mut a, _) = pair(true);
+        let mut out = b"kept".to_vec();
+        assert_eq!(a.encode(OpCode::Binary, &noise, &mut out), Ok(None));
+        assert_eq!(out, b"kept", "untouched");
+        assert!(a.compress.is_none());
+        assert!(a.shared_encoding().is_some());
+        // With context takeover it is compressed all the same, and its
+        // encoding is not shared.
+        let (mut b, _) = pair(false);
+        assert_eq!(b.encode(OpCode::Binary, &noise, &mut out), Ok(Some(RSV1)));
+        assert_eq!(b.shared_encoding(), None);
     }
 
     #[test]

@@ -27,6 +27,17 @@
 //! | `server_max_window_bits=9; client_max_window_bits=9` | about 295 KiB |
 //! | `server_no_context_takeover; client_no_context_takeover` | about 7 KiB |
 //!
+//! # Broadcast
+//!
+//! Without server context takeover a message's compressed form depends
+//! only on the level, the window bits and the message, so a
+//! [`PreparedMessage`](super::PreparedMessage) is compressed once and the
+//! result shared by every server connection with the same settings. With
+//! context takeover each connection compresses it itself, against its own
+//! history: negotiate `server_no_context_takeover` (see
+//! [`DeflateConfig::server_no_context_takeover`]) for servers that
+//! broadcast, which also keeps idle connections small.
+//!
 //! # Window bits 8
 //!
 //! zlib cannot run its compressor with a 256-byte window; with a 512-byte
@@ -48,7 +59,20 @@ pub const PERMESSAGE_DEFLATE: &str = "permessage-deflate";
 pub struct DeflateConfig {
     /// Compression level, 0–9. Default 6 (zlib's default).
     pub level: u32,
-    /// Messages shorter than this are sent uncompressed. Default 32 bytes.
+    /// Messages shorter than this are sent uncompressed (RSV1 clear), as
+    /// [`Session::send_uncompressed`](crate::ws::Session::send_uncompressed)
+    /// sends any message. Default 32 bytes.
+    ///
+    /// With context takeover such a message does not enter the
+    /// compressor's window on either side: the peer inflates compressed
+    /// messages only, so both windows hold the same history, and the
+    /// compressed messages that follow cannot refer back to it. When this
+    /// side compresses without context takeover (a server that negotiated
+    /// `server_no_context_takeover`, a client `client_no_context_takeover`)
+    /// every message starts from an empty window anyway; there a message
+    /// whose compressed form would be no shorter than itself is also sent
+    /// uncompressed, whatever its size. With context takeover it is sent
+    /// compressed all the same: the window already holds it.
     pub threshold: usize,
     /// Server: always reset the server's compressor between messages (and
     /// say so). Client: ask the server to do so.

@@ -4,8 +4,8 @@ use super::{
     websocket_target, Proxy, ProxyConfig, ProxyError, ProxyEvent, ProxyRequest, SetupError,
 };
 use crate::ws::{
-    ClientRequest, CloseCode, Config, Connection, Error, Event, Message, SendError, SendErrorKind,
-    Text,
+    ClientRequest, CloseCode, Config, Connection, Error, Event, Message, PreparedMessage,
+    SendError, SendErrorKind, Text,
 };
 use crate::{default_random, Driver, Random};
 use bytes::Bytes;
@@ -175,6 +175,27 @@ impl ProxiedClient<Connection> {
             payload: Message::Binary(Bytes::copy_from_slice(data)),
         })?;
         self.inner.send_binary_slice(data)
+    }
+
+    /// Queues a data message without the negotiated extension's transform
+    /// (see [`Connection::send_uncompressed`]).
+    pub fn send_uncompressed(
+        &mut self,
+        message: impl Into<Message>,
+    ) -> Result<(), SendError<Message>> {
+        let message = message.into();
+        self.refuse_after_proxy_failure(message)
+            .and_then(|m| self.inner.send_uncompressed(m))
+    }
+
+    /// Queues a prepared message (see [`Connection::send_prepared`]); a
+    /// client masks every frame, so it encodes the message itself.
+    pub fn send_prepared(
+        &mut self,
+        prepared: &PreparedMessage,
+    ) -> Result<(), SendError<PreparedMessage>> {
+        self.refuse_after_proxy_failure(prepared.clone())?;
+        self.inner.send_prepared(prepared)
     }
 
     /// Queues a text message.

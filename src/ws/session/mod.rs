@@ -10,10 +10,13 @@
 //! `poll_event` carries out, `peer_close`, `fail`, all through
 //! `set_state`); `recv.rs` the receive path (frames, messages, control
 //! frames), `read_into.rs` reading straight into the receive buffer,
-//! `send.rs` the send commands and encoding, `timers.rs` the timer table,
+//! `send.rs` the send commands and encoding, `prepared.rs` the sends
+//! that skip the connection's own encoding (prepared and uncompressed
+//! messages), `timers.rs` the timer table,
 //! `poll_timeout` and `handle_timeout` (which fails the session only
 //! through `fail`).
 
+mod prepared;
 mod read_into;
 mod recv;
 mod send;

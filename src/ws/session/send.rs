@@ -16,6 +16,8 @@ use bytes::Bytes;
 pub(crate) enum Admitted {
     /// A data message.
     Message(Message),
+    /// A data message sent without the extension's transform.
+    Uncompressed(Message),
     /// A Ping.
     Ping(Bytes),
     /// An unsolicited Pong.
@@ -48,6 +50,7 @@ impl Session {
                         return Err(self.fail(Error::Send(kind)));
                     }
                 }
+                Admitted::Uncompressed(m) => self.write_uncompressed(m),
                 Admitted::Ping(b) => self.write_control(OpCode::Ping, b),
                 Admitted::Pong(b) => self.write_control(OpCode::Pong, b),
                 Admitted::Close(code, reason) => {
@@ -257,7 +260,7 @@ impl Session {
         Ok(())
     }
 
-    fn write_fragments(&mut self, opcode: OpCode, rsv: u8, payload: &[u8]) {
+    pub(super) fn write_fragments(&mut self, opcode: OpCode, rsv: u8, payload: &[u8]) {
         let size = self.config.fragment_size.unwrap_or(usize::MAX).max(1);
         if payload.len() <= size {
             self.write_frame(true, rsv, opcode, payload);
@@ -287,7 +290,7 @@ impl Session {
     /// A whole large frame whose payload is queued as it is: shared, not
     /// copied. A client masks it in place when it holds the only reference
     /// (an owned payload), and copies it masked otherwise.
-    fn write_frame_shared(&mut self, opcode: OpCode, payload: Bytes) {
+    pub(super) fn write_frame_shared(&mut self, opcode: OpCode, payload: Bytes) {
         let header = |mask| FrameHeader {
             fin: true,
             rsv: 0,
