@@ -440,3 +440,18 @@ fn an_uncompressed_prepared_message_is_shared_even_with_context_takeover() {
         assert_eq!(messages(&mut client), [want.clone(), want.clone(), want]);
     }
 }
+
+#[test]
+fn prepared_sends_are_counted_like_any_other() {
+    let prepared = PreparedMessage::new(Message::from("counted"));
+    let mut s = session(Role::Server, Config::default());
+    for _ in 0..3 {
+        s.send_prepared(&prepared).unwrap();
+    }
+    let mut wire = Vec::new();
+    s.poll_transmit(&mut wire);
+    let stats = s.stats();
+    assert_eq!((stats.tx.frames, stats.tx.messages), (3, 3));
+    assert_eq!(stats.tx.bytes, wire.len() as u64);
+    assert_eq!(wire.len(), 3 * prepared.frame().len());
+}

@@ -67,6 +67,7 @@ impl Session {
                 .fragment_size
                 .is_none_or(|size| plain.payload_len() <= size.max(1))
         {
+            self.counters.frame_out(true, prepared.opcode());
             self.send.push_shared(plain.bytes.clone());
             return Ok(());
         }
@@ -114,7 +115,11 @@ impl Session {
             return refuse(SendErrorKind::QueueFull);
         }
         let payload = frame.payload();
+        if frame.rsv != 0 {
+            self.counters.compressed_out(prepared.len(), payload.len());
+        }
         if payload.len() <= self.config.fragment_size.unwrap_or(usize::MAX).max(1) {
+            self.counters.frame_out(true, prepared.opcode());
             self.send.push_shared(frame.bytes);
         } else {
             self.write_fragments(prepared.opcode(), frame.rsv, payload);
