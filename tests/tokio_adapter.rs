@@ -276,3 +276,26 @@ async fn datagrams_echo_segmented_messages_and_idle_peers_expire_on_time() {
     assert_eq!((peer, reason), (client_addr, CloseReason::IdleTimeout));
     assert_eq!(at - last, Duration::from_secs(20));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_send_hands_the_message_back() {
+    let (mut ws, _peer) = server_over_pipe(Config::default());
+    ws.connection().close(CloseCode::NORMAL, "bye").unwrap();
+    match ws.send("late").await {
+        Err(Error::MessageRefused(refused)) => {
+            assert_eq!(refused.kind(), &sansproto::ws::SendErrorKind::Closed);
+            assert_eq!(refused.into_payload(), Message::from("late"));
+        }
+        other => panic!("{other:?}"),
+    }
+    let (a, _b) = tokio::io::duplex(64);
+    let mut frames = sansproto::tokio::Frames::new(
+        a,
+        sansproto::prefix::Connection::new(sansproto::prefix::Config::default()),
+    );
+    frames.connection().close();
+    match frames.send(&b"late"[..]).await {
+        Err(Error::FrameRefused(refused)) => assert_eq!(refused.into_payload(), &b"late"[..]),
+        other => panic!("{other:?}"),
+    }
+}

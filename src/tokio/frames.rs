@@ -82,13 +82,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Frames<S> {
         }
     }
 
-    /// Queues `payload` as one frame and writes it out.
+    /// Queues `payload` as one frame and writes it out. A refused frame
+    /// (the connection closed, or the send queue full) comes back in
+    /// [`Error::FrameRefused`].
     pub async fn send(&mut self, payload: impl AsRef<[u8]>) -> Result<(), Error> {
         if let Err(e) = self.conn.send(payload) {
-            return Err(match e.kind() {
-                prefix::SendErrorKind::Closed => Error::Closed,
-                kind => Error::Refused(kind.clone()),
-            });
+            let (kind, payload) = e.into_parts();
+            let payload = Bytes::copy_from_slice(payload.as_ref());
+            return Err(Error::FrameRefused(prefix::SendError::new(kind, payload)));
         }
         self.flush().await
     }

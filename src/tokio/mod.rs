@@ -54,9 +54,14 @@ pub enum Error {
     /// The length-prefixed stream broke its framing.
     #[error(transparent)]
     Prefix(crate::prefix::DecodeError),
-    /// A frame was refused (the send queue is full).
-    #[error("send refused: {0}")]
-    Refused(crate::prefix::SendErrorKind),
+    /// A message was refused (the connection is closing or closed, or it
+    /// would pass the send queue's limit): it is handed back.
+    #[error(transparent)]
+    MessageRefused(crate::ws::SendError<crate::ws::Message>),
+    /// A frame was refused (the connection is closed, or the send queue is
+    /// full): it is handed back.
+    #[error(transparent)]
+    FrameRefused(crate::prefix::SendError<bytes::Bytes>),
     /// A datagram was refused (too large, or the send queue is full).
     #[error(transparent)]
     Datagram(crate::datagram::SendError),

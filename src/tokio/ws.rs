@@ -167,13 +167,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     }
 
     /// Queues `message` and writes it out (with whatever else is queued).
+    /// A refused message (the connection closing, or over the send queue's
+    /// limit) comes back in [`Error::MessageRefused`].
     pub async fn send(&mut self, message: impl Into<Message>) -> Result<(), Error> {
-        if let Err(e) = self.conn.send(message) {
-            return Err(match e.kind() {
-                crate::ws::SendErrorKind::Closed => Error::Closed,
-                _ => Error::Ws(crate::ws::Error::Send(e.kind().clone())),
-            });
-        }
+        self.conn.send(message).map_err(Error::MessageRefused)?;
         self.flush().await
     }
 
