@@ -19,6 +19,7 @@ fn main() -> std::io::Result<()> {
         .with_deflate(DeflateConfig::default().with_threshold(0));
     sansproto::blocking::serve(
         listener,
+        1024,
         move || Connection::server(config.clone()),
         |conn, event| match event {
             Event::Message(m) => {

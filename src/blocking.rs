@@ -31,7 +31,7 @@ use crate::ws::{self, ClientRequest, WsUrl};
 use crate::Driver;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -98,11 +98,12 @@ pub fn drive<D: Driver>(
     result.map(|()| failure)
 }
 
-/// Serves every connection `listener` accepts on a thread of its own: a
-/// machine from `make` (for example `|| ws::Connection::server(config.clone())`)
-/// driven by [`drive`], its events handed to `on_event`. Returns only if
-/// accepting fails for good; a failed accept (no file descriptors left,
-/// say) is retried after a pause.
+/// Serves the connections `listener` accepts, each on a thread of its own,
+/// at most `max_connections` at once (accepting waits while that many are
+/// open): a machine from `make` (for example
+/// `|| ws::Connection::server(config.clone())`) driven by [`drive`], its
+/// events handed to `on_event`. Never returns; a failed accept (no file
+/// descriptors left, say) is retried after a pause.
 ///
 /// ```no_run
 /// use sansproto::{blocking, ws};
@@ -110,6 +111,7 @@ pub fn drive<D: Driver>(
 /// let listener = std::net::TcpListener::bind("127.0.0.1:9002")?;
 /// blocking::serve(
 ///     listener,
+///     1000,
 ///     || ws::Connection::server(ws::Config::default()),
 ///     |conn, event| {
 ///         if let ws::Event::Message(m) = event {
@@ -119,7 +121,7 @@ pub fn drive<D: Driver>(
 /// )
 /// # ; Ok::<(), std::io::Error>(())
 /// ```
-pub fn serve<D, M, F>(listener: TcpListener, make: M, on_event: F)
+pub fn serve<D, M, F>(listener: TcpListener, max_connections: usize, make: M, on_event: F)
 where
     D: Driver + 'static,
     M: Fn() -> D + Send + Sync + 'static,
@@ -127,19 +129,32 @@ where
 {
     let make = Arc::new(make);
     let on_event = Arc::new(on_event);
-    for stream in listener.incoming() {
-        let mut stream = match stream {
-            Ok(stream) => stream,
-            Err(_) => {
-                thread::sleep(Duration::from_millis(10));
-                continue;
+    // Connections open, and a signal when one ends.
+    let open = Arc::new((Mutex::new(0usize), Condvar::new()));
+    let max = max_connections.max(1);
+    loop {
+        {
+            let (count, ended) = &*open;
+            let mut n = count.lock().unwrap_or_else(|e| e.into_inner());
+            while *n >= max {
+                n = ended.wait(n).unwrap_or_else(|e| e.into_inner());
+            }
+            *n += 1;
+        }
+        let mut stream = loop {
+            match listener.accept() {
+                Ok((stream, _)) => break stream,
+                Err(_) => thread::sleep(Duration::from_millis(10)),
             }
         };
-        let (make, on_event) = (Arc::clone(&make), Arc::clone(&on_event));
+        let (make, on_event, open) = (Arc::clone(&make), Arc::clone(&on_event), Arc::clone(&open));
         thread::spawn(move || {
             let _ = stream.set_nodelay(true);
             let mut machine = make();
             let _ = drive(&mut stream, &mut machine, |m, e| on_event(m, e));
+            let (count, ended) = &*open;
+            *count.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
+            ended.notify_one();
         });
     }
 }

@@ -100,7 +100,8 @@ impl Builder {
     /// known before its end), or with
     /// [`discard_too_long_frames`](Self::discard_too_long_frames) is skipped;
     /// either way no more than the limit and the delimiter is ever held, and
-    /// no byte is searched twice.
+    /// each byte is searched once (the last few of a read, that could start
+    /// the delimiter, once more).
     pub fn max_frame_length(mut self, max: usize) -> Self {
         self.max_frame_length = max;
         self
@@ -191,7 +192,8 @@ impl Decoder {
     /// Takes the next frame (or discard report) from the front of `src`.
     ///
     /// Returns `Ok(None)` when `src` holds no whole frame yet: append more
-    /// bytes and call again. Bytes are never scanned twice. On error `src`
+    /// bytes and call again. Bytes are scanned once (but for the last few of
+    /// a read, which may start the delimiter). On error `src`
     /// is emptied, and the same error is returned from every later call.
     pub fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Decoded>, DecodeError> {
         let delimiter_len = self.config.delimiter.len();
@@ -312,8 +314,18 @@ impl Decoder {
     /// not within the limit's reach).
     fn too_long(&mut self, src: &mut BytesMut) -> Result<Option<Decoded>, DecodeError> {
         if self.config.discard {
-            // Dropped from the start; reported with its length at its end.
-            self.state = State::Discarding { dropped: 0 };
+            // Dropped from the start, reported with its length at its end.
+            // The window was searched: what cannot start the delimiter goes
+            // at once, and the search goes on after it.
+            let window = self
+                .config
+                .max_frame_length
+                .saturating_add(self.config.delimiter.len());
+            let searched = window.min(src.len()) + 1 - self.config.delimiter.len();
+            src.advance(searched);
+            self.state = State::Discarding {
+                dropped: searched as u64,
+            };
             return self.decode(src);
         }
         // Its length is not known before its end: one past the limit is

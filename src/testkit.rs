@@ -33,18 +33,18 @@ pub enum Chunking {
     },
 }
 
-/// A small deterministic generator for the read lengths (SplitMix64).
-#[derive(Debug, Clone)]
-struct Lengths(u64);
+/// The read lengths, drawn from the crate's seeded randomness.
+struct Lengths(crate::Random);
+
+impl std::fmt::Debug for Lengths {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Lengths")
+    }
+}
 
 impl Lengths {
     fn next(&mut self, max: usize) -> usize {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^= z >> 31;
-        1 + (z % max.max(1) as u64) as usize
+        1 + (self.0.next_u32() as usize) % max.max(1)
     }
 }
 
@@ -79,7 +79,7 @@ impl<A: Driver, B: Driver> Pair<A, B> {
             a,
             b,
             chunking,
-            lengths: Lengths(seed),
+            lengths: Lengths(crate::seeded_random(seed)),
             start: now,
             now,
             to_a: VecDeque::new(),

@@ -14,6 +14,7 @@ fn ws_echo_server() -> SocketAddr {
     thread::spawn(move || {
         blocking::serve(
             listener,
+            200,
             || Connection::server(Config::default()),
             |conn, event| {
                 if let Event::Message(m) = event {
@@ -80,6 +81,7 @@ fn serve_drives_length_prefixed_connections_too() {
     thread::spawn(move || {
         blocking::serve(
             listener,
+            1,
             || prefix::Connection::new(prefix::Config::default()),
             |conn, event| {
                 if let prefix::Event::Frame(f) = event {

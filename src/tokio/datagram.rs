@@ -4,7 +4,7 @@ use super::Error;
 use crate::datagram::{Backlogged, Endpoint, Event, SendError};
 use ::tokio::net::UdpSocket;
 use ::tokio::time::{sleep_until, Instant};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use std::net::SocketAddr;
 
 /// The largest UDP payload.
@@ -14,7 +14,8 @@ const MAX_DATAGRAM: usize = 65_536;
 /// [`next`](Self::next) reads datagrams, runs the peer and reassembly
 /// timers on tokio's clock and writes what is queued, until an event for
 /// the application comes out. Cancellation safe: a datagram read is handed
-/// to the endpoint before anything else can happen.
+/// to the endpoint before anything else can happen, and one being sent is
+/// sent again by the next call.
 ///
 /// ```no_run
 /// use sansproto::datagram::{Config, Endpoint, Event};
@@ -35,8 +36,13 @@ const MAX_DATAGRAM: usize = 65_536;
 pub struct Datagrams {
     socket: UdpSocket,
     endpoint: Endpoint<SocketAddr>,
-    buf: BytesMut,
+    /// One datagram's room, reused: what is received is copied out of it,
+    /// so a small datagram holds only its own bytes.
+    buf: Vec<u8>,
+    /// The datagram being sent, and to whom, until the send completes (a
+    /// cancelled send is sent again, not lost or merged with the next).
     out: Vec<u8>,
+    out_to: Option<SocketAddr>,
     /// A datagram the endpoint refused while its events waited.
     backlogged: Option<(SocketAddr, Bytes)>,
 }
@@ -47,8 +53,9 @@ impl Datagrams {
         Self {
             socket,
             endpoint,
-            buf: BytesMut::new(),
+            buf: vec![0; MAX_DATAGRAM],
             out: Vec::new(),
+            out_to: None,
             backlogged: None,
         }
     }
@@ -80,11 +87,22 @@ impl Datagrams {
     /// Writes every queued datagram.
     pub async fn flush(&mut self) -> Result<(), Error> {
         loop {
-            let Some(to) = self.endpoint.poll_transmit(&mut self.out) else {
-                return Ok(());
+            let to = match self.out_to {
+                Some(to) => to,
+                None => {
+                    self.out.clear();
+                    match self.endpoint.poll_transmit(&mut self.out) {
+                        Some(to) => {
+                            self.out_to = Some(to);
+                            to
+                        }
+                        None => return Ok(()),
+                    }
+                }
             };
             let sent = self.socket.send_to(&self.out, to).await;
-            self.out.clear();
+            // Sent, or failed for good (a datagram is not retried).
+            self.out_to = None;
             sent?;
         }
     }
@@ -104,22 +122,20 @@ impl Datagrams {
     /// it to the endpoint.
     async fn read(&mut self) -> Result<(), Error> {
         let deadline = self.endpoint.poll_timeout().map(Instant::from_std);
-        self.buf.clear();
-        self.buf.reserve(MAX_DATAGRAM);
         let Self { socket, buf, .. } = self;
         let received = async {
             match deadline {
                 Some(at) => ::tokio::select! {
-                    r = socket.recv_buf_from(buf) => Some(r),
+                    r = socket.recv_from(buf) => Some(r),
                     () = sleep_until(at) => None,
                 },
-                None => Some(socket.recv_buf_from(buf).await),
+                None => Some(socket.recv_from(buf).await),
             }
         };
         match received.await {
             None => Ok(()),
-            Some(Ok((_, from))) => {
-                let datagram = self.buf.split().freeze();
+            Some(Ok((n, from))) => {
+                let datagram = Bytes::copy_from_slice(self.buf.get(..n).unwrap_or(&[]));
                 self.take(from, datagram, Instant::now().into_std());
                 Ok(())
             }

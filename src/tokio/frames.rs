@@ -34,7 +34,9 @@ pub struct Frames<S> {
     /// Read from the stream; `taken` bytes of it are in the connection.
     input: Vec<u8>,
     taken: usize,
+    /// Taken from the connection to write; `written` bytes of it are out.
     output: Vec<u8>,
+    written: usize,
     /// The connection's failure was returned once.
     reported: bool,
 }
@@ -48,6 +50,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Frames<S> {
             input: Vec::new(),
             taken: 0,
             output: Vec::new(),
+            written: 0,
             reported: false,
         }
     }
@@ -96,20 +99,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Frames<S> {
 
     /// Writes what is queued.
     pub async fn flush(&mut self) -> Result<(), Error> {
-        if self.output.is_empty() {
-            self.conn.poll_transmit(&mut self.output);
-        }
-        while !self.output.is_empty() {
-            // Only what was written leaves the buffer: a cancelled flush
+        loop {
+            if self.written == self.output.len() {
+                self.output.clear();
+                self.written = 0;
+                if self.conn.poll_transmit(&mut self.output) == 0 {
+                    break;
+                }
+            }
+            // Only what was written counts as out: a cancelled flush
             // resumes where it stopped.
-            let n = self.io.write(&self.output).await?;
+            let rest = self.output.get(self.written..).unwrap_or(&[]);
+            let n = self.io.write(rest).await?;
             if n == 0 {
                 return Err(std::io::Error::from(std::io::ErrorKind::WriteZero).into());
             }
-            self.output.drain(..n);
-            if self.output.is_empty() {
-                self.conn.poll_transmit(&mut self.output);
-            }
+            self.written += n;
         }
         self.io.flush().await?;
         Ok(())

@@ -76,12 +76,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         loop {
             match ws.next_event().await? {
                 Some(Event::Upgrade(request)) => {
-                    let answered = match decide(&request) {
-                        Ok(accept) => ws.conn.accept(accept).is_ok(),
-                        Err(reject) => ws.conn.reject(reject).is_ok(),
+                    let refused = match decide(&request) {
+                        Ok(accept) => ws.conn.accept(accept).err().map(|e| e.kind().clone()),
+                        Err(reject) => ws.conn.reject(reject).err().map(|e| e.kind().clone()),
                     };
-                    if !answered {
-                        return Err(Error::Closed);
+                    if let Some(kind) = refused {
+                        return Err(Error::Ws(crate::ws::Error::Send(kind)));
                     }
                 }
                 Some(Event::Open(_)) => {
@@ -191,7 +191,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         while output.has_remaining() {
             // Each write advances the queue: a cancelled flush resumes where
             // it stopped.
-            self.io.write_buf(&mut output).await?;
+            if self.io.write_buf(&mut output).await? == 0 {
+                return Err(std::io::Error::from(std::io::ErrorKind::WriteZero).into());
+            }
         }
         self.io.flush().await?;
         Ok(())
