@@ -140,7 +140,8 @@ fn incompressible_messages_skip_compression_without_context_takeover_only() {
         ("permessage-deflate; server_no_context_takeover", 0),
         ("permessage-deflate", RSV1),
     ] {
-        let (mut server, mut client) = pair(Role::Server, DeflateConfig::default(), offer);
+        let skipping = DeflateConfig::default().with_skip_incompressible(true);
+        let (mut server, mut client) = pair(Role::Server, skipping, offer);
         server.send(noise.clone()).unwrap();
         server.send(Message::from(noisy_text(1500, 3))).unwrap();
         let (frames, received) = deliver(&mut server, &mut client);

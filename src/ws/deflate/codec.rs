@@ -31,6 +31,8 @@ impl Side {
 pub(super) struct Deflate {
     level: u32,
     threshold: usize,
+    /// Without context takeover, what would not shrink goes out as it is.
+    skip_incompressible: bool,
     /// This side's compressor.
     out: Side,
     /// The peer's compressor, which this side's decompressor follows.
@@ -58,11 +60,19 @@ impl Deflate {
         Self {
             level,
             threshold,
+            skip_incompressible: false,
             out,
             inp,
             compress: None,
             inflater: Inflater::Idle,
         }
+    }
+
+    /// With `on`, a message compression would not shrink is sent as it is
+    /// when this side compresses without context takeover.
+    pub(super) fn skipping_incompressible(mut self, on: bool) -> Self {
+        self.skip_incompressible = on;
+        self
     }
 
     /// Inflates `input` straight onto the end of `out`; true when the
@@ -208,7 +218,7 @@ impl Extension for Deflate {
             // not shrink can go out as it is: nothing the peer inflates
             // later refers back to it. (With context takeover the window
             // already holds it, and the peer's must hold the same.)
-            if out.len() - start >= payload.len() {
+            if self.skip_incompressible && out.len() - start >= payload.len() {
                 out.truncate(start);
                 return Ok(None);
             }
@@ -223,7 +233,9 @@ impl Extension for Deflate {
         if !self.out.no_context_takeover {
             return None;
         }
-        let settings = u64::from(self.level) | u64::from(self.out.zlib_bits()) << 8;
+        let settings = u64::from(self.level)
+            | u64::from(self.out.zlib_bits()) << 8
+            | u64::from(self.skip_incompressible) << 16;
         let threshold = u64::try_from(self.threshold).unwrap_or(u64::MAX);
         Some(EncodingKey {
             extension: PERMESSAGE_DEFLATE,
@@ -332,8 +344,13 @@ mod tests {
                 (x >> 32) as u8
             })
             .collect();
-        let (mut a, _) = pair(true);
+        // Off by default: compressed all the same.
+        let (mut off, _) = pair(true);
         let mut out = b"kept".to_vec();
+        assert_eq!(off.encode(OpCode::Binary, &noise, &mut out), Ok(Some(RSV1)));
+        out.truncate(4);
+        let (a, _) = pair(true);
+        let mut a = a.skipping_incompressible(true);
         assert_eq!(a.encode(OpCode::Binary, &noise, &mut out), Ok(None));
         assert_eq!(out, b"kept", "untouched");
         assert!(a.compress.is_none());

@@ -69,11 +69,18 @@ pub struct DeflateConfig {
     /// compressed messages that follow cannot refer back to it. When this
     /// side compresses without context takeover (a server that negotiated
     /// `server_no_context_takeover`, a client `client_no_context_takeover`)
-    /// every message starts from an empty window anyway; there a message
-    /// whose compressed form would be no shorter than itself is also sent
-    /// uncompressed, whatever its size. With context takeover it is sent
-    /// compressed all the same: the window already holds it.
+    /// every message starts from an empty window anyway; there, with
+    /// [`skip_incompressible`](Self::skip_incompressible), a message whose
+    /// compressed form would be no shorter than itself is also sent
+    /// uncompressed, whatever its size.
     pub threshold: usize,
+    /// When this side compresses without context takeover, send a message
+    /// that compression would not shrink uncompressed (RSV1 clear). Default
+    /// off: RFC 7692 allows it, but some peers mishandle an uncompressed
+    /// message in a compressed session (the Autobahn test suite's own
+    /// harness among them). With context takeover it has no effect: the
+    /// window already holds the message.
+    pub skip_incompressible: bool,
     /// Server: always reset the server's compressor between messages (and
     /// say so). Client: ask the server to do so.
     pub server_no_context_takeover: bool,
@@ -94,6 +101,7 @@ impl Default for DeflateConfig {
         Self {
             level: 6,
             threshold: 32,
+            skip_incompressible: false,
             server_no_context_takeover: false,
             client_no_context_takeover: false,
             server_max_window_bits: 15,
@@ -112,6 +120,12 @@ impl DeflateConfig {
     /// Sets [`DeflateConfig::threshold`].
     pub fn with_threshold(mut self, bytes: usize) -> Self {
         self.threshold = bytes;
+        self
+    }
+
+    /// Sets [`DeflateConfig::skip_incompressible`].
+    pub fn with_skip_incompressible(mut self, on: bool) -> Self {
+        self.skip_incompressible = on;
         self
     }
 

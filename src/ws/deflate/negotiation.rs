@@ -173,7 +173,8 @@ impl ExtensionFactory for PerMessageDeflate {
                     no_context_takeover: r.client_no_context_takeover,
                     window_bits: r.client_max_window_bits.flatten().unwrap_or(15),
                 },
-            );
+            )
+            .skipping_incompressible(self.config.skip_incompressible);
             Some((r.to_offer(), Box::new(ext) as Box<dyn Extension>))
         })
     }
@@ -204,18 +205,22 @@ impl ExtensionFactory for PerMessageDeflate {
             }
             None => c.client_max_window_bits,
         };
-        Ok(Box::new(Deflate::new(
-            c.level,
-            c.threshold,
-            Side {
-                no_context_takeover: r.client_no_context_takeover || c.client_no_context_takeover,
-                window_bits: client_bits,
-            },
-            Side {
-                no_context_takeover: r.server_no_context_takeover,
-                window_bits: server_bits,
-            },
-        )))
+        Ok(Box::new(
+            Deflate::new(
+                c.level,
+                c.threshold,
+                Side {
+                    no_context_takeover: r.client_no_context_takeover
+                        || c.client_no_context_takeover,
+                    window_bits: client_bits,
+                },
+                Side {
+                    no_context_takeover: r.server_no_context_takeover,
+                    window_bits: server_bits,
+                },
+            )
+            .skipping_incompressible(c.skip_incompressible),
+        ))
     }
 }
 
