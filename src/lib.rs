@@ -50,6 +50,7 @@ pub mod datagram;
 pub mod delimited;
 pub mod driver;
 mod error;
+mod memory;
 pub mod prefix;
 mod random;
 mod stats;
@@ -68,6 +69,7 @@ pub use buf::Output;
 pub use bytes;
 pub use driver::Driver;
 pub use error::SendError;
+pub use memory::MemoryUsage;
 pub use random::{default_random, seeded_random, Random, RandomSource};
 pub use stats::Traffic;
 

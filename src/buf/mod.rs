@@ -66,12 +66,31 @@ pub(crate) struct RecvBuf {
     room: usize,
     /// The data's length when the buffer itself was lent for a read.
     lent: Option<usize>,
+    /// Bytes consumed from the front of the current allocation (the
+    /// allocation is `front` plus the capacity): kept only to report what
+    /// the buffer holds.
+    front: usize,
+    /// Where the data started when the buffer was lent.
+    lent_at: usize,
 }
 
 impl RecvBuf {
     /// An empty buffer.
     pub(crate) fn new() -> Self {
         Self::default()
+    }
+
+    /// Runs `grow` on the buffer, which may move the data: to the front of
+    /// the same allocation or into a new one, either way leaving nothing
+    /// consumed before it.
+    #[inline]
+    fn growing<T>(&mut self, grow: impl FnOnce(&mut BytesMut) -> T) -> T {
+        let at = self.buf.as_ptr();
+        let out = grow(&mut self.buf);
+        if self.buf.as_ptr() != at {
+            self.front = 0;
+        }
+        out
     }
 
     /// Forgets the space offered to read into (it stays allocated).
@@ -90,7 +109,7 @@ impl RecvBuf {
         self.lent = None;
         if self.room < min || self.room == 0 {
             self.compact();
-            self.buf.reserve(min.max(1));
+            self.growing(|buf| buf.reserve(min.max(1)));
             let len = self.buf.len();
             let capacity = self.buf.capacity();
             self.buf.resize(capacity, 0);
@@ -115,8 +134,9 @@ impl RecvBuf {
     /// bytes appended are taken with [`take_appended`](Self::take_appended).
     pub(crate) fn lend(&mut self, min: usize) -> &mut BytesMut {
         self.compact();
-        self.buf.reserve(min.max(1));
+        self.growing(|buf| buf.reserve(min.max(1)));
         self.lent = Some(self.buf.len());
+        self.lent_at = self.buf.as_ptr() as usize;
         &mut self.buf
     }
 
@@ -127,12 +147,30 @@ impl RecvBuf {
         let Some(before) = self.lent.take() else {
             return (0, true);
         };
+        if self.buf.as_ptr() as usize != self.lent_at {
+            // The reader grew the buffer: the data moved.
+            self.front = 0;
+        }
         // Space offered by `room` since is not data (and not lent).
         let after = self.len();
         if after < before {
             return (0, true);
         }
         (after - before, after < self.buf.capacity())
+    }
+
+    /// The bytes the buffer holds allocated: its data and the space
+    /// behind it.
+    pub(crate) fn capacity(&self) -> usize {
+        self.front.saturating_add(self.buf.capacity())
+    }
+
+    /// Whether `bytes` lies in the buffer's current allocation (split out
+    /// of it, so already counted by [`capacity`](Self::capacity)).
+    pub(crate) fn shares(&self, bytes: &[u8]) -> bool {
+        let start = (self.buf.as_ptr() as usize).wrapping_sub(self.front);
+        let at = bytes.as_ptr() as usize;
+        !bytes.is_empty() && at >= start && at < start.saturating_add(self.capacity())
     }
 
     /// Frees the allocation when nothing is buffered (an idle connection
@@ -147,7 +185,7 @@ impl RecvBuf {
     #[inline]
     pub(crate) fn extend(&mut self, data: &[u8]) {
         self.drop_room();
-        self.buf.extend_from_slice(data);
+        self.growing(|buf| buf.extend_from_slice(data));
     }
 
     /// Appends received bytes through `write`, after reserving room for
@@ -155,7 +193,7 @@ impl RecvBuf {
     #[inline]
     pub(crate) fn extend_with(&mut self, len: usize, write: impl FnOnce(&mut BytesMut)) {
         self.drop_room();
-        self.buf.reserve(len);
+        self.growing(|buf| buf.reserve(len));
         write(&mut self.buf);
     }
 
@@ -173,7 +211,7 @@ impl RecvBuf {
             // Asks for one byte more than fits behind the data: possible
             // only by moving the data to the front, which happens when that
             // is cheap (the data is shorter than the space before it).
-            let _ = self.buf.try_reclaim(room + 1);
+            let _ = self.growing(|buf| buf.try_reclaim(room + 1));
         }
     }
 
@@ -228,12 +266,14 @@ impl RecvBuf {
         // Moves the start only: no handle to the shared buffer is made and
         // dropped, as splitting would.
         bytes::Buf::advance(&mut self.buf, n);
+        self.front += n;
     }
 
     /// Splits `n` bytes off the front as a shared, zero-copy `Bytes`.
     #[inline]
     pub(crate) fn split_to(&mut self, n: usize) -> Bytes {
         let n = n.min(self.len());
+        self.front += n;
         self.buf.split_to(n).freeze()
     }
 
@@ -262,12 +302,14 @@ impl RecvBuf {
             self.advance(n);
             return kept;
         }
+        self.front += n;
         self.buf.split_to(n).freeze()
     }
 
     /// Removes and returns everything buffered.
     pub(crate) fn take_all(&mut self) -> Bytes {
         let len = self.len();
+        self.front += len;
         self.buf.split_to(len).freeze()
     }
 }

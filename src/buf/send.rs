@@ -58,6 +58,14 @@ impl SendQueue {
         self.chunked + self.buf.len()
     }
 
+    /// The bytes the queue holds: its shared chunks at their length, the
+    /// run being encoded at its capacity, and the chunk list.
+    pub(crate) fn memory(&self) -> usize {
+        self.chunked
+            .saturating_add(self.buf.capacity())
+            .saturating_add(crate::memory::slots::<Bytes>(self.chunks.capacity()))
+    }
+
     /// True when nothing is queued.
     #[inline]
     pub(crate) fn is_empty(&self) -> bool {

@@ -45,6 +45,16 @@ pub struct Config {
     /// Backpressure: see [`send_high_mark`](Self::send_high_mark).
     /// Default 0; unused without a high mark.
     pub send_low_mark: usize,
+    /// The most this connection may hold in memory, as
+    /// [`memory_usage`](super::Session::memory_usage) counts it. Input
+    /// that takes it past the budget fails the connection
+    /// ([`Error::OverBudget`](super::Error::OverBudget): close 1009 when
+    /// it is data arriving, 1008 when it is events not polled); a send
+    /// that would is
+    /// refused ([`SendErrorKind::OverBudget`](super::SendErrorKind::OverBudget))
+    /// with the payload handed back. Default `None`: only the separate
+    /// limits apply. Set with [`with_memory_budget`](Self::with_memory_budget).
+    pub memory_budget: Option<usize>,
     /// Largest HTTP head of the opening handshake. Default 16 KiB.
     pub max_handshake_size: usize,
     /// Most header fields in the opening handshake. Default 64.
@@ -90,6 +100,7 @@ impl Default for Config {
             max_send_queue: 64 << 20,
             send_high_mark: None,
             send_low_mark: 0,
+            memory_budget: None,
             max_handshake_size: 16 << 10,
             max_headers: 64,
             max_pending_events: 1024,
@@ -180,6 +191,21 @@ pub enum ConfigError {
 pub const MIN_HANDSHAKE_SIZE: usize = 128;
 
 impl Config {
+    /// The heap this configuration's lists hold (the extension factories
+    /// are shared, so only their pointers count).
+    pub(crate) fn heap(&self) -> usize {
+        use crate::memory::slots;
+        slots::<String>(self.protocols.capacity())
+            + self.protocols.iter().map(String::capacity).sum::<usize>()
+            + slots::<(String, String)>(self.headers.capacity())
+            + self
+                .headers
+                .iter()
+                .map(|(k, v)| k.capacity() + v.capacity())
+                .sum::<usize>()
+            + slots::<usize>(2 * self.extensions.capacity())
+    }
+
     /// Checks the configuration: every limit a connection needs positive,
     /// the handshake limits large enough for a handshake. The connection
     /// constructors take a configuration as it is (a zero event bound
@@ -203,6 +229,7 @@ impl Config {
             ("max_headers", self.max_headers),
             ("max_pending_events", self.max_pending_events),
             ("fragment_size", self.fragment_size.unwrap_or(1)),
+            ("memory_budget", self.memory_budget.unwrap_or(1)),
         ];
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(ConfigError::Zero { name });
@@ -253,6 +280,22 @@ impl Config {
     /// Sets [`Config::max_message_size`].
     pub fn with_max_message_size(mut self, n: usize) -> Self {
         self.max_message_size = n;
+        self
+    }
+
+    /// Sets [`Config::memory_budget`].
+    ///
+    /// ```
+    /// use sansproto::ws::{Config, Role, SendErrorKind, Session};
+    ///
+    /// let config = Config::default().with_memory_budget(64 << 10);
+    /// let mut s = Session::new(Role::Server, config, None, None, sansproto::default_random());
+    /// let refused = s.send(vec![0u8; 100 << 10]).unwrap_err();
+    /// assert_eq!(refused.kind(), &SendErrorKind::OverBudget);
+    /// assert_eq!(refused.into_payload().len(), 100 << 10);
+    /// ```
+    pub fn with_memory_budget(mut self, bytes: usize) -> Self {
+        self.memory_budget = Some(bytes);
         self
     }
 

@@ -35,6 +35,21 @@ pub enum Error {
     /// The connection timed out (handshake, pong or close deadline).
     #[error("{0} timed out")]
     Timeout(TimeoutKind),
+    /// What the connection holds went past
+    /// [`Config::memory_budget`](super::Config::memory_budget) on input:
+    /// close 1009 when most of it was data arriving (a message too big to
+    /// hold), 1008 when most of it was events the application had not
+    /// polled.
+    #[error("holding {held} bytes, over the memory budget of {budget}")]
+    OverBudget {
+        /// What the connection held
+        /// ([`MemoryUsage::total`](crate::MemoryUsage::total)).
+        held: usize,
+        /// The budget.
+        budget: usize,
+        /// Most of what was held was events not yet polled.
+        unpolled: bool,
+    },
     /// A command queued before the handshake completed could not be sent
     /// once it did (the negotiated extension refused it).
     #[error("queued message could not be sent: {0}")]
@@ -51,6 +66,8 @@ impl Error {
             Self::Extension(ExtensionError::TooBig) => CloseCode::MESSAGE_TOO_BIG,
             Self::Extension(_) => CloseCode::INVALID_PAYLOAD,
             Self::Send(_) => CloseCode::INTERNAL_ERROR,
+            Self::OverBudget { unpolled: true, .. } => CloseCode::POLICY_VIOLATION,
+            Self::OverBudget { .. } => CloseCode::MESSAGE_TOO_BIG,
             Self::Handshake(_) | Self::Timeout(_) => return None,
         })
     }
@@ -163,6 +180,10 @@ pub enum SendErrorKind {
     /// `poll_transmit` and retry.
     #[error("send queue is full")]
     QueueFull,
+    /// Queuing it would take the connection past
+    /// [`Config::memory_budget`](super::Config::memory_budget).
+    #[error("over the memory budget")]
+    OverBudget,
     /// A Close frame was already sent, or the connection has ended.
     #[error("connection is closing or closed")]
     Closed,

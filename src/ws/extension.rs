@@ -226,6 +226,14 @@ pub trait Extension: Send + Sync {
     fn shared_encoding(&self) -> Option<EncodingKey> {
         None
     }
+
+    /// The heap bytes this extension holds beyond its own value (for
+    /// permessage-deflate, zlib's windows and tables), reported in
+    /// [`MemoryUsage::compression`](crate::MemoryUsage::compression).
+    /// The default reports none.
+    fn memory_usage(&self) -> usize {
+        0
+    }
 }
 
 /// What an extension's stateless encoding depends on

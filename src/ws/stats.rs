@@ -95,6 +95,9 @@ pub struct ErrorStats {
     /// A command queued before the handshake could not be sent
     /// ([`Error::Send`]).
     pub send: u64,
+    /// Input took the connection past its memory budget
+    /// ([`Error::OverBudget`]).
+    pub over_budget: u64,
 }
 
 impl ErrorStats {
@@ -108,6 +111,7 @@ impl ErrorStats {
             Error::Handshake(_) => &mut self.handshake,
             Error::Timeout(_) => &mut self.timeout,
             Error::Send(_) => &mut self.send,
+            Error::OverBudget { .. } => &mut self.over_budget,
         };
         *counter += 1;
     }

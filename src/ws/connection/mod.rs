@@ -321,6 +321,22 @@ impl Connection {
         handshake + self.session.buffered_input()
     }
 
+    /// The bytes this connection holds, by part: the session's (see
+    /// [`Session::memory_usage`](super::Session::memory_usage)) and,
+    /// until it hands over, the opening handshake's.
+    pub fn memory_usage(&self) -> crate::MemoryUsage {
+        let mut usage = self.session.memory_usage();
+        usage.state += std::mem::size_of::<Self>() - std::mem::size_of::<Session>();
+        let handshake = match self.handshake.as_deref() {
+            Some(Handshake::Server(m)) => m.memory_usage(),
+            Some(Handshake::Client(m)) => m.memory_usage(),
+            None => return usage,
+        };
+        usage.add(&handshake);
+        usage.state += std::mem::size_of::<Handshake>();
+        usage
+    }
+
     /// The sticky error, once the connection has failed.
     pub fn error(&self) -> Option<&Error> {
         match self.handshake.as_deref() {

@@ -190,6 +190,23 @@ impl ClientHandshake {
         self.recv.len()
     }
 
+    /// What the handshake holds on the heap: its buffers, events and
+    /// configuration (its own value is its owner's to count).
+    pub(crate) fn memory_usage(&self) -> crate::MemoryUsage {
+        let events = self
+            .events
+            .iter()
+            .map(|e| crate::ws::session::event_heap(e, |p| !self.recv.shares(p)))
+            .sum::<usize>();
+        crate::MemoryUsage {
+            receive: self.recv.capacity(),
+            events: crate::memory::slots::<Event>(self.events.capacity()) + events,
+            send: self.send.memory(),
+            state: self.config.heap(),
+            ..Default::default()
+        }
+    }
+
     pub(crate) fn error(&self) -> Option<&Error> {
         match &self.state {
             State::Failed(e) => Some(e),

@@ -16,6 +16,8 @@
 //! `poll_timeout` and `handle_timeout` (which fails the session only
 //! through `fail`).
 
+mod memory;
+pub(crate) use memory::event_heap;
 mod prepared;
 mod read_into;
 mod recv;

@@ -61,7 +61,7 @@ impl Session {
         if matches!(self.state, State::Open)
             && self.role == Role::Server
             && self.extension.is_none()
-            && self.send.has_room(plain.bytes.len())
+            && self.send_room(plain.bytes.len()).is_ok()
             && self
                 .config
                 .fragment_size
@@ -111,8 +111,8 @@ impl Session {
                 }
             }
         };
-        if !self.send.has_room(frame.bytes.len()) {
-            return refuse(SendErrorKind::QueueFull);
+        if let Err(kind) = self.send_room(frame.bytes.len()) {
+            return refuse(kind);
         }
         let payload = frame.payload();
         if frame.rsv != 0 {
@@ -174,11 +174,8 @@ impl Session {
         if !self.is_open() {
             return refuse(SendErrorKind::Closed, message);
         }
-        if !self
-            .send
-            .has_room(message.len().saturating_add(MAX_HEADER_LEN))
-        {
-            return refuse(SendErrorKind::QueueFull, message);
+        if let Err(kind) = self.send_room(message.len().saturating_add(MAX_HEADER_LEN)) {
+            return refuse(kind, message);
         }
         self.write_uncompressed(message);
         Ok(())

@@ -73,7 +73,11 @@ impl Session {
             return Ok(());
         }
         self.note_activity();
-        let result = match self.read_frames() {
+        let parsed = self
+            .within_budget()
+            .and_then(|()| self.read_frames())
+            .and_then(|()| self.within_budget());
+        let result = match parsed {
             Ok(()) => Ok(()),
             Err(e) => self.terminal(Queued::Fail(e)),
         };

@@ -65,7 +65,11 @@ impl Session {
             return Ok(());
         }
         self.note_activity();
-        match self.append(data).and_then(|()| self.read_frames()) {
+        let taken = self.append(data).and_then(|()| self.within_budget());
+        match taken
+            .and_then(|()| self.read_frames())
+            .and_then(|()| self.within_budget())
+        {
             Ok(()) => Ok(()),
             Err(e) => self.terminal(Queued::Fail(e)),
         }
@@ -529,6 +533,17 @@ impl WholeMessages {
         let start = self.pos + f.header_len;
         self.pos = start + f.len;
         Some(message(f.kind, self.frames.slice(start..self.pos)))
+    }
+
+    /// The bytes not yet handed out, when `own` says they are not
+    /// counted elsewhere.
+    pub(super) fn remaining(&self, own: impl Fn(&[u8]) -> bool) -> usize {
+        let rest = self.frames.get(self.pos..).unwrap_or_default();
+        if own(rest) {
+            rest.len()
+        } else {
+            0
+        }
     }
 
     /// True once every message was handed out.

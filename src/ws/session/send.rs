@@ -90,7 +90,7 @@ impl Session {
         matches!(self.state, State::Open)
             && self.extension.is_none()
             && len <= self.config.fragment_size.unwrap_or(usize::MAX).max(1)
-            && self.send.has_room(len.saturating_add(MAX_HEADER_LEN))
+            && self.send_room(len.saturating_add(MAX_HEADER_LEN)).is_ok()
     }
 
     /// Queues a text message copied from a borrowed `&str`.
@@ -149,11 +149,8 @@ impl Session {
             return refuse(SendErrorKind::Closed, message);
         }
         let opcode = data_opcode(&message);
-        if !self
-            .send
-            .has_room(message.len().saturating_add(MAX_HEADER_LEN))
-        {
-            return refuse(SendErrorKind::QueueFull, message);
+        if let Err(kind) = self.send_room(message.len().saturating_add(MAX_HEADER_LEN)) {
+            return refuse(kind, message);
         }
         match self.encode_data(opcode, message.as_bytes()) {
             Ok(()) => Ok(()),
@@ -197,8 +194,8 @@ impl Session {
         if !self.is_open() {
             return refuse(SendErrorKind::Closed, payload);
         }
-        if !self.send.has_room(payload.len() + MAX_HEADER_LEN) {
-            return refuse(SendErrorKind::QueueFull, payload);
+        if let Err(kind) = self.send_room(payload.len() + MAX_HEADER_LEN) {
+            return refuse(kind, payload);
         }
         self.write_control(opcode, payload);
         Ok(())
@@ -216,6 +213,10 @@ impl Session {
     ) -> Result<(), SendError<T>> {
         let refuse = |kind, payload| Err(SendError { kind, payload });
         let queued = self.send.len().saturating_add(self.pending_bytes);
+        let held = match self.config.memory_budget {
+            Some(_) => self.memory_usage().total(),
+            None => 0,
+        };
         let State::Connecting(waiting) = &mut self.state else {
             return refuse(SendErrorKind::Closed, payload);
         };
@@ -225,6 +226,13 @@ impl Session {
         let cost = len.saturating_add(MAX_HEADER_LEN);
         if queued.saturating_add(cost) > self.config.max_send_queue {
             return refuse(SendErrorKind::QueueFull, payload);
+        }
+        if self
+            .config
+            .memory_budget
+            .is_some_and(|budget| held.saturating_add(cost) > budget)
+        {
+            return refuse(SendErrorKind::OverBudget, payload);
         }
         self.pending_bytes += cost;
         waiting.push_back(wait(payload));

@@ -1,0 +1,171 @@
+//! `Config::memory_budget`: input past it fails the connection with the
+//! close code that says why, and a send past it is refused with its
+//! payload handed back.
+
+use sansproto::ws::{Config, Connection, Error, Event, Role, SendErrorKind};
+
+fn session(role: Role, config: Config) -> Connection {
+    Connection::after_handshake(role, config, None, None, sansproto::seeded_random(5))
+}
+
+/// A client's wire bytes for `messages`, each cut into frames of
+/// `fragment` bytes.
+fn client_wire(fragment: usize, messages: &[Vec<u8>]) -> Vec<u8> {
+    let mut client = session(Role::Client, Config::default().with_fragment_size(fragment));
+    for m in messages {
+        client.send_binary(m.clone()).unwrap();
+    }
+    let mut wire = Vec::new();
+    client.poll_transmit(&mut wire);
+    wire
+}
+
+/// The close code of the Close frame a server wrote (unmasked, first).
+fn close_code(wire: &[u8]) -> u16 {
+    assert_eq!(wire[0], 0x88, "a Close frame: {wire:02x?}");
+    u16::from_be_bytes([wire[2], wire[3]])
+}
+
+/// Feeds `wire` to `server` in reads of `chunk`, polling nothing, until
+/// it fails; returns the error.
+fn feed_until_failure(server: &mut Connection, wire: &[u8], chunk: usize) -> Error {
+    for piece in wire.chunks(chunk) {
+        if let Err(e) = server.receive(piece) {
+            return e;
+        }
+    }
+    // A failure queued behind unpolled events is reported when they are.
+    while let Some(event) = server.poll_event() {
+        assert!(matches!(event, Event::Message(_)), "{event:?}");
+    }
+    server
+        .error()
+        .cloned()
+        .expect("the budget failed the connection")
+}
+
+#[test]
+fn a_message_arriving_past_the_budget_fails_with_1009() {
+    for chunk in [1 << 20, 4096, 1000] {
+        let budget = 64 << 10;
+        let mut server = session(Role::Server, Config::default().with_memory_budget(budget));
+        let wire = client_wire(8 << 10, &[vec![3u8; 200 << 10]]);
+        let error = feed_until_failure(&mut server, &wire, chunk);
+        let Error::OverBudget {
+            held,
+            budget: b,
+            unpolled,
+        } = error
+        else {
+            panic!("{error:?}");
+        };
+        assert!(held > budget && b == budget && !unpolled, "{error:?}");
+        let mut out = Vec::new();
+        server.poll_transmit(&mut out);
+        assert_eq!(close_code(&out), 1009, "reads of {chunk}");
+        assert_eq!(server.stats().errors.over_budget, 1);
+        // Sticky: later input gets the same error.
+        assert_eq!(server.receive(&wire[..10]), Err(error));
+    }
+}
+
+#[test]
+fn whole_messages_left_unpolled_past_the_budget_fail_with_1008() {
+    let budget = 32 << 10;
+    let mut server = session(Role::Server, Config::default().with_memory_budget(budget));
+    let messages: Vec<Vec<u8>> = (0..20).map(|i| vec![i as u8; 3000]).collect();
+    let wire = client_wire(1 << 20, &messages);
+    let mut failed = None;
+    for piece in wire.chunks(4000) {
+        if let Err(e) = server.receive(piece) {
+            failed = Some(e);
+            break;
+        }
+    }
+    // The messages taken before the budget was passed are still handed
+    // out, then the failure.
+    let mut delivered = 0;
+    while let Some(event) = server.poll_event() {
+        match event {
+            Event::Message(m) => {
+                assert_eq!(m.as_bytes(), &messages[delivered][..]);
+                delivered += 1;
+            }
+            Event::Closed(_) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(delivered > 0 && delivered < 20, "{delivered} delivered");
+    let error = failed.or_else(|| server.error().cloned()).expect("failed");
+    assert!(
+        matches!(error, Error::OverBudget { unpolled: true, .. }),
+        "{error:?}"
+    );
+    let mut out = Vec::new();
+    server.poll_transmit(&mut out);
+    assert_eq!(close_code(&out), 1008);
+}
+
+#[test]
+fn input_within_the_budget_flows() {
+    let mut server = session(Role::Server, Config::default().with_memory_budget(64 << 10));
+    let messages: Vec<Vec<u8>> = (0..50).map(|i| vec![i as u8; 3000]).collect();
+    let wire = client_wire(1 << 20, &messages);
+    let mut got = Vec::new();
+    for piece in wire.chunks(4000) {
+        server.receive(piece).unwrap();
+        while let Some(Event::Message(m)) = server.poll_event() {
+            got.push(m.as_bytes().to_vec());
+        }
+    }
+    assert_eq!(got, messages);
+    assert!(server.error().is_none());
+}
+
+#[test]
+fn a_send_past_the_budget_is_refused_with_its_payload() {
+    let budget = 64 << 10;
+    let config = Config::default().with_memory_budget(budget);
+    let mut server = session(Role::Server, config);
+    let mut sent = 0;
+    let refused = loop {
+        match server.send_binary(vec![sent as u8; 10_000]) {
+            Ok(()) => sent += 1,
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(sent, 6, "six 10 kB messages fit in 64 KiB with the session");
+    assert_eq!(refused.kind(), &SendErrorKind::OverBudget);
+    assert_eq!(refused.payload().len(), 10_000);
+    assert!(server.memory_usage().total() <= budget);
+    // Borrowed sends are held to it too.
+    let refused = server.send_text("x".repeat(10_000).as_str()).unwrap_err();
+    assert_eq!(refused.kind(), &SendErrorKind::OverBudget);
+    // Once the queue is written out, the refused message fits.
+    let mut out = Vec::new();
+    server.poll_transmit(&mut out);
+    server.send(refused.into_payload()).unwrap();
+    assert!(server.error().is_none());
+}
+
+#[test]
+fn a_command_before_the_handshake_is_held_to_the_budget() {
+    let config = Config::default().with_memory_budget(64 << 10);
+    let request = sansproto::ws::ClientRequest::new("example.com", "/");
+    let mut client = Connection::client(config, request).unwrap();
+    client.send_binary(vec![1u8; 20_000]).unwrap();
+    let refused = client.send_binary(vec![2u8; 60_000]).unwrap_err();
+    assert_eq!(refused.kind(), &SendErrorKind::OverBudget);
+    assert_eq!(refused.into_payload().as_bytes(), &vec![2u8; 60_000][..]);
+}
+
+#[test]
+fn a_zero_budget_is_a_config_error() {
+    use sansproto::ws::ConfigError;
+    assert_eq!(
+        Config::default().with_memory_budget(0).validate(),
+        Err(ConfigError::Zero {
+            name: "memory_budget"
+        })
+    );
+}

@@ -1,0 +1,167 @@
+//! `memory_usage()` against a counting allocator: what a machine reports
+//! holding is what dropping it frees, within 10 %, idle, mid-message, with
+//! deflate state, with unpolled events and with a full send queue.
+
+use sansproto::ws::{
+    Config, Connection, DeflateConfig, ExtensionFactory, ExtensionOffer, PerMessageDeflate, Role,
+};
+use sansproto::MemoryUsage;
+
+mod common;
+
+use common::alloc::{live, serial, Counting};
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+/// Drops `machine` and returns what that freed, beside what it reported
+/// holding just before.
+fn freed_by_drop<M>(machine: Box<M>, usage: impl Fn(&M) -> MemoryUsage) -> (usize, MemoryUsage) {
+    let reported = usage(&machine);
+    let before = live();
+    drop(machine);
+    let freed = usize::try_from(before - live()).expect("dropping frees");
+    (freed, reported)
+}
+
+/// Asserts `reported` is within 10 % of `freed`.
+fn agrees(state: &str, freed: usize, reported: MemoryUsage) {
+    let total = reported.total();
+    eprintln!("{state}: allocator {freed} B, reported {total} B ({reported:?})");
+    let diff = freed.abs_diff(total);
+    assert!(
+        diff * 10 <= freed,
+        "{state}: reported {total} B, dropping freed {freed} B ({reported:?})"
+    );
+}
+
+fn session(role: Role, config: Config) -> Box<Connection> {
+    Box::new(Connection::after_handshake(
+        role,
+        config,
+        None,
+        None,
+        sansproto::seeded_random(1),
+    ))
+}
+
+/// Sends `messages` from a fresh client and returns its wire bytes.
+fn client_wire(config: &Config, messages: &[Vec<u8>]) -> Vec<u8> {
+    let mut client = session(Role::Client, config.clone());
+    for m in messages {
+        client.send_binary(m.clone()).unwrap();
+    }
+    let mut wire = Vec::new();
+    client.poll_transmit(&mut wire);
+    wire
+}
+
+fn ws_usage(c: &Connection) -> MemoryUsage {
+    c.memory_usage()
+}
+
+#[test]
+fn ws_idle() {
+    let _serial = serial();
+    let mut server = session(Role::Server, Config::default());
+    let wire = client_wire(&Config::default(), &[b"hello".to_vec()]);
+    server.receive(&wire).unwrap();
+    while server.poll_event().is_some() {}
+    let (freed, reported) = freed_by_drop(server, ws_usage);
+    agrees("ws idle", freed, reported);
+}
+
+#[test]
+fn ws_mid_frame() {
+    let _serial = serial();
+    let mut server = session(Role::Server, Config::default());
+    let wire = client_wire(&Config::default(), &[vec![9u8; 100_000]]);
+    server.receive(&wire[..60_000]).unwrap();
+    let (freed, reported) = freed_by_drop(server, ws_usage);
+    assert!(reported.receive >= 60_000);
+    agrees("ws mid-frame", freed, reported);
+}
+
+#[test]
+fn ws_mid_message() {
+    let _serial = serial();
+    let config = Config::default().with_fragment_size(16 << 10);
+    let mut server = session(Role::Server, Config::default());
+    let wire = client_wire(&config, &[vec![9u8; 200_000]]);
+    // Ten whole fragments and part of the eleventh.
+    server.receive(&wire[..10 * (16 << 10) + 5_000]).unwrap();
+    assert!(server.poll_event().is_none());
+    let (freed, reported) = freed_by_drop(server, ws_usage);
+    assert!(reported.reassembly >= 10 * (16 << 10));
+    agrees("ws mid-message", freed, reported);
+}
+
+#[test]
+fn ws_unpolled_events() {
+    let _serial = serial();
+    let mut server = session(Role::Server, Config::default());
+    let messages: Vec<Vec<u8>> = (0..20).map(|i| vec![i as u8; 3_000]).collect();
+    let wire = client_wire(&Config::default(), &messages);
+    server.receive(&wire).unwrap();
+    let (freed, reported) = freed_by_drop(server, ws_usage);
+    assert!(reported.events >= 60_000);
+    agrees("ws unpolled events", freed, reported);
+}
+
+#[test]
+fn ws_full_send_queue() {
+    let _serial = serial();
+    let config = Config::default().with_max_send_queue(256 << 10);
+    let mut server = session(Role::Server, config);
+    let mut sent = 0;
+    while server.send_binary(vec![1u8; 10_000]).is_ok() {
+        sent += 1;
+    }
+    assert!(sent >= 20);
+    let (freed, reported) = freed_by_drop(server, ws_usage);
+    assert!(reported.send >= 200_000);
+    agrees("ws full send queue", freed, reported);
+}
+
+/// A connection with permessage-deflate negotiated (context takeover both
+/// ways), so both zlib states stay between messages.
+fn deflate_pair() -> (Box<Connection>, Box<Connection>) {
+    let factory = PerMessageDeflate::new(DeflateConfig::default());
+    let offer = ExtensionOffer::parse_list("permessage-deflate")
+        .unwrap()
+        .remove(0);
+    let (_, server_ext) = factory.accept_offer(&[&offer]).unwrap();
+    let client_ext = factory.accept_response(&offer).unwrap();
+    let make = |role, ext| {
+        Box::new(Connection::after_handshake(
+            role,
+            Config::default(),
+            None,
+            Some(ext),
+            sansproto::seeded_random(2),
+        ))
+    };
+    (
+        make(Role::Client, client_ext),
+        make(Role::Server, server_ext),
+    )
+}
+
+#[test]
+fn ws_deflate_state() {
+    let _serial = serial();
+    let (mut client, mut server) = deflate_pair();
+    let text = "the same words again and again ".repeat(300);
+    client.send_text(text.as_str()).unwrap();
+    let mut wire = Vec::new();
+    client.poll_transmit(&mut wire);
+    server.receive(&wire).unwrap();
+    while server.poll_event().is_some() {}
+    server.send_text(text.as_str()).unwrap();
+    wire.clear();
+    server.poll_transmit(&mut wire);
+    drop(client);
+    let (freed, reported) = freed_by_drop(server, ws_usage);
+    assert!(reported.compression > 300_000);
+    agrees("ws deflate", freed, reported);
+}
