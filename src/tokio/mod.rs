@@ -29,6 +29,7 @@
 //! # }
 //! ```
 
+mod connect;
 mod datagram;
 mod frames;
 mod ws;
@@ -65,6 +66,13 @@ pub enum Error {
     /// A datagram was refused (too large, or the send queue is full).
     #[error(transparent)]
     Datagram(crate::datagram::SendError),
+    /// A client connection could not be set up: a bad WebSocket or proxy
+    /// URL, or a field that cannot be sent.
+    #[error(transparent)]
+    Setup(#[from] crate::ws::proxy::SetupError),
+    /// The HTTP CONNECT proxy refused the tunnel or broke its protocol.
+    #[error(transparent)]
+    Proxy(crate::ws::proxy::ProxyError),
     /// The peer sent a plain HTTP request instead of an upgrade; it was
     /// answered `426 Upgrade Required`.
     #[error("not a WebSocket upgrade request")]
