@@ -26,7 +26,7 @@ impl Session {
     ///
     /// // The message waits, whole, until it is polled.
     /// server.receive(&wire).unwrap();
-    /// assert!(server.memory_usage().receive >= 10_000);
+    /// assert!(server.memory_usage().events >= 10_000);
     /// let event = server.poll_event();
     /// assert!(matches!(event, Some(Event::Message(Message::Binary(_)))));
     /// ```
