@@ -142,7 +142,11 @@ fn serve(listener: TcpListener) -> std::io::Result<()> {
             on_event(&mut sessions, id, event);
         }
         sessions.retain(|&id, s| {
-            s.conn.poll_transmit(&mut s.out);
+            // Taken only once the last bytes are written, so a peer that
+            // does not read is held to the connection's send queue limit.
+            if s.out.is_empty() {
+                s.conn.poll_transmit(&mut s.out);
+            }
             moved |= write(s);
             keep(id, s, now)
         });

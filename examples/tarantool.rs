@@ -25,19 +25,21 @@
 //!   significant group first, Tarantool's int32_varint: at most 5 bytes)
 //!   and its bytes (box-protocol.txt; `prefix::varint`).
 //! - Replies: the ping reply is the bare header; others carry a return
-//!   code u32 (error code << 8 | status, status 2 = error), then either a
+//!   code u32 (error code << 8 | status: 1 try again, 2 error), then either a
 //!   tuple count u32 and each tuple as its size u32 (the size of its fields,
 //!   the count word excluded) and the tuple, or a NUL-terminated error
 //!   message (box-protocol.txt).
 //! - Error codes (errcode.h of the 1.5 sources): ER_ILLEGAL_PARAMS 2,
-//!   ER_NO_SUCH_INDEX 53, ER_TUPLE_FOUND 55, ER_NO_SUCH_SPACE 57.
+//!   ER_MEMORY_ISSUE 7, ER_NO_SUCH_INDEX 53, ER_TUPLE_FOUND 55,
+//!   ER_NO_SUCH_SPACE 57.
 //! - Request ids: the server echoes them unchanged. The client's come from
 //!   a `Correlator` started just below 2^32, so they wrap to 0 as
 //!   tarantool-transport's `nextCallbackId` does at 4294967296.
 //!
 //! This server's own choices: space 0 only, its primary key the first
 //! field (compared as bytes), index 0 only; each connection gets its own
-//! copy of the space, starting with the tuple `[1, "hi"]`. The replies to
+//! copy of the space, starting with the tuple `[1, "hi"]`, at most
+//! [`MAX_TUPLES`] tuples, and no reply over [`MAX_BODY`]. The replies to
 //! the requests of one read are written in reverse order, each cut in two
 //! writes, so that a client has to match replies by id and reassemble them.
 
@@ -55,6 +57,8 @@ use std::time::{Duration, Instant};
 
 /// Largest request or reply body either side accepts.
 pub const MAX_BODY: usize = 1 << 20;
+/// Most tuples a connection's space holds.
+pub const MAX_TUPLES: usize = 1024;
 
 const PING: u32 = 0xff00;
 const INSERT: u32 = 13;
@@ -62,6 +66,7 @@ const SELECT: u32 = 17;
 const BOX_RETURN_TUPLE: u32 = 1;
 const BOX_ADD: u32 = 2;
 const ER_ILLEGAL_PARAMS: u32 = 2;
+const ER_MEMORY_ISSUE: u32 = 7;
 const ER_NO_SUCH_INDEX: u32 = 53;
 const ER_TUPLE_FOUND: u32 = 55;
 const ER_NO_SUCH_SPACE: u32 = 57;
@@ -162,7 +167,9 @@ fn put_tuples(tuples: &[&Vec<Vec<u8>>], out: &mut Vec<u8>) {
 
 /// An error reply body: return code, NUL-terminated message.
 fn error_body(code: u32, message: &str) -> Vec<u8> {
-    let mut out = ((code << 8) | 2).to_le_bytes().to_vec();
+    // Status 1 is "try again" (errcode.h's flags for ER_MEMORY_ISSUE), 2 an error.
+    let status = if code == ER_MEMORY_ISSUE { 1 } else { 2 };
+    let mut out = ((code << 8) | status).to_le_bytes().to_vec();
     out.extend_from_slice(message.as_bytes());
     out.push(0);
     out
@@ -208,10 +215,18 @@ fn select(body: &[u8], space: &Space) -> Reply {
         ));
     }
     let mut found = Vec::new();
+    let mut size = 0;
     for _ in 0..keys {
         let key = r.tuple().map_err(illegal)?;
         let first = key.first().ok_or_else(|| illegal("empty key".into()))?;
-        found.extend(space.get(first));
+        if let Some(tuple) = space.get(first) {
+            // Keys may repeat: the reply is bounded, not the key count.
+            size += tuple.iter().map(|f| f.len() + 5).sum::<usize>() + 8;
+            if size > MAX_BODY {
+                return Err((ER_MEMORY_ISSUE, "the reply would pass 1 MiB".into()));
+            }
+            found.push(tuple);
+        }
     }
     r.end().map_err(illegal)?;
     let found: Vec<_> = found
@@ -239,6 +254,12 @@ fn insert(body: &[u8], space: &mut Space) -> Reply {
         .clone();
     if flags & BOX_ADD != 0 && space.contains_key(&key) {
         return Err((ER_TUPLE_FOUND, "Tuple already exists".into()));
+    }
+    if space.len() >= MAX_TUPLES && !space.contains_key(&key) {
+        return Err((
+            ER_MEMORY_ISSUE,
+            format!("the space holds {MAX_TUPLES} tuples"),
+        ));
     }
     space.insert(key, tuple.clone());
     let mut out = Vec::new();
