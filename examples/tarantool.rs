@@ -328,21 +328,9 @@ fn serve(listener: TcpListener) {
     }
 }
 
-/// The first of the client's request ids: three below 2^32.
-const FIRST_ID: u64 = (1 << 32) - 3;
-/// How many ids the client cycles through (past 2^32, then back).
-const IDS: u64 = 16;
-
-/// The id on the wire: the correlator's id modulo 2^32.
-fn wire_id(id: u64) -> u32 {
-    id as u32
-}
-
-/// The correlator's id for a wire id, when it lies in the client's window.
-fn correlator_id(wire: u32) -> Option<u64> {
-    let offset = u64::from(wire.wrapping_sub(FIRST_ID as u32));
-    (offset < IDS).then_some(FIRST_ID + offset)
-}
+/// The first of the client's request ids: three below 2^32, so the
+/// 32-bit ids wrap to 0 within the script.
+const FIRST_ID: u32 = u32::MAX - 2;
 
 /// A request of the script, and how to describe it.
 struct Request {
@@ -439,8 +427,8 @@ fn client(addr: &str) -> Result<Vec<String>, String> {
         },
     ];
     let ids = correlate::Config::builder()
-        .ids(FIRST_ID..=FIRST_ID + IDS - 1)
-        .max_in_flight(IDS as usize)
+        .ids(0..=u64::from(u32::MAX))
+        .start_at(u64::from(FIRST_ID))
         .timeout(Duration::from_secs(5))
         .build()
         .map_err(|e| e.to_string())?;
@@ -455,7 +443,9 @@ fn client(addr: &str) -> Result<Vec<String>, String> {
         let id = requests
             .start(i, now)
             .map_err(|e| format!("{:?}", e.kind()))?;
-        let body = [&wire_id(id).to_le_bytes()[..], &request.body].concat();
+        // The ids lie in 0..=u32::MAX: the wire's 32 bits hold them.
+        let wire = u32::try_from(id).map_err(|e| e.to_string())?;
+        let body = [&wire.to_le_bytes()[..], &request.body].concat();
         conn.send_with_header(&request.kind.to_le_bytes(), body)
             .map_err(|e| e.to_string())?;
     }
@@ -470,7 +460,7 @@ fn client(addr: &str) -> Result<Vec<String>, String> {
             return;
         };
         arrival.push(id.to_string());
-        let Some(i) = correlator_id(id).and_then(|c| requests.reply(c)) else {
+        let Some(i) = requests.reply(u64::from(id)) else {
             problems.push(format!("reply with unknown id {id}"));
             return;
         };
@@ -494,7 +484,7 @@ fn client(addr: &str) -> Result<Vec<String>, String> {
     // Whatever is still waiting got no reply before the connection ended.
     requests.handle_timeout(Instant::now() + Duration::from_secs(3600));
     while let Some(Outcome::TimedOut { id, token }) = requests.poll_outcome() {
-        problems.push(format!("no reply to request {token} (id {})", wire_id(id)));
+        problems.push(format!("no reply to request {token} (id {id})"));
     }
     let mut lines: Vec<String> = script
         .iter()

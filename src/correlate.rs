@@ -39,6 +39,7 @@ use std::time::{Duration, Instant};
 pub struct Config {
     first_id: u64,
     last_id: u64,
+    start_id: u64,
     max_in_flight: usize,
     timeout: Duration,
 }
@@ -61,6 +62,7 @@ impl Default for Config {
 #[derive(Debug, Clone)]
 pub struct Builder {
     ids: RangeInclusive<u64>,
+    start_at: Option<u64>,
     max_in_flight: usize,
     timeout: Duration,
 }
@@ -69,6 +71,7 @@ impl Default for Builder {
     fn default() -> Self {
         Self {
             ids: 1..=u64::from(u32::MAX),
+            start_at: None,
             max_in_flight: 1024,
             timeout: Duration::from_secs(30),
         }
@@ -81,6 +84,26 @@ impl Builder {
     /// messages that expect no reply, as Pomelo's notify).
     pub fn ids(mut self, ids: RangeInclusive<u64>) -> Self {
         self.ids = ids;
+        self
+    }
+
+    /// The first id handed out, inside [`ids`](Self::ids) (default its
+    /// start): a client that resumes a numbering, or a test that starts
+    /// just below the wrap.
+    ///
+    /// ```
+    /// use sansproto::correlate::{Config, Correlator};
+    /// use std::time::Instant;
+    ///
+    /// let last = u64::from(u32::MAX);
+    /// let config = Config::builder().ids(0..=last).start_at(last - 1).build().unwrap();
+    /// let mut requests = Correlator::new(config);
+    /// let now = Instant::now();
+    /// let ids: Vec<u64> = (0..4).map(|i| requests.start(i, now).unwrap()).collect();
+    /// assert_eq!(ids, [last - 1, last, 0, 1]);
+    /// ```
+    pub fn start_at(mut self, id: u64) -> Self {
+        self.start_at = Some(id);
         self
     }
 
@@ -103,6 +126,9 @@ impl Builder {
         if self.ids.is_empty() {
             return Err(ConfigError::NoIds);
         }
+        if let Some(id) = self.start_at.filter(|id| !self.ids.contains(id)) {
+            return Err(ConfigError::StartOutsideIds(id));
+        }
         if self.max_in_flight == 0 {
             return Err(ConfigError::ZeroInFlight);
         }
@@ -123,6 +149,7 @@ impl Builder {
         Config {
             first_id: *self.ids.start(),
             last_id: *self.ids.end(),
+            start_id: self.start_at.unwrap_or(*self.ids.start()),
             max_in_flight: self.max_in_flight,
             timeout: self.timeout,
         }
@@ -136,6 +163,9 @@ pub enum ConfigError {
     /// The id range is empty.
     #[error("the id range is empty")]
     NoIds,
+    /// [`Builder::start_at`] lies outside [`Builder::ids`].
+    #[error("the first id {0} is outside the id range")]
+    StartOutsideIds(u64),
     /// No request could ever be in flight.
     #[error("the in-flight bound must be at least one")]
     ZeroInFlight,
@@ -212,7 +242,7 @@ impl<T> Correlator<T> {
     /// A correlator with nothing in flight.
     pub fn new(config: Config) -> Self {
         Self {
-            next_id: config.first_id,
+            next_id: config.start_id,
             config,
             pending: HashMap::new(),
             deadlines: BTreeSet::new(),

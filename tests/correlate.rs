@@ -120,7 +120,41 @@ fn a_builder_refuses_what_cannot_work() {
         Config::builder().timeout(Duration::ZERO).build(),
         Err(ConfigError::ZeroTimeout)
     );
+    assert_eq!(
+        Config::builder().ids(1..=10).start_at(0).build(),
+        Err(ConfigError::StartOutsideIds(0))
+    );
     assert!(Config::builder().ids(0..=u64::MAX).build().is_ok());
+}
+
+#[test]
+fn ids_start_where_asked_and_wrap_to_the_range_start_skipping_those_in_flight() {
+    let config = Config::builder()
+        .ids(0..=u64::from(u32::MAX))
+        .start_at(u64::from(u32::MAX) - 2)
+        .max_in_flight(8)
+        .build()
+        .unwrap();
+    let mut c = Correlator::new(config);
+    let now = Instant::now();
+    let first: Vec<u64> = (0..5).map(|i| c.start(i, now).unwrap()).collect();
+    let max = u64::from(u32::MAX);
+    assert_eq!(first, [max - 2, max - 1, max, 0, 1]);
+    assert_eq!(c.reply(max - 1), Some(1));
+    // Around again: the ids still in flight are skipped.
+    let config = Config::builder()
+        .ids(0..=3)
+        .start_at(2)
+        .max_in_flight(4)
+        .build()
+        .unwrap();
+    let mut c = Correlator::new(config);
+    assert_eq!(c.start('a', now).unwrap(), 2);
+    assert_eq!(c.start('b', now).unwrap(), 3);
+    assert_eq!(c.start('c', now).unwrap(), 0);
+    assert_eq!(c.reply(3), Some('b'));
+    assert_eq!(c.start('d', now).unwrap(), 1);
+    assert_eq!(c.start('e', now).unwrap(), 3);
 }
 
 #[derive(Debug, Clone)]
