@@ -1,5 +1,5 @@
-//! A length-prefixed stream connection: sends, the receive side and
-//! events here, the idle and heartbeat timers in `timers.rs`.
+//! A length-prefixed stream connection: the receive side and events
+//! here; sends in `send.rs`, the idle and heartbeat timers in `timers.rs`.
 
 use super::decoder::{Lookahead, Out};
 use super::{Config, DecodeError, Decoder, EncodeError, Encoder};
@@ -12,9 +12,11 @@ use std::ops::Range;
 use std::time::{Duration, Instant};
 use timers::Timer;
 
+mod send;
 mod stats;
 mod timers;
 
+pub use send::{SendError, SendErrorKind};
 pub use stats::{ErrorStats, Stats};
 
 /// What a [`Connection`] reports to the application.
@@ -39,35 +41,6 @@ pub enum Event {
     /// queued.
     Drained,
 }
-
-/// Why a send was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum SendErrorKind {
-    /// The frame would take the send queue past its limit. Call
-    /// `poll_transmit`, write the bytes out, and try again.
-    #[error(
-        "send queue full: {queued} bytes queued, {frame} more would pass the limit of {limit}"
-    )]
-    QueueFull {
-        /// Bytes already queued.
-        queued: usize,
-        /// The encoded frame (or batch) length.
-        frame: usize,
-        /// The configured limit.
-        limit: usize,
-    },
-    /// The frame cannot be encoded in this layout.
-    #[error(transparent)]
-    Encode(#[from] EncodeError),
-    /// The connection is closed, failed or finished.
-    #[error("connection is closed")]
-    Closed,
-}
-
-/// A refused send: the [`SendErrorKind`] and the payload, handed back
-/// untouched.
-pub type SendError<T> = crate::SendError<T, SendErrorKind>;
 
 /// Where the connection is. All transitions are in this file's methods
 /// `receive`, `receive_eof`, `handle_timeout` and `close`.
@@ -177,77 +150,6 @@ impl Connection {
             timers: TimerTable::default(),
             stats: Stats::default(),
         }
-    }
-
-    /// Queues one frame with no header bytes (layouts with offset 0).
-    pub fn send<T: AsRef<[u8]>>(&mut self, payload: T) -> Result<(), SendError<T>> {
-        self.send_with_header(&[], payload)
-    }
-
-    /// Queues one frame: `header` (exactly the length field offset long),
-    /// the length field, then `body`.
-    pub fn send_with_header<T: AsRef<[u8]>>(
-        &mut self,
-        header: &[u8],
-        body: T,
-    ) -> Result<(), SendError<T>> {
-        let len = match self.check_send(self.encoder.encoded_len(header.len(), body.as_ref().len()))
-        {
-            Ok(len) => len,
-            Err(kind) => {
-                return Err(SendError {
-                    kind,
-                    payload: body,
-                })
-            }
-        };
-        match self
-            .encoder
-            .encode_parts_to(header, &[body.as_ref()], self.send.buf_mut())
-        {
-            Ok(n) => {
-                debug_assert_eq!(n, len);
-                self.stats.tx.frames += 1;
-                self.stats.tx.messages += 1;
-                Ok(())
-            }
-            Err(e) => Err(SendError {
-                kind: e.into(),
-                payload: body,
-            }),
-        }
-    }
-
-    /// Queues every `(header, body)` frame back to back, or none of them:
-    /// the batch is validated and checked against the queue limit as a
-    /// whole (Pomelo's `sendBatch`). The frames stay the caller's, so on
-    /// refusal only the reason is returned.
-    pub fn send_batch<H, B>(&mut self, frames: &[(H, B)]) -> Result<(), SendErrorKind>
-    where
-        H: AsRef<[u8]>,
-        B: AsRef<[u8]>,
-    {
-        let items = frames.iter().map(|(h, b)| (h, b));
-        self.check_send(self.encoder.encoded_batch_len(items.clone()))?;
-        self.encoder.encode_batch_to(items, self.send.buf_mut())?;
-        self.stats.tx.frames += frames.len() as u64;
-        self.stats.tx.messages += frames.len() as u64;
-        Ok(())
-    }
-
-    fn check_send(&self, len: Result<usize, EncodeError>) -> Result<usize, SendErrorKind> {
-        if self.state != State::Open {
-            return Err(SendErrorKind::Closed);
-        }
-        let len = len?;
-        if !self.send.has_room(len) {
-            return Err(SendErrorKind::QueueFull {
-                queued: self.send.len(),
-                frame: len,
-                limit: self.send.limit(),
-            });
-        }
-        Ok(len)
     }
 
     /// Ends the connection: no more sends, received bytes are ignored, and
