@@ -1,6 +1,9 @@
 //! The length-prefixed decoder over random layouts and random input splits:
 //! it must never panic, never hand out a frame over the limit, and the
 //! `Decoder` and the `Connection` must agree on every frame and error.
+//! The chunks are also sent, each in two parts and joined, which must give
+//! the same bytes or the same refusal; and the timers are set, stopped and
+//! run at random, never leaving a deadline at or before the last `now`.
 #![no_main]
 
 use arbitrary::Arbitrary;
@@ -8,6 +11,7 @@ use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
 use sansproto::prefix::varint::VarintFormat;
 use sansproto::prefix::{ByteOrder, Config, Connection, Decoded, Decoder, Event};
+use std::time::{Duration, Instant};
 
 #[derive(Arbitrary, Debug)]
 struct Layout {
@@ -29,6 +33,16 @@ struct Input {
     layout: Layout,
     chunks: Vec<Vec<u8>>,
     eof: bool,
+    timers: Vec<TimerOp>,
+}
+
+#[derive(Arbitrary, Debug)]
+enum TimerOp {
+    IdleTimeout(Option<u16>),
+    Heartbeat(u16, Vec<u8>),
+    StopHeartbeat,
+    Receive(Vec<u8>),
+    Advance(u16),
 }
 
 fn config(l: &Layout) -> Option<(Config, usize)> {
@@ -93,6 +107,8 @@ fuzz_target!(|input: Input| {
     let Some((config, max)) = config(&input.layout) else {
         return;
     };
+    sends(&config, &input.chunks);
+    timers(&config, &input.timers);
     let mut decoder = Decoder::new(&config);
     let mut conn = Connection::new(config);
     let mut buf = BytesMut::new();
@@ -166,3 +182,63 @@ fuzz_target!(|input: Input| {
         }
     }
 });
+
+/// Each chunk sent in two parts gives the bytes of the joined send, or
+/// the same refusal.
+fn sends(config: &Config, chunks: &[Vec<u8>]) {
+    let header = vec![0u8; config.length_field_offset()];
+    let mut joined = Connection::new(config.clone());
+    let mut parted = Connection::new(config.clone());
+    for chunk in chunks {
+        let cut = chunk.first().map_or(0, |b| usize::from(*b) % (chunk.len() + 1));
+        let (a, b) = chunk.split_at(cut);
+        let one = joined.send_with_header(&header, &chunk[..]);
+        let two = parted.send_parts_with_header(&header, [a, b]);
+        match (one, two) {
+            (Ok(()), Ok(())) => {}
+            (Err(one), Err(two)) => {
+                assert_eq!(one.kind(), two.kind());
+                assert_eq!(two.payload(), &[a, b], "the parts come back");
+            }
+            (one, two) => panic!("joined {one:?}, parts {two:?}"),
+        }
+    }
+    let (mut one, mut two) = (Vec::new(), Vec::new());
+    joined.poll_transmit(&mut one);
+    parted.poll_transmit(&mut two);
+    assert_eq!(one, two);
+    assert_eq!(joined.stats(), parted.stats());
+}
+
+/// Timers set, stopped and run in any order: after `handle_timeout(now)`
+/// no deadline is at or before `now`.
+fn timers(config: &Config, ops: &[TimerOp]) {
+    let header = vec![0u8; config.length_field_offset()];
+    let mut conn = Connection::new(config.clone());
+    let mut now = Instant::now();
+    let mut out = Vec::new();
+    for op in ops {
+        match op {
+            TimerOp::IdleTimeout(ms) => {
+                conn.set_idle_timeout(ms.map(|ms| Duration::from_millis(u64::from(ms))))
+            }
+            TimerOp::Heartbeat(ms, body) => {
+                let interval = Duration::from_millis(u64::from(*ms));
+                let _ = conn.set_heartbeat(interval, &header, body);
+            }
+            TimerOp::StopHeartbeat => conn.stop_heartbeat(),
+            TimerOp::Receive(data) => {
+                let _ = conn.receive(data);
+                while conn.poll_event().is_some() {}
+            }
+            TimerOp::Advance(ms) => {
+                now += Duration::from_millis(u64::from(*ms));
+                conn.handle_timeout(now);
+                if let Some(at) = conn.poll_timeout() {
+                    assert!(at > now, "a deadline left behind");
+                }
+            }
+        }
+        conn.poll_transmit(&mut out);
+    }
+}

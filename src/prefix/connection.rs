@@ -1,20 +1,22 @@
-//! A length-prefixed stream connection: sends, the receive side and
-//! events here, the idle and heartbeat timers in `timers.rs`.
+//! A length-prefixed stream connection: the state, its transitions, the
+//! receive side and events here; sends in `send.rs`, the idle and
+//! heartbeat timers in `timers.rs`.
 
 use super::decoder::{Lookahead, Out};
 use super::{Config, DecodeError, Decoder, EncodeError, Encoder};
 use crate::buf::{Intake, RecvBuf, SendQueue};
-use crate::timer::TimerTable;
 use crate::Driver;
 use bytes::Bytes;
 use std::collections::VecDeque;
 use std::ops::Range;
-use std::time::{Duration, Instant};
-use timers::Timer;
+use std::time::Instant;
+use timers::{Due, Timers};
 
+mod send;
 mod stats;
 mod timers;
 
+pub use send::{SendError, SendErrorKind};
 pub use stats::{ErrorStats, Stats};
 
 /// What a [`Connection`] reports to the application.
@@ -40,37 +42,9 @@ pub enum Event {
     Drained,
 }
 
-/// Why a send was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum SendErrorKind {
-    /// The frame would take the send queue past its limit. Call
-    /// `poll_transmit`, write the bytes out, and try again.
-    #[error(
-        "send queue full: {queued} bytes queued, {frame} more would pass the limit of {limit}"
-    )]
-    QueueFull {
-        /// Bytes already queued.
-        queued: usize,
-        /// The encoded frame (or batch) length.
-        frame: usize,
-        /// The configured limit.
-        limit: usize,
-    },
-    /// The frame cannot be encoded in this layout.
-    #[error(transparent)]
-    Encode(#[from] EncodeError),
-    /// The connection is closed, failed or finished.
-    #[error("connection is closed")]
-    Closed,
-}
-
-/// A refused send: the [`SendErrorKind`] and the payload, handed back
-/// untouched.
-pub type SendError<T> = crate::SendError<T, SendErrorKind>;
-
 /// Where the connection is. All transitions are in this file's methods
-/// `receive`, `receive_eof`, `handle_timeout` and `close`.
+/// `receive`, `receive_eof`, `handle_timeout` and `close` (and `fail`,
+/// which they call).
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum State {
     /// Frames flow both ways.
@@ -98,6 +72,11 @@ enum State {
 /// call: when an idle timeout or heartbeat is configured, call
 /// `handle_timeout(Instant::now())` once before the first read, otherwise
 /// `poll_timeout` returns `None` and a silent peer is never timed out.
+/// Both timers can be changed at any time, with
+/// [`set_idle_timeout`](Self::set_idle_timeout),
+/// [`set_heartbeat`](Self::set_heartbeat) and
+/// [`stop_heartbeat`](Self::stop_heartbeat); a new setting starts at the
+/// next `handle_timeout(now)`, from that `now`.
 ///
 /// **Ending.** There is no close handshake: the connection is finished after
 /// [`Connection::close`], the peer's end of stream, an idle timeout or a
@@ -143,11 +122,7 @@ pub struct Connection {
     /// `recv`; `poll_event` resumes once everything found was reported.
     intake: Intake,
     state: State,
-    idle_timeout: Option<Duration>,
-    heartbeat: Option<(Duration, Bytes)>,
-    timers_started: bool,
-    heard_from_peer: bool,
-    timers: TimerTable<Timer>,
+    timers: Timers,
     stats: Stats,
 }
 
@@ -170,84 +145,9 @@ impl Connection {
             max_events: config.max_pending_events.max(1),
             intake: Intake::Flowing,
             state: State::Open,
-            idle_timeout: config.idle_timeout,
-            heartbeat: config.heartbeat,
-            timers_started: false,
-            heard_from_peer: false,
-            timers: TimerTable::default(),
+            timers: Timers::new(config.idle_timeout, config.heartbeat),
             stats: Stats::default(),
         }
-    }
-
-    /// Queues one frame with no header bytes (layouts with offset 0).
-    pub fn send<T: AsRef<[u8]>>(&mut self, payload: T) -> Result<(), SendError<T>> {
-        self.send_with_header(&[], payload)
-    }
-
-    /// Queues one frame: `header` (exactly the length field offset long),
-    /// the length field, then `body`.
-    pub fn send_with_header<T: AsRef<[u8]>>(
-        &mut self,
-        header: &[u8],
-        body: T,
-    ) -> Result<(), SendError<T>> {
-        let len = match self.check_send(self.encoder.encoded_len(header.len(), body.as_ref().len()))
-        {
-            Ok(len) => len,
-            Err(kind) => {
-                return Err(SendError {
-                    kind,
-                    payload: body,
-                })
-            }
-        };
-        match self
-            .encoder
-            .encode_parts_to(header, &[body.as_ref()], self.send.buf_mut())
-        {
-            Ok(n) => {
-                debug_assert_eq!(n, len);
-                self.stats.tx.frames += 1;
-                self.stats.tx.messages += 1;
-                Ok(())
-            }
-            Err(e) => Err(SendError {
-                kind: e.into(),
-                payload: body,
-            }),
-        }
-    }
-
-    /// Queues every `(header, body)` frame back to back, or none of them:
-    /// the batch is validated and checked against the queue limit as a
-    /// whole (Pomelo's `sendBatch`). The frames stay the caller's, so on
-    /// refusal only the reason is returned.
-    pub fn send_batch<H, B>(&mut self, frames: &[(H, B)]) -> Result<(), SendErrorKind>
-    where
-        H: AsRef<[u8]>,
-        B: AsRef<[u8]>,
-    {
-        let items = frames.iter().map(|(h, b)| (h, b));
-        self.check_send(self.encoder.encoded_batch_len(items.clone()))?;
-        self.encoder.encode_batch_to(items, self.send.buf_mut())?;
-        self.stats.tx.frames += frames.len() as u64;
-        self.stats.tx.messages += frames.len() as u64;
-        Ok(())
-    }
-
-    fn check_send(&self, len: Result<usize, EncodeError>) -> Result<usize, SendErrorKind> {
-        if self.state != State::Open {
-            return Err(SendErrorKind::Closed);
-        }
-        let len = len?;
-        if !self.send.has_room(len) {
-            return Err(SendErrorKind::QueueFull {
-                queued: self.send.len(),
-                frame: len,
-                limit: self.send.limit(),
-            });
-        }
-        Ok(len)
     }
 
     /// Ends the connection: no more sends, received bytes are ignored, and
@@ -396,7 +296,7 @@ impl Connection {
         if pending >= self.max_events || self.intake != Intake::Flowing {
             return Ok(0);
         }
-        self.heard_from_peer = true;
+        self.timers.heard_from_peer();
         self.stats.rx.bytes += data.len() as u64;
         self.queue_found();
         self.recv.extend(data);
@@ -450,6 +350,40 @@ impl Connection {
             return self.drained_event();
         }
         event
+    }
+
+    /// Runs the timers due at `now`. The first call starts them; input
+    /// received since the previous call moves the idle deadline to
+    /// `now + idle_timeout`, and a timer set since then
+    /// ([`set_idle_timeout`](Self::set_idle_timeout),
+    /// [`set_heartbeat`](Self::set_heartbeat)) starts from `now`. When the
+    /// idle deadline has passed the connection ends with
+    /// [`Event::IdleTimeout`]; when the heartbeat is due its frame is
+    /// queued (skipped if the send queue has no room for it) and the next
+    /// one is set `interval` from `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.state != State::Open {
+            return;
+        }
+        match self.timers.run(now) {
+            Due::Nothing => {}
+            Due::Idle => {
+                self.state = State::Closed;
+                self.queue_found();
+                self.events.push_back(Event::IdleTimeout);
+                self.stats.errors.idle_timeout += 1;
+            }
+            Due::Heartbeat(frame) => {
+                // A heartbeat behind a full queue would prove nothing; skip it.
+                if self.send.has_room(frame.len()) {
+                    self.send.buf_mut().extend_from_slice(frame);
+                    self.stats.tx.frames += 1;
+                    self.stats.heartbeats += 1;
+                } else {
+                    self.stats.heartbeats_skipped += 1;
+                }
+            }
+        }
     }
 
     /// Appends every queued outgoing byte to `out` and returns how many

@@ -200,21 +200,36 @@ impl Encoder {
         for (h, b) in frames {
             // Validated above; a second failure could only come from an
             // iterator whose clone yields different items.
-            let prefix = self.prefix(h.as_ref().len(), b.as_ref().len())?;
-            write(out, h.as_ref(), &prefix, &[b.as_ref()]);
+            self.frame(h.as_ref(), std::slice::from_ref(&b))?
+                .write_to(out);
         }
         Ok(total)
     }
 
-    pub(crate) fn encode_parts_to<S: Sink>(
+    pub(crate) fn encode_parts_to<B: AsRef<[u8]>, S: Sink>(
         &self,
         header: &[u8],
-        body: &[&[u8]],
+        body: &[B],
         out: &mut S,
     ) -> Result<usize, EncodeError> {
+        let frame = self.frame(header, body)?;
+        out.reserve_bytes(frame.len());
+        Ok(frame.write_to(out))
+    }
+
+    /// One frame of `header`, the length field and the parts of `body`
+    /// back to back, checked against the layout and the limit and
+    /// measured, ready to be written: every way of encoding a frame goes
+    /// through here.
+    #[inline]
+    pub(crate) fn frame<'a, B: AsRef<[u8]>>(
+        &self,
+        header: &'a [u8],
+        body: &'a [B],
+    ) -> Result<Frame<'a, B>, EncodeError> {
         let body_len = body
             .iter()
-            .try_fold(0usize, |n, part| n.checked_add(part.len()));
+            .try_fold(0usize, |n, part| n.checked_add(part.as_ref().len()));
         let Some(body_len) = body_len else {
             return Err(EncodeError::FrameTooLong {
                 length: u64::MAX,
@@ -222,9 +237,11 @@ impl Encoder {
             });
         };
         let prefix = self.prefix(header.len(), body_len)?;
-        out.reserve_bytes(prefix.frame_len);
-        write(out, header, &prefix, body);
-        Ok(prefix.frame_len)
+        Ok(Frame {
+            header,
+            body,
+            prefix,
+        })
     }
 
     fn limit(&self) -> usize {
@@ -358,12 +375,31 @@ fn copy(dst: &mut [u8; 10], src: &[u8]) {
     }
 }
 
-#[inline]
-fn write<S: Sink>(out: &mut S, header: &[u8], prefix: &Prefix, body: &[&[u8]]) {
-    out.put(header);
-    out.put(prefix.field());
-    for part in body {
-        out.put(part);
+/// A frame checked by [`Encoder::frame`]: its header, its body in parts,
+/// and the length field between them.
+pub(crate) struct Frame<'a, B> {
+    header: &'a [u8],
+    body: &'a [B],
+    prefix: Prefix,
+}
+
+impl<B: AsRef<[u8]>> Frame<'_, B> {
+    /// The encoded length, header and length field included.
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.prefix.frame_len
+    }
+
+    /// Appends the frame to `out` (whose room the caller reserves);
+    /// returns the bytes appended.
+    #[inline]
+    pub(crate) fn write_to<S: Sink>(&self, out: &mut S) -> usize {
+        out.put(self.header);
+        out.put(self.prefix.field());
+        for part in self.body {
+            out.put(part.as_ref());
+        }
+        self.prefix.frame_len
     }
 }
 

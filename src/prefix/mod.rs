@@ -449,14 +449,19 @@ impl Builder {
     }
 
     /// [`Connection`] only: end the connection with [`Event::IdleTimeout`]
-    /// when nothing arrives from the peer for `timeout`.
+    /// when nothing arrives from the peer for `timeout` (default: never).
+    /// The initial setting: [`Connection::set_idle_timeout`] changes it
+    /// later.
     pub fn idle_timeout(mut self, timeout: Duration) -> Self {
         self.idle_timeout = Some(timeout);
         self
     }
 
-    /// [`Connection`] only: queue `frame` (sent verbatim: encode it with an
-    /// [`Encoder`] first) every `interval`.
+    /// [`Connection`] only: queue `frame` every `interval` (default: no
+    /// heartbeat). The frame is sent verbatim: encode it with an
+    /// [`Encoder`] first. The initial setting:
+    /// [`Connection::set_heartbeat`] changes it later, from a header and a
+    /// body it frames itself, and [`Connection::stop_heartbeat`] stops it.
     pub fn heartbeat(mut self, interval: Duration, frame: impl Into<Bytes>) -> Self {
         self.heartbeat = Some((interval, frame.into()));
         self
