@@ -445,8 +445,9 @@ fn client(addr: &str) -> Result<Vec<String>, String> {
             .map_err(|e| format!("{:?}", e.kind()))?;
         // The ids lie in 0..=u32::MAX: the wire's 32 bits hold them.
         let wire = u32::try_from(id).map_err(|e| e.to_string())?;
-        let body = [&wire.to_le_bytes()[..], &request.body].concat();
-        conn.send_with_header(&request.kind.to_le_bytes(), body)
+        // The id follows the length field; the body follows the id.
+        let parts = [&wire.to_le_bytes()[..], &request.body];
+        conn.send_parts_with_header(&request.kind.to_le_bytes(), parts)
             .map_err(|e| e.to_string())?;
     }
     let mut stream = TcpStream::connect(addr).map_err(|e| format!("connect: {e}"))?;
