@@ -169,3 +169,92 @@ fn a_zero_budget_is_a_config_error() {
         })
     );
 }
+
+mod prefix {
+    use sansproto::prefix::{Config, ConfigError, Connection, DecodeError, Event, SendErrorKind};
+
+    fn budgeted(budget: usize) -> Connection {
+        let config = Config::builder().memory_budget(budget).build().unwrap();
+        Connection::new(config)
+    }
+
+    #[test]
+    fn a_frame_arriving_past_the_budget_fails_the_connection() {
+        // A 100 kB frame's length arrives, then its body, read by read.
+        let mut frame = 100_000u32.to_be_bytes().to_vec();
+        frame.extend(vec![5u8; 100_000]);
+        for chunk in [1 << 20, 4096, 999] {
+            let mut c = budgeted(32 << 10);
+            let error = frame
+                .chunks(chunk)
+                .find_map(|piece| c.receive(piece).err())
+                .expect("the budget fails the connection");
+            assert!(
+                matches!(error, DecodeError::OverBudget { held, budget: 32768 } if held > 32768),
+                "{error:?}"
+            );
+            assert_eq!(c.error(), Some(&error));
+            assert_eq!(c.receive(b"more"), Err(error));
+            assert_eq!(c.stats().errors.over_budget, 1);
+            assert!(
+                c.memory_usage().receive < 1024,
+                "the partial frame is let go"
+            );
+        }
+    }
+
+    #[test]
+    fn frames_polled_as_they_come_stay_within_it() {
+        let mut c = budgeted(32 << 10);
+        let mut sender = Connection::new(Config::default());
+        for i in 0..100u8 {
+            sender.send(vec![i; 3_000]).unwrap();
+        }
+        let mut wire = Vec::new();
+        sender.poll_transmit(&mut wire);
+        let mut got = 0u8;
+        for piece in wire.chunks(8_000) {
+            c.receive(piece).unwrap();
+            while let Some(Event::Frame(f)) = c.poll_event() {
+                assert_eq!(f[..], vec![got; 3_000][..]);
+                got += 1;
+            }
+        }
+        assert_eq!(got, 100);
+    }
+
+    #[test]
+    fn a_send_past_the_budget_is_refused_with_its_payload() {
+        let mut c = budgeted(64 << 10);
+        let mut sent = 0;
+        let refused = loop {
+            match c.send(vec![1u8; 10_000]) {
+                Ok(()) => sent += 1,
+                Err(e) => break e,
+            }
+        };
+        // Refused exactly when the next frame would pass the budget.
+        assert!(sent >= 4, "{sent} sent");
+        assert!(c.memory_usage().total() + 10_004 > 65536);
+        assert!(matches!(
+            refused.kind(),
+            SendErrorKind::OverBudget {
+                frame: 10_004,
+                budget: 65536,
+                ..
+            }
+        ));
+        assert_eq!(refused.payload().len(), 10_000);
+        let mut out = Vec::new();
+        c.poll_transmit(&mut out);
+        c.send(refused.into_payload()).unwrap();
+    }
+
+    #[test]
+    fn a_zero_budget_is_a_config_error() {
+        assert_eq!(
+            Config::builder().memory_budget(0).build().unwrap_err(),
+            ConfigError::ZeroMemoryBudget
+        );
+    }
+}

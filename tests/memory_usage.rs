@@ -165,3 +165,69 @@ fn ws_deflate_state() {
     assert!(reported.compression > 300_000);
     agrees("ws deflate", freed, reported);
 }
+
+mod prefix {
+    use super::{agrees, freed_by_drop, serial};
+    use sansproto::prefix::{Config, Connection};
+    use sansproto::MemoryUsage;
+
+    fn usage(c: &Connection) -> MemoryUsage {
+        c.memory_usage()
+    }
+
+    /// `frames` frames of `len` bytes each, as the default layout (4-byte
+    /// big-endian length) writes them.
+    fn wire(frames: usize, len: usize) -> Vec<u8> {
+        let mut sender = Connection::new(Config::default());
+        for i in 0..frames {
+            sender.send(vec![i as u8; len]).unwrap();
+        }
+        let mut out = Vec::new();
+        sender.poll_transmit(&mut out);
+        out
+    }
+
+    #[test]
+    fn idle() {
+        let _serial = serial();
+        let mut c = Box::new(Connection::new(Config::default()));
+        c.receive(&wire(1, 5)).unwrap();
+        while c.poll_event().is_some() {}
+        let (freed, reported) = freed_by_drop(c, usage);
+        agrees("prefix idle", freed, reported);
+    }
+
+    #[test]
+    fn mid_frame() {
+        let _serial = serial();
+        let mut c = Box::new(Connection::new(Config::default()));
+        c.receive(&wire(1, 100_000)[..70_000]).unwrap();
+        let (freed, reported) = freed_by_drop(c, usage);
+        assert!(reported.receive >= 70_000);
+        agrees("prefix mid-frame", freed, reported);
+    }
+
+    #[test]
+    fn unpolled_frames() {
+        let _serial = serial();
+        let mut c = Box::new(Connection::new(Config::default()));
+        // Reads of a socket read's size, as the adapters make them.
+        for piece in wire(40, 2_000).chunks(64 << 10) {
+            c.receive(piece).unwrap();
+        }
+        let (freed, reported) = freed_by_drop(c, usage);
+        assert!(reported.events >= 40 * 2_000 / 2);
+        agrees("prefix unpolled frames", freed, reported);
+    }
+
+    #[test]
+    fn full_send_queue() {
+        let _serial = serial();
+        let config = Config::builder().max_queued_bytes(200_000).build().unwrap();
+        let mut c = Box::new(Connection::new(config));
+        while c.send(vec![7u8; 9_000]).is_ok() {}
+        let (freed, reported) = freed_by_drop(c, usage);
+        assert!(reported.send >= 180_000);
+        agrees("prefix full send queue", freed, reported);
+    }
+}

@@ -12,6 +12,7 @@ use std::ops::Range;
 use std::time::Instant;
 use timers::{Due, Timers};
 
+mod memory;
 mod send;
 mod stats;
 mod timers;
@@ -124,6 +125,8 @@ pub struct Connection {
     state: State,
     timers: Timers,
     stats: Stats,
+    /// [`Builder::memory_budget`](super::Builder::memory_budget).
+    budget: Option<usize>,
 }
 
 impl Connection {
@@ -147,6 +150,7 @@ impl Connection {
             state: State::Open,
             timers: Timers::new(config.idle_timeout, config.heartbeat),
             stats: Stats::default(),
+            budget: config.memory_budget,
         }
     }
 
@@ -301,6 +305,11 @@ impl Connection {
         self.queue_found();
         self.recv.extend(data);
         self.decode_buffered()?;
+        if let Err(e) = self.within_budget() {
+            // Frames already found are still reported; the rest is let go.
+            self.recv = RecvBuf::new();
+            return Err(self.fail(e));
+        }
         Ok(data.len())
     }
 

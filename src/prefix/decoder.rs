@@ -70,6 +70,15 @@ pub enum DecodeError {
         /// The whole frame's length, when its header had arrived.
         frame_length: Option<usize>,
     },
+    /// A [`Connection`](super::Connection) held more than its
+    /// [memory budget](super::Builder::memory_budget) after taking input.
+    #[error("holding {held} bytes, over the memory budget of {budget}")]
+    OverBudget {
+        /// What it held.
+        held: usize,
+        /// The budget.
+        budget: usize,
+    },
 }
 
 /// Where the decoder is in the stream.

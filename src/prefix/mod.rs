@@ -65,6 +65,7 @@ use std::time::Duration;
 
 #[cfg(feature = "tokio-util")]
 mod codec;
+mod config_error;
 mod connection;
 mod decoder;
 mod encoder;
@@ -73,6 +74,7 @@ pub mod varint;
 #[cfg(feature = "tokio-util")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio-util")))]
 pub use codec::{Codec, CodecError, WithHeader};
+pub use config_error::ConfigError;
 pub use connection::{Connection, ErrorStats, Event, SendError, SendErrorKind, Stats};
 pub use decoder::{DecodeError, Decoded, Decoder};
 pub use encoder::{EncodeError, Encoder};
@@ -178,6 +180,7 @@ pub struct Config {
     pub(crate) max_queued_bytes: usize,
     pub(crate) send_marks: Option<(usize, usize)>,
     pub(crate) max_pending_events: usize,
+    pub(crate) memory_budget: Option<usize>,
     pub(crate) idle_timeout: Option<Duration>,
     pub(crate) heartbeat: Option<(Duration, Bytes)>,
 }
@@ -210,73 +213,6 @@ impl Config {
     }
 }
 
-/// Why a [`Builder`] refused to build.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// A fixed length field must be 1, 2, 3, 4 or 8 bytes wide.
-    #[error("length field width {width} is not 1, 2, 3, 4 or 8")]
-    LengthFieldWidth {
-        /// The width asked for.
-        width: usize,
-    },
-    /// A varint length field is bounded to 1 to 10 bytes.
-    #[error("varint length field bound {max_bytes} is not within 1..=10")]
-    VarintMaxBytes {
-        /// The bound asked for.
-        max_bytes: usize,
-    },
-    /// The offset is so large that header arithmetic would overflow.
-    #[error("length field offset {offset} is too large")]
-    OffsetTooLarge {
-        /// The offset asked for.
-        offset: usize,
-    },
-    /// The whole-frame limit is smaller than the shortest possible header,
-    /// so no frame could ever be accepted.
-    #[error("max frame length {max} is below the {header}-byte header")]
-    MaxBelowHeader {
-        /// The limit asked for.
-        max: usize,
-        /// The shortest header.
-        header: usize,
-    },
-    /// More bytes would be stripped than a frame under the whole-frame limit
-    /// can hold.
-    #[error("stripping {strip} bytes exceeds the max frame length {max}")]
-    StripExceedsMax {
-        /// Bytes to strip.
-        strip: usize,
-        /// The whole-frame limit.
-        max: usize,
-    },
-    /// A timer interval of zero.
-    #[error("{what} must be longer than zero")]
-    ZeroDuration {
-        /// Which option.
-        what: &'static str,
-    },
-    /// A send queue limit of zero would refuse every frame.
-    #[error("the send queue limit must be at least one byte")]
-    ZeroQueueLimit,
-    /// An event bound of zero would never take input.
-    #[error("the pending event bound must be at least one")]
-    ZeroEventLimit,
-    /// The send marks are out of order: the low mark must be below the
-    /// high mark, and the high mark at most the send queue limit.
-    #[error(
-        "send marks must satisfy low ({low}) < high ({high}) <= the send queue limit ({limit})"
-    )]
-    SendMarks {
-        /// The high mark.
-        high: usize,
-        /// The low mark.
-        low: usize,
-        /// The send queue limit.
-        limit: usize,
-    },
-}
-
 /// Builds a [`Config`]; every setter may be called in any order and the
 /// combination is checked once, in [`Builder::build`].
 #[derive(Debug, Clone)]
@@ -295,6 +231,7 @@ pub struct Builder {
     max_queued_bytes: usize,
     send_marks: Option<(usize, usize)>,
     max_pending_events: usize,
+    memory_budget: Option<usize>,
     idle_timeout: Option<Duration>,
     heartbeat: Option<(Duration, Bytes)>,
 }
@@ -316,6 +253,7 @@ impl Default for Builder {
             max_queued_bytes: DEFAULT_MAX_QUEUED_BYTES,
             send_marks: None,
             max_pending_events: DEFAULT_MAX_PENDING_EVENTS,
+            memory_budget: None,
             idle_timeout: None,
             heartbeat: None,
         }
@@ -448,6 +386,16 @@ impl Builder {
         self
     }
 
+    /// The most a [`Connection`] may hold in memory, as its
+    /// [`memory_usage`](Connection::memory_usage) counts it (default: no
+    /// budget). Input that takes it past the budget fails the connection
+    /// ([`DecodeError::OverBudget`]); a send that would is refused
+    /// ([`SendErrorKind::OverBudget`]) with the payload handed back.
+    pub fn memory_budget(mut self, bytes: usize) -> Self {
+        self.memory_budget = Some(bytes);
+        self
+    }
+
     /// [`Connection`] only: end the connection with [`Event::IdleTimeout`]
     /// when nothing arrives from the peer for `timeout` (default: never).
     /// The initial setting: [`Connection::set_idle_timeout`] changes it
@@ -512,6 +460,9 @@ impl Builder {
         if self.max_pending_events == 0 {
             return Err(ConfigError::ZeroEventLimit);
         }
+        if self.memory_budget == Some(0) {
+            return Err(ConfigError::ZeroMemoryBudget);
+        }
         if let Some((high, low)) = self.send_marks {
             let limit = self.max_queued_bytes;
             if !crate::buf::check_marks(high, low, limit) {
@@ -561,6 +512,7 @@ impl Builder {
             max_queued_bytes: self.max_queued_bytes,
             send_marks: self.send_marks,
             max_pending_events: self.max_pending_events,
+            memory_budget: self.memory_budget,
             idle_timeout: self.idle_timeout,
             heartbeat: self.heartbeat,
         }

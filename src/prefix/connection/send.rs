@@ -20,6 +20,17 @@ pub enum SendErrorKind {
         /// The configured limit.
         limit: usize,
     },
+    /// Queuing the frame would take the connection past its
+    /// [memory budget](super::super::Builder::memory_budget).
+    #[error("over the memory budget: {held} bytes held, {frame} more would pass {budget}")]
+    OverBudget {
+        /// What the connection holds.
+        held: usize,
+        /// The encoded frame (or batch) length.
+        frame: usize,
+        /// The budget.
+        budget: usize,
+    },
     /// The frame cannot be encoded in this layout.
     #[error(transparent)]
     Encode(#[from] EncodeError),
@@ -184,13 +195,13 @@ impl Connection {
 
     #[inline]
     fn check_room(&self, len: usize) -> Result<(), SendErrorKind> {
-        if self.send.has_room(len) {
-            return Ok(());
+        if !self.send.has_room(len) {
+            return Err(SendErrorKind::QueueFull {
+                queued: self.send.len(),
+                frame: len,
+                limit: self.send.limit(),
+            });
         }
-        Err(SendErrorKind::QueueFull {
-            queued: self.send.len(),
-            frame: len,
-            limit: self.send.limit(),
-        })
+        self.budget_room(len)
     }
 }

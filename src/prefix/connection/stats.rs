@@ -45,6 +45,9 @@ pub struct ErrorStats {
     /// The peer went silent past the idle timeout
     /// ([`Event::IdleTimeout`]).
     pub idle_timeout: u64,
+    /// Input took the connection past its memory budget
+    /// ([`DecodeError::OverBudget`]).
+    pub over_budget: u64,
 }
 
 impl ErrorStats {
@@ -56,6 +59,7 @@ impl ErrorStats {
             | DecodeError::LengthOverflow { .. }
             | DecodeError::Varint(_) => &mut self.bad_length,
             DecodeError::Truncated { .. } => &mut self.truncated,
+            DecodeError::OverBudget { .. } => &mut self.over_budget,
         };
         *counter += 1;
     }

@@ -61,6 +61,11 @@ pub(super) struct Timers {
 }
 
 impl Timers {
+    /// The heartbeat frame's bytes, when one is set.
+    pub(super) fn heartbeat_len(&self) -> usize {
+        self.heartbeat.as_ref().map_or(0, |(_, frame)| frame.len())
+    }
+
     /// Timers with the configured settings, started by the first `run`.
     pub(super) fn new(
         idle_timeout: Option<Duration>,

@@ -1,0 +1,84 @@
+//! What the connection holds in memory ([`Connection::memory_usage`]) and
+//! the budget it is held to.
+
+use super::{Connection, Event, SendErrorKind};
+use crate::memory::{slots, MemoryUsage};
+use crate::prefix::decoder::Out;
+use crate::prefix::DecodeError;
+use std::ops::Range;
+
+impl Connection {
+    /// The bytes this connection holds, by part: the receive buffer, the
+    /// frames not yet polled, the send queue and the connection itself
+    /// (its heartbeat frame included). See [`MemoryUsage`] for what is
+    /// counted.
+    ///
+    /// ```
+    /// use sansproto::prefix::{Config, Connection};
+    ///
+    /// let mut a = Connection::new(Config::default());
+    /// let idle = a.memory_usage();
+    /// a.send(vec![0u8; 10_000]).unwrap();
+    /// assert!(a.memory_usage().send >= 10_004);
+    /// assert_eq!(a.memory_usage().total() - idle.total(), a.memory_usage().send);
+    /// ```
+    pub fn memory_usage(&self) -> MemoryUsage {
+        // Frames split out of the receive buffer's allocation are counted
+        // as events, the rest of it as the receive buffer.
+        let (mut own, mut all) = (0, 0);
+        for event in &self.events {
+            if let Event::Frame(frame) = event {
+                all += frame.len();
+                if !self.recv.shares(frame) {
+                    own += frame.len();
+                }
+            }
+        }
+        let ready = self.ready.len();
+        if self.recv.shares(&self.ready) {
+            all += ready;
+        } else {
+            own += ready;
+            all += ready;
+        }
+        let events = slots::<Event>(self.events.capacity())
+            + slots::<Out<Range<usize>>>(self.found.capacity())
+            + all;
+        MemoryUsage {
+            receive: self.recv.capacity().saturating_sub(all - own),
+            events,
+            send: self.send.memory(),
+            state: std::mem::size_of::<Self>() + self.timers.heartbeat_len(),
+            ..MemoryUsage::default()
+        }
+    }
+
+    /// Room for a frame of `len` more bytes under the memory budget.
+    pub(super) fn budget_room(&self, len: usize) -> Result<(), SendErrorKind> {
+        let Some(budget) = self.budget else {
+            return Ok(());
+        };
+        let held = self.memory_usage().total();
+        if held.saturating_add(len) <= budget {
+            return Ok(());
+        }
+        Err(SendErrorKind::OverBudget {
+            held,
+            frame: len,
+            budget,
+        })
+    }
+
+    /// After input was taken: the budget error when the connection now
+    /// holds more than its budget.
+    pub(super) fn within_budget(&self) -> Result<(), DecodeError> {
+        let Some(budget) = self.budget else {
+            return Ok(());
+        };
+        let held = self.memory_usage().total();
+        if held <= budget {
+            return Ok(());
+        }
+        Err(DecodeError::OverBudget { held, budget })
+    }
+}
