@@ -294,23 +294,107 @@ impl Connection {
         if data.is_empty() {
             return Ok(0);
         }
-        // Refused while the bound is reached, or while input taken earlier
-        // waits undecoded (more would only pile up behind it).
-        let pending = self.events.len() + self.found.len().saturating_sub(self.next);
-        if pending >= self.max_events || self.intake != Intake::Flowing {
+        if self.must_poll_first() {
             return Ok(0);
         }
-        self.timers.heard_from_peer();
-        self.stats.rx.bytes += data.len() as u64;
-        self.queue_found();
         self.recv.extend(data);
+        self.take_input(data.len())?;
+        Ok(data.len())
+    }
+
+    /// True while input is refused until events are polled: their bound
+    /// is reached, or input taken earlier waits undecoded (more would only
+    /// pile up behind it).
+    fn must_poll_first(&self) -> bool {
+        let pending = self.events.len() + self.found.len().saturating_sub(self.next);
+        pending >= self.max_events || self.intake != Intake::Flowing
+    }
+
+    /// Decodes the `n` bytes just appended to the receive buffer.
+    fn take_input(&mut self, n: usize) -> Result<(), DecodeError> {
+        self.timers.heard_from_peer();
+        self.stats.rx.bytes += n as u64;
+        self.queue_found();
         self.decode_buffered()?;
         if let Err(e) = self.within_budget() {
             // Frames already found are still reported; the rest is let go.
             self.recv = RecvBuf::new();
             return Err(self.fail(e));
         }
-        Ok(data.len())
+        Ok(())
+    }
+
+    /// Space of at least `min` bytes to read into straight from the
+    /// transport, then [`commit_received`](Self::commit_received) the count
+    /// read: the bytes are decoded where they landed, and whole frames are
+    /// split out of that buffer without a copy. `None` while events wait to
+    /// be polled (as [`receive`](Self::receive) takes nothing then) or
+    /// once the connection has ended.
+    ///
+    /// ```
+    /// use sansproto::prefix::{Config, Connection, Event};
+    ///
+    /// let mut conn = Connection::new(Config::default());
+    /// let read = b"\x00\x00\x00\x02hi"; // what a socket read put there
+    /// let room = conn.receive_buffer(4096).unwrap();
+    /// room[..read.len()].copy_from_slice(read);
+    /// conn.commit_received(read.len())?;
+    /// assert_eq!(conn.poll_event(), Some(Event::Frame("hi".into())));
+    /// # Ok::<(), sansproto::prefix::DecodeError>(())
+    /// ```
+    pub fn receive_buffer(&mut self, min: usize) -> Option<&mut [u8]> {
+        if self.state != State::Open || self.must_poll_first() {
+            return None;
+        }
+        Some(self.recv.room(min))
+    }
+
+    /// Takes `n` bytes read into the space
+    /// [`receive_buffer`](Self::receive_buffer) gave (at most its length),
+    /// as [`receive`](Self::receive) takes bytes. A read of 0 bytes is no
+    /// input; call [`receive_eof`](Self::receive_eof) at the end of the
+    /// stream.
+    pub fn commit_received(&mut self, n: usize) -> Result<(), DecodeError> {
+        let (n, _) = self.recv.commit(n);
+        self.take_read(n)
+    }
+
+    /// The receive buffer itself, with room for at least `min` more bytes,
+    /// for a read that appends to a `BytesMut` without zeroing it first
+    /// (tokio's `read_buf`); then [`commit_appended`](Self::commit_appended).
+    /// Only append to it: the bytes already there are input not yet
+    /// decoded. `None` when [`receive_buffer`](Self::receive_buffer) would
+    /// give none.
+    pub fn receive_buf_mut(&mut self, min: usize) -> Option<&mut bytes::BytesMut> {
+        if self.state != State::Open || self.must_poll_first() {
+            return None;
+        }
+        Some(self.recv.lend(min))
+    }
+
+    /// Takes the bytes a read appended to the buffer
+    /// [`receive_buf_mut`](Self::receive_buf_mut) lent, as
+    /// [`commit_received`](Self::commit_received) takes its count.
+    pub fn commit_appended(&mut self) -> Result<(), DecodeError> {
+        let (n, _) = self.recv.take_appended();
+        self.take_read(n)
+    }
+
+    /// Decodes `n` bytes a read put at the end of the receive buffer.
+    fn take_read(&mut self, n: usize) -> Result<(), DecodeError> {
+        match &self.state {
+            State::Open if n > 0 => self.take_input(n),
+            State::Open | State::Closed => Ok(()),
+            State::Failed(e) => Err(e.clone()),
+        }
+    }
+
+    /// What is queued to send, as a [`Buf`](bytes::Buf) of chunks for a
+    /// vectored write; [`advance`](bytes::Buf::advance) past what was
+    /// written. The same bytes [`poll_transmit`](Self::poll_transmit)
+    /// would copy out.
+    pub fn output(&mut self) -> crate::Output<'_> {
+        self.send.output()
     }
 
     /// The transport's read side ended: fine between frames,

@@ -31,6 +31,7 @@
 
 mod connect;
 mod datagram;
+mod driven;
 mod frames;
 mod ws;
 

@@ -1,17 +1,17 @@
 //! A WebSocket connection over a tokio stream.
 
+use super::driven::Driven;
 use super::Error;
 use crate::ws::{
     Accept, ClientRequest, CloseCode, Config, Connection, Event, Message, Opened, Reject,
     UpgradeRequest,
 };
-use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use ::tokio::time::{sleep_until, Instant};
-use bytes::Buf;
-
-/// The least space offered to each read: a read that stops short of a
-/// frame's end costs another one.
-const READ_SIZE: usize = 64 * 1024;
+use ::tokio::io::{AsyncRead, AsyncWrite};
+use futures_core::Stream;
+use futures_sink::Sink;
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
 
 /// A [`Connection`] driven over `S`: messages in with
 /// [`next`](Self::next), out with [`send`](Self::send). Pings are answered,
@@ -19,12 +19,12 @@ const READ_SIZE: usize = 64 * 1024;
 ///
 /// Every method is cancellation safe: the connection holds what was read
 /// and what is still to be written.
+///
+/// It is also a [`Stream`] of received messages and a [`Sink`] of messages
+/// to send, for code written against the `futures` traits.
 #[derive(Debug)]
 pub struct WebSocket<S> {
-    io: S,
-    conn: Connection,
-    /// The connection's failure was returned once.
-    reported: bool,
+    inner: Driven<S, Connection>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
@@ -34,9 +34,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// ([`Connection::after_handshake`]).
     pub fn new(io: S, conn: Connection) -> Self {
         Self {
-            io,
-            conn,
-            reported: false,
+            inner: Driven::new(io, conn),
         }
     }
 
@@ -77,8 +75,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             match ws.next_event().await? {
                 Some(Event::Upgrade(request)) => {
                     let refused = match decide(&request) {
-                        Ok(accept) => ws.conn.accept(accept).err().map(|e| e.kind().clone()),
-                        Err(reject) => ws.conn.reject(reject).err().map(|e| e.kind().clone()),
+                        Ok(accept) => ws
+                            .inner
+                            .machine
+                            .accept(accept)
+                            .err()
+                            .map(|e| e.kind().clone()),
+                        Err(reject) => ws
+                            .inner
+                            .machine
+                            .reject(reject)
+                            .err()
+                            .map(|e| e.kind().clone()),
                     };
                     if let Some(kind) = refused {
                         return Err(Error::Ws(crate::ws::Error::Send(kind)));
@@ -123,7 +131,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
 
     /// Answers a plain HTTP request `426 Upgrade Required`.
     async fn refuse_plain_http(&mut self) -> Error {
-        let _ = self.conn.send_http_response(
+        let _ = self.inner.machine.send_http_response(
             426,
             "Upgrade Required",
             &[("Sec-WebSocket-Version", "13")],
@@ -139,45 +147,31 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// A failure (the peer broke the protocol, a deadline passed) is
     /// returned once, after its Close frame went out; then `None`.
     pub async fn next(&mut self) -> Option<Result<Message, Error>> {
-        loop {
-            match self.next_event().await {
-                Ok(Some(Event::Message(m))) => return Some(Ok(m)),
-                Ok(Some(_)) => {}
-                Ok(None) => return self.failure().map(Err),
-                Err(e) => return Some(Err(e)),
-            }
-        }
+        poll_fn(|cx| self.poll_next_message(cx)).await
     }
 
     /// The next event of any kind (opening, messages, pings and pongs,
     /// closing); `None` once the connection is finished and its output
     /// written.
     pub async fn next_event(&mut self) -> Result<Option<Event>, Error> {
-        loop {
-            self.conn.handle_timeout(Instant::now().into_std());
-            if let Some(event) = self.conn.poll_event() {
-                return Ok(Some(event));
-            }
-            self.flush().await?;
-            if self.conn.is_finished() {
-                return Ok(None);
-            }
-            self.read().await?;
-        }
+        poll_fn(|cx| self.inner.poll_next_event(cx)).await
     }
 
     /// Queues `message` and writes it out (with whatever else is queued).
     /// A refused message (the connection closing, or over the send queue's
     /// limit) comes back in [`Error::MessageRefused`].
     pub async fn send(&mut self, message: impl Into<Message>) -> Result<(), Error> {
-        self.conn.send(message).map_err(Error::MessageRefused)?;
+        self.inner
+            .machine
+            .send(message)
+            .map_err(Error::MessageRefused)?;
         self.flush().await
     }
 
     /// Starts the closing handshake and drives it to its end (the peer's
     /// Close, or the close deadline).
     pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
-        let _ = self.conn.close(code, reason);
+        let _ = self.inner.machine.close(code, reason);
         while self.next_event().await?.is_some() {}
         match self.failure() {
             Some(e) => Err(e),
@@ -187,70 +181,80 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
 
     /// Writes everything queued (vectored, from where it is queued).
     pub async fn flush(&mut self) -> Result<(), Error> {
-        let mut output = self.conn.output();
-        while output.has_remaining() {
-            // Each write advances the queue: a cancelled flush resumes where
-            // it stopped.
-            if self.io.write_buf(&mut output).await? == 0 {
-                return Err(std::io::Error::from(std::io::ErrorKind::WriteZero).into());
-            }
-        }
-        self.io.flush().await?;
-        Ok(())
+        poll_fn(|cx| self.inner.poll_flush(cx)).await
     }
 
     /// The connection, for its state and the commands the adapter does not
     /// wrap (pings, borrowed sends, statistics).
     pub fn connection(&mut self) -> &mut Connection {
-        &mut self.conn
+        &mut self.inner.machine
     }
 
     /// The stream and the connection.
     pub fn into_inner(self) -> (S, Connection) {
-        (self.io, self.conn)
-    }
-
-    /// Reads once from the stream into the connection, waiting no longer
-    /// than its next deadline.
-    async fn read(&mut self) -> Result<(), Error> {
-        let deadline = self.conn.poll_timeout().map(Instant::from_std);
-        let Self { io, conn, .. } = self;
-        // `None` only while events wait to be polled: the caller polls them.
-        let Some(buf) = conn.receive_buf_mut(READ_SIZE) else {
-            return Ok(());
-        };
-        let read = async {
-            match deadline {
-                Some(at) => ::tokio::select! {
-                    n = io.read_buf(buf) => Some(n),
-                    () = sleep_until(at) => None,
-                },
-                None => Some(io.read_buf(buf).await),
-            }
-        };
-        match read.await {
-            // Past the deadline: `handle_timeout` runs on the next pass.
-            None => {
-                let _ = conn.commit_appended();
-            }
-            Some(Ok(0)) => {
-                let _ = conn.receive_eof();
-            }
-            Some(Ok(_)) => {
-                let _ = conn.commit_appended();
-            }
-            Some(Err(e)) => return Err(e.into()),
-        }
-        Ok(())
+        (self.inner.io, self.inner.machine)
     }
 
     /// The connection's failure, the first time it is asked for.
     fn failure(&mut self) -> Option<Error> {
-        if self.reported {
-            return None;
+        self.inner.take_failure()
+    }
+
+    /// The next message, poll by poll: what [`next`](Self::next) awaits.
+    fn poll_next_message(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, Error>>> {
+        loop {
+            match ready!(self.inner.poll_next_event(cx)) {
+                Ok(Some(Event::Message(m))) => return Poll::Ready(Some(Ok(m))),
+                Ok(Some(_)) => {}
+                Ok(None) => return Poll::Ready(self.failure().map(Err)),
+                Err(e) => return Poll::Ready(Some(Err(e))),
+            }
         }
-        let e = self.conn.error()?.clone();
-        self.reported = true;
-        Some(Error::Ws(e))
+    }
+}
+
+/// Received messages, as [`next`](WebSocket::next) gives them.
+impl<S: AsyncRead + AsyncWrite + Unpin> Stream for WebSocket<S> {
+    type Item = Result<Message, Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().poll_next_message(cx)
+    }
+}
+
+/// Messages to send. `poll_ready` waits while the send queue is over its
+/// high mark ([`Config::with_send_marks`]), writing it out meanwhile;
+/// `poll_close` runs the closing handshake (close code 1000) to its end.
+impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WebSocket<S> {
+    type Error = Error;
+
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let this = self.get_mut();
+        if this.inner.machine.is_backpressured() {
+            ready!(this.inner.poll_flush(cx))?;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    fn start_send(self: Pin<&mut Self>, message: Message) -> Result<(), Error> {
+        let this = self.get_mut();
+        this.inner
+            .machine
+            .send(message)
+            .map_err(Error::MessageRefused)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.get_mut().inner.poll_flush(cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let this = self.get_mut();
+        if this.inner.machine.is_open() {
+            let _ = this.inner.machine.close(CloseCode::NORMAL, "");
+        }
+        // What still arrives before the peer's Close is let go.
+        while ready!(this.inner.poll_next_event(cx))?.is_some() {}
+        Poll::Ready(this.failure().map_or(Ok(()), Err))
     }
 }
