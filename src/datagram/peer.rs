@@ -2,8 +2,9 @@
 //! messages.
 //!
 //! Each peer keeps at most one live entry in the queue, due at the earliest of
-//! its idle expiry and its partial messages' deadlines. Inbound traffic moves
-//! the expiry later without touching the queue: when the old entry comes due
+//! its idle expiry, its partial messages' deadlines and its next keepalive.
+//! Inbound traffic moves the expiry later (and outbound traffic the
+//! keepalive) without touching the queue: when the old entry comes due
 //! the peer is simply rescheduled. Entries left behind by closed peers or by an
 //! earlier reschedule are recognised (generation or instant mismatch) and
 //! skipped, so [`Timers::next`] may name an instant a little early, never late.
@@ -13,6 +14,7 @@ use std::collections::{BinaryHeap, VecDeque};
 use std::time::Instant;
 
 use super::segment::Partial;
+use super::session::SessionIds;
 use super::stats::PeerStats;
 
 /// What the endpoint knows about one peer.
@@ -33,6 +35,11 @@ pub(crate) struct Peer {
     delivered: VecDeque<u32>,
     /// What this peer sent and was sent.
     pub(crate) stats: PeerStats,
+    /// The session's ids (sessions on).
+    pub(crate) session: Option<SessionIds>,
+    /// When a keepalive is due unless something is sent to the peer first
+    /// (sessions on, with a keepalive interval).
+    pub(crate) keepalive_at: Option<Instant>,
 }
 
 impl Peer {
@@ -45,6 +52,8 @@ impl Peer {
             buffered: 0,
             delivered: VecDeque::new(),
             stats: PeerStats::default(),
+            session: None,
+            keepalive_at: None,
         }
     }
 
@@ -70,6 +79,7 @@ impl Peer {
         self.partials
             .iter()
             .map(|p| p.deadline)
+            .chain(self.keepalive_at)
             .fold(self.expires_at, Instant::min)
     }
 
