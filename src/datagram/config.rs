@@ -100,11 +100,10 @@ pub struct Config {
 /// use sansproto::datagram::{CloseReason, Config, Endpoint, Event, NoticeReason, Sessions};
 /// use std::time::{Duration, Instant};
 ///
+/// let mut sessions = Sessions::default();
+/// sessions.keepalive_interval = Some(Duration::from_secs(10));
 /// let mut config = Config::default();
-/// config.sessions = Some(Sessions {
-///     keepalive_interval: Some(Duration::from_secs(10)),
-///     ..Sessions::default()
-/// });
+/// config.sessions = Some(sessions);
 /// let mut client = Endpoint::new(config.clone()).unwrap();
 /// let mut server = Endpoint::new(config).unwrap();
 /// let now = Instant::now();
