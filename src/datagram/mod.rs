@@ -13,11 +13,11 @@
 //!   is one the caller [closes](Endpoint::close). Once [`Config::max_peers`]
 //!   are open, datagrams from new addresses are dropped with
 //!   [`Event::PeerRefused`]; open peers are not disturbed. Sending does not
-//!   open a peer.
-//! - **MTU.** No datagram larger than [`Config::mtu`] is sent or accepted.
-//!   Without segmentation a message is one datagram, sent and delivered as the
-//!   same [`Bytes`] (no copy), and a larger one is refused by
-//!   [`Endpoint::send`] with the message handed back.
+//!   open a peer; [`Endpoint::open`] does.
+//! - **MTU.** No datagram larger than [`Config::mtu`] is sent or accepted,
+//!   headers included. Without segmentation a message is one datagram, sent
+//!   and delivered as the same [`Bytes`] (no copy), and a larger one is
+//!   refused by [`Endpoint::send`] with the message handed back.
 //! - **Segmentation** (opt-in through [`Config::segmentation`]; both sides must
 //!   agree). Each datagram carries a 9-byte [`Header`] (version, message id,
 //!   fragment index, fragment count); messages up to
@@ -550,6 +550,7 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
         let expires_at = crate::timer::deadline_after(now, self.config.idle_timeout);
         let mut peer = Peer::new(generation, expires_at);
         peer.session = self.new_session(remote);
+        self.timers.compact(&self.peers);
         peer.keepalive_at = self
             .config
             .sessions

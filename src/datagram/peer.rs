@@ -8,9 +8,13 @@
 //! the peer is simply rescheduled. Entries left behind by closed peers or by an
 //! earlier reschedule are recognised (generation or instant mismatch) and
 //! skipped, so [`Timers::next`] may name an instant a little early, never late.
+//! Once stale entries outnumber the live ones they are dropped in bulk
+//! ([`Timers::compact`]), so peers closed and reopened faster than their
+//! timers come due cannot grow the queue.
 
 use std::cmp::Ordering;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::hash::Hash;
 use std::time::Instant;
 
 use super::segment::Partial;
@@ -149,6 +153,24 @@ impl<A: Clone> Timers<A> {
         }
     }
 
+    /// Drops the entries no peer in `peers` owns any more, once the queue
+    /// holds more than twice as many entries as peers (amortised: each
+    /// entry is looked at a bounded number of times). Afterwards it holds
+    /// at most one entry per peer.
+    pub(crate) fn compact(&mut self, peers: &HashMap<A, Peer>)
+    where
+        A: Eq + Hash,
+    {
+        if self.heap.len() <= peers.len().saturating_mul(2).saturating_add(64) {
+            return;
+        }
+        self.heap.retain(|t| {
+            peers
+                .get(&t.peer)
+                .is_some_and(|p| p.generation == t.generation && p.scheduled == Some(t.at))
+        });
+    }
+
     /// The earliest entry's instant.
     pub(crate) fn next(&self) -> Option<Instant> {
         self.heap.peek().map(|t| t.at)
@@ -204,5 +226,29 @@ mod tests {
         assert!(peer.take_timer(due.generation, due.at));
         timers.schedule(&"a", &mut peer);
         assert_eq!(timers.next(), Some(t0 + Duration::from_secs(40)));
+    }
+
+    #[test]
+    fn entries_of_gone_peers_are_compacted() {
+        let t0 = Instant::now();
+        let mut timers = Timers::new();
+        let mut peers = HashMap::new();
+        for generation in 0..200u64 {
+            let mut peer = Peer::new(generation, t0 + Duration::from_secs(30));
+            timers.schedule(&generation, &mut peer);
+            // Only every tenth peer stays in the table.
+            if generation % 10 == 0 {
+                peers.insert(generation, peer);
+            }
+            timers.compact(&peers);
+            assert!(timers.len() <= 2 * peers.len() + 65);
+        }
+        timers.heap.clear();
+        for (addr, peer) in &mut peers {
+            peer.scheduled = None;
+            timers.schedule(addr, peer);
+        }
+        timers.compact(&peers);
+        assert_eq!(timers.len(), 20, "live entries are kept");
     }
 }
