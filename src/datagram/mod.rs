@@ -157,6 +157,7 @@ mod peer;
 mod reassembly;
 mod segment;
 mod session;
+mod session_config;
 mod stats;
 
 use std::collections::{HashMap, VecDeque};
