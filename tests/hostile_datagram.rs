@@ -1,15 +1,17 @@
 //! Hostile peers against the datagram endpoint, measured with a counting
 //! allocator: 100k spoofed sources at an application that does not poll,
 //! and reassembly-slot floods from one peer and from many. After each, an
-//! honest peer's segmented message still completes.
+//! honest peer's segmented message still completes. With sessions on:
+//! spoofed messages, notices and keepalives, kicked sessions and their
+//! stale datagrams.
 
 mod common;
 
 use bytes::Bytes;
 use common::alloc::{measure, serial, Counting};
-use sansproto::datagram::{Config, Endpoint, Event, Header, HEADER_LEN};
+use sansproto::datagram::{Config, Endpoint, Event, Header, Sessions, HEADER_LEN};
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 #[global_allocator]
 static ALLOC: Counting = Counting;
@@ -130,4 +132,92 @@ fn many_peers_flooding_partial_messages_leave_slots_for_others() {
         seg.max_buffered
     );
     honest_message_completes(&mut ep, now);
+}
+
+/// A session datagram of `kind` (message, close notice or keepalive)
+/// carrying `id`.
+fn session_datagram(kind: u8, id: u32) -> Bytes {
+    let mut d = vec![kind];
+    d.extend_from_slice(&id.to_be_bytes());
+    match kind {
+        0x10 => d.extend_from_slice(b"payload"),
+        0x11 => {
+            d.push(1);
+            d.extend_from_slice(&id.to_be_bytes());
+        }
+        _ => {}
+    }
+    Bytes::from(d)
+}
+
+#[test]
+fn spoofed_session_traffic_and_kicks_stay_bounded() {
+    let _serial = serial();
+    let mut config = Config::default();
+    config.sessions = Some(Sessions::default());
+    let sessions = config.sessions.clone().unwrap();
+    let mut ep = Endpoint::new(config).unwrap();
+    let now = Instant::now();
+    let mut out = Vec::new();
+    let id = |i: u32| i.wrapping_mul(2_654_435_761) | 1;
+    let (_, growth) = measure("spoofed_sessions", || {
+        for i in 0..100_000u32 {
+            let kind = [0x10, 0x11, 0x12][i as usize % 3];
+            ep.receive(spoofed(i), session_datagram(kind, id(i)), now)
+                .unwrap();
+            if i % 64 == 0 {
+                // The application kicks every peer it is given.
+                for event in drain(&mut ep) {
+                    if let Event::PeerOpened { peer } = event {
+                        ep.close(&peer);
+                    }
+                }
+                drain(&mut ep);
+                while ep.poll_transmit(&mut out).is_some() {
+                    out.clear();
+                }
+            }
+        }
+        assert!(ep.remembered_sessions() <= sessions.max_remembered);
+        // The kicked peers keep sending in their closed sessions: dropped,
+        // and answered no more than the notice limit allows.
+        let sent = ep.stats().sessions.notices_sent;
+        for i in (0..100_000u32).step_by(3) {
+            ep.receive(spoofed(i), session_datagram(0x10, id(i)), now)
+                .unwrap();
+            if i % 256 == 0 {
+                drain(&mut ep);
+            }
+        }
+        drain(&mut ep);
+        let answered = ep.stats().sessions.notices_sent - sent;
+        assert_eq!(answered, sessions.notice_limit as u64);
+        assert_eq!(ep.queued_datagrams(), sessions.notice_limit);
+        assert!(ep.remembered_sessions() <= sessions.max_remembered);
+        // One address opening a new session with every datagram replaces
+        // its session each time; what the old ones leave behind is bounded.
+        let replacer = SocketAddr::from(([198, 51, 100, 1], 5000));
+        for i in 0..100_000u32 {
+            ep.receive(replacer, session_datagram(0x10, 0x8000_0000 | i), now)
+                .unwrap();
+            if i % 256 == 0 {
+                drain(&mut ep);
+            }
+        }
+        drain(&mut ep);
+        assert!(ep.remembered_sessions() <= sessions.max_remembered);
+    });
+    assert!(growth < 2 << 20, "{growth} bytes");
+    // The spoofed sources that reopened sessions fill the table until they
+    // expire; then an honest peer opens one.
+    let later = now + Duration::from_secs(30);
+    ep.handle_timeout(later);
+    drain(&mut ep);
+    assert_eq!(ep.peer_count(), 0);
+    let honest = SocketAddr::from(([192, 0, 2, 7], 9000));
+    ep.receive(honest, session_datagram(0x10, 77), later)
+        .unwrap();
+    assert!(drain(&mut ep)
+        .iter()
+        .any(|e| matches!(e, Event::Message { peer, .. } if *peer == honest)));
 }

@@ -3,6 +3,8 @@
 use std::time::Duration;
 
 use super::segment::HEADER_LEN;
+use super::session::{CLOSE_NOTICE_LEN, SESSION_HEADER_LEN};
+pub use super::session_config::Sessions;
 
 /// Largest UDP payload that fits one Ethernet frame over IPv4:
 /// 1500 − 20 (IPv4 header) − 8 (UDP header). The default [`Config::mtu`].
@@ -40,8 +42,8 @@ pub const MTU_MAX_IPV6: usize = 65527;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Config {
-    /// Largest UDP payload sent or accepted, in bytes (segment header
-    /// included when segmentation is on). Default [`MTU_ETHERNET_IPV4`].
+    /// Largest UDP payload sent or accepted, in bytes (session and segment
+    /// headers included when they are on). Default [`MTU_ETHERNET_IPV4`].
     pub mtu: usize,
     /// Most peers held in the peer table at once; datagrams from further
     /// addresses are dropped with [`Event::PeerRefused`](super::Event::PeerRefused).
@@ -49,7 +51,7 @@ pub struct Config {
     pub max_peers: usize,
     /// A peer that sends nothing valid for this long is closed with
     /// [`CloseReason::IdleTimeout`](super::CloseReason::IdleTimeout). Only
-    /// inbound traffic refreshes it. Default 30 s.
+    /// inbound traffic (keepalives included) refreshes it. Default 30 s.
     pub idle_timeout: Duration,
     /// Most datagrams waiting for [`poll_transmit`](super::Endpoint::poll_transmit).
     /// Default 1024.
@@ -75,6 +77,10 @@ pub struct Config {
     /// Segmentation and reassembly; `None` (the default) sends every message
     /// as one datagram with no header. Both peers must agree.
     pub segmentation: Option<Segmentation>,
+    /// Sessions: a session header on every datagram, close notices,
+    /// keepalives, and dropping datagrams of closed sessions. `None` (the
+    /// default) keeps the wire format without them. Both peers must agree.
+    pub sessions: Option<Sessions>,
 }
 
 /// Segmentation and reassembly limits (see the [module docs](super) for the
@@ -124,6 +130,7 @@ impl Default for Config {
             send_low_mark: 0,
             max_pending_events: 1024,
             segmentation: None,
+            sessions: None,
         }
     }
 }
@@ -165,7 +172,9 @@ pub enum ConfigError {
         name: &'static str,
     },
     /// A limit is too small for another one to ever be reached (for example
-    /// a per-peer buffer smaller than the largest message).
+    /// a per-peer buffer smaller than the largest message, or an
+    /// `idle_timeout` no longer than the keepalive interval: durations are
+    /// given in milliseconds).
     #[error("`{name}` is {value} but must be at least {needed}")]
     TooSmall {
         /// The field's name.
@@ -199,11 +208,10 @@ impl Config {
 
     /// Checks that every limit is usable and consistent with the others.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let min_mtu = if self.segmentation.is_some() {
-            HEADER_LEN + 1
-        } else {
-            1
-        };
+        let mut min_mtu = self.overhead() + 1;
+        if self.sessions.is_some() {
+            min_mtu = min_mtu.max(CLOSE_NOTICE_LEN);
+        }
         if self.mtu < min_mtu || self.mtu > MTU_MAX_IPV6 {
             return Err(ConfigError::MtuOutOfRange {
                 mtu: self.mtu,
@@ -225,6 +233,9 @@ impl Config {
                 return Err(ConfigError::SendMarks { high, low, limit });
             }
         }
+        if let Some(sessions) = &self.sessions {
+            sessions.validate(self.idle_timeout)?;
+        }
         let Some(seg) = &self.segmentation else {
             return at_least("max_queued_bytes", self.max_queued_bytes, self.mtu);
         };
@@ -237,7 +248,8 @@ impl Config {
                 name: "reassembly_timeout",
             });
         }
-        let fragments = fragments_for(seg.max_message_size, self.mtu - HEADER_LEN);
+        let overhead = self.overhead();
+        let fragments = fragments_for(seg.max_message_size, self.mtu - overhead);
         at_least("max_fragments", usize::from(seg.max_fragments), fragments)?;
         at_least(
             "max_buffered_per_peer",
@@ -248,17 +260,34 @@ impl Config {
         at_least("max_queued_datagrams", self.max_queued_datagrams, fragments)?;
         let wire = seg
             .max_message_size
-            .saturating_add(fragments.saturating_mul(HEADER_LEN));
+            .saturating_add(fragments.saturating_mul(overhead));
         at_least("max_queued_bytes", self.max_queued_bytes, wire)
     }
 
     /// The largest message [`Endpoint::send`](super::Endpoint::send) accepts:
-    /// `mtu` without segmentation, `max_message_size` with it.
+    /// without segmentation `mtu` less the session header (when sessions are
+    /// on), with it `max_message_size`.
     pub fn max_message_size(&self) -> usize {
         match &self.segmentation {
             Some(seg) => seg.max_message_size,
-            None => self.mtu,
+            None => self.mtu.saturating_sub(self.overhead()),
         }
+    }
+
+    /// Header bytes in every message datagram: the session header and the
+    /// segment header, each when on.
+    pub(crate) fn overhead(&self) -> usize {
+        let session = if self.sessions.is_some() {
+            SESSION_HEADER_LEN
+        } else {
+            0
+        };
+        let segment = if self.segmentation.is_some() {
+            HEADER_LEN
+        } else {
+            0
+        };
+        session + segment
     }
 }
 
@@ -381,6 +410,83 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn sessions_validate_and_count_their_header() {
+        let mut config = Config {
+            sessions: Some(Sessions::default()),
+            ..Config::default()
+        };
+        assert_eq!(config.validate(), Ok(()));
+        assert_eq!(config.max_message_size(), MTU_ETHERNET_IPV4 - 5);
+        config.mtu = CLOSE_NOTICE_LEN - 1;
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::MtuOutOfRange { min: 10, .. })
+        ));
+        let mut seg = Config::segmented();
+        seg.sessions = Some(Sessions::default());
+        seg.mtu = HEADER_LEN + SESSION_HEADER_LEN;
+        assert!(matches!(
+            seg.validate(),
+            Err(ConfigError::MtuOutOfRange { min: 15, .. })
+        ));
+        // 64 KiB over 1472 − 14 = 1458-byte fragments takes 45.
+        seg.mtu = MTU_ETHERNET_IPV4;
+        seg.segmentation.as_mut().unwrap().max_fragments = 44;
+        assert!(matches!(
+            seg.validate(),
+            Err(ConfigError::TooSmall {
+                name: "max_fragments",
+                needed: 45,
+                ..
+            })
+        ));
+
+        let with = |f: fn(&mut Sessions)| {
+            let mut sessions = Sessions::default();
+            f(&mut sessions);
+            Config {
+                sessions: Some(sessions),
+                ..Config::default()
+            }
+            .validate()
+        };
+        assert_eq!(
+            with(|s| s.remember_for = Duration::ZERO),
+            Err(ConfigError::Zero {
+                name: "remember_for"
+            })
+        );
+        assert_eq!(
+            with(|s| s.notice_window = Duration::ZERO),
+            Err(ConfigError::Zero {
+                name: "notice_window"
+            })
+        );
+        assert_eq!(
+            with(|s| s.keepalive_interval = Some(Duration::ZERO)),
+            Err(ConfigError::Zero {
+                name: "keepalive_interval"
+            })
+        );
+        assert_eq!(
+            with(|s| s.keepalive_interval = Some(Duration::from_secs(30))),
+            Err(ConfigError::TooSmall {
+                name: "idle_timeout",
+                value: 30_000,
+                needed: 30_001
+            })
+        );
+        assert_eq!(
+            with(|s| {
+                s.keepalive_interval = Some(Duration::from_secs(10));
+                s.max_remembered = 0;
+                s.notice_limit = 0;
+            }),
+            Ok(())
+        );
     }
 
     #[test]

@@ -99,6 +99,61 @@ pub enum PeerError {
         /// The length of the message's other fragments.
         max: usize,
     },
+    /// (Sessions on.) The datagram is shorter than the session header.
+    #[error("datagram of {len} bytes is shorter than the 5-byte session header")]
+    SessionTruncated {
+        /// The datagram's length.
+        len: usize,
+    },
+    /// (Sessions on.) The session header's kind byte is not one this crate
+    /// speaks (a peer without sessions, say).
+    #[error("unknown session datagram kind {0:#04x}")]
+    UnknownKind(u8),
+    /// (Sessions on.) A close notice or keepalive of the wrong length
+    /// (truncated, or with bytes after it).
+    #[error("control datagram of kind {kind:#04x} is {len} bytes, not {expected}")]
+    ControlLength {
+        /// The kind byte.
+        kind: u8,
+        /// The datagram's length.
+        len: usize,
+        /// The length of that kind.
+        expected: usize,
+    },
+    /// (Sessions on.) A close notice names a reason this crate does not
+    /// know.
+    #[error("unknown close notice reason {0}")]
+    UnknownCloseReason(u8),
+    /// (Sessions on.) A message or keepalive carries session id 0, which no
+    /// session has.
+    #[error("session id is zero")]
+    ZeroSessionId,
+    /// (Sessions on.) The datagram belongs to a session this endpoint
+    /// closed; it does not open a new one.
+    #[error("datagram of closed session {session_id:#010x}")]
+    StaleSession {
+        /// The session id it carried.
+        session_id: u32,
+    },
+    /// (Sessions on.) A keepalive or close notice that matches no open
+    /// session of its sender (keepalives never open one).
+    #[error("no session {session_id:#010x} with this peer")]
+    UnknownSession {
+        /// The session id in its session header.
+        session_id: u32,
+    },
+}
+
+/// Why [`Endpoint::open`](super::Endpoint::open) refused to open a peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// [`Config::max_peers`](super::Config::max_peers) peers are open.
+    #[error("the peer table is full ({max} peers)")]
+    TableFull {
+        /// The configured `max_peers`.
+        max: usize,
+    },
 }
 
 /// Why a partial message was discarded
@@ -139,6 +194,11 @@ pub enum SendErrorKind {
     /// it with [`poll_transmit`](super::Endpoint::poll_transmit) and retry.
     #[error("send queue is full")]
     QueueFull,
+    /// (Sessions on.) There is no open session with the destination: it
+    /// never opened, or it closed. [`Endpoint::open`](super::Endpoint::open)
+    /// opens one.
+    #[error("no open session with the destination")]
+    NoSession,
 }
 
 /// A refused [`Endpoint::send`](super::Endpoint::send): the

@@ -13,17 +13,28 @@
 //!   is one the caller [closes](Endpoint::close). Once [`Config::max_peers`]
 //!   are open, datagrams from new addresses are dropped with
 //!   [`Event::PeerRefused`]; open peers are not disturbed. Sending does not
-//!   open a peer.
-//! - **MTU.** No datagram larger than [`Config::mtu`] is sent or accepted.
-//!   Without segmentation a message is one datagram, sent and delivered as the
-//!   same [`Bytes`] (no copy), and a larger one is refused by
-//!   [`Endpoint::send`] with the message handed back.
+//!   open a peer; [`Endpoint::open`] does.
+//! - **MTU.** No datagram larger than [`Config::mtu`] is sent or accepted,
+//!   headers included. Without segmentation a message is one datagram, sent
+//!   and delivered as the same [`Bytes`] (no copy), and a larger one is
+//!   refused by [`Endpoint::send`] with the message handed back.
 //! - **Segmentation** (opt-in through [`Config::segmentation`]; both sides must
 //!   agree). Each datagram carries a 9-byte [`Header`] (version, message id,
 //!   fragment index, fragment count); messages up to
 //!   [`Segmentation::max_message_size`] are split to fit the MTU and rebuilt in
 //!   any arrival order, duplicates ignored. See [`Segmentation`] for the limits
 //!   on what peers can make the endpoint hold, and the header layout below.
+//! - **Sessions** (opt-in through [`Config::sessions`]; both sides must
+//!   agree). Every datagram starts with a 5-byte session header: a kind
+//!   (message, close notice, keepalive) and the sender's session id. A peer
+//!   closed by the caller, by idle expiry, or refused by a full table is
+//!   told so by a close notice ([`NoticeReason`]), and the receiver of a
+//!   notice closes its side ([`CloseReason::ClosedByPeer`]); an optional
+//!   keepalive keeps quiet sessions open; datagrams still carrying the id
+//!   of a closed session are dropped ([`PeerError::StaleSession`]) instead
+//!   of opening a new one. With sessions on, [`Endpoint::send`] addresses
+//!   only open peers ([`Endpoint::open`] opens one). See [`Sessions`] and
+//!   the header layout below.
 //! - **Malformed datagrams** are dropped and reported
 //!   ([`Event::DatagramDropped`], or [`Event::MessageDropped`] when they spoil a
 //!   partial message); nothing a peer sends can make a call fail or affect
@@ -48,6 +59,62 @@
 //! message whose fragments disagree on the count, overlap, or outgrow
 //! `max_message_size`. Message ids start at a random value and wrap; they are
 //! only compared for equality.
+//!
+//! # Session header
+//!
+//! With [`Config::sessions`] set, every datagram starts with a session
+//! header; without it, nothing below is on the wire and the format is the
+//! one above (or bare payloads).
+//!
+//! ```text
+//!  0         1                   5
+//! +---------+-------------------+------------------------------------+
+//! | kind    | session id        | rest, by kind                      |
+//! | u8      | u32 big-endian    |                                    |
+//! +---------+-------------------+------------------------------------+
+//!
+//! kind 0x10  message    rest: the segment header and fragment payload
+//!                       (segmentation on) or the message (off)
+//! kind 0x11  close      rest: exactly 5 bytes, 10 in all:
+//!                       +---------+-------------------+
+//!                       | reason  | receiver's id     |
+//!                       | u8      | u32 big-endian    |
+//!                       +---------+-------------------+
+//!                       reason 1 kicked, 2 expired, 3 refused
+//! kind 0x12  keepalive  rest: nothing, 5 bytes in all
+//! ```
+//!
+//! A message datagram with segmentation is thus `session header (5) |
+//! segment header (9) | fragment payload`, and every fragment but the last
+//! carries `mtu − 14` bytes; [`Config::max_message_size`] and the MTU
+//! checks count both headers.
+//!
+//! Each side of a session draws its own session id (random, never 0, from
+//! the endpoint's [`RandomSource`](crate::RandomSource)) when the session
+//! opens on its side: on the first datagram from a new address, or on
+//! [`Endpoint::open`]. The id in a message or keepalive is the sender's
+//! own; a receiver learns the peer's id from its first datagram and from
+//! then on:
+//!
+//! - a datagram with the peer's id is the session's;
+//! - one with an id of a session it closed (remembered for
+//!   [`Sessions::remember_for`], at most [`Sessions::max_remembered`]) is
+//!   dropped, and answered with a close notice when the peer may not know
+//!   the session ended;
+//! - a message with any other id ends the old session
+//!   ([`CloseReason::Replaced`]) and opens a new one.
+//!
+//! A close notice's session id is the sender's id in the closed session (0
+//! if it had none, as when refusing), and its last four bytes the
+//! receiver's (0 if the sender never learned it). A receiver takes a
+//! notice that names its own id or its peer's, and drops any other. The
+//! ids tell sessions apart; they are not authentication: whoever sees the
+//! traffic can forge datagrams, as without sessions. Kind values other
+//! than these three, control datagrams of any other length, unknown
+//! reasons and an id of 0 in a message or keepalive are dropped
+//! ([`Event::DatagramDropped`]); the kind values differ from the segment
+//! header's version byte, so a peer that does not speak sessions has its
+//! datagrams dropped rather than misread.
 //!
 //! # Example
 //!
@@ -82,11 +149,15 @@
 //! assert_eq!(b.poll_event(), None);
 //! ```
 
+mod closed;
 mod config;
 mod error;
+mod event;
 mod peer;
 mod reassembly;
 mod segment;
+mod session;
+mod session_config;
 mod stats;
 
 use std::collections::{HashMap, VecDeque};
@@ -97,102 +168,45 @@ use std::time::Instant;
 use bytes::Bytes;
 
 pub use config::{
-    Config, ConfigError, Segmentation, MTU_ETHERNET_IPV4, MTU_ETHERNET_IPV6, MTU_MAX_IPV4,
-    MTU_MAX_IPV6,
+    Config, ConfigError, Segmentation, Sessions, MTU_ETHERNET_IPV4, MTU_ETHERNET_IPV6,
+    MTU_MAX_IPV4, MTU_MAX_IPV6,
 };
-pub use error::{Backlogged, DropReason, PeerError, SendError, SendErrorKind};
+pub use error::{Backlogged, DropReason, OpenError, PeerError, SendError, SendErrorKind};
+pub use event::{CloseReason, Event};
 pub use segment::{Header, HEADER_LEN, VERSION};
-pub use stats::{EndpointStats, ErrorStats, PeerStats};
+pub use session::{NoticeReason, CLOSE_NOTICE_LEN, SESSION_HEADER_LEN};
+pub use stats::{EndpointStats, ErrorStats, PeerStats, SessionStats};
 
 use crate::buf::Flow;
 use peer::{Peer, Timers};
 use reassembly::Reassembly;
+use segment::check_header;
+use session::{Head, SessionState};
 
-/// What an [`Endpoint`] reports, from [`Endpoint::poll_event`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Event<A> {
-    /// The first valid datagram from a new address opened a peer.
-    PeerOpened {
-        /// The peer's address.
-        peer: A,
-    },
-    /// The peer table is full; a datagram from this new address was dropped.
-    PeerRefused {
-        /// The refused address.
-        peer: A,
-    },
-    /// A peer left the table; whatever it had partly sent was freed.
-    PeerClosed {
-        /// The peer's address.
-        peer: A,
-        /// Why it was closed.
-        reason: CloseReason,
-    },
-    /// A whole message. Without segmentation, and for a message that fitted
-    /// one fragment, `payload` is the received datagram's own [`Bytes`] (no
-    /// copy); a reassembled message is one new buffer.
-    Message {
-        /// The sender.
-        peer: A,
-        /// The message.
-        payload: Bytes,
-    },
-    /// A datagram was malformed or broke a limit and was dropped whole;
-    /// nothing else changed.
-    DatagramDropped {
-        /// The sender.
-        peer: A,
-        /// What was wrong with it.
-        error: PeerError,
-    },
-    /// A partial message was discarded and its memory freed.
-    MessageDropped {
-        /// The sender.
-        peer: A,
-        /// The message id from its segment headers.
-        message_id: u32,
-        /// Why it was discarded.
-        reason: DropReason,
-    },
-    /// `poll_transmit` took the outgoing queue from above
-    /// [`Config::send_high_mark`] to at most [`Config::send_low_mark`]
-    /// bytes: sending may resume. Reported once per crossing, after the
-    /// events already queued.
-    Drained,
-}
-
-/// Why a peer was closed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum CloseReason {
-    /// Nothing valid arrived from the peer for [`Config::idle_timeout`].
-    IdleTimeout,
-    /// The caller called [`Endpoint::close`].
-    Closed,
-}
-
-/// One datagram waiting for [`Endpoint::poll_transmit`].
+/// One datagram waiting for [`Endpoint::poll_transmit`]: its headers (or the
+/// whole of a control datagram) and its payload.
 #[derive(Debug)]
 struct Outgoing<A> {
     to: A,
-    header: Option<[u8; HEADER_LEN]>,
+    head: Head,
     payload: Bytes,
 }
 
 impl<A> Outgoing<A> {
     fn len(&self) -> usize {
-        self.payload.len() + if self.header.is_some() { HEADER_LEN } else { 0 }
+        self.payload.len() + self.head.as_slice().len()
     }
 }
 
 /// A datagram endpoint: a peer table, the outgoing queue and, when configured,
-/// segmentation and reassembly. See the [module docs](self) for an example.
+/// segmentation and reassembly, and sessions. See the [module docs](self)
+/// for an example.
 ///
 /// Calls may come in any order: inputs ([`receive`](Self::receive),
 /// [`handle_timeout`](Self::handle_timeout)), commands
-/// ([`send`](Self::send), [`close`](Self::close)) and the polls
-/// ([`poll_event`](Self::poll_event), [`poll_transmit`](Self::poll_transmit),
+/// ([`send`](Self::send), [`open`](Self::open), [`close`](Self::close)) and
+/// the polls ([`poll_event`](Self::poll_event),
+/// [`poll_transmit`](Self::poll_transmit),
 /// [`poll_timeout`](Self::poll_timeout)). A loop that feeds whatever the
 /// socket yields, then drains events and datagrams, then sleeps until the
 /// socket is readable or `poll_timeout` passes, is all the driving it needs.
@@ -210,17 +224,19 @@ pub struct Endpoint<A> {
     /// Bytes taken by `poll_transmit`, and the backpressure marks.
     flow: Flow,
     stats: EndpointStats,
+    sessions: SessionState<A>,
 }
 
 impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
-    /// An endpoint whose first message id comes from the operating system's
-    /// randomness (so a restarted sender does not reuse recent ids).
+    /// An endpoint whose first message id (and session ids) come from the
+    /// operating system's randomness (so a restarted sender does not reuse
+    /// recent ids).
     pub fn new(config: Config) -> Result<Self, ConfigError> {
         Self::with_random(config, crate::default_random())
     }
 
-    /// An endpoint whose first message id is drawn from `random`
-    /// (for example [`crate::seeded_random`] in tests).
+    /// An endpoint whose first message id and session ids are drawn from
+    /// `random` (for example [`crate::seeded_random`] in tests).
     pub fn with_random(
         config: Config,
         mut random: impl crate::RandomSource,
@@ -228,6 +244,7 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
         config.validate()?;
         let mut flow = Flow::new();
         flow.set_marks(config.send_high_mark, config.send_low_mark);
+        let next_message_id = random.next_u32();
         Ok(Self {
             config,
             peers: HashMap::new(),
@@ -236,10 +253,11 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
             events: VecDeque::new(),
             outgoing: VecDeque::new(),
             queued_bytes: 0,
-            next_message_id: random.next_u32(),
+            next_message_id,
             next_generation: 0,
             flow,
             stats: EndpointStats::default(),
+            sessions: SessionState::new(&mut random),
         })
     }
 
@@ -269,41 +287,58 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
     }
 
     fn take(&mut self, from: A, datagram: Bytes, now: Instant) {
-        if datagram.len() > self.config.mtu {
+        self.sessions.saw(now);
+        let len = datagram.len();
+        if len > self.config.mtu {
             let error = PeerError::DatagramTooLarge {
-                len: datagram.len(),
+                len,
                 max: self.config.mtu,
             };
             self.events
                 .push_back(Event::DatagramDropped { peer: from, error });
             return;
         }
-        let len = datagram.len();
-        let Some(max_fragments) = self.config.segmentation.as_ref().map(|s| s.max_fragments) else {
-            if self.touch_peer(&from, len, now) {
-                self.events.push_back(Event::Message {
-                    peer: from,
-                    payload: datagram,
-                });
+        let (session, body) = if self.config.sessions.is_none() {
+            (None, datagram)
+        } else {
+            match session::parse(&datagram) {
+                Ok(session::Parsed::Data { id }) => {
+                    (Some(id), datagram.slice(SESSION_HEADER_LEN.min(len)..))
+                }
+                Ok(control) => return self.on_control(from, control, len, now),
+                Err(error) => {
+                    self.events
+                        .push_back(Event::DatagramDropped { peer: from, error });
+                    return;
+                }
             }
-            return;
         };
-        let header = match check_header(&datagram, max_fragments) {
-            Ok(header) => header,
-            Err(error) => {
+        let max_fragments = self.config.segmentation.as_ref().map(|s| s.max_fragments);
+        let header = match max_fragments.map(|max| check_header(&body, max)) {
+            None => None,
+            Some(Ok(header)) => Some(header),
+            Some(Err(error)) => {
                 self.events
                     .push_back(Event::DatagramDropped { peer: from, error });
                 return;
             }
         };
-        if !self.touch_peer(&from, len, now) {
+        let admitted = match session {
+            Some(id) => self.admit(&from, id, len, now),
+            None => self.touch_peer(&from, len, now),
+        };
+        if !admitted {
             return;
         }
-        let Some(seg) = &self.config.segmentation else {
+        let (Some(header), Some(seg)) = (header, &self.config.segmentation) else {
+            self.events.push_back(Event::Message {
+                peer: from,
+                payload: body,
+            });
             return;
         };
         // `check_header` saw at least HEADER_LEN bytes; `min` keeps this total.
-        let payload = datagram.slice(HEADER_LEN.min(datagram.len())..);
+        let payload = body.slice(HEADER_LEN.min(body.len())..);
         self.reassembly.receive(
             seg,
             &from,
@@ -321,6 +356,8 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
     /// Queues `message` for `to`: one datagram, or with segmentation as many
     /// fragments as it takes. Nothing is queued on error, and the message is
     /// handed back inside it ([`SendError::into_payload`](crate::SendError::into_payload)).
+    /// With sessions on, `to` must be open ([`SendErrorKind::NoSession`]
+    /// otherwise; see [`open`](Self::open)).
     ///
     /// ```
     /// use bytes::Bytes;
@@ -338,15 +375,25 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
             self.stats.errors.send_too_large += 1;
             return Err(SendError::new(SendErrorKind::TooLarge { max }, message));
         }
-        let fragment_len = self.config.mtu.saturating_sub(HEADER_LEN);
-        let segmented = self.config.segmentation.is_some();
-        let (count, wire_len) = if segmented {
-            let count = config::fragments_for(message.len(), fragment_len);
-            let headers = count.saturating_mul(HEADER_LEN);
-            (count, message.len().saturating_add(headers))
-        } else {
-            (1, message.len())
+        let session = match self.config.sessions {
+            None => None,
+            Some(_) => match self.peers.get(&to).and_then(|p| p.session) {
+                Some(ids) => Some(ids.local),
+                None => {
+                    self.stats.errors.send_no_session += 1;
+                    return Err(SendError::new(SendErrorKind::NoSession, message));
+                }
+            },
         };
+        let overhead = self.config.overhead();
+        let fragment_len = self.config.mtu.saturating_sub(overhead);
+        let segmented = self.config.segmentation.is_some();
+        let count = if segmented {
+            config::fragments_for(message.len(), fragment_len)
+        } else {
+            1
+        };
+        let wire_len = message.len().saturating_add(count.saturating_mul(overhead));
         // `count` fits a u16 with a validated configuration (it is at most
         // `max_fragments`); refuse rather than truncate if it ever did not.
         let Ok(count) = u16::try_from(count) else {
@@ -362,10 +409,11 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
         }
         self.queued_bytes = self.queued_bytes.saturating_add(wire_len);
         self.stats.tx.messages += 1;
+        self.sent_to(&to);
         if !segmented {
             self.outgoing.push_back(Outgoing {
                 to,
-                header: None,
+                head: Head::data(session, None),
                 payload: message,
             });
             return Ok(());
@@ -380,7 +428,7 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
             };
             self.outgoing.push_back(Outgoing {
                 to: to.clone(),
-                header: Some(header.encode()),
+                head: Head::data(session, Some(header.encode())),
                 payload,
             });
         }
@@ -390,18 +438,19 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
     /// Removes `peer` from the table, freeing its partial messages, and
     /// reports [`Event::PeerClosed`] with [`CloseReason::Closed`]. Returns
     /// false if there was no such peer. Datagrams already queued for it are
-    /// still sent.
+    /// still sent. With sessions on, a close notice
+    /// ([`NoticeReason::Kicked`]) follows them, if
+    /// [`Sessions::close_notices`] is set.
     pub fn close(&mut self, peer: &A) -> bool {
-        let Some(mut state) = self.peers.remove(peer) else {
+        // A peer in the table was opened at some `now`, so the clock is set.
+        let Some(now) = self.sessions.clock else {
             return false;
         };
-        self.reassembly.release_peer(&mut state);
-        self.events.push_back(Event::PeerClosed {
-            peer: peer.clone(),
-            reason: CloseReason::Closed,
-        });
-        self.stats.peers_closed += 1;
-        true
+        let closed = self.remove_peer(peer, CloseReason::Closed, now);
+        if closed {
+            self.stats.peers_closed += 1;
+        }
+        closed
     }
 
     /// Takes the next event, if any.
@@ -428,24 +477,25 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
             self.events.push_back(Event::Drained);
         }
         out.reserve(datagram.len());
-        if let Some(header) = &datagram.header {
-            out.extend_from_slice(header);
-        }
+        out.extend_from_slice(datagram.head.as_slice());
         out.extend_from_slice(&datagram.payload);
         Some(datagram.to)
     }
 
     /// The earliest instant at which [`handle_timeout`](Self::handle_timeout)
-    /// has work to do (idle expiry or a reassembly deadline). It may be
-    /// slightly early, never late.
+    /// has work to do (idle expiry, a reassembly deadline, a keepalive). It
+    /// may be slightly early, never late.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.timers.next()
     }
 
     /// Runs every timer due at `now`: drops partial messages past their
-    /// reassembly timeout and closes peers idle for `idle_timeout`.
+    /// reassembly timeout, closes peers idle for `idle_timeout`, and queues
+    /// the keepalives due.
     pub fn handle_timeout(&mut self, now: Instant) {
         let first = self.events.len();
+        self.sessions.saw(now);
+        self.sessions.closed.prune(now);
         self.handle_timers(now);
         self.tally(first);
     }
@@ -461,99 +511,70 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
             self.reassembly
                 .expire(&timer.peer, peer, now, &mut self.events);
             if peer.expires_at <= now {
-                if let Some(mut state) = self.peers.remove(&timer.peer) {
-                    self.reassembly.release_peer(&mut state);
-                }
-                self.events.push_back(Event::PeerClosed {
-                    peer: timer.peer,
-                    reason: CloseReason::IdleTimeout,
-                });
-            } else {
+                self.remove_peer(&timer.peer, CloseReason::IdleTimeout, now);
+                continue;
+            }
+            self.keepalive(&timer.peer, now);
+            if let Some(peer) = self.peers.get_mut(&timer.peer) {
                 self.timers.schedule(&timer.peer, peer);
             }
         }
     }
 
-    /// Peers in the table.
-    pub fn peer_count(&self) -> usize {
-        self.peers.len()
-    }
-
-    /// True if `peer` is in the table.
-    pub fn contains_peer(&self, peer: &A) -> bool {
-        self.peers.contains_key(peer)
-    }
-
-    /// The addresses in the table, in no particular order.
-    pub fn peers(&self) -> impl Iterator<Item = &A> + '_ {
-        self.peers.keys()
-    }
-
-    /// Fragment payload bytes held in partial messages, across all peers.
-    /// Returns to 0 once every partial message has completed, timed out or
-    /// been dropped.
-    pub fn buffered_bytes(&self) -> usize {
-        self.reassembly.buffered
-    }
-
-    /// Partial messages held, across all peers.
-    pub fn partial_count(&self) -> usize {
-        self.reassembly.partials
-    }
-
-    /// Datagrams waiting for [`poll_transmit`](Self::poll_transmit).
-    pub fn queued_datagrams(&self) -> usize {
-        self.outgoing.len()
-    }
-
-    /// Bytes (headers included) waiting for [`poll_transmit`](Self::poll_transmit).
-    pub fn queued_bytes(&self) -> usize {
-        self.queued_bytes
-    }
-
     /// Refreshes the idle timer of `addr`'s peer, opening one if there is
-    /// room. Returns false (after reporting it) if the table is full.
+    /// room (sessions off). Returns false (after reporting it) if the table
+    /// is full.
     fn touch_peer(&mut self, addr: &A, len: usize, now: Instant) -> bool {
         let expires_at = crate::timer::deadline_after(now, self.config.idle_timeout);
-        if let Some(peer) = self.peers.get_mut(addr) {
-            peer.expires_at = peer.expires_at.max(expires_at);
-            peer.stats.rx.bytes += len as u64;
-            peer.stats.rx.frames += 1;
-            return true;
+        if !self.peers.contains_key(addr) {
+            if self.peers.len() >= self.config.max_peers {
+                self.events
+                    .push_back(Event::PeerRefused { peer: addr.clone() });
+                return false;
+            }
+            self.insert_peer(addr.clone(), now, None);
         }
-        if self.peers.len() >= self.config.max_peers {
-            self.events
-                .push_back(Event::PeerRefused { peer: addr.clone() });
+        let Some(peer) = self.peers.get_mut(addr) else {
             return false;
-        }
-        let generation = self.next_generation;
-        self.next_generation = generation.wrapping_add(1);
-        let mut peer = Peer::new(generation, expires_at);
-        peer.stats.rx.bytes = len as u64;
-        peer.stats.rx.frames = 1;
-        self.timers.schedule(addr, &mut peer);
-        self.peers.insert(addr.clone(), peer);
-        self.events
-            .push_back(Event::PeerOpened { peer: addr.clone() });
+        };
+        peer.expires_at = peer.expires_at.max(expires_at);
+        peer.stats.rx.bytes += len as u64;
+        peer.stats.rx.frames += 1;
         true
     }
-}
 
-/// Parses a segment header and checks it against the configured fragment
-/// limit, before any state is looked up.
-fn check_header(datagram: &[u8], max_fragments: u16) -> Result<Header, PeerError> {
-    let header = Header::parse(datagram)?;
-    if header.count > max_fragments {
-        return Err(PeerError::TooManyFragments {
-            count: header.count,
-            max: max_fragments,
-        });
+    /// Puts a new peer in the table (the caller checked there is room),
+    /// starts its timers and reports it.
+    fn insert_peer(&mut self, addr: A, now: Instant, remote: Option<u32>) {
+        let generation = self.next_generation;
+        self.next_generation = generation.wrapping_add(1);
+        let expires_at = crate::timer::deadline_after(now, self.config.idle_timeout);
+        let mut peer = Peer::new(generation, expires_at);
+        peer.session = self.new_session(remote);
+        self.timers.compact(&self.peers);
+        peer.keepalive_at = self
+            .config
+            .sessions
+            .as_ref()
+            .and_then(|s| s.keepalive_interval)
+            .map(|interval| crate::timer::deadline_after(now, interval));
+        self.timers.schedule(&addr, &mut peer);
+        self.peers.insert(addr.clone(), peer);
+        self.events.push_back(Event::PeerOpened { peer: addr });
     }
-    if header.count > 1 && datagram.len() <= HEADER_LEN {
-        return Err(PeerError::EmptyFragment {
-            index: header.index,
-            count: header.count,
+
+    /// Takes `addr`'s peer out of the table, frees what it held, reports
+    /// why, and (sessions on) remembers the session and tells the peer.
+    fn remove_peer(&mut self, addr: &A, reason: CloseReason, now: Instant) -> bool {
+        let Some(mut state) = self.peers.remove(addr) else {
+            return false;
+        };
+        self.reassembly.release_peer(&mut state);
+        self.events.push_back(Event::PeerClosed {
+            peer: addr.clone(),
+            reason,
         });
+        self.session_closed(addr, state.session, reason, now);
+        true
     }
-    Ok(header)
 }

@@ -2,17 +2,23 @@
 //! messages.
 //!
 //! Each peer keeps at most one live entry in the queue, due at the earliest of
-//! its idle expiry and its partial messages' deadlines. Inbound traffic moves
-//! the expiry later without touching the queue: when the old entry comes due
+//! its idle expiry, its partial messages' deadlines and its next keepalive.
+//! Inbound traffic moves the expiry later (and outbound traffic the
+//! keepalive) without touching the queue: when the old entry comes due
 //! the peer is simply rescheduled. Entries left behind by closed peers or by an
 //! earlier reschedule are recognised (generation or instant mismatch) and
 //! skipped, so [`Timers::next`] may name an instant a little early, never late.
+//! Once stale entries outnumber the live ones they are dropped in bulk
+//! ([`Timers::compact`]), so peers closed and reopened faster than their
+//! timers come due cannot grow the queue.
 
 use std::cmp::Ordering;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::hash::Hash;
 use std::time::Instant;
 
 use super::segment::Partial;
+use super::session::SessionIds;
 use super::stats::PeerStats;
 
 /// What the endpoint knows about one peer.
@@ -33,6 +39,11 @@ pub(crate) struct Peer {
     delivered: VecDeque<u32>,
     /// What this peer sent and was sent.
     pub(crate) stats: PeerStats,
+    /// The session's ids (sessions on).
+    pub(crate) session: Option<SessionIds>,
+    /// When a keepalive is due unless something is sent to the peer first
+    /// (sessions on, with a keepalive interval).
+    pub(crate) keepalive_at: Option<Instant>,
 }
 
 impl Peer {
@@ -45,6 +56,8 @@ impl Peer {
             buffered: 0,
             delivered: VecDeque::new(),
             stats: PeerStats::default(),
+            session: None,
+            keepalive_at: None,
         }
     }
 
@@ -70,6 +83,7 @@ impl Peer {
         self.partials
             .iter()
             .map(|p| p.deadline)
+            .chain(self.keepalive_at)
             .fold(self.expires_at, Instant::min)
     }
 
@@ -139,6 +153,24 @@ impl<A: Clone> Timers<A> {
         }
     }
 
+    /// Drops the entries no peer in `peers` owns any more, once the queue
+    /// holds more than twice as many entries as peers (amortised: each
+    /// entry is looked at a bounded number of times). Afterwards it holds
+    /// at most one entry per peer.
+    pub(crate) fn compact(&mut self, peers: &HashMap<A, Peer>)
+    where
+        A: Eq + Hash,
+    {
+        if self.heap.len() <= peers.len().saturating_mul(2).saturating_add(64) {
+            return;
+        }
+        self.heap.retain(|t| {
+            peers
+                .get(&t.peer)
+                .is_some_and(|p| p.generation == t.generation && p.scheduled == Some(t.at))
+        });
+    }
+
     /// The earliest entry's instant.
     pub(crate) fn next(&self) -> Option<Instant> {
         self.heap.peek().map(|t| t.at)
@@ -194,5 +226,29 @@ mod tests {
         assert!(peer.take_timer(due.generation, due.at));
         timers.schedule(&"a", &mut peer);
         assert_eq!(timers.next(), Some(t0 + Duration::from_secs(40)));
+    }
+
+    #[test]
+    fn entries_of_gone_peers_are_compacted() {
+        let t0 = Instant::now();
+        let mut timers = Timers::new();
+        let mut peers = HashMap::new();
+        for generation in 0..200u64 {
+            let mut peer = Peer::new(generation, t0 + Duration::from_secs(30));
+            timers.schedule(&generation, &mut peer);
+            // Only every tenth peer stays in the table.
+            if generation % 10 == 0 {
+                peers.insert(generation, peer);
+            }
+            timers.compact(&peers);
+            assert!(timers.len() <= 2 * peers.len() + 65);
+        }
+        timers.heap.clear();
+        for (addr, peer) in &mut peers {
+            peer.scheduled = None;
+            timers.schedule(addr, peer);
+        }
+        timers.compact(&peers);
+        assert_eq!(timers.len(), 20, "live entries are kept");
     }
 }

@@ -264,6 +264,25 @@ pub(crate) fn split(message: &Bytes, fragment_len: usize) -> impl Iterator<Item 
     })
 }
 
+/// Parses a segment header and checks it against the configured fragment
+/// limit, before any state is looked up.
+pub(crate) fn check_header(datagram: &[u8], max_fragments: u16) -> Result<Header, PeerError> {
+    let header = Header::parse(datagram)?;
+    if header.count > max_fragments {
+        return Err(PeerError::TooManyFragments {
+            count: header.count,
+            max: max_fragments,
+        });
+    }
+    if header.count > 1 && datagram.len() <= HEADER_LEN {
+        return Err(PeerError::EmptyFragment {
+            index: header.index,
+            count: header.count,
+        });
+    }
+    Ok(header)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

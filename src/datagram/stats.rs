@@ -1,4 +1,4 @@
-//! What an endpoint counts, in all and per peer.
+//! What an endpoint counts, in all and per peer, and what it holds.
 
 use std::fmt::Debug;
 use std::hash::Hash;
@@ -22,10 +22,35 @@ pub struct EndpointStats {
     pub tx: Traffic,
     /// Peers opened ([`Event::PeerOpened`]).
     pub peers_opened: u64,
-    /// Peers closed, idle or by the caller ([`Event::PeerClosed`]).
+    /// Peers closed, for any reason ([`Event::PeerClosed`]).
     pub peers_closed: u64,
     /// What was dropped or refused, by kind.
     pub errors: ErrorStats,
+    /// Control datagrams (sessions on).
+    pub sessions: SessionStats,
+}
+
+/// What an endpoint with sessions sent and received besides messages.
+/// Control datagrams also count in `rx.frames` and `tx.frames`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SessionStats {
+    /// Keepalives queued.
+    pub keepalives_sent: u64,
+    /// Keepalives taken (each refreshed its session's idle timer).
+    pub keepalives_received: u64,
+    /// Keepalives due but not queued: the outgoing queue was full.
+    pub keepalives_skipped: u64,
+    /// Close notices queued.
+    pub notices_sent: u64,
+    /// Well-formed close notices received, whether or not they closed a
+    /// session.
+    pub notices_received: u64,
+    /// Close notices not sent: over
+    /// [`Sessions::notice_limit`](super::Sessions::notice_limit) (refusals
+    /// and answers to closed sessions' datagrams), or the outgoing queue
+    /// was full.
+    pub notices_suppressed: u64,
 }
 
 /// Counters of one peer, from [`Endpoint::peer_stats`]: the same as
@@ -73,6 +98,16 @@ pub struct ErrorStats {
     pub send_too_large: u64,
     /// Messages `send` refused: the outgoing queue was full.
     pub send_queue_full: u64,
+    /// Messages `send` refused: no open session with the destination.
+    pub send_no_session: u64,
+    /// Datagrams with a session header that cannot be taken (short, an
+    /// unknown kind, a control datagram of the wrong length, an unknown
+    /// close reason, a zero session id).
+    pub bad_session_header: u64,
+    /// Datagrams of a closed session ([`PeerError::StaleSession`]), and
+    /// keepalives and notices that match no session
+    /// ([`PeerError::UnknownSession`]).
+    pub stale_session: u64,
 }
 
 impl ErrorStats {
@@ -89,6 +124,14 @@ impl ErrorStats {
             | PeerError::CountMismatch { .. }
             | PeerError::Overlap { .. }
             | PeerError::FragmentTooLarge { .. } => &mut self.bad_fragment,
+            PeerError::SessionTruncated { .. }
+            | PeerError::UnknownKind(_)
+            | PeerError::ControlLength { .. }
+            | PeerError::UnknownCloseReason(_)
+            | PeerError::ZeroSessionId => &mut self.bad_session_header,
+            PeerError::StaleSession { .. } | PeerError::UnknownSession { .. } => {
+                &mut self.stale_session
+            }
         };
         *counter += 1;
     }
@@ -145,6 +188,43 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
     /// [`Event::Drained`] reports. Always false without a high mark.
     pub fn is_backpressured(&self) -> bool {
         self.flow.is_above(self.queued_bytes)
+    }
+
+    /// Peers in the table.
+    pub fn peer_count(&self) -> usize {
+        self.peers.len()
+    }
+
+    /// True if `peer` is in the table.
+    pub fn contains_peer(&self, peer: &A) -> bool {
+        self.peers.contains_key(peer)
+    }
+
+    /// The addresses in the table, in no particular order.
+    pub fn peers(&self) -> impl Iterator<Item = &A> + '_ {
+        self.peers.keys()
+    }
+
+    /// Fragment payload bytes held in partial messages, across all peers.
+    /// Returns to 0 once every partial message has completed, timed out or
+    /// been dropped.
+    pub fn buffered_bytes(&self) -> usize {
+        self.reassembly.buffered
+    }
+
+    /// Partial messages held, across all peers.
+    pub fn partial_count(&self) -> usize {
+        self.reassembly.partials
+    }
+
+    /// Datagrams waiting for [`poll_transmit`](Self::poll_transmit).
+    pub fn queued_datagrams(&self) -> usize {
+        self.outgoing.len()
+    }
+
+    /// Bytes (headers included) waiting for [`poll_transmit`](Self::poll_transmit).
+    pub fn queued_bytes(&self) -> usize {
+        self.queued_bytes
     }
 
     /// Counts the events queued from index `first` on.

@@ -1,0 +1,587 @@
+//! Sessions (opt-in through [`Config::sessions`](super::Config::sessions)):
+//! the session header, close notices, keepalives, and the decisions an
+//! endpoint makes about a datagram's session id. The wire layout is in the
+//! [module docs](super#session-header).
+//!
+//! Each side of a session draws its own non-zero id when the session opens
+//! on its side and puts it in every datagram it sends. A receiver learns the
+//! peer's id from its first datagram and then takes only datagrams carrying
+//! it: one with an id remembered from a closed session is dropped (and the
+//! peer told, within the notice limit), and one with any other id ends the
+//! old session and opens a new one.
+
+use std::fmt;
+use std::fmt::Debug;
+use std::hash::Hash;
+use std::time::Instant;
+
+use bytes::Bytes;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use super::closed::{ClosedSessions, NoticeLimit};
+use super::error::{OpenError, PeerError};
+use super::segment::HEADER_LEN;
+use super::{CloseReason, Endpoint, Event, Outgoing};
+
+/// Length of the session header that starts every datagram when sessions
+/// are on: a kind byte and the sender's session id.
+pub const SESSION_HEADER_LEN: usize = 5;
+
+/// Length of a close notice: the session header, a reason byte and the
+/// receiver's session id.
+pub const CLOSE_NOTICE_LEN: usize = 10;
+
+/// Kind byte of a datagram carrying (part of) a message.
+pub(crate) const KIND_DATA: u8 = 0x10;
+/// Kind byte of a close notice.
+pub(crate) const KIND_CLOSE: u8 = 0x11;
+/// Kind byte of a keepalive.
+pub(crate) const KIND_KEEPALIVE: u8 = 0x12;
+
+/// Why a peer closed a session, as its close notice says (sessions on).
+///
+/// Received, it is the `reason` of
+/// [`CloseReason::ClosedByPeer`](super::CloseReason::ClosedByPeer).
+///
+/// ```
+/// use sansproto::datagram::NoticeReason;
+///
+/// assert_eq!(NoticeReason::Kicked.to_byte(), 1);
+/// assert_eq!(NoticeReason::from_byte(2), Some(NoticeReason::Expired));
+/// assert_eq!(NoticeReason::from_byte(0), None);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum NoticeReason {
+    /// The sender's application closed the session
+    /// ([`Endpoint::close`](super::Endpoint::close)). Wire value 1.
+    Kicked,
+    /// The sender heard nothing from the receiver for its idle timeout.
+    /// Wire value 2.
+    Expired,
+    /// The sender's peer table was full; the receiver's datagram was not
+    /// taken. Wire value 3.
+    Refused,
+}
+
+impl NoticeReason {
+    /// The reason's byte in a close notice.
+    pub fn to_byte(self) -> u8 {
+        match self {
+            Self::Kicked => 1,
+            Self::Expired => 2,
+            Self::Refused => 3,
+        }
+    }
+
+    /// The reason a close notice's byte names, if any.
+    pub fn from_byte(byte: u8) -> Option<Self> {
+        match byte {
+            1 => Some(Self::Kicked),
+            2 => Some(Self::Expired),
+            3 => Some(Self::Refused),
+            _ => None,
+        }
+    }
+}
+
+/// A close notice's fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Notice {
+    /// The sender's own id in the closed session; 0 if it had none.
+    pub(crate) sender: u32,
+    pub(crate) reason: NoticeReason,
+    /// The receiver's id in the closed session; 0 if the sender never
+    /// learned it.
+    pub(crate) receiver: u32,
+}
+
+/// A session header, parsed and checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Parsed {
+    /// A message datagram: the rest (after the header) is the segment
+    /// header and payload, or the payload.
+    Data {
+        id: u32,
+    },
+    Keepalive {
+        id: u32,
+    },
+    Close(Notice),
+}
+
+/// Parses the session header at the front of a datagram, and the whole of
+/// a control datagram (whose length is exact: nothing may trail it).
+pub(crate) fn parse(datagram: &[u8]) -> Result<Parsed, PeerError> {
+    let len = datagram.len();
+    let head: [u8; SESSION_HEADER_LEN] = datagram
+        .get(..SESSION_HEADER_LEN)
+        .and_then(|h| h.try_into().ok())
+        .ok_or(PeerError::SessionTruncated { len })?;
+    let [kind, i0, i1, i2, i3] = head;
+    let id = u32::from_be_bytes([i0, i1, i2, i3]);
+    let expected = match kind {
+        KIND_DATA => None,
+        KIND_KEEPALIVE => Some(SESSION_HEADER_LEN),
+        KIND_CLOSE => Some(CLOSE_NOTICE_LEN),
+        other => return Err(PeerError::UnknownKind(other)),
+    };
+    if let Some(expected) = expected.filter(|&e| e != len) {
+        return Err(PeerError::ControlLength {
+            kind,
+            len,
+            expected,
+        });
+    }
+    if kind == KIND_CLOSE {
+        let [r, y0, y1, y2, y3] = datagram
+            .get(SESSION_HEADER_LEN..CLOSE_NOTICE_LEN)
+            .and_then(|b| <[u8; 5]>::try_from(b).ok())
+            .ok_or(PeerError::SessionTruncated { len })?;
+        let reason = NoticeReason::from_byte(r).ok_or(PeerError::UnknownCloseReason(r))?;
+        return Ok(Parsed::Close(Notice {
+            sender: id,
+            reason,
+            receiver: u32::from_be_bytes([y0, y1, y2, y3]),
+        }));
+    }
+    if id == 0 {
+        return Err(PeerError::ZeroSessionId);
+    }
+    Ok(if kind == KIND_DATA {
+        Parsed::Data { id }
+    } else {
+        Parsed::Keepalive { id }
+    })
+}
+
+/// The header bytes written before a queued datagram's payload: nothing,
+/// a session header, a segment header, both, or a whole control datagram.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Head {
+    bytes: [u8; SESSION_HEADER_LEN + HEADER_LEN],
+    len: usize,
+}
+
+impl Head {
+    /// The head of a message datagram.
+    pub(crate) fn data(session: Option<u32>, segment: Option<[u8; HEADER_LEN]>) -> Self {
+        let mut head = Self::default();
+        if let Some(id) = session {
+            head.push(&[KIND_DATA]);
+            head.push(&id.to_be_bytes());
+        }
+        if let Some(segment) = segment {
+            head.push(&segment);
+        }
+        head
+    }
+
+    /// A whole keepalive.
+    pub(crate) fn keepalive(id: u32) -> Self {
+        let mut head = Self::default();
+        head.push(&[KIND_KEEPALIVE]);
+        head.push(&id.to_be_bytes());
+        head
+    }
+
+    /// A whole close notice.
+    pub(crate) fn close(notice: Notice) -> Self {
+        let mut head = Self::default();
+        head.push(&[KIND_CLOSE]);
+        head.push(&notice.sender.to_be_bytes());
+        head.push(&[notice.reason.to_byte()]);
+        head.push(&notice.receiver.to_be_bytes());
+        head
+    }
+
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        self.bytes.get(..self.len).unwrap_or(&[])
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        let end = self.len.saturating_add(bytes.len());
+        if let Some(slot) = self.bytes.get_mut(self.len..end) {
+            slot.copy_from_slice(bytes);
+            self.len = end;
+        }
+    }
+}
+
+/// The two ids of one session, as one side holds them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SessionIds {
+    /// This endpoint's id, in every datagram it sends to the peer.
+    pub(crate) local: u32,
+    /// The peer's id, once a datagram from it arrived.
+    pub(crate) remote: Option<u32>,
+}
+
+/// An endpoint's session bookkeeping beyond its peer table.
+pub(crate) struct SessionState<A> {
+    pub(crate) closed: ClosedSessions<A>,
+    limit: NoticeLimit,
+    rng: StdRng,
+    /// The latest `now` the endpoint was given (for the commands that take
+    /// none: sends, closes).
+    pub(crate) clock: Option<Instant>,
+}
+
+impl<A> fmt::Debug for SessionState<A>
+where
+    ClosedSessions<A>: fmt::Debug,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionState")
+            .field("closed", &self.closed)
+            .field("limit", &self.limit)
+            .field("clock", &self.clock)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<A> SessionState<A> {
+    /// Session ids drawn from a generator seeded by `random`.
+    pub(crate) fn new(random: &mut impl crate::RandomSource) -> Self {
+        let mut seed = [0u8; 32];
+        random.fill_bytes(&mut seed);
+        Self {
+            closed: ClosedSessions::default(),
+            limit: NoticeLimit::default(),
+            rng: StdRng::from_seed(seed),
+            clock: None,
+        }
+    }
+
+    /// Moves the clock to `now` (never back).
+    pub(crate) fn saw(&mut self, now: Instant) {
+        self.clock = Some(self.clock.map_or(now, |c| c.max(now)));
+    }
+
+    /// A fresh non-zero session id.
+    fn new_id(&mut self) -> u32 {
+        self.rng.next_u32().max(1)
+    }
+}
+
+impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
+    /// Opens a peer for `peer` at `now` without waiting for it to send:
+    /// reports [`Event::PeerOpened`] and starts its idle timer (and, with
+    /// sessions on, draws its session id, so that
+    /// [`send`](Self::send) may address it). Does nothing for a peer
+    /// already open.
+    ///
+    /// ```
+    /// use sansproto::datagram::{Config, Endpoint, Event, OpenError, Sessions};
+    /// use std::time::Instant;
+    ///
+    /// let mut config = Config::default();
+    /// config.sessions = Some(Sessions::default());
+    /// config.max_peers = 1;
+    /// let mut endpoint = Endpoint::<u32>::new(config).unwrap();
+    /// let now = Instant::now();
+    /// assert_eq!(endpoint.open(7, now), Ok(()));
+    /// assert_eq!(endpoint.poll_event(), Some(Event::PeerOpened { peer: 7 }));
+    /// assert_eq!(endpoint.open(8, now), Err(OpenError::TableFull { max: 1 }));
+    /// ```
+    pub fn open(&mut self, peer: A, now: Instant) -> Result<(), OpenError> {
+        self.sessions.saw(now);
+        if self.peers.contains_key(&peer) {
+            return Ok(());
+        }
+        if self.peers.len() >= self.config.max_peers {
+            return Err(OpenError::TableFull {
+                max: self.config.max_peers,
+            });
+        }
+        self.insert_peer(peer, now, None);
+        self.stats.peers_opened += 1;
+        Ok(())
+    }
+
+    /// Closed sessions remembered (sessions on), so that their late
+    /// datagrams are dropped; at most
+    /// [`Sessions::max_remembered`](super::Sessions::max_remembered).
+    pub fn remembered_sessions(&self) -> usize {
+        self.sessions.closed.len()
+    }
+
+    /// The ids a new peer entry holds: a fresh local one with sessions on.
+    pub(super) fn new_session(&mut self, remote: Option<u32>) -> Option<SessionIds> {
+        self.config.sessions.as_ref()?;
+        Some(SessionIds {
+            local: self.sessions.new_id(),
+            remote,
+        })
+    }
+
+    /// Decides whether a message datagram carrying session `id` from
+    /// `from` is taken: it may open a session, adopt the peer's id, or end
+    /// the old session and open a new one. Returns true when the peer is in
+    /// the table with this session and its idle timer was refreshed.
+    pub(super) fn admit(&mut self, from: &A, id: u32, len: usize, now: Instant) -> bool {
+        self.sessions.closed.prune(now);
+        let key = (from.clone(), id);
+        let current = self
+            .peers
+            .get(from)
+            .map(|p| p.session.and_then(|s| s.remote));
+        if current != Some(Some(id)) {
+            if let Some(stale) = self.sessions.closed.get(&key, now) {
+                self.drop_stale(from, id, stale.local_id, stale.answer, now);
+                return false;
+            }
+            match current {
+                Some(None) => {}
+                Some(Some(_)) => {
+                    self.remove_peer(from, CloseReason::Replaced, now);
+                    self.insert_peer(from.clone(), now, Some(id));
+                }
+                None if self.peers.len() >= self.config.max_peers => {
+                    self.events
+                        .push_back(Event::PeerRefused { peer: from.clone() });
+                    let notice = Notice {
+                        sender: 0,
+                        reason: super::NoticeReason::Refused,
+                        receiver: id,
+                    };
+                    self.answer(from, notice, now);
+                    return false;
+                }
+                None => self.insert_peer(from.clone(), now, Some(id)),
+            }
+        }
+        self.refresh(from, id, len, now)
+    }
+
+    /// Handles a keepalive or a close notice.
+    pub(super) fn on_control(&mut self, from: A, control: Parsed, len: usize, now: Instant) {
+        self.sessions.closed.prune(now);
+        match control {
+            Parsed::Data { .. } => {}
+            Parsed::Keepalive { id } => {
+                let remote = self
+                    .peers
+                    .get(&from)
+                    .map(|p| p.session.and_then(|s| s.remote));
+                let stale = self.sessions.closed.get(&(from.clone(), id), now);
+                match (remote, stale) {
+                    (Some(Some(r)), _) if r == id => {}
+                    (Some(None), None) => {}
+                    (_, Some(stale)) => {
+                        return self.drop_stale(&from, id, stale.local_id, stale.answer, now);
+                    }
+                    _ => {
+                        let error = PeerError::UnknownSession { session_id: id };
+                        self.events
+                            .push_back(Event::DatagramDropped { peer: from, error });
+                        return;
+                    }
+                }
+                if self.refresh(&from, id, len, now) {
+                    self.stats.sessions.keepalives_received += 1;
+                }
+            }
+            Parsed::Close(notice) => {
+                self.stats.sessions.notices_received += 1;
+                let ids = self.peers.get(&from).and_then(|p| p.session);
+                let matches = ids.is_some_and(|ids| {
+                    (notice.receiver != 0 && notice.receiver == ids.local)
+                        || (notice.sender != 0 && Some(notice.sender) == ids.remote)
+                });
+                if matches {
+                    self.remove_peer(&from, CloseReason::ClosedByPeer(notice.reason), now);
+                    return;
+                }
+                let key = (from.clone(), notice.sender);
+                if notice.sender != 0 && self.sessions.closed.get(&key, now).is_some() {
+                    return; // both sides closed that session already
+                }
+                let error = PeerError::UnknownSession {
+                    session_id: notice.sender,
+                };
+                self.events
+                    .push_back(Event::DatagramDropped { peer: from, error });
+            }
+        }
+    }
+
+    /// Remembers a session that just closed and, when the peer may not
+    /// know, tells it.
+    pub(super) fn session_closed(
+        &mut self,
+        addr: &A,
+        ids: Option<SessionIds>,
+        reason: CloseReason,
+        now: Instant,
+    ) {
+        let (Some(ids), Some(config)) = (ids, self.config.sessions.as_ref()) else {
+            return;
+        };
+        let notice = match reason {
+            CloseReason::Closed => Some(super::NoticeReason::Kicked),
+            CloseReason::IdleTimeout => Some(super::NoticeReason::Expired),
+            _ => None,
+        };
+        if let Some(remote) = ids.remote {
+            let key = (addr.clone(), remote);
+            self.sessions
+                .closed
+                .remember(config, key, ids.local, notice, now);
+        }
+        let Some(reason) = notice.filter(|_| config.close_notices) else {
+            return;
+        };
+        let notice = Notice {
+            sender: ids.local,
+            reason,
+            receiver: ids.remote.unwrap_or(0),
+        };
+        if self.queue_control(addr.clone(), Head::close(notice)) {
+            self.stats.sessions.notices_sent += 1;
+        } else {
+            self.stats.sessions.notices_suppressed += 1;
+        }
+    }
+
+    /// Queues a keepalive to `addr` if nothing was sent to it for the
+    /// keepalive interval, and sets when the next one is due.
+    pub(super) fn keepalive(&mut self, addr: &A, now: Instant) {
+        let interval = self
+            .config
+            .sessions
+            .as_ref()
+            .and_then(|s| s.keepalive_interval);
+        let Some(peer) = self.peers.get_mut(addr) else {
+            return;
+        };
+        let (Some(interval), Some(ids)) = (interval, peer.session) else {
+            return;
+        };
+        if peer.keepalive_at.is_none_or(|at| at > now) {
+            return;
+        }
+        peer.keepalive_at = Some(crate::timer::deadline_after(now, interval));
+        if self.queue_control(addr.clone(), Head::keepalive(ids.local)) {
+            self.stats.sessions.keepalives_sent += 1;
+        } else {
+            self.stats.sessions.keepalives_skipped += 1;
+        }
+    }
+
+    /// Notes that a datagram was queued for `addr`'s session: its next
+    /// keepalive is due an interval from now.
+    pub(super) fn sent_to(&mut self, addr: &A) {
+        let interval = self
+            .config
+            .sessions
+            .as_ref()
+            .and_then(|s| s.keepalive_interval);
+        let (Some(interval), Some(now)) = (interval, self.sessions.clock) else {
+            return;
+        };
+        if let Some(peer) = self.peers.get_mut(addr) {
+            let at = crate::timer::deadline_after(now, interval);
+            peer.keepalive_at = Some(peer.keepalive_at.map_or(at, |old| old.max(at)));
+        }
+    }
+
+    /// Refreshes the idle timer of `from`'s peer for a datagram of its
+    /// session `id`, learning the id if it was not known.
+    fn refresh(&mut self, from: &A, id: u32, len: usize, now: Instant) -> bool {
+        let expires_at = crate::timer::deadline_after(now, self.config.idle_timeout);
+        let Some(peer) = self.peers.get_mut(from) else {
+            return false;
+        };
+        if let Some(ids) = peer.session.as_mut() {
+            ids.remote = Some(id);
+        }
+        peer.expires_at = peer.expires_at.max(expires_at);
+        peer.stats.rx.bytes += len as u64;
+        peer.stats.rx.frames += 1;
+        true
+    }
+
+    /// Drops a datagram of a closed session and, if the peer may still
+    /// think the session open, answers with a close notice.
+    fn drop_stale(
+        &mut self,
+        from: &A,
+        id: u32,
+        local_id: u32,
+        answer: Option<super::NoticeReason>,
+        now: Instant,
+    ) {
+        let error = PeerError::StaleSession { session_id: id };
+        self.events.push_back(Event::DatagramDropped {
+            peer: from.clone(),
+            error,
+        });
+        if let Some(reason) = answer {
+            let notice = Notice {
+                sender: local_id,
+                reason,
+                receiver: id,
+            };
+            self.answer(from, notice, now);
+        }
+    }
+
+    /// Sends an unsolicited notice (a refusal, or an answer to a closed
+    /// session's datagram) within the notice limit.
+    fn answer(&mut self, to: &A, notice: Notice, now: Instant) {
+        let Some(config) = self.config.sessions.as_ref() else {
+            return;
+        };
+        if !config.close_notices {
+            return;
+        }
+        if self.sessions.limit.allow(config, now)
+            && self.queue_control(to.clone(), Head::close(notice))
+        {
+            self.stats.sessions.notices_sent += 1;
+        } else {
+            self.stats.sessions.notices_suppressed += 1;
+        }
+    }
+
+    /// Queues a control datagram if the outgoing queue has room.
+    fn queue_control(&mut self, to: A, head: Head) -> bool {
+        let len = head.as_slice().len();
+        let fits = self.outgoing.len() < self.config.max_queued_datagrams
+            && self.queued_bytes.saturating_add(len) <= self.config.max_queued_bytes;
+        if fits {
+            self.queued_bytes += len;
+            self.outgoing.push_back(Outgoing {
+                to,
+                head,
+                payload: Bytes::new(),
+            });
+        }
+        fits
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_datagrams_round_trip() {
+        let notice = Notice {
+            sender: 0x0102_0304,
+            reason: NoticeReason::Expired,
+            receiver: 0xA0B0_C0D0,
+        };
+        let bytes = Head::close(notice).as_slice().to_vec();
+        assert_eq!(bytes, [0x11, 1, 2, 3, 4, 2, 0xA0, 0xB0, 0xC0, 0xD0]);
+        assert_eq!(parse(&bytes), Ok(Parsed::Close(notice)));
+        let keepalive = Head::keepalive(9).as_slice().to_vec();
+        assert_eq!(keepalive, [0x12, 0, 0, 0, 9]);
+        assert_eq!(parse(&keepalive), Ok(Parsed::Keepalive { id: 9 }));
+        let data = Head::data(Some(7), Some([1; HEADER_LEN]));
+        assert_eq!(data.as_slice().len(), SESSION_HEADER_LEN + HEADER_LEN);
+        assert_eq!(Head::data(None, None).as_slice(), &[] as &[u8]);
+    }
+}

@@ -1,0 +1,139 @@
+//! Session settings: what is sent and remembered, their safe defaults, and
+//! validation.
+
+use std::time::Duration;
+
+use super::config::ConfigError;
+
+/// Session settings (see the [module docs](super#session-header) for the
+/// wire layout).
+///
+/// What the endpoint remembers of closed sessions and the notices it sends
+/// to addresses without a session are bounded: at most
+/// [`max_remembered`](Self::max_remembered) closed sessions, each for
+/// [`remember_for`](Self::remember_for), and at most
+/// [`notice_limit`](Self::notice_limit) unsolicited notices per
+/// [`notice_window`](Self::notice_window), the rest counted in
+/// [`SessionStats::notices_suppressed`](super::SessionStats::notices_suppressed).
+///
+/// A kicked peer is told, and closes its side:
+///
+/// ```
+/// use bytes::Bytes;
+/// use sansproto::datagram::{CloseReason, Config, Endpoint, Event, NoticeReason, Sessions};
+/// use std::time::{Duration, Instant};
+///
+/// let mut sessions = Sessions::default();
+/// sessions.keepalive_interval = Some(Duration::from_secs(10));
+/// let mut config = Config::default();
+/// config.sessions = Some(sessions);
+/// let mut client = Endpoint::new(config.clone()).unwrap();
+/// let mut server = Endpoint::new(config).unwrap();
+/// let now = Instant::now();
+///
+/// // With sessions on, the client opens its side before sending.
+/// client.open("server", now).unwrap();
+/// client.send("server", Bytes::from_static(b"hello")).unwrap();
+/// let mut datagram = Vec::new();
+/// client.poll_transmit(&mut datagram).unwrap();
+/// assert_eq!(datagram.len(), 5 + 5, "session header, then the message");
+/// server.receive("client", Bytes::from(datagram), now).unwrap();
+/// assert_eq!(server.poll_event(), Some(Event::PeerOpened { peer: "client" }));
+/// assert!(matches!(server.poll_event(), Some(Event::Message { .. })));
+///
+/// // The server kicks the client: a 10-byte close notice goes out.
+/// assert!(server.close(&"client"));
+/// let mut notice = Vec::new();
+/// assert_eq!(server.poll_transmit(&mut notice), Some("client"));
+/// assert_eq!(notice.len(), 10);
+/// client.receive("server", Bytes::from(notice), now).unwrap();
+/// assert_eq!(client.poll_event(), Some(Event::PeerOpened { peer: "server" }));
+/// assert_eq!(
+///     client.poll_event(),
+///     Some(Event::PeerClosed {
+///         peer: "server",
+///         reason: CloseReason::ClosedByPeer(NoticeReason::Kicked),
+///     })
+/// );
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Sessions {
+    /// Send close notices: when the caller closes a peer
+    /// ([`NoticeReason::Kicked`](super::NoticeReason::Kicked)), when a peer
+    /// expires ([`Expired`](super::NoticeReason::Expired)), when a full
+    /// table refuses a new address ([`Refused`](super::NoticeReason::Refused)),
+    /// and in answer to datagrams of a session closed for one of the first
+    /// two reasons. Notices received are understood either way. Default
+    /// true.
+    pub close_notices: bool,
+    /// Send a keepalive to every open peer nothing was sent to for this
+    /// long, so that a quiet session stays open on both sides; it must be
+    /// shorter than [`Config::idle_timeout`](super::Config::idle_timeout).
+    /// Measured from the latest `now` the endpoint was given when the last
+    /// datagram was queued. Default `None`: no keepalives.
+    pub keepalive_interval: Option<Duration>,
+    /// Most closed sessions remembered, so that their late datagrams are
+    /// dropped instead of opening a new session; the oldest is forgotten
+    /// first. 0 remembers none. Default 1024.
+    pub max_remembered: usize,
+    /// How long a closed session is remembered. Default 60 s.
+    pub remember_for: Duration,
+    /// Most unsolicited close notices (refusals, answers to datagrams of
+    /// closed sessions) sent per [`notice_window`](Self::notice_window), so
+    /// that a flood of datagrams from new or stale addresses cannot make
+    /// the endpoint send a flood. 0 sends none. Default 16.
+    pub notice_limit: usize,
+    /// The window of [`notice_limit`](Self::notice_limit). Default 1 s.
+    pub notice_window: Duration,
+}
+
+impl Default for Sessions {
+    fn default() -> Self {
+        Self {
+            close_notices: true,
+            keepalive_interval: None,
+            max_remembered: 1024,
+            remember_for: Duration::from_secs(60),
+            notice_limit: 16,
+            notice_window: Duration::from_secs(1),
+        }
+    }
+}
+
+impl Sessions {
+    /// Checks the session settings, and the keepalive interval against
+    /// `idle_timeout`.
+    pub(crate) fn validate(&self, idle_timeout: Duration) -> Result<(), ConfigError> {
+        if self.remember_for.is_zero() {
+            return Err(ConfigError::Zero {
+                name: "remember_for",
+            });
+        }
+        if self.notice_window.is_zero() {
+            return Err(ConfigError::Zero {
+                name: "notice_window",
+            });
+        }
+        let Some(interval) = self.keepalive_interval else {
+            return Ok(());
+        };
+        if interval.is_zero() {
+            return Err(ConfigError::Zero {
+                name: "keepalive_interval",
+            });
+        }
+        if idle_timeout <= interval {
+            return Err(ConfigError::TooSmall {
+                name: "idle_timeout",
+                value: millis(idle_timeout),
+                needed: millis(interval).saturating_add(1),
+            });
+        }
+        Ok(())
+    }
+}
+
+fn millis(duration: Duration) -> usize {
+    usize::try_from(duration.as_millis()).unwrap_or(usize::MAX)
+}
