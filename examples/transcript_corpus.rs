@@ -161,7 +161,7 @@ fn received(transcript: &Transcript, side: Side) -> Vec<Input> {
 
 /// The tag `arbitrary`'s derive maps to variant `index` of `OPS`.
 fn tag(index: u64) -> [u8; 4] {
-    let tag = ((index << 32) + OPS - 1) / OPS;
+    let tag = (index << 32).div_ceil(OPS);
     u32::try_from(tag).unwrap_or(u32::MAX).to_le_bytes()
 }
 

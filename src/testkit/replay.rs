@@ -65,6 +65,9 @@ pub enum ReplayError {
     },
 }
 
+/// Runs a recorded command on the machine being replayed.
+type Hook<'h, D> = &'h mut dyn FnMut(&mut D, &str);
+
 fn first_difference(a: &[u8], b: &[u8]) -> usize {
     a.iter()
         .zip(b)
@@ -142,7 +145,7 @@ impl Transcript {
         &self,
         side: Side,
         mut machine: D,
-        mut call: Option<&mut dyn FnMut(&mut D, &str)>,
+        mut call: Option<Hook<'_, D>>,
     ) -> Result<D, ReplayError>
     where
         D::Event: Debug,
