@@ -3,7 +3,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::ws::{Pair, Side};
+use common::ws::legacy::{Pair, Side};
 use sansproto::ws::{CloseCode, Config, Event, Message, Role, Session};
 use std::time::{Duration, Instant};
 

@@ -7,7 +7,8 @@
 
 mod common;
 
-use common::ws::{binary_of_len, decode_frames, Pair, Side, WireFrame};
+use common::ws::legacy::{Pair, Side};
+use common::ws::{binary_of_len, decode_frames, WireFrame};
 use sansproto::ws::{
     Config, Connection, DeflateConfig, Event, ExtensionFactory, ExtensionOffer, Message,
     PerMessageDeflate, Role,

@@ -6,7 +6,8 @@
 mod common;
 
 use bytes::Bytes;
-use common::ws::{decode_frames, Pair, Side};
+use common::ws::decode_frames;
+use common::ws::legacy::{Pair, Side};
 use sansproto::ws::{
     ClientRequest, CloseCode, Config, Connection, Error, Event, Message, ProtocolViolation, Role,
     SendErrorKind,

@@ -6,7 +6,8 @@ mod common;
 
 use base64::Engine;
 use bytes::Bytes;
-use common::ws::{decode_frames, Pair, Side};
+use common::ws::decode_frames;
+use common::ws::legacy::{Pair, Side};
 use sansproto::ws::{
     ClientRequest, CloseCode, Closed, Config, Connection, Error, Event, ExtensionResponseError,
     FieldError, HandshakeError, Headers, HttpResponse, Message,

@@ -5,9 +5,9 @@
 mod common;
 
 use bytes::Bytes;
+use common::ws::legacy::{Pair, Side};
 use common::ws::{
-    assemble_fragments, binary_of_len, close_payload, decode_frames, text_of_len, Pair, Side,
-    WireFrame,
+    assemble_fragments, binary_of_len, close_payload, decode_frames, text_of_len, WireFrame,
 };
 use sansproto::ws::{
     CloseCode, Closed, Config, Error, Event, Message, SendError, SendErrorKind, TimeoutKind,

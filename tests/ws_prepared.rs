@@ -8,7 +8,8 @@
 mod common;
 
 use bytes::{Buf, Bytes};
-use common::ws::{binary_of_len, decode_frames, Pair, Side};
+use common::ws::legacy::{Pair, Side};
+use common::ws::{binary_of_len, decode_frames};
 use sansproto::ws::{
     Config, Connection, DeflateConfig, Event, ExtensionFactory, ExtensionOffer, Message,
     PerMessageDeflate, PreparedMessage, Role, SendErrorKind, Session,

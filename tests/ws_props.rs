@@ -4,7 +4,8 @@
 
 mod common;
 
-use common::ws::{assemble_fragments, binary_of_len, frame, Pair, Side};
+use common::ws::legacy::{Pair, Side};
+use common::ws::{assemble_fragments, binary_of_len, frame};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use sansproto::ws::{Config, Connection, Event, FrameHeader, Message, OpCode, Role};

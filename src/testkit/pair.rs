@@ -79,6 +79,8 @@ impl<D: Driver> Inbox<D> {
 /// The transcript being written, and how each side's events are written.
 struct Recording<A: Driver, B: Driver> {
     log: Log,
+    /// Every byte each side wrote into the transcript, joined.
+    wire: [Vec<u8>; 2],
     event_a: fn(&A::Event) -> String,
     event_b: fn(&B::Event) -> String,
 }
@@ -172,6 +174,9 @@ impl<A: Driver, B: Driver> Pair<A, B> {
             Self::tape_a(&mut self.recording),
         );
         moved |= !self.out.is_empty();
+        if let Some(r) = &mut self.recording {
+            r.wire[0].extend_from_slice(&self.out);
+        }
         self.inbox_b.pipe.extend(self.out.drain(..));
         transmit(
             Side::B,
@@ -180,6 +185,9 @@ impl<A: Driver, B: Driver> Pair<A, B> {
             Self::tape_b(&mut self.recording),
         );
         moved |= !self.out.is_empty();
+        if let Some(r) = &mut self.recording {
+            r.wire[1].extend_from_slice(&self.out);
+        }
         self.inbox_a.pipe.extend(self.out.drain(..));
         if self.inbox_a.ready() {
             let n = self.lengths.next(self.chunking, self.inbox_a.pipe.len());
@@ -349,6 +357,7 @@ impl<A: Driver, B: Driver> Pair<A, B> {
     {
         self.recording = Some(Recording {
             log: Log::new(Some(self.start)),
+            wire: [Vec::new(), Vec::new()],
             event_a: |e| format!("{e:?}"),
             event_b: |e| format!("{e:?}"),
         });
@@ -363,15 +372,20 @@ impl<A: Driver, B: Driver> Pair<A, B> {
     /// The transcript recorded so far, taken; recording goes on into an
     /// empty one.
     pub fn take_transcript(&mut self) -> Option<Transcript> {
-        self.recording.as_mut().map(|r| r.log.take())
+        self.recording.as_mut().map(|r| {
+            r.wire = [Vec::new(), Vec::new()];
+            r.log.take()
+        })
     }
 
-    /// Every byte `side` wrote since recording started (nothing when not
-    /// recording).
-    pub fn wire(&self, side: Side) -> Vec<u8> {
-        self.transcript()
-            .map(|t| t.written(side))
-            .unwrap_or_default()
+    /// Every byte `side` wrote into the transcript being recorded (nothing
+    /// when not recording): [`Transcript::written`], joined as it goes.
+    pub fn wire(&self, side: Side) -> &[u8] {
+        let i = match side {
+            Side::A => 0,
+            Side::B => 1,
+        };
+        self.recording.as_ref().map_or(&[], |r| &r.wire[i])
     }
 }
 
