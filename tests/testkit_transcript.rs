@@ -390,3 +390,55 @@ fn the_checked_in_transcript_is_recorded_and_replays() {
     );
     assert!(a.is_finished() && b.is_finished());
 }
+
+/// A failure is part of the transcript: the replay must fail the same way,
+/// at the same read, and end of stream after it returns the same error.
+#[test]
+fn errors_and_end_of_stream_replay_too() {
+    let small = || {
+        prefix::Connection::new(
+            prefix::Config::builder()
+                .max_frame_length(16)
+                .build()
+                .unwrap(),
+        )
+    };
+    let wide = || prefix::Connection::new(prefix::Config::default());
+    let mut pair = Pair::new(wide(), small(), Chunking::Random { seed: 2, max: 5 });
+    pair.record();
+    pair.call_a("send ok", |c| c.send(&b"ok"[..]).unwrap());
+    pair.call_a("send long", |c| c.send(vec![7u8; 40]).unwrap());
+    pair.run_until_idle();
+    pair.eof_to(Side::B);
+    assert_eq!(pair.take_events_b(), [prefix::Event::Frame("ok".into())]);
+    let errors = pair.take_errors_b();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert_eq!(errors[0], errors[1]);
+
+    let transcript = Transcript::parse(&pair.transcript().unwrap().to_string()).unwrap();
+    let error = errors[0].to_string();
+    let recorded: Vec<&Action> = transcript
+        .entries()
+        .iter()
+        .filter(|e| e.side == Side::B && matches!(e.action, Action::Error(_) | Action::Eof))
+        .map(|e| &e.action)
+        .collect();
+    assert_eq!(
+        recorded,
+        [
+            &Action::Error(error.clone()),
+            &Action::Eof,
+            &Action::Error(error)
+        ]
+    );
+    assert!(transcript.replay(Side::B, small()).unwrap().is_finished());
+    // A machine that does not fail there parts from the transcript.
+    match transcript.replay(Side::B, wide()) {
+        Err(ReplayError::Error {
+            expected,
+            got: None,
+            ..
+        }) => assert!(expected.is_some()),
+        other => panic!("{other:?}"),
+    }
+}
