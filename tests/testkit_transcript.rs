@@ -208,6 +208,16 @@ fn every_action_survives_the_text_format() {
     assert_eq!(parsed.entries()[1].at, Duration::from_millis(500));
     assert_eq!(parsed.written(Side::A), [0xab, 0xcd]);
     assert_eq!(parsed.line_of(1), 5);
+    // Equal entries make equal transcripts, wherever their lines were.
+    let mut built = Transcript::new();
+    built.push(Duration::from_secs(1), Side::B, Action::Tick);
+    built.push(
+        Duration::from_millis(500),
+        Side::A,
+        Action::Wrote(vec![0xab, 0xcd]),
+    );
+    assert_eq!(parsed, built);
+    assert_ne!(built.line_of(1), parsed.line_of(1));
 }
 
 #[test]
