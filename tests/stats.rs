@@ -1,9 +1,12 @@
 //! `stats()` against a hand count of scripted exchanges, one per protocol.
+// Some imports serve only the tests on a testkit pair.
+#![cfg_attr(not(feature = "testkit"), allow(unused_imports))]
 
 mod common;
 
 use bytes::Bytes;
-use common::ws::{Pair, Side};
+#[cfg(feature = "testkit")]
+use common::ws::{open_pair, transfer, CLIENT};
 use sansproto::ws::{CloseCode, Config, Event, Message, Role, Session};
 use std::time::{Duration, Instant};
 
@@ -132,10 +135,11 @@ fn ws_failure_is_counted_by_kind() {
     assert_eq!((s.tx.frames, s.control_tx.closes), (1, 1));
 }
 
+#[cfg(feature = "testkit")]
 #[test]
 fn ws_connection_counts_the_handshake() {
-    let mut pair = Pair::open(Config::default(), Config::default(), 8);
-    let (c, s) = (pair.client.stats(), pair.server.stats());
+    let mut pair = open_pair(Config::default(), Config::default(), 8);
+    let (c, s) = (pair.a.stats(), pair.b.stats());
     assert!(c.tx.bytes > 100 && s.tx.bytes > 100, "request and 101");
     assert_eq!(c.tx.bytes, s.rx.bytes);
     assert_eq!(s.tx.bytes, c.rx.bytes);
@@ -143,23 +147,24 @@ fn ws_connection_counts_the_handshake() {
         (c.rx.frames, s.rx.frames, c.tx.frames, s.tx.frames),
         (0, 0, 0, 0)
     );
-    pair.transfer(Side::Client, &[Message::from("x")]);
-    let (c2, s2) = (pair.client.stats(), pair.server.stats());
+    transfer(&mut pair, CLIENT, &[Message::from("x")]);
+    let (c2, s2) = (pair.a.stats(), pair.b.stats());
     assert_eq!(c2.tx.bytes - c.tx.bytes, 2 + 4 + 1);
     assert_eq!(s2.rx.bytes - s.rx.bytes, 2 + 4 + 1);
     assert_eq!((s2.rx.messages, c2.tx.messages), (1, 1));
 }
 
+#[cfg(feature = "testkit")]
 #[cfg(feature = "deflate")]
 #[test]
 fn ws_compression_counts_both_sizes() {
     use sansproto::ws::DeflateConfig;
     let config = || Config::default().with_deflate(DeflateConfig::default());
-    let mut pair = Pair::open(config(), config(), 9);
+    let mut pair = open_pair(config(), config(), 9);
     let text = "a".repeat(1000);
-    let got = pair.transfer(Side::Client, &[Message::from(text.as_str())]);
+    let got = transfer(&mut pair, CLIENT, &[Message::from(text.as_str())]);
     assert_eq!(got, [Message::from(text.as_str())]);
-    let (c, s) = (pair.client.stats(), pair.server.stats());
+    let (c, s) = (pair.a.stats(), pair.b.stats());
     assert_eq!(
         (c.compression_tx.messages, s.compression_rx.messages),
         (1, 1)

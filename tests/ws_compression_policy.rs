@@ -4,10 +4,14 @@
 //! the peer takes them as they are, and with context takeover the windows
 //! on both sides stay in step around them.
 #![cfg(feature = "deflate")]
+// Some imports serve only the tests on a testkit pair.
+#![cfg_attr(not(feature = "testkit"), allow(unused_imports))]
 
 mod common;
 
-use common::ws::{binary_of_len, decode_frames, Pair, Side, WireFrame};
+use common::ws::{binary_of_len, decode_frames, WireFrame};
+#[cfg(feature = "testkit")]
+use common::ws::{new_pair, CLIENT, SERVER};
 use sansproto::ws::{
     Config, Connection, DeflateConfig, Event, ExtensionFactory, ExtensionOffer, Message,
     PerMessageDeflate, Role,
@@ -157,18 +161,19 @@ fn incompressible_messages_skip_compression_without_context_takeover_only() {
     }
 }
 
+#[cfg(feature = "testkit")]
 #[test]
 fn send_uncompressed_before_the_handshake_waits_and_keeps_rsv1_clear() {
     let config = Config::default().with_deflate(DeflateConfig::default());
-    let mut pair = Pair::new(config.clone(), config, 31);
-    pair.record_wire();
+    let mut pair = new_pair(config.clone(), config, 31);
+    pair.record();
     let text = noisy_text(2000, 4);
-    for side in [Side::Client, Side::Server] {
-        pair.conn(side).send_uncompressed(text.clone()).unwrap();
-        pair.conn(side).send(text.clone()).unwrap();
+    for side in [CLIENT, SERVER] {
+        pair.side_mut(side).send_uncompressed(text.clone()).unwrap();
+        pair.side_mut(side).send(text.clone()).unwrap();
     }
-    pair.pump();
-    for side in [Side::Client, Side::Server] {
+    pair.run_until_idle();
+    for side in [CLIENT, SERVER] {
         let events = pair.take_events(side);
         assert!(matches!(events[0], Event::Open(_)), "{side:?}: {events:?}");
         let m = Event::Message(Message::from(text.clone()));

@@ -2,11 +2,15 @@
 //! `poll_timeout`, and handshake and framing rules that are easy to miss.
 //! Each test states the expected behaviour from RFC 6455 or the crate's
 //! documentation.
+// Some imports serve only the tests on a testkit pair.
+#![cfg_attr(not(feature = "testkit"), allow(unused_imports))]
 
 mod common;
 
 use bytes::Bytes;
-use common::ws::{decode_frames, Pair, Side};
+use common::ws::decode_frames;
+#[cfg(feature = "testkit")]
+use common::ws::{new_pair, open_pair, CLIENT, SERVER};
 use sansproto::ws::{
     ClientRequest, CloseCode, Config, Connection, Error, Event, Message, ProtocolViolation, Role,
     SendErrorKind,
@@ -48,20 +52,21 @@ fn a_message_accepted_before_open_is_sent() {
     assert_eq!(frames[0].payload, early);
 }
 
+#[cfg(feature = "testkit")]
 /// Same cause, client side: many small messages are admitted before the
 /// 101 by payload size alone, then partly dropped at open because each
 /// frame also needs a header.
 #[test]
 fn small_messages_accepted_before_open_are_all_sent() {
     let config = Config::default().with_max_send_queue(1000);
-    let mut pair = Pair::new(config, Config::default(), 1);
+    let mut pair = new_pair(config, Config::default(), 1);
     let mut accepted = 0;
-    while pair.client.send_binary(vec![accepted as u8; 4]).is_ok() && accepted < 1000 {
+    while pair.a.send_binary(vec![accepted as u8; 4]).is_ok() && accepted < 1000 {
         accepted += 1;
     }
-    pair.pump();
+    pair.run_until_idle();
     let received = pair
-        .take_events(Side::Server)
+        .take_events(SERVER)
         .into_iter()
         .filter(|e| matches!(e, Event::Message(_)))
         .count();
@@ -117,17 +122,18 @@ fn a_send_after_close_before_open_is_refused() {
     );
 }
 
+#[cfg(feature = "testkit")]
 /// `Closed::by_peer`: "True when the peer sent the first Close frame". When
 /// this side sent Close and the transport then ends without a reply, the
 /// peer sent no Close at all, yet `by_peer` is true.
 #[test]
 fn eof_after_sending_close_is_not_by_peer() {
-    let mut pair = Pair::open(Config::default(), Config::default(), 2);
-    pair.set_delivery(Side::Client, false);
-    pair.client.close(CloseCode::NORMAL, "").unwrap();
-    pair.pump();
-    pair.eof_to(Side::Client);
-    let events = pair.take_events(Side::Client);
+    let mut pair = open_pair(Config::default(), Config::default(), 2);
+    pair.set_delivery(CLIENT, false);
+    pair.a.close(CloseCode::NORMAL, "").unwrap();
+    pair.run_until_idle();
+    pair.eof_to(CLIENT);
+    let events = pair.take_events(CLIENT);
     let [Event::Closed(closed)] = events.as_slice() else {
         panic!("{events:?}");
     };
@@ -398,6 +404,7 @@ fn the_newest_ping_gets_its_pong_when_the_send_queue_is_full() {
     assert_eq!(frames.len(), 1);
 }
 
+#[cfg(feature = "testkit")]
 /// `Duration::MAX` as any WebSocket or proxy timeout neither panics nor
 /// fires: the connection keeps going through the whole exchange.
 #[test]
@@ -407,17 +414,17 @@ fn huge_timeouts_neither_panic_nor_fire() {
         .with_handshake_timeout(Some(Duration::MAX))
         .with_close_timeout(Some(Duration::MAX))
         .with_keepalive(Duration::MAX, Duration::MAX);
-    let mut pair = Pair::new(config.clone(), config, 1);
+    let mut pair = new_pair(config.clone(), config, 1);
     let t0 = Instant::now();
-    pair.client.handle_timeout(t0);
-    pair.server.handle_timeout(t0);
-    pair.pump();
-    assert!(pair.client.is_open() && pair.server.is_open());
-    pair.client.close(CloseCode::NORMAL, "").unwrap();
-    pair.client.handle_timeout(t0 + Duration::from_secs(1));
+    pair.a.handle_timeout(t0);
+    pair.b.handle_timeout(t0);
+    pair.run_until_idle();
+    assert!(pair.a.is_open() && pair.b.is_open());
+    pair.a.close(CloseCode::NORMAL, "").unwrap();
+    pair.a.handle_timeout(t0 + Duration::from_secs(1));
     let later = t0 + Duration::from_secs(10 * 365 * 24 * 60 * 60);
-    pair.client.handle_timeout(later);
-    assert_eq!(pair.client.error(), None);
+    pair.a.handle_timeout(later);
+    assert_eq!(pair.a.error(), None);
 
     let config = ProxyConfig::default().with_handshake_timeout(Some(Duration::MAX));
     let mut proxy = Proxy::new(ProxyRequest::new("p:1", "h:1"), config).unwrap();

@@ -1,12 +1,16 @@
 //! The client's side of the opening handshake (RFC 6455 §4): checks on the
 //! server's reply, refusals, subprotocols, extra headers, and commands
 //! issued before the connection opens.
+// Some imports serve only the tests on a testkit pair.
+#![cfg_attr(not(feature = "testkit"), allow(unused_imports))]
 
 mod common;
 
 use base64::Engine;
 use bytes::Bytes;
-use common::ws::{decode_frames, Pair, Side};
+use common::ws::decode_frames;
+#[cfg(feature = "testkit")]
+use common::ws::{new_pair, CLIENT, SERVER};
 use sansproto::ws::{
     ClientRequest, CloseCode, Closed, Config, Connection, Error, Event, ExtensionResponseError,
     FieldError, HandshakeError, Headers, HttpResponse, Message,
@@ -23,37 +27,38 @@ fn output(c: &mut Connection) -> Vec<u8> {
     out
 }
 
+#[cfg(feature = "testkit")]
 #[test]
 fn server_picks_its_first_choice_among_the_offered_protocols() {
     let server_config = Config::default()
         .with_protocols(["v3", "v2", "v1"])
         .unwrap();
     let client_config = Config::default().with_protocols(["v1", "v2"]).unwrap();
-    let mut pair = Pair::new(client_config, server_config, 1);
-    pair.pump();
-    for side in [Side::Client, Side::Server] {
+    let mut pair = new_pair(client_config, server_config, 1);
+    pair.run_until_idle();
+    for side in [CLIENT, SERVER] {
         let events = pair.take_events(side);
         let [Event::Open(opened)] = events.as_slice() else {
             panic!("{side:?}: {events:?}");
         };
         assert_eq!(opened.protocol.as_deref(), Some("v2"), "{side:?}");
-        assert_eq!(pair.conn(side).protocol(), Some("v2"));
+        assert_eq!(pair.side_mut(side).protocol(), Some("v2"));
     }
 
     // No common protocol: the server names none and the client accepts that.
-    let mut pair = Pair::new(
+    let mut pair = new_pair(
         Config::default().with_protocols(["x"]).unwrap(),
         Config::default().with_protocols(["y"]).unwrap(),
         1,
     );
-    pair.record_wire();
-    pair.pump();
-    assert!(pair.client.is_open() && pair.server.is_open());
-    assert_eq!(pair.client.protocol(), None);
-    assert_eq!(pair.server.protocol(), None);
-    let response = String::from_utf8_lossy(pair.wire(Side::Server)).into_owned();
+    pair.record();
+    pair.run_until_idle();
+    assert!(pair.a.is_open() && pair.b.is_open());
+    assert_eq!(pair.a.protocol(), None);
+    assert_eq!(pair.b.protocol(), None);
+    let response = String::from_utf8_lossy(pair.wire(SERVER)).into_owned();
     assert!(!response.contains("Sec-WebSocket-Protocol"), "{response}");
-    let request = String::from_utf8_lossy(pair.wire(Side::Client)).into_owned();
+    let request = String::from_utf8_lossy(pair.wire(CLIENT)).into_owned();
     assert!(
         request.contains("\r\nSec-WebSocket-Protocol: x\r\n"),
         "{request}"
@@ -246,6 +251,7 @@ fn non_101_reply_without_length_ends_at_eof() {
     assert_eq!(c.error(), Some(&e));
 }
 
+#[cfg(feature = "testkit")]
 #[test]
 fn custom_headers_are_sent_by_both_sides() {
     let client_config = Config::default()
@@ -256,26 +262,26 @@ fn custom_headers_are_sent_by_both_sides() {
     let server_config = Config::default()
         .with_header("X-Served-By", "node-7")
         .unwrap();
-    let mut pair = Pair::new(client_config, server_config, 2);
-    pair.record_wire();
-    pair.pump();
-    let request = String::from_utf8_lossy(pair.wire(Side::Client)).into_owned();
+    let mut pair = new_pair(client_config, server_config, 2);
+    pair.record();
+    pair.run_until_idle();
+    let request = String::from_utf8_lossy(pair.wire(CLIENT)).into_owned();
     assert!(request.contains("\r\nX-Token: abc123\r\n"), "{request}");
     assert!(request.contains("\r\nCookie: a=b\r\n"), "{request}");
-    let response = String::from_utf8_lossy(pair.wire(Side::Server)).into_owned();
+    let response = String::from_utf8_lossy(pair.wire(SERVER)).into_owned();
     assert!(response.starts_with("HTTP/1.1 101 "), "{response}");
     assert!(
         response.contains("\r\nX-Served-By: node-7\r\n"),
         "{response}"
     );
 
-    let server_events = pair.take_events(Side::Server);
+    let server_events = pair.take_events(SERVER);
     let [Event::Open(opened)] = server_events.as_slice() else {
         panic!("{server_events:?}");
     };
     let req = opened.request.as_ref().unwrap();
     assert_eq!(req.headers.get_str("x-token"), Some("abc123"));
-    let client_events = pair.take_events(Side::Client);
+    let client_events = pair.take_events(CLIENT);
     let [Event::Open(opened)] = client_events.as_slice() else {
         panic!("{client_events:?}");
     };
@@ -366,34 +372,35 @@ fn unsafe_request_fields_are_refused_with_a_typed_error() {
     );
 }
 
+#[cfg(feature = "testkit")]
 #[test]
 fn commands_before_open_are_sent_in_order_once_open() {
-    let mut pair = Pair::new(Config::default(), Config::default(), 3);
-    pair.record_wire();
-    let before = pair.client.buffered_amount();
-    pair.client.send_text("one").unwrap();
-    pair.client.ping("p").unwrap();
-    pair.client.send_binary(vec![1u8, 2, 3]).unwrap();
-    pair.client.send_text("two").unwrap();
+    let mut pair = new_pair(Config::default(), Config::default(), 3);
+    pair.record();
+    let before = pair.a.buffered_amount();
+    pair.a.send_text("one").unwrap();
+    pair.a.ping("p").unwrap();
+    pair.a.send_binary(vec![1u8, 2, 3]).unwrap();
+    pair.a.send_text("two").unwrap();
     assert!(
-        pair.client.buffered_amount() >= before + 3 + 1 + 3 + 3,
+        pair.a.buffered_amount() >= before + 3 + 1 + 3 + 3,
         "queued commands count as buffered"
     );
 
     // While the 101 is held back, only the request reaches the server.
-    pair.set_delivery(Side::Client, false);
-    pair.pump();
+    pair.set_delivery(CLIENT, false);
+    pair.run_until_idle();
     assert!(matches!(
-        pair.take_events(Side::Server).as_slice(),
+        pair.take_events(SERVER).as_slice(),
         [Event::Open(_)]
     ));
-    let request_len = pair.wire(Side::Client).len();
-    assert!(pair.wire(Side::Client).ends_with(b"\r\n\r\n"));
+    let request_len = pair.wire(CLIENT).len();
+    assert!(pair.wire(CLIENT).ends_with(b"\r\n\r\n"));
 
-    pair.set_delivery(Side::Client, true);
-    pair.pump();
+    pair.set_delivery(CLIENT, true);
+    pair.run_until_idle();
     assert_eq!(
-        pair.take_events(Side::Server),
+        pair.take_events(SERVER),
         [
             Event::Message(Message::from("one")),
             Event::Ping(Bytes::from_static(b"p")),
@@ -402,35 +409,37 @@ fn commands_before_open_are_sent_in_order_once_open() {
         ]
     );
     assert_eq!(
-        pair.take_events(Side::Client)[1..],
+        pair.take_events(CLIENT)[1..],
         [Event::Pong {
             payload: Bytes::from_static(b"p"),
             matched: true
         }]
     );
-    let frames = decode_frames(&pair.wire(Side::Client)[request_len..]);
+    let frames = decode_frames(&pair.wire(CLIENT)[request_len..]);
     let ops: Vec<u8> = frames.iter().map(|f| f.opcode).collect();
     assert_eq!(ops, [0x1, 0x9, 0x2, 0x1]);
-    assert_eq!(pair.client.buffered_amount(), 0);
+    assert_eq!(pair.a.buffered_amount(), 0);
 }
 
+#[cfg(feature = "testkit")]
 #[test]
 fn server_sends_before_open_follow_the_101() {
-    let mut pair = Pair::new(Config::default(), Config::default(), 4);
-    pair.server.send_text("welcome").unwrap();
-    pair.pump();
-    let events = pair.take_events(Side::Client);
+    let mut pair = new_pair(Config::default(), Config::default(), 4);
+    pair.b.send_text("welcome").unwrap();
+    pair.run_until_idle();
+    let events = pair.take_events(CLIENT);
     assert!(matches!(events[0], Event::Open(_)), "{events:?}");
     assert_eq!(events[1..], [Event::Message(Message::from("welcome"))]);
 }
 
+#[cfg(feature = "testkit")]
 #[test]
 fn close_before_open_closes_once_open() {
-    let mut pair = Pair::new(Config::default(), Config::default(), 5);
-    pair.client.send_text("last words").unwrap();
-    pair.client.close(CloseCode::GOING_AWAY, "bye").unwrap();
-    pair.pump();
-    let server_events = pair.take_events(Side::Server);
+    let mut pair = new_pair(Config::default(), Config::default(), 5);
+    pair.a.send_text("last words").unwrap();
+    pair.a.close(CloseCode::GOING_AWAY, "bye").unwrap();
+    pair.run_until_idle();
+    let server_events = pair.take_events(SERVER);
     assert_eq!(
         server_events[1..],
         [
@@ -443,5 +452,5 @@ fn close_before_open_closes_once_open() {
             })
         ]
     );
-    assert!(pair.client.is_finished() && pair.server.is_finished());
+    assert!(pair.a.is_finished() && pair.b.is_finished());
 }

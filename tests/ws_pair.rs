@@ -1,14 +1,15 @@
 //! A client and a server talking through a pipe that cuts the byte stream
 //! at random places, under a virtual clock: round trips, fragmentation,
 //! streaming, the closing handshake and every timer.
+#![cfg(feature = "testkit")]
 
 mod common;
 
 use bytes::Bytes;
 use common::ws::{
-    assemble_fragments, binary_of_len, close_payload, decode_frames, text_of_len, Pair, Side,
-    WireFrame,
+    assemble_fragments, binary_of_len, close_payload, decode_frames, text_of_len, WireFrame,
 };
+use common::ws::{chunking, new_pair, open_pair, transfer, Pair, Side, CLIENT, SERVER};
 use sansproto::ws::{
     CloseCode, Closed, Config, Error, Event, Message, SendError, SendErrorKind, TimeoutKind,
 };
@@ -36,18 +37,18 @@ fn secs(s: f64) -> Duration {
 #[test]
 fn messages_of_many_sizes_survive_random_chunking_both_ways() {
     for (seed, max_chunk) in [(1, 4096), (2, 300), (3, 70_000)] {
-        let mut pair = Pair::open(Config::default(), Config::default(), seed);
-        pair.set_max_chunk(max_chunk);
+        let mut pair = open_pair(Config::default(), Config::default(), seed);
+        pair.set_chunking(chunking(seed, max_chunk));
         let sent = messages_of_sizes(seed as usize);
-        assert_eq!(pair.transfer(Side::Client, &sent), sent, "seed {seed}");
+        assert_eq!(transfer(&mut pair, CLIENT, &sent), sent, "seed {seed}");
         // Both ways at once.
         let up = messages_of_sizes(seed as usize + 20);
         let down = messages_of_sizes(seed as usize + 30);
         for (u, d) in up.iter().zip(&down) {
-            pair.client.send(u.clone()).unwrap();
-            pair.server.send(d.clone()).unwrap();
+            pair.a.send(u.clone()).unwrap();
+            pair.b.send(d.clone()).unwrap();
         }
-        pair.pump();
+        pair.run_until_idle();
         let got = |events: Vec<Event>| -> Vec<Message> {
             events
                 .into_iter()
@@ -57,11 +58,11 @@ fn messages_of_many_sizes_survive_random_chunking_both_ways() {
                 })
                 .collect()
         };
-        assert_eq!(got(pair.take_events(Side::Server)), up);
-        assert_eq!(got(pair.take_events(Side::Client)), down);
-        assert!(pair.client.is_open() && pair.server.is_open());
-        assert_eq!(pair.client.buffered_amount(), 0);
-        assert_eq!(pair.server.buffered_amount(), 0);
+        assert_eq!(got(pair.take_events(SERVER)), up);
+        assert_eq!(got(pair.take_events(CLIENT)), down);
+        assert!(pair.a.is_open() && pair.b.is_open());
+        assert_eq!(pair.a.buffered_amount(), 0);
+        assert_eq!(pair.b.buffered_amount(), 0);
     }
 }
 
@@ -92,8 +93,8 @@ fn outgoing_fragmentation_round_trips() {
     for (seed, fragment) in [(4, 1000usize), (5, 1), (6, 777)] {
         let client_config = Config::default().with_fragment_size(fragment);
         let server_config = Config::default().with_fragment_size(fragment);
-        let mut pair = Pair::open(client_config, server_config, seed);
-        pair.record_wire();
+        let mut pair = open_pair(client_config, server_config, seed);
+        pair.record();
         let sizes: &[usize] = if fragment == 1 { &sizes[..5] } else { &sizes };
         let sent: Vec<Message> = sizes
             .iter()
@@ -105,8 +106,8 @@ fn outgoing_fragmentation_round_trips() {
                 ]
             })
             .collect();
-        for from in [Side::Client, Side::Server] {
-            assert_eq!(pair.transfer(from, &sent), sent, "seed {seed}");
+        for from in [CLIENT, SERVER] {
+            assert_eq!(transfer(&mut pair, from, &sent), sent, "seed {seed}");
             let per_message = frames_per_message(pair.wire(from), false);
             assert_eq!(per_message.len(), sent.len());
             for (frames, m) in per_message.iter().zip(&sent) {
@@ -118,12 +119,12 @@ fn outgoing_fragmentation_round_trips() {
                     assert_eq!(f.opcode, op);
                     assert_eq!(f.fin, i + 1 == frames.len());
                     assert!(f.payload.len() <= fragment);
-                    assert_eq!(f.mask.is_some(), from == Side::Client);
+                    assert_eq!(f.mask.is_some(), from == CLIENT);
                 }
                 let joined: Vec<u8> = frames.iter().flat_map(|f| f.payload.clone()).collect();
                 assert_eq!(joined, m.as_bytes());
             }
-            pair.clear_wire();
+            pair.record();
         }
     }
 }
@@ -133,7 +134,7 @@ fn streaming_mode_delivers_pieces_that_join_into_the_message() {
     for seed in [7, 8, 9] {
         let client_config = Config::default().with_fragment_size(10_000);
         let server_config = Config::default().with_stream_frames(true);
-        let mut pair = Pair::open(client_config, server_config, seed);
+        let mut pair = open_pair(client_config, server_config, seed);
         let sent = vec![
             Message::Binary(binary_of_len(100_000, seed).into()),
             Message::from(text_of_len(50_000, 3)),
@@ -143,10 +144,10 @@ fn streaming_mode_delivers_pieces_that_join_into_the_message() {
             Message::Binary(binary_of_len(20_000, seed + 1).into()),
         ];
         for m in &sent {
-            pair.client.send(m.clone()).unwrap();
+            pair.a.send(m.clone()).unwrap();
         }
-        pair.pump();
-        let events = pair.take_events(Side::Server);
+        pair.run_until_idle();
+        let events = pair.take_events(SERVER);
         assert_eq!(assemble_fragments(&events), sent, "seed {seed}");
         // The first message came in 10 frames, cut by the pipe into more
         // pieces than that: pieces are handed over as they arrive.
@@ -170,16 +171,16 @@ fn streaming_mode_delivers_pieces_that_join_into_the_message() {
 
 #[test]
 fn streaming_mode_splits_even_an_unfragmented_frame() {
-    let mut pair = Pair::open(
+    let mut pair = open_pair(
         Config::default(),
         Config::default().with_stream_frames(true),
         10,
     );
-    pair.set_max_chunk(1000);
+    pair.set_chunking(chunking(10, 1000));
     let big = Message::Binary(binary_of_len(300_000, 1).into());
-    pair.client.send(big.clone()).unwrap();
-    pair.pump();
-    let events = pair.take_events(Side::Server);
+    pair.a.send(big.clone()).unwrap();
+    pair.run_until_idle();
+    let events = pair.take_events(SERVER);
     assert!(events.len() > 1);
     assert_eq!(assemble_fragments(&events), [big]);
 }
@@ -196,7 +197,7 @@ fn closed(code: u16, reason: &str, clean: bool, by_peer: bool) -> Event {
 /// Every command on a finished or closing connection is refused with
 /// `Closed`, handing the payload back.
 fn sends_are_refused(pair: &mut Pair, side: Side) {
-    let c = pair.conn(side);
+    let c = pair.side_mut(side);
     assert!(!c.is_open());
     assert_eq!(
         c.send_text("late"),
@@ -222,70 +223,67 @@ fn sends_are_refused(pair: &mut Pair, side: Side) {
 #[test]
 fn close_initiated_by_the_client() {
     for seed in [11, 12] {
-        let mut pair = Pair::open(Config::default(), Config::default(), seed);
-        pair.record_wire();
-        pair.client.close(CloseCode::NORMAL, "done").unwrap();
-        assert!(!pair.client.is_finished(), "waits for the reply");
-        sends_are_refused(&mut pair, Side::Client);
+        let mut pair = open_pair(Config::default(), Config::default(), seed);
+        pair.record();
+        pair.a.close(CloseCode::NORMAL, "done").unwrap();
+        assert!(!pair.a.is_finished(), "waits for the reply");
+        sends_are_refused(&mut pair, CLIENT);
         // Data the server sends before it sees the Close still arrives.
-        pair.server.send_text("crossing").unwrap();
-        pair.pump();
+        pair.b.send_text("crossing").unwrap();
+        pair.run_until_idle();
         assert_eq!(
-            pair.take_events(Side::Client),
+            pair.take_events(CLIENT),
             [
                 Event::Message(Message::from("crossing")),
                 closed(1000, "done", true, false)
             ]
         );
-        assert_eq!(
-            pair.take_events(Side::Server),
-            [closed(1000, "done", true, true)]
-        );
-        for side in [Side::Client, Side::Server] {
-            assert!(pair.conn(side).is_finished(), "{side:?}");
-            assert_eq!(pair.conn(side).error(), None);
+        assert_eq!(pair.take_events(SERVER), [closed(1000, "done", true, true)]);
+        for side in [CLIENT, SERVER] {
+            assert!(pair.side_mut(side).is_finished(), "{side:?}");
+            assert_eq!(pair.side_mut(side).error(), None);
             assert!(pair.take_errors(side).is_empty());
             sends_are_refused(&mut pair, side);
             assert_eq!(pair.next_deadline(side), None, "{side:?} timer left");
         }
-        let client_frames = decode_frames(pair.wire(Side::Client));
+        let client_frames = decode_frames(pair.wire(CLIENT));
         assert_eq!(client_frames.len(), 1);
         assert_eq!(client_frames[0].payload, close_payload(1000, "done"));
-        let server_frames = decode_frames(pair.wire(Side::Server));
+        let server_frames = decode_frames(pair.wire(SERVER));
         let last = server_frames.last().unwrap();
         assert_eq!(
             (last.opcode, &last.payload),
             (0x8, &close_payload(1000, "done"))
         );
         // Nothing more happens, whatever arrives.
-        pair.eof_to(Side::Client);
-        pair.eof_to(Side::Server);
+        pair.eof_to(CLIENT);
+        pair.eof_to(SERVER);
         pair.advance(secs(60.0));
-        assert_eq!(pair.take_events(Side::Client), []);
-        assert_eq!(pair.take_events(Side::Server), []);
+        assert_eq!(pair.take_events(CLIENT), []);
+        assert_eq!(pair.take_events(SERVER), []);
     }
 }
 
 #[test]
 fn close_initiated_by_the_server() {
-    let mut pair = Pair::open(Config::default(), Config::default(), 13);
-    pair.record_wire();
-    pair.server.close(CloseCode(4000), "shutting down").unwrap();
-    sends_are_refused(&mut pair, Side::Server);
-    pair.pump();
+    let mut pair = open_pair(Config::default(), Config::default(), 13);
+    pair.record();
+    pair.b.close(CloseCode(4000), "shutting down").unwrap();
+    sends_are_refused(&mut pair, SERVER);
+    pair.run_until_idle();
     assert_eq!(
-        pair.take_events(Side::Client),
+        pair.take_events(CLIENT),
         [closed(4000, "shutting down", true, true)]
     );
     assert_eq!(
-        pair.take_events(Side::Server),
+        pair.take_events(SERVER),
         [closed(4000, "shutting down", true, false)]
     );
-    for side in [Side::Client, Side::Server] {
-        assert!(pair.conn(side).is_finished());
+    for side in [CLIENT, SERVER] {
+        assert!(pair.side_mut(side).is_finished());
         sends_are_refused(&mut pair, side);
     }
-    let echo = decode_frames(pair.wire(Side::Client));
+    let echo = decode_frames(pair.wire(CLIENT));
     assert_eq!(echo.len(), 1);
     assert_eq!(echo[0].opcode, 0x8);
     assert!(echo[0].mask.is_some());
@@ -294,45 +292,42 @@ fn close_initiated_by_the_server() {
 
 #[test]
 fn close_without_a_code_is_reported_as_1005() {
-    let mut pair = Pair::open(Config::default(), Config::default(), 14);
-    pair.record_wire();
+    let mut pair = open_pair(Config::default(), Config::default(), 14);
+    pair.record();
     let mut raw = Vec::new();
     // A Close with an empty payload, written by hand (masked, client side).
     raw.extend_from_slice(&[0x88, 0x80, 1, 2, 3, 4]);
-    pair.server.receive(&raw).unwrap();
-    assert_eq!(
-        pair.take_events(Side::Server),
-        [closed(1005, "", true, true)]
-    );
-    pair.pump();
-    let echo = decode_frames(pair.wire(Side::Server));
+    pair.b.receive(&raw).unwrap();
+    assert_eq!(pair.take_events(SERVER), [closed(1005, "", true, true)]);
+    pair.run_until_idle();
+    let echo = decode_frames(pair.wire(SERVER));
     assert_eq!((echo[0].opcode, echo[0].payload.len()), (0x8, 0));
 }
 
 #[test]
 fn simultaneous_close_is_clean_on_both_sides() {
-    let mut pair = Pair::open(Config::default(), Config::default(), 15);
-    pair.client.close(CloseCode::NORMAL, "client").unwrap();
-    pair.server.close(CloseCode::GOING_AWAY, "server").unwrap();
-    pair.pump();
+    let mut pair = open_pair(Config::default(), Config::default(), 15);
+    pair.a.close(CloseCode::NORMAL, "client").unwrap();
+    pair.b.close(CloseCode::GOING_AWAY, "server").unwrap();
+    pair.run_until_idle();
     assert_eq!(
-        pair.take_events(Side::Client),
+        pair.take_events(CLIENT),
         [closed(1001, "server", true, false)]
     );
     assert_eq!(
-        pair.take_events(Side::Server),
+        pair.take_events(SERVER),
         [closed(1000, "client", true, false)]
     );
-    assert!(pair.client.is_finished() && pair.server.is_finished());
+    assert!(pair.a.is_finished() && pair.b.is_finished());
 }
 
 #[test]
 fn close_reason_is_cut_to_fit_a_control_frame() {
-    let mut pair = Pair::open(Config::default(), Config::default(), 16);
+    let mut pair = open_pair(Config::default(), Config::default(), 16);
     let long = "é".repeat(100); // 200 bytes
-    pair.client.close(CloseCode::NORMAL, &long).unwrap();
-    pair.pump();
-    let events = pair.take_events(Side::Server);
+    pair.a.close(CloseCode::NORMAL, &long).unwrap();
+    pair.run_until_idle();
+    let events = pair.take_events(SERVER);
     let [Event::Closed(c)] = events.as_slice() else {
         panic!("{events:?}");
     };
@@ -343,38 +338,38 @@ fn close_reason_is_cut_to_fit_a_control_frame() {
 
 #[test]
 fn invalid_close_codes_cannot_be_sent() {
-    let mut pair = Pair::open(Config::default(), Config::default(), 17);
+    let mut pair = open_pair(Config::default(), Config::default(), 17);
     for code in [0, 999, 1004, 1005, 1006, 1015, 2999, 5000] {
         assert_eq!(
-            pair.client.close(CloseCode(code), "").unwrap_err().kind(),
+            pair.a.close(CloseCode(code), "").unwrap_err().kind(),
             &SendErrorKind::InvalidCloseCode(code)
         );
     }
-    assert!(pair.client.is_open());
+    assert!(pair.a.is_open());
 }
 
 #[test]
 fn eof_before_close_is_an_abnormal_closure() {
-    for side in [Side::Client, Side::Server] {
-        let mut pair = Pair::open(Config::default(), Config::default(), 18);
+    for side in [CLIENT, SERVER] {
+        let mut pair = open_pair(Config::default(), Config::default(), 18);
         pair.eof_to(side);
         let events = pair.take_events(side);
         let [Event::Closed(c)] = events.as_slice() else {
             panic!("{side:?}: {events:?}");
         };
         assert_eq!((c.code, c.clean), (CloseCode::ABNORMAL, false), "{side:?}");
-        assert!(pair.conn(side).is_finished());
+        assert!(pair.side_mut(side).is_finished());
         sends_are_refused(&mut pair, side);
         pair.eof_to(side);
         assert_eq!(pair.take_events(side), [], "only one Closed");
     }
     // EOF after this side sent Close but before the reply: abnormal too.
-    let mut pair = Pair::open(Config::default(), Config::default(), 19);
-    pair.set_delivery(Side::Client, false);
-    pair.client.close(CloseCode::NORMAL, "").unwrap();
-    pair.pump();
-    pair.eof_to(Side::Client);
-    let events = pair.take_events(Side::Client);
+    let mut pair = open_pair(Config::default(), Config::default(), 19);
+    pair.set_delivery(CLIENT, false);
+    pair.a.close(CloseCode::NORMAL, "").unwrap();
+    pair.run_until_idle();
+    pair.eof_to(CLIENT);
+    let events = pair.take_events(CLIENT);
     let [Event::Closed(c)] = events.as_slice() else {
         panic!("{events:?}");
     };
@@ -383,12 +378,12 @@ fn eof_before_close_is_an_abnormal_closure() {
 
 #[test]
 fn an_open_connection_without_keepalive_sets_no_timer() {
-    let mut pair = Pair::open(Config::default(), Config::default(), 20);
-    assert_eq!(pair.next_deadline(Side::Client), None);
-    assert_eq!(pair.next_deadline(Side::Server), None);
+    let mut pair = open_pair(Config::default(), Config::default(), 20);
+    assert_eq!(pair.next_deadline(CLIENT), None);
+    assert_eq!(pair.next_deadline(SERVER), None);
     pair.advance(secs(3600.0));
-    assert!(pair.client.is_open() && pair.server.is_open());
-    assert_eq!(pair.take_events(Side::Client), []);
+    assert!(pair.a.is_open() && pair.b.is_open());
+    assert_eq!(pair.take_events(CLIENT), []);
 }
 
 fn count(events: &[Event], f: impl Fn(&Event) -> bool) -> usize {
@@ -398,48 +393,48 @@ fn count(events: &[Event], f: impl Fn(&Event) -> bool) -> usize {
 #[test]
 fn keepalive_pings_an_idle_peer_and_stays_open() {
     let config = Config::default().with_keepalive(secs(10.0), secs(5.0));
-    let mut pair = Pair::open(config, Config::default(), 21);
-    assert_eq!(pair.next_deadline(Side::Client), Some(secs(10.0)));
+    let mut pair = open_pair(config, Config::default(), 21);
+    assert_eq!(pair.next_deadline(CLIENT), Some(secs(10.0)));
     let (mut pings, mut pongs) = (0, 0);
     for step in 1..=100 {
         pair.advance(secs(1.0));
         // Extra timer calls are harmless.
         pair.tick();
         pair.tick();
-        let server = pair.take_events(Side::Server);
-        let client = pair.take_events(Side::Client);
+        let server = pair.take_events(SERVER);
+        let client = pair.take_events(CLIENT);
         pings += count(&server, |e| matches!(e, Event::Ping(_)));
         pongs += count(&client, |e| matches!(e, Event::Pong { matched: true, .. }));
         assert_eq!(server.len() + client.len(), 2 * (step % 10 == 0) as usize);
         assert_eq!(pings, step / 10, "after {step} s");
         assert_eq!(pongs, step / 10, "after {step} s");
         let next = (step / 10 + 1) * 10;
-        assert_eq!(pair.next_deadline(Side::Client), Some(secs(next as f64)));
+        assert_eq!(pair.next_deadline(CLIENT), Some(secs(next as f64)));
     }
-    assert!(pair.client.is_open() && pair.server.is_open());
-    assert!(pair.take_errors(Side::Client).is_empty());
+    assert!(pair.a.is_open() && pair.b.is_open());
+    assert!(pair.take_errors(CLIENT).is_empty());
 }
 
 #[test]
 fn keepalive_does_not_ping_while_the_peer_is_talking() {
     let config = Config::default().with_keepalive(secs(10.0), secs(5.0));
-    let mut pair = Pair::open(config, Config::default(), 22);
+    let mut pair = open_pair(config, Config::default(), 22);
     for _ in 0..25 {
-        pair.server.send_text("tick").unwrap();
-        pair.pump();
+        pair.b.send_text("tick").unwrap();
+        pair.run_until_idle();
         pair.advance(secs(4.0));
     }
-    let server = pair.take_events(Side::Server);
+    let server = pair.take_events(SERVER);
     assert_eq!(server, [], "no ping was needed");
-    let client = pair.take_events(Side::Client);
+    let client = pair.take_events(CLIENT);
     assert_eq!(client.len(), 25);
     // The server went quiet at 96 s: the client pings 10 s later.
     assert_eq!(pair.elapsed(), secs(100.0));
     pair.advance(secs(5.999));
-    assert_eq!(pair.take_events(Side::Server), []);
+    assert_eq!(pair.take_events(SERVER), []);
     pair.advance(secs(0.001));
     assert!(matches!(
-        pair.take_events(Side::Server).as_slice(),
+        pair.take_events(SERVER).as_slice(),
         [Event::Ping(_)]
     ));
 }
@@ -449,25 +444,23 @@ fn keepalive_fails_the_connection_when_no_pong_comes() {
     // (interval, pong timeout, when the first ping goes, when it fails)
     for (interval, timeout) in [(10.0, 5.0), (10.0, 25.0), (3.0, 3.0)] {
         let config = Config::default().with_keepalive(secs(interval), secs(timeout));
-        let mut pair = Pair::open(config, Config::default(), 23);
+        let mut pair = open_pair(config, Config::default(), 23);
         // The server still hears the client, but the client hears nothing.
-        pair.set_delivery(Side::Client, false);
+        pair.set_delivery(CLIENT, false);
         let fail_at = interval + timeout;
         pair.advance(secs(fail_at - 0.001));
-        assert!(pair.client.is_open(), "{interval}/{timeout}: failed early");
-        let pings = count(&pair.take_events(Side::Server), |e| {
-            matches!(e, Event::Ping(_))
-        });
+        assert!(pair.a.is_open(), "{interval}/{timeout}: failed early");
+        let pings = count(&pair.take_events(SERVER), |e| matches!(e, Event::Ping(_)));
         assert_eq!(
             pings,
             1 + ((fail_at - 0.001 - interval) / interval) as usize
         );
-        assert_eq!(pair.take_events(Side::Client), []);
-        assert_eq!(pair.next_deadline(Side::Client), Some(secs(fail_at)));
+        assert_eq!(pair.take_events(CLIENT), []);
+        assert_eq!(pair.next_deadline(CLIENT), Some(secs(fail_at)));
 
         pair.advance(secs(0.001));
         assert_eq!(
-            pair.take_events(Side::Client),
+            pair.take_events(CLIENT),
             [Event::Closed(Closed {
                 code: CloseCode::ABNORMAL,
                 reason: Error::Timeout(TimeoutKind::Pong).to_string(),
@@ -476,12 +469,12 @@ fn keepalive_fails_the_connection_when_no_pong_comes() {
             })]
         );
         let e = Error::Timeout(TimeoutKind::Pong);
-        assert_eq!(pair.client.error(), Some(&e));
-        assert!(pair.client.is_finished());
-        assert_eq!(pair.client.receive(b"\x81\x00"), Err(e.clone()));
-        assert_eq!(pair.client.receive_eof(), Err(e));
-        sends_are_refused(&mut pair, Side::Client);
-        assert_eq!(pair.next_deadline(Side::Client), None);
+        assert_eq!(pair.a.error(), Some(&e));
+        assert!(pair.a.is_finished());
+        assert_eq!(pair.a.receive(b"\x81\x00"), Err(e.clone()));
+        assert_eq!(pair.a.receive_eof(), Err(e));
+        sends_are_refused(&mut pair, CLIENT);
+        assert_eq!(pair.next_deadline(CLIENT), None);
     }
 }
 
@@ -491,25 +484,25 @@ fn close_timeout_finishes_a_side_that_gets_no_reply() {
         (10.0, Config::default()),
         (3.0, Config::default().with_close_timeout(Some(secs(3.0)))),
     ] {
-        let mut pair = Pair::open(config, Config::default(), 24);
+        let mut pair = open_pair(config, Config::default(), 24);
         pair.advance(secs(1.0));
-        pair.set_delivery(Side::Client, false);
-        pair.client.close(CloseCode::NORMAL, "").unwrap();
-        pair.pump();
+        pair.set_delivery(CLIENT, false);
+        pair.a.close(CloseCode::NORMAL, "").unwrap();
+        pair.run_until_idle();
         assert_eq!(
-            pair.take_events(Side::Server),
+            pair.take_events(SERVER),
             [closed(1000, "", true, true)],
             "the server replied; the reply is lost"
         );
-        assert_eq!(pair.next_deadline(Side::Client), Some(secs(1.0 + timeout)));
+        assert_eq!(pair.next_deadline(CLIENT), Some(secs(1.0 + timeout)));
         pair.advance(secs(timeout - 0.001));
-        assert!(!pair.client.is_finished());
-        assert_eq!(pair.take_events(Side::Client), []);
+        assert!(!pair.a.is_finished());
+        assert_eq!(pair.take_events(CLIENT), []);
         pair.advance(secs(0.001));
-        assert!(pair.client.is_finished());
+        assert!(pair.a.is_finished());
         let e = Error::Timeout(TimeoutKind::Close);
         assert_eq!(
-            pair.take_events(Side::Client),
+            pair.take_events(CLIENT),
             [Event::Closed(Closed {
                 code: CloseCode::ABNORMAL,
                 reason: e.to_string(),
@@ -517,58 +510,55 @@ fn close_timeout_finishes_a_side_that_gets_no_reply() {
                 by_peer: false
             })]
         );
-        assert_eq!(pair.client.error(), Some(&e));
-        assert_eq!(pair.client.receive(b"\x88\x00"), Err(e));
+        assert_eq!(pair.a.error(), Some(&e));
+        assert_eq!(pair.a.receive(b"\x88\x00"), Err(e));
     }
 }
 
 #[test]
 fn without_a_close_timeout_the_side_waits_for_ever() {
     let config = Config::default().with_close_timeout(None);
-    let mut pair = Pair::open(config, Config::default(), 25);
-    pair.set_delivery(Side::Client, false);
-    pair.client.close(CloseCode::NORMAL, "").unwrap();
-    pair.pump();
-    assert_eq!(pair.next_deadline(Side::Client), None);
+    let mut pair = open_pair(config, Config::default(), 25);
+    pair.set_delivery(CLIENT, false);
+    pair.a.close(CloseCode::NORMAL, "").unwrap();
+    pair.run_until_idle();
+    assert_eq!(pair.next_deadline(CLIENT), None);
     pair.advance(secs(86_400.0));
-    assert!(!pair.client.is_finished());
+    assert!(!pair.a.is_finished());
     // The reply finally arrives.
-    pair.set_delivery(Side::Client, true);
-    pair.pump();
-    assert_eq!(
-        pair.take_events(Side::Client),
-        [closed(1000, "", true, false)]
-    );
+    pair.set_delivery(CLIENT, true);
+    pair.run_until_idle();
+    assert_eq!(pair.take_events(CLIENT), [closed(1000, "", true, false)]);
 }
 
 #[test]
 fn handshake_timeout_fails_both_sides() {
     let client_config = Config::default().with_handshake_timeout(Some(secs(8.0)));
     let server_config = Config::default().with_handshake_timeout(Some(secs(5.0)));
-    let mut pair = Pair::new(client_config, server_config, 26);
+    let mut pair = new_pair(client_config, server_config, 26);
     // The request never reaches the server.
-    pair.set_delivery(Side::Server, false);
-    pair.pump();
-    assert_eq!(pair.next_deadline(Side::Server), Some(secs(5.0)));
-    assert_eq!(pair.next_deadline(Side::Client), Some(secs(8.0)));
+    pair.set_delivery(SERVER, false);
+    pair.run_until_idle();
+    assert_eq!(pair.next_deadline(SERVER), Some(secs(5.0)));
+    assert_eq!(pair.next_deadline(CLIENT), Some(secs(8.0)));
     pair.advance(secs(4.999));
-    assert!(!pair.server.is_finished());
+    assert!(!pair.b.is_finished());
     pair.advance(secs(0.001));
     let e = Error::Timeout(TimeoutKind::Handshake);
-    assert!(pair.server.is_finished());
-    assert_eq!(pair.server.error(), Some(&e));
-    assert!(!pair.client.is_finished());
+    assert!(pair.b.is_finished());
+    assert_eq!(pair.b.error(), Some(&e));
+    assert!(!pair.a.is_finished());
     pair.advance(secs(2.999));
-    assert!(!pair.client.is_finished());
+    assert!(!pair.a.is_finished());
     pair.advance(secs(0.001));
-    assert!(pair.client.is_finished());
-    assert_eq!(pair.client.error(), Some(&e));
-    assert_eq!(pair.client.receive(b"HTTP/1.1 101 "), Err(e.clone()));
-    assert_eq!(pair.server.receive(b"GET / HTTP/1.1\r\n"), Err(e));
-    assert_eq!(pair.take_events(Side::Client), [], "never opened");
-    assert_eq!(pair.take_events(Side::Server), [], "never opened");
+    assert!(pair.a.is_finished());
+    assert_eq!(pair.a.error(), Some(&e));
+    assert_eq!(pair.a.receive(b"HTTP/1.1 101 "), Err(e.clone()));
+    assert_eq!(pair.b.receive(b"GET / HTTP/1.1\r\n"), Err(e));
+    assert_eq!(pair.take_events(CLIENT), [], "never opened");
+    assert_eq!(pair.take_events(SERVER), [], "never opened");
     assert_eq!(
-        pair.client.send_text("x").unwrap_err().kind(),
+        pair.a.send_text("x").unwrap_err().kind(),
         &SendErrorKind::Closed
     );
 }
@@ -576,22 +566,22 @@ fn handshake_timeout_fails_both_sides() {
 #[test]
 fn a_completed_handshake_cancels_the_handshake_timer() {
     let config = Config::default().with_handshake_timeout(Some(secs(5.0)));
-    let mut pair = Pair::open(config.clone(), config, 27);
+    let mut pair = open_pair(config.clone(), config, 27);
     pair.advance(secs(60.0));
-    assert!(pair.client.is_open() && pair.server.is_open());
-    assert_eq!(pair.take_events(Side::Client), []);
-    assert_eq!(pair.take_events(Side::Server), []);
+    assert!(pair.a.is_open() && pair.b.is_open());
+    assert_eq!(pair.take_events(CLIENT), []);
+    assert_eq!(pair.take_events(SERVER), []);
 }
 
 #[test]
 fn a_slow_handshake_that_completes_in_time_opens() {
     let config = Config::default().with_handshake_timeout(Some(secs(5.0)));
-    let mut pair = Pair::new(config.clone(), config, 28);
-    pair.set_delivery(Side::Server, false);
-    pair.pump();
+    let mut pair = new_pair(config.clone(), config, 28);
+    pair.set_delivery(SERVER, false);
+    pair.run_until_idle();
     pair.advance(secs(4.9));
-    pair.set_delivery(Side::Server, true);
-    pair.pump();
+    pair.set_delivery(SERVER, true);
+    pair.run_until_idle();
     pair.advance(secs(10.0));
-    assert!(pair.client.is_open() && pair.server.is_open());
+    assert!(pair.a.is_open() && pair.b.is_open());
 }

@@ -4,11 +4,15 @@
 //! the prepared bytes queue them without a copy, the others encode the
 //! message themselves.
 #![cfg(feature = "deflate")]
+// Some imports serve only the tests on a testkit pair.
+#![cfg_attr(not(feature = "testkit"), allow(unused_imports))]
 
 mod common;
 
 use bytes::{Buf, Bytes};
-use common::ws::{binary_of_len, decode_frames, Pair, Side};
+use common::ws::{binary_of_len, decode_frames};
+#[cfg(feature = "testkit")]
+use common::ws::{new_pair, CLIENT, SERVER};
 use sansproto::ws::{
     Config, Connection, DeflateConfig, Event, ExtensionFactory, ExtensionOffer, Message,
     PerMessageDeflate, PreparedMessage, Role, SendErrorKind, Session,
@@ -389,16 +393,17 @@ fn a_refused_prepared_send_hands_the_message_back() {
     }
 }
 
+#[cfg(feature = "testkit")]
 #[test]
 fn before_the_handshake_a_prepared_message_waits_for_the_connection_to_open() {
     let deflate = Config::default()
         .with_deflate(DeflateConfig::default().with_server_no_context_takeover(true));
-    let mut pair = Pair::new(deflate.clone(), deflate, 21);
+    let mut pair = new_pair(deflate.clone(), deflate, 21);
     let prepared = PreparedMessage::new(noisy_text(1000));
-    pair.server.send_prepared(&prepared).unwrap();
-    pair.client.send_prepared(&prepared).unwrap();
-    pair.pump();
-    for side in [Side::Client, Side::Server] {
+    pair.b.send_prepared(&prepared).unwrap();
+    pair.a.send_prepared(&prepared).unwrap();
+    pair.run_until_idle();
+    for side in [CLIENT, SERVER] {
         let events = pair.take_events(side);
         assert!(matches!(events[0], Event::Open(_)), "{side:?}: {events:?}");
         assert_eq!(

@@ -1,14 +1,19 @@
 //! Properties: whatever is sent arrives unchanged, however it is fragmented
 //! and however the byte stream is cut; frame headers encode and parse back
 //! to themselves; how input is cut never changes what a connection does.
+// Some imports serve only the tests on a testkit pair.
+#![cfg_attr(not(feature = "testkit"), allow(unused_imports))]
 
 mod common;
 
-use common::ws::{assemble_fragments, binary_of_len, frame, Pair, Side};
+use common::ws::{assemble_fragments, binary_of_len, frame};
+#[cfg(feature = "testkit")]
+use common::ws::{chunking, open_pair, CLIENT, SERVER};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use sansproto::ws::{Config, Connection, Event, FrameHeader, Message, OpCode, Role};
 
+#[cfg(feature = "testkit")]
 /// Text from arbitrary strings, binary from arbitrary bytes; some messages
 /// are large (up to ~100 KiB), made by repeating an arbitrary sample or
 /// from a seeded generator, so cases stay quick to make.
@@ -30,11 +35,13 @@ fn message() -> impl Strategy<Value = Message> {
     ]
 }
 
+#[cfg(feature = "testkit")]
 /// No fragmentation, small fragments or large ones.
 fn fragment_size() -> impl Strategy<Value = usize> {
     prop_oneof![Just(0usize), 1usize..64, 64usize..70_000]
 }
 
+#[cfg(feature = "testkit")]
 fn messages_of(events: Vec<Event>, stream: bool) -> Vec<Message> {
     if stream {
         return assemble_fragments(&events);
@@ -51,6 +58,7 @@ fn messages_of(events: Vec<Event>, stream: bool) -> Vec<Message> {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
+    #[cfg(feature = "testkit")]
     #[test]
     fn what_is_sent_is_what_arrives(
         up in vec(message(), 0..6),
@@ -68,25 +76,25 @@ proptest! {
         let server_config = Config::default()
             .with_fragment_size(server_fragment)
             .with_stream_frames(server_streams);
-        let mut pair = Pair::open(client_config, server_config, seed);
-        pair.set_max_chunk(max_chunk);
+        let mut pair = open_pair(client_config, server_config, seed);
+        pair.set_chunking(chunking(seed, max_chunk));
         // Interleave the two directions.
         for i in 0..up.len().max(down.len()) {
             if let Some(m) = up.get(i) {
-                pair.client.send(m.clone()).unwrap();
+                pair.a.send(m.clone()).unwrap();
             }
             if let Some(m) = down.get(i) {
-                pair.server.send(m.clone()).unwrap();
+                pair.b.send(m.clone()).unwrap();
             }
             if i % 2 == 1 {
-                pair.pump();
+                pair.run_until_idle();
             }
         }
-        pair.pump();
-        prop_assert!(pair.take_errors(Side::Server).is_empty());
-        prop_assert!(pair.take_errors(Side::Client).is_empty());
-        prop_assert_eq!(messages_of(pair.take_events(Side::Server), server_streams), up);
-        prop_assert_eq!(messages_of(pair.take_events(Side::Client), client_streams), down);
+        pair.run_until_idle();
+        prop_assert!(pair.take_errors(SERVER).is_empty());
+        prop_assert!(pair.take_errors(CLIENT).is_empty());
+        prop_assert_eq!(messages_of(pair.take_events(SERVER), server_streams), up);
+        prop_assert_eq!(messages_of(pair.take_events(CLIENT), client_streams), down);
     }
 
     #[test]

@@ -2,10 +2,14 @@
 //! exactly as the same payload sent as an owned message, on every path
 //! (encoded at once, fragmented, compressed, queued before the handshake),
 //! and a refusal hands back an owned copy.
+// Some imports serve only the tests on a testkit pair.
+#![cfg_attr(not(feature = "testkit"), allow(unused_imports))]
 
 mod common;
 
-use common::ws::{decode_frames, Pair, Side};
+use common::ws::decode_frames;
+#[cfg(feature = "testkit")]
+use common::ws::{new_pair, CLIENT, SERVER};
 use sansproto::ws::{
     CloseCode, Config, Connection, DeflateConfig, Event, Message, Role, SendErrorKind,
 };
@@ -64,19 +68,18 @@ fn borrowed_sends_put_the_same_bytes_on_the_wire_as_owned_ones() {
     assert_eq!(out, b"\x81\x05Hello");
 }
 
+#[cfg(feature = "testkit")]
 #[test]
 fn borrowed_sends_before_the_handshake_and_with_deflate_arrive_intact() {
     let deflate = || Config::default().with_deflate(DeflateConfig::default().with_threshold(0));
     for (config, compressed) in [(Config::default(), false), (deflate(), true)] {
-        let mut pair = Pair::new(config.clone(), config, 3);
+        let mut pair = new_pair(config.clone(), config, 3);
         // Not open yet: both are queued and sent when the handshake ends.
-        pair.conn(Side::Client).send_text_str("early").unwrap();
-        pair.conn(Side::Client)
-            .send_binary_slice(&[1, 2, 3])
-            .unwrap();
-        pair.pump();
+        pair.side_mut(CLIENT).send_text_str("early").unwrap();
+        pair.side_mut(CLIENT).send_binary_slice(&[1, 2, 3]).unwrap();
+        pair.run_until_idle();
         let got: Vec<Message> = pair
-            .take_events(Side::Server)
+            .take_events(SERVER)
             .into_iter()
             .filter_map(|e| match e {
                 Event::Message(m) => Some(m),
@@ -87,19 +90,19 @@ fn borrowed_sends_before_the_handshake_and_with_deflate_arrive_intact() {
             got,
             [Message::from("early"), Message::from(vec![1u8, 2, 3])]
         );
-        let opened = pair.take_events(Side::Client);
+        let opened = pair.take_events(CLIENT);
         assert!(matches!(opened.as_slice(), [Event::Open(_)]), "{opened:?}");
 
         let text = "compressible ".repeat(100);
-        pair.record_wire();
-        pair.conn(Side::Server).send_text_str(&text).unwrap();
-        pair.pump();
-        let events = pair.take_events(Side::Client);
+        pair.record();
+        pair.side_mut(SERVER).send_text_str(&text).unwrap();
+        pair.run_until_idle();
+        let events = pair.take_events(CLIENT);
         assert!(
             matches!(events.as_slice(), [Event::Message(Message::Text(t))] if t.as_str() == text),
             "{events:?}"
         );
-        let frames = decode_frames(pair.wire(Side::Server));
+        let frames = decode_frames(pair.wire(SERVER));
         assert_eq!(frames.len(), 1);
         assert_eq!(frames[0].rsv == 0x40, compressed, "RSV1 iff deflate");
         assert_eq!(frames[0].payload.len() < text.len(), compressed);

@@ -1,359 +1,93 @@
-//! Two WebSocket connections joined by an in-memory pipe.
+//! WebSocket helpers for the tests: a client and a server on the crate's
+//! public [`testkit::Pair`] (the client is side `a`, the server side `b`),
+//! and frames encoded and decoded independently of the crate.
 //!
-//! The pipe delivers bytes in chunks of random size (seeded, so every run of
-//! a test sees the same chunking), and a virtual clock drives the timers:
-//! the test moves time forward and the harness calls `handle_timeout(now)`
-//! on both sides, the way an event loop would after every read.
+//! The pair's reads are cut at random (seeded, so every run of a test sees
+//! the same cutting), and its virtual clock drives the timers: the test
+//! moves time forward and the pair calls `handle_timeout(now)` on both
+//! sides, the way an event loop would after every read.
 
-use rand::rngs::StdRng;
-use rand::{RngExt, SeedableRng};
-use sansproto::ws::{ClientRequest, Config, Connection, Error, Event, Message, MessageKind};
-use std::time::{Duration, Instant};
+use sansproto::ws::{Event, Message, MessageKind};
+#[cfg(feature = "testkit")]
+use sansproto::{
+    testkit::{self, Chunking},
+    ws::{ClientRequest, Config, Connection},
+};
 
-/// Which connection of the pair.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Side {
-    Client,
-    Server,
+/// Which side of a [`Pair`].
+#[cfg(feature = "testkit")]
+pub type Side = sansproto::testkit::Side;
+
+/// The client's side of a [`Pair`].
+#[cfg(feature = "testkit")]
+pub const CLIENT: Side = Side::A;
+
+/// The server's side of a [`Pair`].
+#[cfg(feature = "testkit")]
+pub const SERVER: Side = Side::B;
+
+/// A WebSocket client (`a`) and server (`b`).
+#[cfg(feature = "testkit")]
+pub type Pair = testkit::Pair<Connection, Connection>;
+
+/// How the pair cuts reads: half of them 1 to 16 bytes, the others up to
+/// `max` bytes, drawn from `seed`.
+#[cfg(feature = "testkit")]
+pub fn chunking(seed: u64, max: usize) -> Chunking {
+    Chunking::Mixed { seed, max }
 }
 
-impl Side {
-    pub fn other(self) -> Side {
-        match self {
-            Side::Client => Side::Server,
-            Side::Server => Side::Client,
-        }
-    }
+/// A client and a server that have not shaken hands yet. The client's
+/// randomness and the pair's chunking (reads up to 4096 bytes) both come
+/// from `seed`. Timers are started at once (virtual time zero).
+#[cfg(feature = "testkit")]
+pub fn new_pair(client_config: Config, server_config: Config, seed: u64) -> Pair {
+    let client = Connection::client_with_random(
+        client_config,
+        ClientRequest::new("example.com", "/chat"),
+        sansproto::seeded_random(seed),
+    )
+    .expect("valid client request");
+    let server = Connection::server(server_config);
+    testkit::Pair::new(client, server, chunking(seed, 4096))
 }
 
-/// Bytes travelling one way: written at the back, read from `pos`.
-#[derive(Debug, Default)]
-struct Pipe {
-    buf: Vec<u8>,
-    pos: usize,
-    /// Every byte ever written, when recording is on.
-    log: Option<Vec<u8>>,
-}
-
-impl Pipe {
-    fn pending(&self) -> usize {
-        self.buf.len() - self.pos
-    }
-
-    fn write(&mut self, data: &[u8]) {
-        if self.pos == self.buf.len() {
-            self.buf.clear();
-            self.pos = 0;
-        }
-        self.buf.extend_from_slice(data);
-        if let Some(log) = &mut self.log {
-            log.extend_from_slice(data);
-        }
-    }
-}
-
-/// What one side has reported so far.
-#[derive(Debug, Default)]
-struct Inbox {
-    events: Vec<Event>,
-    /// Every error `receive` or `receive_eof` returned, in order.
-    errors: Vec<Error>,
-}
-
-/// A client and a server joined by a chunking pipe, under a virtual clock.
-pub struct Pair {
-    pub client: Connection,
-    pub server: Connection,
-    rng: StdRng,
-    max_chunk: usize,
-    base: Instant,
-    elapsed: Duration,
-    /// Bytes written by the client, on their way to the server.
-    to_server: Pipe,
-    /// Bytes written by the server, on their way to the client.
-    to_client: Pipe,
-    deliver_to_server: bool,
-    deliver_to_client: bool,
-    client_inbox: Inbox,
-    server_inbox: Inbox,
-}
-
-impl Pair {
-    /// A client and a server that have not shaken hands yet. The client's
-    /// randomness and the pipe's chunking both come from `seed`. Timers are
-    /// started at once (virtual time zero).
-    pub fn new(client_config: Config, server_config: Config, seed: u64) -> Pair {
-        let client = Connection::client_with_random(
-            client_config,
-            ClientRequest::new("example.com", "/chat"),
-            sansproto::seeded_random(seed),
-        )
-        .expect("valid client request");
-        let server = Connection::server(server_config);
-        let mut pair = Pair {
-            client,
-            server,
-            rng: StdRng::seed_from_u64(seed),
-            max_chunk: 4096,
-            base: Instant::now(),
-            elapsed: Duration::ZERO,
-            to_server: Pipe::default(),
-            to_client: Pipe::default(),
-            deliver_to_server: true,
-            deliver_to_client: true,
-            client_inbox: Inbox::default(),
-            server_inbox: Inbox::default(),
-        };
-        pair.tick();
-        pair
-    }
-
-    /// A pair after a completed opening handshake; the `Open` events have
-    /// been checked and taken.
-    pub fn open(client_config: Config, server_config: Config, seed: u64) -> Pair {
-        let mut pair = Pair::new(client_config, server_config, seed);
-        pair.pump();
+/// A pair after a completed opening handshake; the `Open` events have
+/// been checked and taken.
+#[cfg(feature = "testkit")]
+pub fn open_pair(client_config: Config, server_config: Config, seed: u64) -> Pair {
+    let mut pair = new_pair(client_config, server_config, seed);
+    pair.run_until_idle();
+    assert!(pair.a.is_open(), "client did not open: {:?}", pair.a);
+    assert!(pair.b.is_open(), "server did not open: {:?}", pair.b);
+    for side in [CLIENT, SERVER] {
+        let events = pair.take_events(side);
         assert!(
-            pair.client.is_open(),
-            "client did not open: {:?}",
-            pair.client
+            matches!(events.as_slice(), [Event::Open(_)]),
+            "{side:?} events after the handshake: {events:?}"
         );
-        assert!(
-            pair.server.is_open(),
-            "server did not open: {:?}",
-            pair.server
-        );
-        for side in [Side::Client, Side::Server] {
-            let events = pair.take_events(side);
-            assert!(
-                matches!(events.as_slice(), [Event::Open(_)]),
-                "{side:?} events after the handshake: {events:?}"
-            );
-        }
-        pair
     }
+    pair
+}
 
-    /// The largest chunk the pipe delivers at once (at least 1).
-    pub fn set_max_chunk(&mut self, n: usize) {
-        self.max_chunk = n.max(1);
+/// Sends `messages` from `from`, delivers everything, and returns the
+/// messages the other side received. Panics on any other event.
+#[cfg(feature = "testkit")]
+pub fn transfer(pair: &mut Pair, from: Side, messages: &[Message]) -> Vec<Message> {
+    for m in messages {
+        pair.side_mut(from).send(m.clone()).expect("send accepted");
     }
-
-    /// Keeps a copy of every byte each side writes (see [`Pair::wire`]).
-    pub fn record_wire(&mut self) {
-        self.to_server.log.get_or_insert_with(Vec::new);
-        self.to_client.log.get_or_insert_with(Vec::new);
-    }
-
-    /// Forgets what was recorded so far (recording goes on).
-    pub fn clear_wire(&mut self) {
-        for pipe in [&mut self.to_server, &mut self.to_client] {
-            if let Some(log) = &mut pipe.log {
-                log.clear();
-            }
-        }
-    }
-
-    /// Every byte `side` has written since recording started.
-    pub fn wire(&self, side: Side) -> &[u8] {
-        let pipe = match side {
-            Side::Client => &self.to_server,
-            Side::Server => &self.to_client,
-        };
-        pipe.log.as_deref().unwrap_or_default()
-    }
-
-    /// Stops (or resumes) delivering bytes to `side`; undelivered bytes wait
-    /// in the pipe, as on a stalled network.
-    pub fn set_delivery(&mut self, to: Side, on: bool) {
-        match to {
-            Side::Client => self.deliver_to_client = on,
-            Side::Server => self.deliver_to_server = on,
-        }
-    }
-
-    /// Bytes written towards `side` and not yet delivered to it.
-    pub fn in_flight(&self, to: Side) -> usize {
-        match to {
-            Side::Client => self.to_client.pending(),
-            Side::Server => self.to_server.pending(),
-        }
-    }
-
-    pub fn conn(&mut self, side: Side) -> &mut Connection {
-        match side {
-            Side::Client => &mut self.client,
-            Side::Server => &mut self.server,
-        }
-    }
-
-    /// The current virtual time.
-    pub fn now(&self) -> Instant {
-        self.base + self.elapsed
-    }
-
-    /// Virtual time elapsed since the pair was made.
-    pub fn elapsed(&self) -> Duration {
-        self.elapsed
-    }
-
-    /// `side`'s next deadline, as an offset from the pair's start.
-    pub fn next_deadline(&self, side: Side) -> Option<Duration> {
-        let conn = match side {
-            Side::Client => &self.client,
-            Side::Server => &self.server,
-        };
-        conn.poll_timeout().map(|t| t - self.base)
-    }
-
-    /// Moves the clock forward by `d`, running both sides' timers at every
-    /// deadline passed on the way (as an event loop woken by
-    /// `poll_timeout` would) and delivering whatever they send.
-    pub fn advance(&mut self, d: Duration) {
-        let target = self.elapsed + d;
-        loop {
-            let next = [Side::Client, Side::Server]
-                .into_iter()
-                .filter_map(|s| self.next_deadline(s))
-                .filter(|t| *t > self.elapsed && *t <= target)
-                .min();
-            match next {
-                Some(t) => {
-                    self.elapsed = t;
-                    self.tick();
-                    self.pump();
-                }
-                None => break,
-            }
-        }
-        self.elapsed = target;
-        self.tick();
-        self.pump();
-    }
-
-    /// Calls `handle_timeout(now)` on both sides and collects their events.
-    pub fn tick(&mut self) {
-        let now = self.now();
-        self.client.handle_timeout(now);
-        self.server.handle_timeout(now);
-        self.collect(Side::Client);
-        self.collect(Side::Server);
-    }
-
-    /// Moves bytes both ways, one random chunk at a time, until neither side
-    /// has anything to deliver. Each receiver's events are collected after
-    /// every chunk, and both sides' timers run at the current time after
-    /// every round of deliveries.
-    pub fn pump(&mut self) {
-        loop {
-            self.flush();
-            let mut moved = false;
-            for to in [Side::Server, Side::Client] {
-                moved |= self.deliver_one(to);
-            }
-            if !moved {
-                return;
-            }
-            self.tick();
-        }
-    }
-
-    /// Moves everything both sides want to send into the pipes.
-    fn flush(&mut self) {
-        let mut out = Vec::new();
-        self.client.poll_transmit(&mut out);
-        self.to_server.write(&out);
-        out.clear();
-        self.server.poll_transmit(&mut out);
-        self.to_client.write(&out);
-    }
-
-    /// Delivers one chunk to `to`; false when there was nothing to deliver.
-    fn deliver_one(&mut self, to: Side) -> bool {
-        let (on, pipe, conn, inbox) = match to {
-            Side::Client => (
-                self.deliver_to_client,
-                &mut self.to_client,
-                &mut self.client,
-                &mut self.client_inbox,
-            ),
-            Side::Server => (
-                self.deliver_to_server,
-                &mut self.to_server,
-                &mut self.server,
-                &mut self.server_inbox,
-            ),
-        };
-        let pending = pipe.pending();
-        if !on || pending == 0 {
-            return false;
-        }
-        // Half the chunks are tiny, to cut headers and characters apart.
-        let limit = if self.rng.random_bool(0.5) {
-            16.min(self.max_chunk)
-        } else {
-            self.max_chunk
-        };
-        let n = self.rng.random_range(1..=limit).min(pending);
-        let result = conn.receive(&pipe.buf[pipe.pos..pipe.pos + n]);
-        pipe.pos += n;
-        if let Err(e) = result {
-            inbox.errors.push(e);
-        }
-        self.collect(to);
-        true
-    }
-
-    /// Reports end of stream to `side` (its peer closed the transport).
-    pub fn eof_to(&mut self, side: Side) {
-        if let Err(e) = self.conn(side).receive_eof() {
-            self.inbox(side).errors.push(e);
-        }
-        self.collect(side);
-        self.pump();
-    }
-
-    fn inbox(&mut self, side: Side) -> &mut Inbox {
-        match side {
-            Side::Client => &mut self.client_inbox,
-            Side::Server => &mut self.server_inbox,
-        }
-    }
-
-    fn collect(&mut self, side: Side) {
-        while let Some(e) = self.conn(side).poll_event() {
-            self.inbox(side).events.push(e);
-        }
-    }
-
-    /// Takes the events `side` has reported since the last call.
-    pub fn take_events(&mut self, side: Side) -> Vec<Event> {
-        self.collect(side);
-        std::mem::take(&mut self.inbox(side).events)
-    }
-
-    /// Takes the errors `side`'s `receive`/`receive_eof` returned.
-    pub fn take_errors(&mut self, side: Side) -> Vec<Error> {
-        std::mem::take(&mut self.inbox(side).errors)
-    }
-
-    /// Sends `messages` from `from`, delivers everything, and returns the
-    /// messages the other side received. Panics on any other event.
-    pub fn transfer(&mut self, from: Side, messages: &[Message]) -> Vec<Message> {
-        for m in messages {
-            self.conn(from).send(m.clone()).expect("send accepted");
-        }
-        self.pump();
-        let to = from.other();
-        let errors = self.take_errors(to);
-        assert!(errors.is_empty(), "{to:?} failed: {errors:?}");
-        self.take_events(to)
-            .into_iter()
-            .map(|e| match e {
-                Event::Message(m) => m,
-                other => panic!("{to:?} got an unexpected event: {other:?}"),
-            })
-            .collect()
-    }
+    pair.run_until_idle();
+    let to = from.other();
+    let errors = pair.take_errors(to);
+    assert!(errors.is_empty(), "{to:?} failed: {errors:?}");
+    pair.take_events(to)
+        .into_iter()
+        .map(|e| match e {
+            Event::Message(m) => m,
+            other => panic!("{to:?} got an unexpected event: {other:?}"),
+        })
+        .collect()
 }
 
 /// Reassembles streamed pieces into messages, checking the `first`/`last`

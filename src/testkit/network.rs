@@ -1,0 +1,540 @@
+//! Datagram endpoints joined by a simulated network.
+
+use crate::datagram::{Endpoint, Event};
+use bytes::Bytes;
+use std::cmp::{Ordering, Reverse};
+use std::collections::BinaryHeap;
+use std::fmt::{self, Debug};
+use std::hash::Hash;
+use std::time::{Duration, Instant};
+
+/// Anything with the shape of a datagram [`Endpoint`]: datagrams in with
+/// their source and the time, datagrams out one at a time with their
+/// destination, events, and timers.
+pub trait DatagramNode {
+    /// A node's address.
+    type Addr: Clone + Eq + Hash + Debug;
+    /// What the node reports.
+    type Event;
+
+    /// Feeds one datagram from `from`, received at `now`; hands it back
+    /// when the node cannot take it until its events are polled.
+    fn receive(&mut self, from: Self::Addr, datagram: Bytes, now: Instant) -> Result<(), Bytes>;
+
+    /// Appends the next datagram to send to `out` and returns its
+    /// destination, or `None` when nothing is queued.
+    fn poll_transmit(&mut self, out: &mut Vec<u8>) -> Option<Self::Addr>;
+
+    /// Takes the next event, if any.
+    fn poll_event(&mut self) -> Option<Self::Event>;
+
+    /// The earliest instant at which `handle_timeout` has work to do.
+    fn poll_timeout(&self) -> Option<Instant>;
+
+    /// Runs every timer due at `now`.
+    fn handle_timeout(&mut self, now: Instant);
+}
+
+impl<A: Clone + Eq + Hash + Debug> DatagramNode for Endpoint<A> {
+    type Addr = A;
+    type Event = Event<A>;
+
+    fn receive(&mut self, from: A, datagram: Bytes, now: Instant) -> Result<(), Bytes> {
+        Endpoint::receive(self, from, datagram, now).map_err(|b| b.datagram)
+    }
+
+    fn poll_transmit(&mut self, out: &mut Vec<u8>) -> Option<A> {
+        Endpoint::poll_transmit(self, out)
+    }
+
+    fn poll_event(&mut self) -> Option<Event<A>> {
+        Endpoint::poll_event(self)
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        Endpoint::poll_timeout(self)
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        Endpoint::handle_timeout(self, now);
+    }
+}
+
+/// What the simulated network does to each datagram. Probabilities are
+/// from 0.0 (never) to 1.0 (always).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Conditions {
+    /// The chance that a datagram is lost.
+    pub loss: f64,
+    /// The chance that a datagram that is not lost arrives twice (each copy
+    /// with its own delay).
+    pub duplicate: f64,
+    /// The chance that a datagram is held back behind the ones sent with
+    /// it: its delay grows by `latency + jitter`, plus up to that again,
+    /// plus one microsecond.
+    pub reorder: f64,
+    /// The delay every datagram takes.
+    pub latency: Duration,
+    /// The most each datagram's delay varies above `latency` (drawn
+    /// evenly, to the microsecond).
+    pub jitter: Duration,
+    /// The largest datagram the network carries; larger ones are dropped.
+    pub mtu: usize,
+}
+
+impl Default for Conditions {
+    /// A perfect network: nothing lost, duplicated or reordered, 1 ms of
+    /// latency, no jitter, no MTU.
+    fn default() -> Self {
+        Conditions {
+            loss: 0.0,
+            duplicate: 0.0,
+            reorder: 0.0,
+            latency: Duration::from_millis(1),
+            jitter: Duration::ZERO,
+            mtu: usize::MAX,
+        }
+    }
+}
+
+/// What became of a datagram a node sent, in a [`Transit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Fate {
+    /// Lost on the way.
+    Lost,
+    /// Larger than [`Conditions::mtu`]: dropped.
+    TooLarge,
+    /// No node has the destination address: dropped.
+    Unroutable,
+    /// On its way, `copies` times (2 when duplicated), and held back
+    /// behind the others when `reordered`.
+    Delivered {
+        /// How many copies arrive.
+        copies: usize,
+        /// Whether it was held back.
+        reordered: bool,
+    },
+}
+
+/// One datagram a node sent, and its [`Fate`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transit<A> {
+    /// When it was sent, in virtual time since the network was made.
+    pub sent: Duration,
+    /// The sender.
+    pub from: A,
+    /// The destination.
+    pub to: A,
+    /// The datagram.
+    pub datagram: Bytes,
+    /// What the network did with it.
+    pub fate: Fate,
+}
+
+/// What a [`Network`] did with the datagrams it carried.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NetworkStats {
+    /// Datagrams sent by the nodes.
+    pub sent: u64,
+    /// Lost on the way.
+    pub lost: u64,
+    /// Dropped for being over the MTU.
+    pub too_large: u64,
+    /// Dropped for want of a node at the destination.
+    pub unroutable: u64,
+    /// Sent twice.
+    pub duplicated: u64,
+    /// Held back behind the others.
+    pub reordered: u64,
+    /// Copies handed to a destination node.
+    pub delivered: u64,
+    /// Copies a destination refused even with its events polled.
+    pub refused: u64,
+}
+
+/// A copy on its way, ordered by arrival time, then by when it was sent.
+struct Flight<A> {
+    at: Instant,
+    seq: u64,
+    from: A,
+    to: usize,
+    datagram: Bytes,
+}
+
+impl<A> PartialEq for Flight<A> {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+
+impl<A> Eq for Flight<A> {}
+
+impl<A> PartialOrd for Flight<A> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl<A> Ord for Flight<A> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        (self.at, self.seq).cmp(&(other.at, other.seq))
+    }
+}
+
+struct Node<N: DatagramNode> {
+    addr: N::Addr,
+    node: N,
+    events: Vec<N::Event>,
+}
+
+/// Datagram nodes ([`Endpoint`]s, or anything [`DatagramNode`]) joined by a
+/// simulated network under a virtual clock. Each datagram a node sends is
+/// lost, duplicated, held back (reordered), delayed and checked against the
+/// MTU as the [`Conditions`] say, every choice drawn from the seed: the
+/// same seed and the same calls give the same run. Time moves only through
+/// [`advance`](Network::advance), [`run_for`](Network::run_for) and
+/// [`run_until_idle`](Network::run_until_idle), straight to the next
+/// arrival or timer deadline.
+///
+/// ```
+/// use sansproto::datagram::{Config, Endpoint, Event};
+/// use sansproto::testkit::{Conditions, Network};
+/// use std::time::Duration;
+///
+/// let endpoint = |seed| Endpoint::with_random(Config::segmented(), sansproto::seeded_random(seed));
+/// let conditions = Conditions {
+///     loss: 0.1,
+///     reorder: 0.1,
+///     latency: Duration::from_millis(20),
+///     jitter: Duration::from_millis(5),
+///     ..Conditions::default()
+/// };
+/// let run = |seed| {
+///     let mut net = Network::new(conditions, seed);
+///     net.add("a", endpoint(1).unwrap());
+///     net.add("b", endpoint(2).unwrap());
+///     for i in 0..10u8 {
+///         // Three datagrams a message: each is lost with it.
+///         net.node_mut(&"a").send("b", vec![i; 4000].into()).unwrap();
+///     }
+///     net.run_until_idle();
+///     let delivered: Vec<_> = net
+///         .take_events(&"b")
+///         .into_iter()
+///         .filter_map(|e| match e {
+///             Event::Message { payload, .. } => Some(payload[0]),
+///             _ => None,
+///         })
+///         .collect();
+///     (delivered, net.stats())
+/// };
+/// let (delivered, stats) = run(7);
+/// assert_eq!(stats.sent, 30);
+/// assert!(delivered.len() < 10 && stats.lost > 0);
+/// // The same seed, the same run.
+/// assert_eq!(run(7), (delivered, stats));
+/// ```
+pub struct Network<N: DatagramNode> {
+    conditions: Conditions,
+    random: crate::Random,
+    start: Instant,
+    now: Instant,
+    nodes: Vec<Node<N>>,
+    in_flight: BinaryHeap<Reverse<Flight<N::Addr>>>,
+    seq: u64,
+    trace: Vec<Transit<N::Addr>>,
+    stats: NetworkStats,
+}
+
+impl<N: DatagramNode> Network<N> {
+    /// An empty network whose choices are drawn from `seed`; its clock
+    /// starts now.
+    pub fn new(conditions: Conditions, seed: u64) -> Self {
+        let now = Instant::now();
+        Network {
+            conditions,
+            random: crate::seeded_random(seed),
+            start: now,
+            now,
+            nodes: Vec::new(),
+            in_flight: BinaryHeap::new(),
+            seq: 0,
+            trace: Vec::new(),
+            stats: NetworkStats::default(),
+        }
+    }
+
+    /// Joins `node` to the network at `addr`; its timers start at the
+    /// current virtual time.
+    ///
+    /// # Panics
+    ///
+    /// When a node already has `addr`.
+    pub fn add(&mut self, addr: N::Addr, mut node: N) {
+        assert!(self.find(&addr).is_none(), "two nodes at {addr:?}");
+        node.handle_timeout(self.now);
+        self.nodes.push(Node {
+            addr,
+            node,
+            events: Vec::new(),
+        });
+    }
+
+    fn find(&self, addr: &N::Addr) -> Option<usize> {
+        self.nodes.iter().position(|n| &n.addr == addr)
+    }
+
+    fn index(&self, addr: &N::Addr) -> usize {
+        self.find(addr)
+            .unwrap_or_else(|| panic!("no node at {addr:?}"))
+    }
+
+    /// The node at `addr`.
+    ///
+    /// # Panics
+    ///
+    /// When no node has `addr`.
+    pub fn node(&self, addr: &N::Addr) -> &N {
+        &self.nodes[self.index(addr)].node
+    }
+
+    /// The node at `addr`, to send from it, say.
+    ///
+    /// # Panics
+    ///
+    /// When no node has `addr`.
+    pub fn node_mut(&mut self, addr: &N::Addr) -> &mut N {
+        let i = self.index(addr);
+        &mut self.nodes[i].node
+    }
+
+    /// The events the node at `addr` reported so far, taken.
+    ///
+    /// # Panics
+    ///
+    /// When no node has `addr`.
+    pub fn take_events(&mut self, addr: &N::Addr) -> Vec<N::Event> {
+        let i = self.index(addr);
+        self.collect(i);
+        std::mem::take(&mut self.nodes[i].events)
+    }
+
+    /// The virtual time now.
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// Virtual time since the network was made.
+    pub fn elapsed(&self) -> Duration {
+        self.now - self.start
+    }
+
+    /// Every datagram sent so far, in order, with what became of it.
+    pub fn trace(&self) -> &[Transit<N::Addr>] {
+        &self.trace
+    }
+
+    /// What the network did so far.
+    pub fn stats(&self) -> NetworkStats {
+        self.stats
+    }
+
+    /// Datagram copies on their way.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// Runs everything due at the current time until nothing moves: every
+    /// node's timers, its datagrams onto the network, the copies that have
+    /// arrived into their destinations, and every event out.
+    pub fn settle(&mut self) {
+        loop {
+            let mut moved = false;
+            for i in 0..self.nodes.len() {
+                self.nodes[i].node.handle_timeout(self.now);
+                self.collect(i);
+                moved |= self.transmit(i);
+            }
+            while self
+                .in_flight
+                .peek()
+                .is_some_and(|Reverse(f)| f.at <= self.now)
+            {
+                if let Some(Reverse(flight)) = self.in_flight.pop() {
+                    self.arrive(flight);
+                    moved = true;
+                }
+            }
+            if !moved {
+                return;
+            }
+        }
+    }
+
+    /// The next arrival or timer deadline, if any.
+    pub fn next_wake(&self) -> Option<Instant> {
+        let arrival = self.in_flight.peek().map(|Reverse(f)| f.at);
+        let timers = self.nodes.iter().filter_map(|n| n.node.poll_timeout());
+        arrival.into_iter().chain(timers).min()
+    }
+
+    /// Settles, moves the clock to the next arrival or timer deadline and
+    /// settles there; false (the clock unmoved) when there is neither.
+    pub fn advance(&mut self) -> bool {
+        self.settle();
+        let Some(next) = self.next_wake() else {
+            return false;
+        };
+        self.now = self.now.max(next);
+        self.settle();
+        true
+    }
+
+    /// Advances from arrival to arrival and deadline to deadline for `d` of
+    /// virtual time.
+    pub fn run_for(&mut self, d: Duration) {
+        let target = self.now + d;
+        self.settle();
+        while let Some(next) = self.next_wake().filter(|t| *t <= target) {
+            self.now = self.now.max(next);
+            self.settle();
+        }
+        self.now = target;
+        self.settle();
+    }
+
+    /// Advances until nothing is on its way and no node has a timer
+    /// running (every peer idle and closed, with endpoints).
+    ///
+    /// # Panics
+    ///
+    /// After a million advances (nodes that keep talking for ever).
+    pub fn run_until_idle(&mut self) {
+        for _ in 0..1_000_000 {
+            if !self.advance() {
+                return;
+            }
+        }
+        panic!("the network did not settle within a million advances");
+    }
+
+    fn collect(&mut self, i: usize) {
+        let node = &mut self.nodes[i];
+        while let Some(event) = node.node.poll_event() {
+            node.events.push(event);
+        }
+    }
+
+    /// Every datagram node `i` has queued, onto the network.
+    fn transmit(&mut self, i: usize) -> bool {
+        let mut out = Vec::new();
+        let mut moved = false;
+        while let Some(to) = self.nodes[i].node.poll_transmit(&mut out) {
+            let datagram = Bytes::from(std::mem::take(&mut out));
+            let from = self.nodes[i].addr.clone();
+            self.route(from, to, datagram);
+            moved = true;
+        }
+        self.collect(i);
+        moved
+    }
+
+    /// Decides a datagram's fate and puts its copies on their way.
+    fn route(&mut self, from: N::Addr, to: N::Addr, datagram: Bytes) {
+        self.stats.sent += 1;
+        let c = self.conditions;
+        let dest = self.find(&to);
+        let fate = if datagram.len() > c.mtu {
+            self.stats.too_large += 1;
+            Fate::TooLarge
+        } else if self.chance(c.loss) {
+            self.stats.lost += 1;
+            Fate::Lost
+        } else if dest.is_none() {
+            self.stats.unroutable += 1;
+            Fate::Unroutable
+        } else {
+            let copies = if self.chance(c.duplicate) { 2 } else { 1 };
+            let reordered = self.chance(c.reorder);
+            self.stats.duplicated += u64::from(copies == 2);
+            self.stats.reordered += u64::from(reordered);
+            Fate::Delivered { copies, reordered }
+        };
+        if let (Fate::Delivered { copies, reordered }, Some(dest)) = (fate, dest) {
+            for copy in 0..copies {
+                let mut delay = c.latency + self.upto(c.jitter);
+                if reordered && copy == 0 {
+                    let base = c.latency + c.jitter;
+                    delay += base + self.upto(base) + Duration::from_micros(1);
+                }
+                self.seq += 1;
+                self.in_flight.push(Reverse(Flight {
+                    at: self.now + delay,
+                    seq: self.seq,
+                    from: from.clone(),
+                    to: dest,
+                    datagram: datagram.clone(),
+                }));
+            }
+        }
+        self.trace.push(Transit {
+            sent: self.elapsed(),
+            from,
+            to,
+            datagram,
+            fate,
+        });
+    }
+
+    fn arrive(&mut self, flight: Flight<N::Addr>) {
+        let now = self.now;
+        let to = flight.to;
+        let result = self.nodes[to]
+            .node
+            .receive(flight.from.clone(), flight.datagram, now);
+        let result = match result {
+            Ok(()) => Ok(()),
+            // Backlogged: poll its events, then offer it again.
+            Err(datagram) => {
+                self.collect(to);
+                self.nodes[to].node.receive(flight.from, datagram, now)
+            }
+        };
+        match result {
+            Ok(()) => self.stats.delivered += 1,
+            Err(_) => self.stats.refused += 1,
+        }
+        self.collect(to);
+    }
+
+    /// True with probability `p`.
+    fn chance(&mut self, p: f64) -> bool {
+        p > 0.0 && f64::from(self.random.next_u32()) < p * 4_294_967_296.0
+    }
+
+    /// A duration from zero to `max`, to the microsecond.
+    fn upto(&mut self, max: Duration) -> Duration {
+        let micros = u64::try_from(max.as_micros()).unwrap_or(u64::MAX);
+        if micros == 0 {
+            return Duration::ZERO;
+        }
+        let draw = (u64::from(self.random.next_u32()) << 32) | u64::from(self.random.next_u32());
+        Duration::from_micros(draw % micros.saturating_add(1))
+    }
+}
+
+impl<N: DatagramNode> Debug for Network<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Network")
+            .field("conditions", &self.conditions)
+            .field(
+                "nodes",
+                &self.nodes.iter().map(|n| &n.addr).collect::<Vec<_>>(),
+            )
+            .field("elapsed", &self.elapsed())
+            .field("in_flight", &self.in_flight.len())
+            .field("stats", &self.stats)
+            .finish()
+    }
+}
