@@ -68,6 +68,10 @@ impl Client {
                 self.awaiting = pushes;
                 Ok(())
             }
+            Step::Heartbeats(_) if self.timeout.is_zero() => {
+                self.lines.push("no heartbeat to wait for".into());
+                Ok(())
+            }
             Step::Heartbeats(n) => {
                 self.awaiting_heartbeats = n;
                 self.heartbeats_wanted = n;
@@ -134,14 +138,15 @@ impl Client {
         let reply: Value = serde_json::from_slice(body).map_err(|e| format!("handshake: {e}"))?;
         match reply["code"].as_u64() {
             Some(200) => {}
-            code => return Err(format!("handshake refused: code {code:?}")),
+            _ => return Err(format!("handshake refused: code {}", reply["code"])),
         }
         let sys = &reply["sys"];
-        // Seconds; more than an hour is not believed.
-        let seconds = sys["heartbeat"]
-            .as_u64()
-            .filter(|&s| s <= 3600)
-            .unwrap_or(0);
+        // Seconds; none (or 0) is no heartbeat, as for Pomelo's client,
+        // and more than an hour is not believed.
+        let seconds = sys["heartbeat"].as_u64().unwrap_or(0);
+        if seconds > 3600 {
+            return Err(format!("heartbeat of {seconds} s"));
+        }
         let interval = Duration::from_secs(seconds);
         if seconds > 0 {
             conn.set_heartbeat(interval, &[HEARTBEAT], &[])

@@ -42,9 +42,11 @@
 //!   (`Connection::set_heartbeat`); each drops a peer silent for 2 × N
 //!   (`set_idle_timeout`; pomelo `commands/heartbeat.js` and its client:
 //!   heartbeat timeout = interval × 2). Pomelo's server only answers the
-//!   client's heartbeats; this one sends its own on a timer, so a raw
-//!   client can check the interval. Before the ack the server's idle
-//!   timeout is the same 2 × N.
+//!   client's heartbeats, and its client sends one N seconds after each it
+//!   hears; here both send on their own timer, so a raw client can check
+//!   the server's interval. Before the ack the server's idle timeout is the
+//!   same 2 × N; the client allows 5 s for the handshake reply. A reply
+//!   without a heartbeat (or 0) means none, as for Pomelo's client.
 //! - Kick: a kick package with `{"reason":…}` (pomelo `commands/kick.js`),
 //!   then the server closes.
 //!
@@ -54,10 +56,20 @@
 //! `connector.entryHandler.notify` (notify: its body pushed back on
 //! `onNotify`), `connector.entryHandler.never` (request, never answered)
 //! and `connector.entryHandler.kick` (request or notify: kicks the sender).
-//! A request to another route is answered `{"code":500,…}`. The dictionary
-//! gives codes to all but `chat.chatHandler.send` and `onChat`, so both
-//! route forms cross the wire. A body that is no JSON counts as `{}`, as
-//! pomelo's `coder.js` has it.
+//! A request to another route is answered `{"code":500,…}`; a message to
+//! a route code the dictionary lacks is dropped (pomelo `coder.js`). The
+//! dictionary gives codes 1 to 4 to the `connector.entryHandler` routes
+//! and 0x0102 to `onNotify` (so that the push of `{}` is §3's derived
+//! vector), none to `chat.chatHandler.send` and `onChat`, so both route
+//! forms cross the wire. The server sends each message it can to a
+//! compressed route, the client too. A body that is no JSON counts as
+//! `{}`, as pomelo's `coder.js` has it. Each connection is its own session:
+//! pushes go back to the connection that caused them.
+//!
+//! The client's own choices: its request ids come from a `Correlator`
+//! starting at 127, so the second takes two LEB128 bytes (`80 01`); a
+//! request waits 5 s for its response, the one to
+//! `connector.entryHandler.never` 500 ms.
 
 mod client;
 mod server;

@@ -107,9 +107,12 @@ pub fn decode_message(data: &Bytes) -> Result<Message, String> {
     let route = match kind {
         Kind::Response => Route::None,
         _ if flag & 1 == 1 => {
-            let code = rest(at).get(..2).ok_or("route code cut short")?;
+            let code: [u8; 2] = rest(at)
+                .get(..2)
+                .and_then(|c| c.try_into().ok())
+                .ok_or("route code cut short")?;
             at += 2;
-            Route::Code(u16::from_be_bytes([code[0], code[1]]))
+            Route::Code(u16::from_be_bytes(code))
         }
         _ => {
             // The field is at most 256 bytes: only those are copied.
