@@ -64,7 +64,9 @@
 //! forms cross the wire. The server sends each message it can to a
 //! compressed route, the client too. A body that is no JSON counts as
 //! `{}`, as pomelo's `coder.js` has it. Each connection is its own session:
-//! pushes go back to the connection that caused them.
+//! pushes go back to the connection that caused them. At most
+//! [`server::MAX_SESSIONS`] (256) are served at once; one more is closed
+//! when accepted.
 //!
 //! The client's own choices: its request ids come from a `Correlator`
 //! starting at 127, so the second takes two LEB128 bytes (`80 01`); a

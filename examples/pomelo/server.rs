@@ -8,8 +8,13 @@ use sansproto::blocking;
 use sansproto::prefix::{Connection, Event};
 use serde_json::Value;
 use std::net::TcpListener;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
+
+/// The most connections served at once.
+pub const MAX_SESSIONS: usize = 256;
 
 /// The server's route dictionary, in the order the handshake lists it.
 const DICT: [(&str, u16); 5] = [
@@ -141,10 +146,19 @@ impl Session {
     }
 }
 
+/// Serves every connection on a thread of its own, at most
+/// [`MAX_SESSIONS`] at once: one more is closed as soon as it is accepted.
 pub fn serve(listener: TcpListener, heartbeat: Duration) {
+    let open = Arc::new(AtomicUsize::new(0));
     let mut next_id = 1;
     for stream in listener.incoming() {
         let Ok(mut stream) = stream else { continue };
+        if open.fetch_add(1, Ordering::SeqCst) >= MAX_SESSIONS {
+            open.fetch_sub(1, Ordering::SeqCst);
+            eprintln!("{MAX_SESSIONS} sessions open: a connection refused");
+            continue;
+        }
+        let open = Arc::clone(&open);
         let mut session = Session {
             id: next_id,
             phase: Phase::Inited,
@@ -167,6 +181,7 @@ pub fn serve(listener: TcpListener, heartbeat: Duration) {
                 Ok(Some(e)) => eprintln!("session {id}: dropped: {e}"),
                 Err(e) => eprintln!("session {id}: i/o: {e}"),
             }
+            open.fetch_sub(1, Ordering::SeqCst);
         });
     }
 }
