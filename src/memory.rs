@@ -80,3 +80,24 @@ impl std::iter::Sum for MemoryUsage {
 pub(crate) fn slots<T>(capacity: usize) -> usize {
     capacity.saturating_mul(std::mem::size_of::<T>())
 }
+
+/// The heap a `HashMap` of `capacity` entries holds: its buckets (a power
+/// of two, an eighth of them left free) with one control byte each, and a
+/// group of control bytes more.
+pub(crate) fn map_slots<K, V>(capacity: usize) -> usize {
+    if capacity == 0 {
+        return 0;
+    }
+    let buckets = if capacity < 8 {
+        if capacity < 4 {
+            4
+        } else {
+            8
+        }
+    } else {
+        (capacity.saturating_mul(8) / 7).next_power_of_two()
+    };
+    buckets
+        .saturating_mul(std::mem::size_of::<(K, V)>() + 1)
+        .saturating_add(16)
+}

@@ -231,3 +231,89 @@ mod prefix {
         agrees("prefix full send queue", freed, reported);
     }
 }
+
+mod datagram {
+    use super::{agrees, freed_by_drop, serial};
+    use sansproto::bytes::Bytes;
+    use sansproto::datagram::{Config, Endpoint, Segmentation};
+    use sansproto::MemoryUsage;
+    use std::net::SocketAddr;
+    use std::time::Instant;
+
+    type Node = Endpoint<SocketAddr>;
+
+    fn usage(e: &Node) -> MemoryUsage {
+        e.memory_usage()
+    }
+
+    fn addr(i: u16) -> SocketAddr {
+        SocketAddr::from(([192, 0, 2, 1], 1000 + i))
+    }
+
+    /// The datagrams `config`'s endpoint sends for a message of `len`.
+    fn datagrams(config: &Config, len: usize) -> Vec<Bytes> {
+        let mut sender =
+            Endpoint::with_random(config.clone(), sansproto::seeded_random(1)).unwrap();
+        sender.send(addr(999), Bytes::from(vec![3u8; len])).unwrap();
+        let mut out = Vec::new();
+        let mut buf = Vec::new();
+        while sender.poll_transmit(&mut buf).is_some() {
+            out.push(Bytes::from(std::mem::take(&mut buf)));
+        }
+        out
+    }
+
+    #[test]
+    fn idle_peers() {
+        let _serial = serial();
+        let mut e = Box::new(Endpoint::new(Config::default()).unwrap());
+        let now = Instant::now();
+        for i in 0..100 {
+            e.receive(addr(i), Bytes::from_static(b"hi"), now).unwrap();
+        }
+        while e.poll_event().is_some() {}
+        let (freed, reported) = freed_by_drop(e, usage);
+        agrees("datagram idle peers", freed, reported);
+    }
+
+    #[test]
+    fn mid_message() {
+        let _serial = serial();
+        let config = Config::segmented();
+        let mut e = Box::new(Endpoint::new(config.clone()).unwrap());
+        let now = Instant::now();
+        for i in 0..20 {
+            let mut parts = datagrams(&config, 50_000);
+            parts.pop(); // each message one fragment short
+            for part in parts {
+                e.receive(addr(i), part, now).unwrap();
+            }
+        }
+        while e.poll_event().is_some() {}
+        let (freed, reported) = freed_by_drop(e, usage);
+        assert!(reported.reassembly >= 20 * 48_000);
+        agrees("datagram mid-message", freed, reported);
+    }
+
+    #[test]
+    fn unpolled_messages_and_a_full_send_queue() {
+        let _serial = serial();
+        let mut config = Config::segmented();
+        config.segmentation = Some(Segmentation::default());
+        let mut e = Box::new(Endpoint::new(config.clone()).unwrap());
+        let now = Instant::now();
+        for i in 0..10 {
+            for part in datagrams(&config, 20_000) {
+                e.receive(addr(i), part, now).unwrap();
+            }
+        }
+        while e.send(addr(0), Bytes::from(vec![5u8; 30_000])).is_ok() {}
+        let (freed, reported) = freed_by_drop(e, usage);
+        assert!(reported.events >= 200_000 && reported.send > 0);
+        agrees(
+            "datagram unpolled messages, full send queue",
+            freed,
+            reported,
+        );
+    }
+}

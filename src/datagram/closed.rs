@@ -50,6 +50,12 @@ impl<A> Default for ClosedSessions<A> {
 }
 
 impl<A: Clone + Eq + Hash> ClosedSessions<A> {
+    /// The heap the remembered sessions hold.
+    pub(crate) fn heap(&self) -> usize {
+        crate::memory::map_slots::<(A, u32), ClosedSession>(self.map.capacity())
+            + crate::memory::slots::<((A, u32), Instant, u64)>(self.order.capacity())
+    }
+
     /// Remembers that the session in which `addr` used `remote_id` (and this
     /// endpoint `local_id`) closed at `now`, forgetting the oldest entry
     /// when `max_remembered` are held.

@@ -153,6 +153,7 @@ mod closed;
 mod config;
 mod error;
 mod event;
+mod memory;
 mod peer;
 mod reassembly;
 mod segment;

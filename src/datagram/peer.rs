@@ -47,6 +47,17 @@ pub(crate) struct Peer {
 }
 
 impl Peer {
+    /// The heap this peer holds: its partial messages and the ids of
+    /// those lately delivered.
+    pub(crate) fn heap(&self) -> (usize, usize) {
+        let partials = crate::memory::slots::<Partial>(self.partials.capacity())
+            + self.partials.iter().map(Partial::heap).sum::<usize>();
+        (
+            partials,
+            crate::memory::slots::<u32>(self.delivered.capacity()),
+        )
+    }
+
     pub(crate) fn new(generation: u64, expires_at: Instant) -> Self {
         Self {
             generation,
@@ -134,6 +145,11 @@ pub(crate) struct Timers<A> {
 }
 
 impl<A: Clone> Timers<A> {
+    /// The heap the timer queue holds.
+    pub(crate) fn heap(&self) -> usize {
+        crate::memory::slots::<Timer<A>>(self.heap.capacity())
+    }
+
     pub(crate) fn new() -> Self {
         Self {
             heap: BinaryHeap::new(),

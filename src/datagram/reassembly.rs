@@ -53,6 +53,11 @@ impl<A> Default for Reassembly<A> {
 }
 
 impl<A: Clone + Eq + Hash> Reassembly<A> {
+    /// The heap the order of partial messages holds.
+    pub(crate) fn heap(&self) -> usize {
+        crate::memory::slots::<(A, u64, u64)>(self.order.capacity())
+    }
+
     /// Handles one well-formed fragment (header already checked against the
     /// configuration) from the peer at `addr`, in the table.
     #[allow(clippy::too_many_arguments)]

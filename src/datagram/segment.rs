@@ -140,6 +140,12 @@ pub(crate) enum Fit {
 }
 
 impl Partial {
+    /// The heap this partial message holds: its fragments and their list.
+    pub(crate) fn heap(&self) -> usize {
+        crate::memory::slots::<(u16, Bytes)>(self.fragments.capacity())
+            + self.fragments.iter().map(|(_, f)| f.len()).sum::<usize>()
+    }
+
     /// An empty partial message for `header`'s message.
     pub(crate) fn new(header: Header, deadline: Instant) -> Self {
         Self {
