@@ -26,6 +26,37 @@
 //! }
 //! # Ok::<(), std::io::Error>(())
 //! ```
+//!
+//! With [`serve`] running the server and [`connect`] opening a client, over
+//! loopback:
+//!
+//! ```
+//! use sansproto::{blocking, ws};
+//! use std::net::TcpListener;
+//! use std::thread;
+//!
+//! let listener = TcpListener::bind("127.0.0.1:0")?;
+//! let url = format!("ws://{}/", listener.local_addr()?);
+//! thread::spawn(move || {
+//!     let make = || ws::Connection::server(ws::Config::default());
+//!     blocking::serve(listener, 4, make, |conn, event| {
+//!         if let ws::Event::Message(message) = event {
+//!             let _ = conn.send(message); // echo
+//!         }
+//!     })
+//! });
+//! let (mut stream, mut conn) = blocking::connect(&url, ws::Config::default())?;
+//! conn.send("hello").expect("queued until the handshake completes");
+//! let mut echoed = None;
+//! blocking::drive(&mut stream, &mut conn, |conn, event| {
+//!     if let ws::Event::Message(message) = event {
+//!         echoed = Some(message);
+//!         let _ = conn.close(ws::CloseCode::NORMAL, "done");
+//!     }
+//! })?;
+//! assert_eq!(echoed, Some(ws::Message::from("hello")));
+//! # Ok::<(), std::io::Error>(())
+//! ```
 
 use crate::ws::{self, ClientRequest, WsUrl};
 use crate::Driver;

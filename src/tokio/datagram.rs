@@ -32,6 +32,31 @@ const MAX_DATAGRAM: usize = 65_536;
 /// }
 /// # }
 /// ```
+///
+/// Two endpoints over loopback, a message split into datagrams and put
+/// back together:
+///
+/// ```
+/// use bytes::Bytes;
+/// use sansproto::datagram::{Config, Endpoint, Event};
+/// use sansproto::tokio::Datagrams;
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let open = |socket| Datagrams::new(socket, Endpoint::new(Config::segmented()).unwrap());
+/// let mut a = open(tokio::net::UdpSocket::bind("127.0.0.1:0").await?);
+/// let mut b = open(tokio::net::UdpSocket::bind("127.0.0.1:0").await?);
+/// let to = b.socket().local_addr()?;
+/// let message = Bytes::from(vec![7u8; 10_000]);
+/// a.send(to, message.clone()).await?;
+/// loop {
+///     if let Event::Message { payload, .. } = b.next().await? {
+///         assert_eq!(payload, message);
+///         break;
+///     }
+/// }
+/// # Ok::<(), sansproto::tokio::Error>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug)]
 pub struct Datagrams {
     socket: UdpSocket,
@@ -111,6 +136,11 @@ impl Datagrams {
     /// with the next call).
     pub fn endpoint(&mut self) -> &mut Endpoint<SocketAddr> {
         &mut self.endpoint
+    }
+
+    /// The socket (for its address and options).
+    pub fn socket(&self) -> &UdpSocket {
+        &self.socket
     }
 
     /// The socket and the endpoint.

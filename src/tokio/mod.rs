@@ -28,6 +28,31 @@
 //! }
 //! # }
 //! ```
+//!
+//! A server and a client over loopback, as a test would run them:
+//!
+//! ```
+//! use sansproto::tokio::WebSocket;
+//! use sansproto::ws::{CloseCode, Config, Message};
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let url = format!("ws://{}/echo", listener.local_addr()?);
+//! tokio::spawn(async move {
+//!     let (stream, _) = listener.accept().await?;
+//!     let mut ws = WebSocket::accept(stream, Config::default()).await?;
+//!     while let Some(message) = ws.next().await {
+//!         ws.send(message?).await?;
+//!     }
+//!     Ok::<_, sansproto::tokio::Error>(())
+//! });
+//! let mut client = WebSocket::connect_url(&url, None, Config::default()).await?;
+//! client.send("hello").await?;
+//! assert_eq!(client.next().await.unwrap()?, Message::from("hello"));
+//! client.close(CloseCode::NORMAL, "done").await?;
+//! # Ok::<(), sansproto::tokio::Error>(())
+//! # }).unwrap();
+//! ```
 
 mod connect;
 mod datagram;
