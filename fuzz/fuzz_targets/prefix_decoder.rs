@@ -10,7 +10,7 @@ use arbitrary::Arbitrary;
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
 use sansproto::prefix::varint::VarintFormat;
-use sansproto::prefix::{ByteOrder, Config, Connection, Decoded, Decoder, Event};
+use sansproto::prefix::{ByteOrder, Config, Connection, DecodeError, Decoded, Decoder, Event};
 use std::time::{Duration, Instant};
 
 #[derive(Arbitrary, Debug)]
@@ -96,6 +96,47 @@ fn config(l: &Layout) -> Option<(Config, usize)> {
     })
 }
 
+/// Feeds `chunks` through the read-into forms, alternating between the
+/// zeroed room (`receive_buffer`) and the lent buffer (`receive_buf_mut`),
+/// polling every event after each read.
+fn read_into(config: &Config, chunks: &[Vec<u8>], eof: bool) -> (Vec<Event>, Option<DecodeError>) {
+    let mut conn = Connection::new(config.clone());
+    let mut events = Vec::new();
+    for (i, chunk) in chunks.iter().enumerate() {
+        if chunk.is_empty() {
+            continue;
+        }
+        let result = if i % 2 == 0 {
+            match conn.receive_buffer(chunk.len()) {
+                Some(room) => {
+                    room[..chunk.len()].copy_from_slice(chunk);
+                    conn.commit_received(chunk.len())
+                }
+                None => Ok(()),
+            }
+        } else {
+            match conn.receive_buf_mut(chunk.len()) {
+                Some(buf) => {
+                    buf.extend_from_slice(chunk);
+                    conn.commit_appended()
+                }
+                None => Ok(()),
+            }
+        };
+        let _ = result;
+        while let Some(ev) = conn.poll_event() {
+            events.push(ev);
+        }
+    }
+    if eof {
+        let _ = conn.receive_eof();
+        while let Some(ev) = conn.poll_event() {
+            events.push(ev);
+        }
+    }
+    (events, conn.error().cloned())
+}
+
 fn as_event(d: Decoded) -> Event {
     match d {
         Decoded::Frame(b) => Event::Frame(b),
@@ -110,7 +151,8 @@ fuzz_target!(|input: Input| {
     sends(&config, &input.chunks);
     timers(&config, &input.timers);
     let mut decoder = Decoder::new(&config);
-    let mut conn = Connection::new(config);
+    let conn_config = &config;
+    let mut conn = Connection::new(config.clone());
     let mut buf = BytesMut::new();
     let mut from_decoder = Vec::new();
     let mut from_conn = Vec::new();
@@ -165,6 +207,10 @@ fuzz_target!(|input: Input| {
         assert!(conn.is_finished());
     }
     assert_eq!(from_decoder, from_conn);
+    // Reading into the connection gives what `receive` gives.
+    let (from_read_into, read_into_err) = read_into(conn_config, &input.chunks, input.eof);
+    assert_eq!(from_read_into, from_conn);
+    assert_eq!(read_into_err.as_ref(), conn.error());
     // A failure in input that waited behind the event bound is found while
     // events are polled: the connection holds it (and the next `receive`
     // returns it) even when no call returned it yet.

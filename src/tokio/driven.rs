@@ -31,6 +31,8 @@ pub(crate) trait Machine: Driver {
     fn output(&mut self) -> Output<'_>;
     /// The machine's sticky failure, as the adapters report it.
     fn failure(&self) -> Option<Error>;
+    /// Whether the send queue is over its high mark.
+    fn is_backpressured(&self) -> bool;
 }
 
 /// A machine and the stream it is driven over.
@@ -79,6 +81,36 @@ impl<S: AsyncRead + AsyncWrite + Unpin, M: Machine> Driven<S, M> {
                 }
             }
         }
+    }
+
+    /// The next event `pick` takes (a message, a frame), skipping the
+    /// others; `None` once the machine is finished, after its failure was
+    /// returned once.
+    pub(crate) fn poll_next_picked<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        pick: impl Fn(M::Event) -> Option<T>,
+    ) -> Poll<Option<Result<T, Error>>> {
+        loop {
+            match ready!(self.poll_next_event(cx)) {
+                Ok(Some(event)) => {
+                    if let Some(item) = pick(event) {
+                        return Poll::Ready(Some(Ok(item)));
+                    }
+                }
+                Ok(None) => return Poll::Ready(self.take_failure().map(Err)),
+                Err(e) => return Poll::Ready(Some(Err(e))),
+            }
+        }
+    }
+
+    /// Ready for another send: at once, or, while the send queue is over
+    /// its high mark, once writing has brought it down.
+    pub(crate) fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        if self.machine.is_backpressured() {
+            ready!(self.poll_flush(cx))?;
+        }
+        Poll::Ready(Ok(()))
     }
 
     /// Writes everything queued, from where it is queued.
@@ -167,6 +199,10 @@ impl Machine for crate::ws::Connection {
     fn failure(&self) -> Option<Error> {
         self.error().cloned().map(Error::Ws)
     }
+
+    fn is_backpressured(&self) -> bool {
+        crate::ws::Connection::is_backpressured(self)
+    }
 }
 
 impl Machine for crate::prefix::Connection {
@@ -184,5 +220,9 @@ impl Machine for crate::prefix::Connection {
 
     fn failure(&self) -> Option<Error> {
         self.error().cloned().map(Error::Prefix)
+    }
+
+    fn is_backpressured(&self) -> bool {
+        crate::prefix::Connection::is_backpressured(self)
     }
 }

@@ -99,14 +99,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Frames<S> {
 
     /// The next frame, poll by poll: what [`next`](Self::next) awaits.
     fn poll_next_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, Error>>> {
-        loop {
-            match ready!(self.inner.poll_next_event(cx)) {
-                Ok(Some(Event::Frame(frame))) => return Poll::Ready(Some(Ok(frame))),
-                Ok(Some(_)) => {}
-                Ok(None) => return Poll::Ready(self.inner.take_failure().map(Err)),
-                Err(e) => return Poll::Ready(Some(Err(e))),
-            }
-        }
+        self.inner.poll_next_picked(cx, |event| match event {
+            Event::Frame(frame) => Some(frame),
+            _ => None,
+        })
     }
 }
 
@@ -127,11 +123,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Bytes> for Frames<S> {
     type Error = Error;
 
     fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        let this = self.get_mut();
-        if this.inner.machine.is_backpressured() {
-            ready!(this.inner.poll_flush(cx))?;
-        }
-        Poll::Ready(Ok(()))
+        self.get_mut().inner.poll_ready(cx)
     }
 
     fn start_send(self: Pin<&mut Self>, frame: Bytes) -> Result<(), Error> {

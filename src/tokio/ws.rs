@@ -202,14 +202,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
 
     /// The next message, poll by poll: what [`next`](Self::next) awaits.
     fn poll_next_message(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, Error>>> {
-        loop {
-            match ready!(self.inner.poll_next_event(cx)) {
-                Ok(Some(Event::Message(m))) => return Poll::Ready(Some(Ok(m))),
-                Ok(Some(_)) => {}
-                Ok(None) => return Poll::Ready(self.failure().map(Err)),
-                Err(e) => return Poll::Ready(Some(Err(e))),
-            }
-        }
+        self.inner.poll_next_picked(cx, |event| match event {
+            Event::Message(m) => Some(m),
+            _ => None,
+        })
     }
 }
 
@@ -229,11 +225,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WebSocket<S> {
     type Error = Error;
 
     fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        let this = self.get_mut();
-        if this.inner.machine.is_backpressured() {
-            ready!(this.inner.poll_flush(cx))?;
-        }
-        Poll::Ready(Ok(()))
+        self.get_mut().inner.poll_ready(cx)
     }
 
     fn start_send(self: Pin<&mut Self>, message: Message) -> Result<(), Error> {

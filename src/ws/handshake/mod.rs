@@ -31,6 +31,27 @@ pub use upgrade::{accept_headers, UpgradeRequest};
 
 const GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
+/// What a handshake machine holds on the heap: its buffers, events and
+/// configuration (its own value is its owner's to count).
+pub(crate) fn memory_usage(
+    recv: &crate::buf::RecvBuf,
+    send: &crate::buf::SendQueue,
+    events: &std::collections::VecDeque<super::Event>,
+    config: &super::Config,
+) -> crate::MemoryUsage {
+    let payloads = events
+        .iter()
+        .map(|e| super::session::event_heap(e, |p| !recv.shares(p)))
+        .sum::<usize>();
+    crate::MemoryUsage {
+        receive: recv.capacity(),
+        events: crate::memory::slots::<super::Event>(events.capacity()) + payloads,
+        send: send.memory(),
+        state: config.heap(),
+        ..Default::default()
+    }
+}
+
 /// Computes `Sec-WebSocket-Accept` from a `Sec-WebSocket-Key`.
 ///
 /// ```

@@ -84,21 +84,9 @@ impl ServerHandshake {
         self.recv.len()
     }
 
-    /// What the handshake holds on the heap: its buffers, events and
-    /// configuration (its own value is its owner's to count).
+    /// What the handshake holds on the heap.
     pub(crate) fn memory_usage(&self) -> crate::MemoryUsage {
-        let events = self
-            .events
-            .iter()
-            .map(|e| crate::ws::session::event_heap(e, |p| !self.recv.shares(p)))
-            .sum::<usize>();
-        crate::MemoryUsage {
-            receive: self.recv.capacity(),
-            events: crate::memory::slots::<Event>(self.events.capacity()) + events,
-            send: self.send.memory(),
-            state: self.config.heap(),
-            ..Default::default()
-        }
+        super::memory_usage(&self.recv, &self.send, &self.events, &self.config)
     }
 
     pub(crate) fn error(&self) -> Option<&Error> {
