@@ -163,16 +163,11 @@ fn receive_once(
     Ok(got)
 }
 
-/// One peer in the server's table.
-struct Peer {
-    number: u64,
-}
-
-/// The server: the endpoint's peer table, and this example's numbers for
-/// its peers.
+/// The server: the endpoint's peer table, and this example's number for
+/// each of its peers.
 struct Server {
     endpoint: Endpoint<SocketAddr>,
-    peers: HashMap<SocketAddr, Peer>,
+    peers: HashMap<SocketAddr, u64>,
     next_number: u64,
     idle: Duration,
 }
@@ -186,10 +181,10 @@ impl Server {
                 self.next_number += 1;
                 let id = wire_session(datagram).unwrap_or(0);
                 eprintln!("peer {number} opened from {peer}, session {id:#010x}");
-                self.peers.insert(peer, Peer { number });
+                self.peers.insert(peer, number);
             }
             Event::PeerClosed { peer, reason } => {
-                let number = self.peers.remove(&peer).map_or(0, |p| p.number);
+                let number = self.peers.remove(&peer).unwrap_or(0);
                 let why = match reason {
                     CloseReason::Closed => "kicked, told so".to_string(),
                     CloseReason::IdleTimeout => {
@@ -212,7 +207,7 @@ impl Server {
 
     /// Answers one message from `from`.
     fn on_message(&mut self, from: SocketAddr, payload: &[u8]) {
-        let Some(number) = self.peers.get(&from).map(|p| p.number) else {
+        let Some(&number) = self.peers.get(&from) else {
             return;
         };
         let msg: Value = match serde_json::from_slice(payload) {
@@ -225,7 +220,7 @@ impl Server {
                 self.idle.as_millis()
             ),
             "who" => {
-                let mut numbers: Vec<u64> = self.peers.values().map(|p| p.number).collect();
+                let mut numbers: Vec<u64> = self.peers.values().copied().collect();
                 numbers.sort_unstable();
                 let ids: Vec<String> = numbers.iter().map(u64::to_string).collect();
                 format!(r#"{{"type":"peers","ids":[{}]}}"#, ids.join(","))
@@ -235,8 +230,8 @@ impl Server {
                 let found = self
                     .peers
                     .iter()
-                    .find(|(_, p)| Some(p.number) == target)
-                    .map(|(addr, p)| (*addr, p.number));
+                    .find(|(_, &n)| Some(n) == target)
+                    .map(|(&addr, &n)| (addr, n));
                 let Some((addr, target)) = found else {
                     return self.reply(from, error("no such peer"));
                 };
@@ -406,31 +401,13 @@ impl Client {
         }
     }
 
-    /// Waits until the server closes the session; an error on a message.
-    fn closed(&mut self) -> Result<CloseReason, String> {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            match self.next_event(deadline)? {
-                Some(Event::PeerClosed { reason, .. }) => return Ok(reason),
-                Some(Event::Message { payload, .. }) => {
-                    let text = String::from_utf8_lossy(&payload);
-                    return Err(format!("{}: unexpected {text}", self.name));
-                }
-                Some(_) => {}
-                None => return Err(format!("{}: the server never closed", self.name)),
-            }
-        }
-    }
-
-    /// Sends nothing for `quiet` but what the endpoint sends on its own
-    /// (keepalives); an error if the session closes meanwhile.
-    fn quiet(&mut self, quiet: Duration) -> Result<(), String> {
-        let deadline = Instant::now() + quiet;
+    /// Waits until `deadline` for the server to close the session (its
+    /// reason) while sending nothing but what the endpoint sends on its own
+    /// (keepalives); an error on a message.
+    fn close_within(&mut self, deadline: Instant) -> Result<Option<CloseReason>, String> {
         while let Some(event) = self.next_event(deadline)? {
             match event {
-                Event::PeerClosed { reason, .. } => {
-                    return Err(format!("{}: closed while quiet: {reason:?}", self.name))
-                }
+                Event::PeerClosed { reason, .. } => return Ok(Some(reason)),
                 Event::Message { payload, .. } => {
                     let text = String::from_utf8_lossy(&payload);
                     return Err(format!("{}: unexpected {text}", self.name));
@@ -438,7 +415,19 @@ impl Client {
                 _ => {}
             }
         }
-        Ok(())
+        Ok(None)
+    }
+
+    fn closed(&mut self) -> Result<CloseReason, String> {
+        self.close_within(Instant::now() + WAIT)?
+            .ok_or_else(|| format!("{}: the server never closed", self.name))
+    }
+
+    fn quiet(&mut self, quiet: Duration) -> Result<(), String> {
+        match self.close_within(Instant::now() + quiet)? {
+            Some(reason) => Err(format!("{}: closed while quiet: {reason:?}", self.name)),
+            None => Ok(()),
+        }
     }
 
     /// Sends the last message datagram again, bytes unchanged (its session
