@@ -175,7 +175,10 @@ pub use config::{
 pub use error::{Backlogged, DropReason, OpenError, PeerError, SendError, SendErrorKind};
 pub use event::{CloseReason, Event};
 pub use segment::{Header, HEADER_LEN, VERSION};
-pub use session::{NoticeReason, CLOSE_NOTICE_LEN, SESSION_HEADER_LEN};
+pub use session::{
+    NoticeReason, SessionIds, CLOSE_NOTICE_LEN, KIND_CLOSE, KIND_DATA, KIND_KEEPALIVE,
+    SESSION_HEADER_LEN,
+};
 pub use stats::{EndpointStats, ErrorStats, PeerStats, SessionStats};
 
 use crate::buf::Flow;

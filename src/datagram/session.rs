@@ -32,12 +32,12 @@ pub const SESSION_HEADER_LEN: usize = 5;
 /// receiver's session id.
 pub const CLOSE_NOTICE_LEN: usize = 10;
 
-/// Kind byte of a datagram carrying (part of) a message.
-pub(crate) const KIND_DATA: u8 = 0x10;
+/// Kind byte of a datagram carrying (part of) a message (sessions on).
+pub const KIND_DATA: u8 = 0x10;
 /// Kind byte of a close notice.
-pub(crate) const KIND_CLOSE: u8 = 0x11;
+pub const KIND_CLOSE: u8 = 0x11;
 /// Kind byte of a keepalive.
-pub(crate) const KIND_KEEPALIVE: u8 = 0x12;
+pub const KIND_KEEPALIVE: u8 = 0x12;
 
 /// Why a peer closed a session, as its close notice says (sessions on).
 ///
@@ -209,13 +209,15 @@ impl Head {
     }
 }
 
-/// The two ids of one session, as one side holds them.
+/// The two ids of one session, as one side holds them
+/// ([`Endpoint::session_ids`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct SessionIds {
+#[non_exhaustive]
+pub struct SessionIds {
     /// This endpoint's id, in every datagram it sends to the peer.
-    pub(crate) local: u32,
+    pub local: u32,
     /// The peer's id, once a datagram from it arrived.
-    pub(crate) remote: Option<u32>,
+    pub remote: Option<u32>,
 }
 
 /// An endpoint's session bookkeeping beyond its peer table.

@@ -148,6 +148,30 @@ impl ErrorStats {
 }
 
 impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
+    /// The ids of the session with `peer` (sessions on, the peer open):
+    /// the one this endpoint sends, and the peer's once it was heard from.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use sansproto::datagram::{Config, Endpoint, Sessions};
+    /// use std::time::Instant;
+    ///
+    /// let mut config = Config::default();
+    /// config.sessions = Some(Sessions::default());
+    /// let mut a = Endpoint::new(config).unwrap();
+    /// let peer = "192.0.2.1:4000";
+    /// a.open(peer, Instant::now()).unwrap();
+    /// a.send(peer, Bytes::from_static(b"hi")).unwrap();
+    /// let mut datagram = Vec::new();
+    /// a.poll_transmit(&mut datagram);
+    /// let ids = a.session_ids(&peer).unwrap();
+    /// assert_eq!(datagram[1..5], ids.local.to_be_bytes()); // after the kind byte
+    /// assert_eq!(ids.remote, None); // nothing heard yet
+    /// ```
+    pub fn session_ids(&self, peer: &A) -> Option<super::SessionIds> {
+        self.peers.get(peer)?.session
+    }
+
     /// The endpoint's totals, returned by value (see [`EndpointStats`]).
     /// Counting is always on and costs a few additions per datagram,
     /// never per byte.

@@ -1,6 +1,6 @@
 //! Why a prefix [`Builder`](super::Builder) refuses to build.
 
-/// Why a [`Builder`] refused to build.
+/// Why a [`Builder`](super::Builder) refused to build.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
