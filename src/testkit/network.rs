@@ -438,17 +438,16 @@ impl<N: DatagramNode> Network<N> {
         self.in_flight.len()
     }
 
-    /// Runs everything due at the current time until nothing moves: every
-    /// node's timers, its datagrams onto the network, the copies that have
-    /// arrived into their destinations, and every event out.
+    /// Runs everything due at the current time until nothing moves: the
+    /// copies that have arrived into their destinations, every node's
+    /// timers, its datagrams onto the network, and every event out.
+    ///
+    /// Arrivals come first: a datagram that arrives at the very instant a
+    /// node's timer is due is received before the timer runs, as an event
+    /// loop that reads its socket before it checks its timers would do.
     pub fn settle(&mut self) {
         loop {
             let mut moved = false;
-            for i in 0..self.nodes.len() {
-                self.nodes[i].node.handle_timeout(self.now);
-                self.collect(i);
-                moved |= self.transmit(i);
-            }
             while self
                 .in_flight
                 .peek()
@@ -458,6 +457,11 @@ impl<N: DatagramNode> Network<N> {
                     self.arrive(flight);
                     moved = true;
                 }
+            }
+            for i in 0..self.nodes.len() {
+                self.nodes[i].node.handle_timeout(self.now);
+                self.collect(i);
+                moved |= self.transmit(i);
             }
             if !moved {
                 return;
