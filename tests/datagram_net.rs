@@ -77,6 +77,7 @@ fn send_messages(net: &mut Net, seed: u64, count: u32) -> (Vec<usize>, HashMap<u
         net.node_mut(&SENDER)
             .send(RECEIVER, tagged_message(seq, len))
             .unwrap();
+        // Its datagrams onto the network now, to read the id off the last.
         net.settle();
         let header = Header::parse(&net.trace().last().unwrap().datagram).unwrap();
         seq_of_id.insert(header.message_id, seq);
@@ -199,15 +200,14 @@ fn peers_expire_at_the_idle_timeout_after_their_last_datagram() {
             .filter(|(_, e)| matches!(e, Event::PeerOpened { .. } | Event::PeerClosed { .. }))
             .cloned()
             .collect();
-        let sender = SENDER;
         assert_eq!(lifecycle.len(), 2, "seed {seed}");
-        assert_eq!(lifecycle[0].1, Event::PeerOpened { peer: sender });
+        assert_eq!(lifecycle[0].1, Event::PeerOpened { peer: SENDER });
         assert_eq!(
             lifecycle[1],
             (
                 last + Duration::from_secs(20),
                 Event::PeerClosed {
-                    peer: sender,
+                    peer: SENDER,
                     reason: CloseReason::IdleTimeout
                 }
             )
