@@ -1,17 +1,23 @@
-//! Endpoints over a simulated lossy, reordering, duplicating network.
+//! Endpoints over the testkit's simulated lossy, reordering, duplicating
+//! network.
+#![cfg(feature = "testkit")]
 
 mod common;
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
+use bytes::Bytes;
 use rand::{RngExt, SeedableRng};
-use sansproto::datagram::{CloseReason, Config, DropReason, Event, Header};
+use sansproto::datagram::{CloseReason, Config, DropReason, Endpoint, Event, Header};
+use sansproto::testkit::{Conditions, Network};
 
-use common::datagram::{check_tagged, tagged_message, Conditions, Net};
+use common::datagram::{check_tagged, tagged_message};
 
-const SENDER: usize = 0;
-const RECEIVER: usize = 1;
+const SENDER: u8 = 1;
+const RECEIVER: u8 = 2;
+
+type Net = Network<Endpoint<u8>>;
 
 fn config() -> Config {
     let mut config = Config::segmented();
@@ -25,13 +31,35 @@ fn config() -> Config {
     config
 }
 
+/// Delays from 1 to 40 ms: they overlap, so datagrams reorder.
 fn lossy() -> Conditions {
     Conditions {
         loss: 0.03,
         duplicate: 0.05,
-        min_delay: Duration::from_millis(1),
-        max_delay: Duration::from_millis(40),
+        latency: Duration::from_millis(1),
+        jitter: Duration::from_millis(39),
+        ..Conditions::default()
     }
+}
+
+/// A sender and a receiver, their randomness drawn from `seed`.
+fn network(conditions: Conditions, seed: u64) -> Net {
+    let endpoint = |seed| Endpoint::with_random(config(), sansproto::seeded_random(seed)).unwrap();
+    let mut net = Network::new(conditions, seed);
+    net.add(SENDER, endpoint(seed.wrapping_mul(2)));
+    net.add(RECEIVER, endpoint(seed.wrapping_mul(2) + 1));
+    net
+}
+
+/// The messages the receiver took, in order, with their senders.
+fn messages(net: &mut Net) -> Vec<(u8, Bytes)> {
+    net.take_events(&RECEIVER)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Message { peer, payload } => Some((peer, payload)),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Sends `count` tagged messages of random sizes, 100 ms apart, and returns
@@ -46,9 +74,12 @@ fn send_messages(net: &mut Net, seed: u64, count: u32) -> (Vec<usize>, HashMap<u
             1 => rng.random_range(1464..=6000),
             _ => rng.random_range(6000..=200_000),
         };
-        net.send(SENDER, RECEIVER, tagged_message(seq, len))
+        net.node_mut(&SENDER)
+            .send(RECEIVER, tagged_message(seq, len))
             .unwrap();
-        let header = Header::parse(&net.sent.last().unwrap().bytes).unwrap();
+        // Its datagrams onto the network now, to read the id off the last.
+        net.settle();
+        let header = Header::parse(&net.trace().last().unwrap().datagram).unwrap();
         seq_of_id.insert(header.message_id, seq);
         lens.push(len);
         net.run_for(Duration::from_millis(100));
@@ -60,8 +91,8 @@ fn send_messages(net: &mut Net, seed: u64, count: u32) -> (Vec<usize>, HashMap<u
 /// counted once), by sequence number.
 fn arrived_whole(net: &Net, seq_of_id: &HashMap<u32, u32>) -> HashSet<u32> {
     let mut indices: HashMap<u32, (u16, HashSet<u16>)> = HashMap::new();
-    for d in net.delivered.iter().filter(|d| d.to == net.addr(RECEIVER)) {
-        let h = Header::parse(&d.bytes).unwrap();
+    for a in net.arrivals().iter().filter(|a| a.to == RECEIVER) {
+        let h = Header::parse(&a.datagram).unwrap();
         indices
             .entry(h.message_id)
             .or_insert((h.count, HashSet::new()))
@@ -78,15 +109,13 @@ fn arrived_whole(net: &Net, seq_of_id: &HashMap<u32, u32>) -> HashSet<u32> {
 #[test]
 fn whole_messages_are_delivered_exactly_once_and_intact() {
     for seed in 0..3 {
-        let mut net = Net::new(seed, lossy());
-        net.add_node(config());
-        net.add_node(config());
+        let mut net = network(lossy(), seed);
         let (lens, seq_of_id) = send_messages(&mut net, seed, 60);
-        net.run_to_quiet();
+        net.run_until_idle();
 
         let mut delivered = HashSet::new();
-        for (_, from, payload) in net.messages(RECEIVER) {
-            assert_eq!(from, net.addr(SENDER));
+        for (from, payload) in messages(&mut net) {
+            assert_eq!(from, SENDER);
             let seq = check_tagged(&payload).expect("message corrupted");
             assert_eq!(payload.len(), lens[seq as usize]);
             assert!(
@@ -102,38 +131,35 @@ fn whole_messages_are_delivered_exactly_once_and_intact() {
             "seed {seed}: {}",
             whole.len()
         );
-        assert!(net.delivered.len() > net.sent.len(), "duplicates happened");
+        let stats = net.stats();
+        assert!(stats.delivered > stats.sent, "duplicates happened");
 
-        let rx = &net.nodes[RECEIVER].endpoint;
+        let rx = net.node(&RECEIVER);
         assert_eq!((rx.buffered_bytes(), rx.partial_count()), (0, 0));
     }
 }
 
 #[test]
 fn partial_messages_time_out_and_free_their_memory() {
-    let mut net = Net::new(
-        7,
-        Conditions {
-            loss: 0.2,
-            ..lossy()
-        },
-    );
-    net.add_node(config());
-    net.add_node(config());
+    let conditions = Conditions {
+        loss: 0.2,
+        ..lossy()
+    };
+    let mut net = network(conditions, 7);
     let (_, seq_of_id) = send_messages(&mut net, 7, 20);
-    assert!(net.nodes[RECEIVER].endpoint.buffered_bytes() > 0);
-    assert!(net.nodes[RECEIVER].endpoint.partial_count() > 0);
+    assert!(net.node(&RECEIVER).buffered_bytes() > 0);
+    assert!(net.node(&RECEIVER).partial_count() > 0);
 
     // Each timed-out partial message went exactly 5 s after its first
     // fragment arrived.
-    net.run_to_quiet();
+    net.run_until_idle();
     let mut first_arrival = HashMap::new();
-    for d in net.delivered.iter().filter(|d| d.to == net.addr(RECEIVER)) {
-        let h = Header::parse(&d.bytes).unwrap();
-        first_arrival.entry(h.message_id).or_insert(d.at);
+    for a in net.arrivals().iter().filter(|a| a.to == RECEIVER) {
+        let h = Header::parse(&a.datagram).unwrap();
+        first_arrival.entry(h.message_id).or_insert(a.at);
     }
-    let timed_out: Vec<_> = net.nodes[RECEIVER]
-        .events
+    let timed_out: Vec<_> = net
+        .events(&RECEIVER)
         .iter()
         .filter_map(|(at, e)| match e {
             Event::MessageDropped {
@@ -150,76 +176,83 @@ fn partial_messages_time_out_and_free_their_memory() {
         assert!(!whole.contains(&seq_of_id[id]));
         assert_eq!(*at - first_arrival[id], Duration::from_secs(5));
     }
-    let rx = &net.nodes[RECEIVER].endpoint;
+    let rx = net.node(&RECEIVER);
     assert_eq!((rx.buffered_bytes(), rx.partial_count()), (0, 0));
 }
 
 #[test]
 fn peers_expire_at_the_idle_timeout_after_their_last_datagram() {
     for seed in 0..3 {
-        let mut net = Net::new(seed, lossy());
-        net.add_node(config());
-        net.add_node(config());
+        let mut net = network(lossy(), seed);
         send_messages(&mut net, seed, 5);
-        net.run_to_quiet();
+        net.run_until_idle();
 
         let last = net
-            .delivered
+            .arrivals()
             .iter()
-            .filter(|d| d.to == net.addr(RECEIVER))
-            .map(|d| d.at)
+            .filter(|a| a.to == RECEIVER)
+            .map(|a| a.at)
             .max()
             .unwrap();
-        let lifecycle: Vec<_> = net.nodes[RECEIVER]
-            .events
+        let lifecycle: Vec<_> = net
+            .events(&RECEIVER)
             .iter()
             .filter(|(_, e)| matches!(e, Event::PeerOpened { .. } | Event::PeerClosed { .. }))
             .cloned()
             .collect();
-        let sender = net.addr(SENDER);
         assert_eq!(lifecycle.len(), 2, "seed {seed}");
-        assert_eq!(lifecycle[0].1, Event::PeerOpened { peer: sender });
+        assert_eq!(lifecycle[0].1, Event::PeerOpened { peer: SENDER });
         assert_eq!(
             lifecycle[1],
             (
                 last + Duration::from_secs(20),
                 Event::PeerClosed {
-                    peer: sender,
+                    peer: SENDER,
                     reason: CloseReason::IdleTimeout
                 }
             )
         );
         // Sending never opened a peer on the sender's side.
-        assert_eq!(net.nodes[SENDER].endpoint.peer_count(), 0);
+        assert_eq!(net.node(&SENDER).peer_count(), 0);
     }
 }
 
 #[test]
 fn echo_over_a_lossy_network_keeps_both_tables_alive() {
-    let mut net = Net::new(11, lossy());
-    let server = net.add_node(config());
-    let client = net.add_node(config());
+    // The receiver serves, the sender is its client.
+    let (server, client) = (RECEIVER, SENDER);
+    let mut net = network(lossy(), 11);
     for seq in 0..30 {
-        net.send(client, server, tagged_message(seq, 3000)).unwrap();
+        net.node_mut(&client)
+            .send(server, tagged_message(seq, 3000))
+            .unwrap();
         net.run_for(Duration::from_millis(200));
-        // The server echoes whatever it has received.
-        let pending: Vec<_> = net.nodes[server]
-            .events
-            .drain(..)
-            .filter_map(|(_, e)| match e {
+        // The server echoes whatever it has received (its datagrams go
+        // out as the network settles, at this instant).
+        let pending: Vec<_> = net
+            .take_events(&server)
+            .into_iter()
+            .filter_map(|e| match e {
                 Event::Message { peer, payload } => Some((peer, payload)),
                 _ => None,
             })
             .collect();
         for (peer, payload) in pending {
-            net.nodes[server].endpoint.send(peer, payload).unwrap();
+            net.node_mut(&server).send(peer, payload).unwrap();
         }
-        net.transmit(server);
+        net.settle();
     }
     net.run_for(Duration::from_secs(1));
-    let echoed = net.messages(client);
+    let echoed: Vec<_> = net
+        .take_events(&client)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Message { payload, .. } => Some(payload),
+            _ => None,
+        })
+        .collect();
     assert!(echoed.len() >= 20, "{} of 30 echoed", echoed.len());
-    assert!(echoed.iter().all(|(_, _, p)| check_tagged(p).is_some()));
-    assert!(net.nodes[client].endpoint.contains_peer(&net.addr(server)));
-    assert!(net.nodes[server].endpoint.contains_peer(&net.addr(client)));
+    assert!(echoed.iter().all(|p| check_tagged(p).is_some()));
+    assert!(net.node(&client).contains_peer(&server));
+    assert!(net.node(&server).contains_peer(&client));
 }

@@ -1,78 +1,122 @@
-//! Datagram sessions over a simulated network (keepalives keeping a quiet
-//! pair open, sessions over segmentation with reordering and duplicates),
-//! and random interleavings of sends, closes, raw datagrams, losses and
-//! time between two endpoints.
+//! Datagram sessions over the testkit's simulated network (keepalives
+//! keeping a quiet pair open, sessions over segmentation with reordering
+//! and duplicates; feature `testkit`), and random interleavings of sends,
+//! closes, raw datagrams, losses and time between two endpoints.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::datagram::{
-    check_tagged, config, datagrams, endpoint, events, sessions, sessions_with, tagged_message,
-    Conditions, Net,
-};
+#[cfg(feature = "testkit")]
+use common::datagram::{check_tagged, config, sessions, tagged_message};
+use common::datagram::{datagrams, endpoint, events, sessions_with};
 use proptest::prelude::*;
 use sansproto::datagram::*;
+#[cfg(feature = "testkit")]
+use sansproto::testkit::{Conditions, Network};
 
 const CLIENT: u8 = 1;
 const SERVER: u8 = 2;
 
+/// The two nodes on a network: `A` opens the sessions.
+#[cfg(feature = "testkit")]
+const A: u8 = 1;
+#[cfg(feature = "testkit")]
+const B: u8 = 2;
+
+#[cfg(feature = "testkit")]
+type Net = Network<Endpoint<u8>>;
+
+/// `A` and `B` with `config`, on a network with `conditions`.
+#[cfg(feature = "testkit")]
+fn network(config: &Config, conditions: Conditions, seed: u64) -> Net {
+    let mut net = Network::new(conditions, seed);
+    net.add(A, endpoint(config.clone(), seed.wrapping_mul(2)));
+    net.add(B, endpoint(config.clone(), seed.wrapping_mul(2) + 1));
+    net
+}
+
+/// The events of the node at `addr` not yet taken, without their times.
+#[cfg(feature = "testkit")]
+fn events_of(net: &mut Net, addr: u8) -> Vec<Event<u8>> {
+    net.events(&addr).iter().map(|(_, e)| e.clone()).collect()
+}
+
+/// The messages the node at `addr` took (events not yet taken).
+#[cfg(feature = "testkit")]
+fn messages(net: &mut Net, addr: u8) -> Vec<Bytes> {
+    events_of(net, addr)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Message { payload, .. } => Some(payload),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Two nodes, A opening a session with B and sending one message, then
 /// nothing from either application for five minutes.
+#[cfg(feature = "testkit")]
 fn quiet_pair(keepalive: Option<Duration>) -> Net {
     let mut config = config(sessions_with(|s| {
         s.keepalive_interval = keepalive;
     }));
     config.idle_timeout = Duration::from_secs(30);
-    let mut net = Net::new(5, Conditions::perfect(Duration::from_millis(20)));
-    let a = net.add_node(config.clone());
-    let b = net.add_node(config);
-    let addr_b = net.addr(b);
-    let now = net.now;
-    net.nodes[a].endpoint.open(addr_b, now).unwrap();
-    net.send(a, b, Bytes::from_static(b"hello")).unwrap();
+    // A perfect network: every datagram takes exactly 20 ms.
+    let conditions = Conditions {
+        latency: Duration::from_millis(20),
+        ..Conditions::default()
+    };
+    let mut net = network(&config, conditions, 5);
+    let now = net.now();
+    net.node_mut(&A).open(B, now).unwrap();
+    net.node_mut(&A)
+        .send(B, Bytes::from_static(b"hello"))
+        .unwrap();
     net.run_for(Duration::from_secs(300));
-    assert_eq!(net.messages(b).len(), 1, "keepalives deliver no message");
-    assert!(net.messages(a).is_empty());
+    assert_eq!(
+        messages(&mut net, B).len(),
+        1,
+        "keepalives deliver no message"
+    );
+    assert!(messages(&mut net, A).is_empty());
     net
 }
 
+#[cfg(feature = "testkit")]
 #[test]
 fn keepalives_keep_a_quiet_pair_open_and_without_them_it_expires() {
-    let net = quiet_pair(Some(Duration::from_secs(10)));
-    for n in 0..2 {
-        let closes = net
-            .events(n)
+    let mut net = quiet_pair(Some(Duration::from_secs(10)));
+    for n in [A, B] {
+        let closes = events_of(&mut net, n)
+            .iter()
             .filter(|e| matches!(e, Event::PeerClosed { .. }))
             .count();
         assert_eq!(closes, 0, "node {n}");
-        let stats = net.nodes[n].endpoint.stats();
+        let stats = net.node(&n).stats();
         assert!(stats.sessions.keepalives_sent >= 29, "{stats:?}");
         assert!(stats.sessions.keepalives_received >= 29, "{stats:?}");
-        assert_eq!(stats.rx.messages, if n == 1 { 1 } else { 0 });
+        assert_eq!(stats.rx.messages, if n == B { 1 } else { 0 });
     }
     assert_eq!(
-        (
-            net.nodes[0].endpoint.peer_count(),
-            net.nodes[1].endpoint.peer_count()
-        ),
+        (net.node(&A).peer_count(), net.node(&B).peer_count()),
         (1, 1)
     );
 
-    let net = quiet_pair(None);
-    for n in 0..2 {
-        let closes: Vec<_> = net
-            .events(n)
+    let mut net = quiet_pair(None);
+    for n in [A, B] {
+        let closes: Vec<_> = events_of(&mut net, n)
+            .into_iter()
             .filter(|e| matches!(e, Event::PeerClosed { .. }))
             .collect();
         assert_eq!(closes.len(), 1, "node {n}: {closes:?}");
-        assert_eq!(net.nodes[n].endpoint.peer_count(), 0);
+        assert_eq!(net.node(&n).peer_count(), 0);
     }
     // A expired first (it never heard from B) and told B, which closed on
     // the notice as its own timer came due.
     assert!(matches!(
-        net.events(1).last(),
+        events_of(&mut net, B).last(),
         Some(Event::PeerClosed {
             reason: CloseReason::ClosedByPeer(NoticeReason::Expired),
             ..
@@ -80,32 +124,33 @@ fn keepalives_keep_a_quiet_pair_open_and_without_them_it_expires() {
     ));
 }
 
+#[cfg(feature = "testkit")]
 #[test]
 fn sessions_over_segmentation_deliver_large_messages() {
     let mut config = Config::segmented();
     config.sessions = Some(sessions());
+    // Delays from 1 to 40 ms overlap: datagrams reorder.
     let conditions = Conditions {
         loss: 0.0,
         duplicate: 0.2,
-        min_delay: Duration::from_millis(1),
-        max_delay: Duration::from_millis(40),
+        latency: Duration::from_millis(1),
+        jitter: Duration::from_millis(39),
+        ..Conditions::default()
     };
-    let mut net = Net::new(9, conditions);
-    let a = net.add_node(config.clone());
-    let b = net.add_node(config.clone());
-    let now = net.now;
-    let addr_b = net.addr(b);
-    net.nodes[a].endpoint.open(addr_b, now).unwrap();
+    let mut net = network(&config, conditions, 9);
+    let now = net.now();
+    net.node_mut(&A).open(B, now).unwrap();
     let max = config.max_message_size();
     let lens = [5000, 1458, 1459, max];
     for (seq, len) in lens.iter().enumerate() {
-        net.send(a, b, tagged_message(seq as u32, *len)).unwrap();
+        net.node_mut(&A)
+            .send(B, tagged_message(seq as u32, *len))
+            .unwrap();
     }
     net.run_for(Duration::from_secs(1));
-    let mut got: Vec<_> = net
-        .messages(b)
+    let mut got: Vec<_> = messages(&mut net, B)
         .iter()
-        .map(|(_, _, m)| (check_tagged(m), m.len()))
+        .map(|m| (check_tagged(m), m.len()))
         .collect();
     got.sort();
     let want: Vec<_> = lens
@@ -114,16 +159,18 @@ fn sessions_over_segmentation_deliver_large_messages() {
         .map(|(s, l)| (Some(s as u32), *l))
         .collect();
     assert_eq!(got, want);
-    for d in &net.sent {
-        assert!(d.bytes.len() <= config.mtu);
-        assert_eq!((d.bytes[0], d.bytes[5]), (0x10, VERSION));
+    for t in net.trace() {
+        assert!(t.datagram.len() <= config.mtu);
+        assert_eq!((t.datagram[0], t.datagram[5]), (0x10, VERSION));
     }
     // 1458 bytes fill one fragment of a 1472-byte datagram exactly.
-    let one = net.sent.iter().filter(|d| d.bytes.len() == 1472).count();
+    let one = net
+        .trace()
+        .iter()
+        .filter(|t| t.datagram.len() == 1472)
+        .count();
     assert!(one >= 1);
-    let too_big = net.nodes[a]
-        .endpoint
-        .send(addr_b, Bytes::from(vec![0; max + 1]));
+    let too_big = net.node_mut(&A).send(B, Bytes::from(vec![0; max + 1]));
     assert_eq!(
         too_big.unwrap_err().kind(),
         &SendErrorKind::TooLarge { max }

@@ -30,7 +30,7 @@ mod recorder;
 mod replay;
 mod transcript;
 
-pub use network::{Conditions, DatagramNode, Fate, Network, NetworkStats, Transit};
+pub use network::{Arrival, Conditions, DatagramNode, Fate, Network, NetworkStats, Transit};
 pub use pair::Pair;
 pub use recorder::Recorder;
 pub use replay::ReplayError;

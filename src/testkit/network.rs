@@ -132,6 +132,23 @@ pub struct Transit<A> {
     pub fate: Fate,
 }
 
+/// A datagram copy a [`Network`] handed to its destination, in its
+/// [`arrivals`](Network::arrivals).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Arrival<A> {
+    /// When it arrived, in virtual time since the network was made.
+    pub at: Duration,
+    /// The sender.
+    pub from: A,
+    /// The destination.
+    pub to: A,
+    /// The datagram.
+    pub datagram: Bytes,
+    /// Whether the destination took it; `false` when it refused it even
+    /// with its events polled (counted in [`NetworkStats::refused`]).
+    pub accepted: bool,
+}
+
 /// What a [`Network`] did with the datagrams it carried.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct NetworkStats {
@@ -185,7 +202,8 @@ impl<A> Ord for Flight<A> {
 struct Node<N: DatagramNode> {
     addr: N::Addr,
     node: N,
-    events: Vec<N::Event>,
+    /// Events not yet taken, with the virtual time they were polled.
+    events: Vec<(Duration, N::Event)>,
 }
 
 /// Datagram nodes ([`Endpoint`]s, or anything [`DatagramNode`]) joined by a
@@ -244,6 +262,7 @@ pub struct Network<N: DatagramNode> {
     in_flight: BinaryHeap<Reverse<Flight<N::Addr>>>,
     seq: u64,
     trace: Vec<Transit<N::Addr>>,
+    arrivals: Vec<Arrival<N::Addr>>,
     stats: NetworkStats,
 }
 
@@ -261,6 +280,7 @@ impl<N: DatagramNode> Network<N> {
             in_flight: BinaryHeap::new(),
             seq: 0,
             trace: Vec::new(),
+            arrivals: Vec::new(),
             stats: NetworkStats::default(),
         }
     }
@@ -318,6 +338,46 @@ impl<N: DatagramNode> Network<N> {
         let i = self.index(addr);
         self.collect(i);
         std::mem::take(&mut self.nodes[i].events)
+            .into_iter()
+            .map(|(_, event)| event)
+            .collect()
+    }
+
+    /// The events the node at `addr` reported and that are not yet taken,
+    /// oldest first, each with the virtual time (since the network was
+    /// made) at which the network polled it: the instant of the timer,
+    /// arrival or call that caused it. Unlike
+    /// [`take_events`](Network::take_events), it leaves them in place.
+    ///
+    /// ```
+    /// use sansproto::datagram::{CloseReason, Config, Endpoint, Event};
+    /// use sansproto::testkit::{Conditions, Network};
+    /// use std::time::Duration;
+    ///
+    /// let mut config = Config::default();
+    /// config.idle_timeout = Duration::from_secs(20);
+    /// let endpoint = |seed| Endpoint::with_random(config.clone(), sansproto::seeded_random(seed));
+    /// let mut net = Network::new(Conditions::default(), 0);
+    /// net.add("a", endpoint(1).unwrap());
+    /// net.add("b", endpoint(2).unwrap());
+    /// net.node_mut(&"a").send("b", "hello".into()).unwrap();
+    /// net.run_until_idle();
+    /// // b heard from a after the 1 ms of latency, and forgot it 20 s later.
+    /// let closed = Event::PeerClosed { peer: "a", reason: CloseReason::IdleTimeout };
+    /// let events = net.events(&"b");
+    /// assert_eq!(events[0], (Duration::from_millis(1), Event::PeerOpened { peer: "a" }));
+    /// assert_eq!(events.last(), Some(&(Duration::from_millis(20_001), closed)));
+    /// assert_eq!(net.take_events(&"b").len(), 3);
+    /// assert!(net.events(&"b").is_empty());
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// When no node has `addr`.
+    pub fn events(&mut self, addr: &N::Addr) -> &[(Duration, N::Event)] {
+        let i = self.index(addr);
+        self.collect(i);
+        &self.nodes[i].events
     }
 
     /// The virtual time now.
@@ -335,6 +395,39 @@ impl<N: DatagramNode> Network<N> {
         &self.trace
     }
 
+    /// Every datagram copy handed to a destination node so far, in the
+    /// order they arrived, with when: a duplicated datagram arrives twice,
+    /// a lost or dropped one never.
+    ///
+    /// ```
+    /// use sansproto::datagram::{Config, Endpoint};
+    /// use sansproto::testkit::{Conditions, Network};
+    /// use std::time::Duration;
+    ///
+    /// let endpoint = |seed| Endpoint::with_random(Config::default(), sansproto::seeded_random(seed));
+    /// let conditions = Conditions {
+    ///     duplicate: 1.0,
+    ///     latency: Duration::from_millis(10),
+    ///     jitter: Duration::from_millis(5),
+    ///     ..Conditions::default()
+    /// };
+    /// let mut net = Network::new(conditions, 3);
+    /// net.add(1u8, endpoint(1).unwrap());
+    /// net.add(2u8, endpoint(2).unwrap());
+    /// net.node_mut(&1).send(2, "twice".into()).unwrap();
+    /// net.run_for(Duration::from_millis(20));
+    /// assert_eq!(net.trace().len(), 1);
+    /// let arrivals = net.arrivals();
+    /// assert_eq!(arrivals.len(), 2);
+    /// for a in arrivals {
+    ///     assert_eq!((a.from, a.to, &a.datagram[..], a.accepted), (1, 2, &b"twice"[..], true));
+    ///     assert!(a.at >= Duration::from_millis(10) && a.at <= Duration::from_millis(15));
+    /// }
+    /// ```
+    pub fn arrivals(&self) -> &[Arrival<N::Addr>] {
+        &self.arrivals
+    }
+
     /// What the network did so far.
     pub fn stats(&self) -> NetworkStats {
         self.stats
@@ -345,17 +438,16 @@ impl<N: DatagramNode> Network<N> {
         self.in_flight.len()
     }
 
-    /// Runs everything due at the current time until nothing moves: every
-    /// node's timers, its datagrams onto the network, the copies that have
-    /// arrived into their destinations, and every event out.
+    /// Runs everything due at the current time until nothing moves: the
+    /// copies that have arrived into their destinations, every node's
+    /// timers, its datagrams onto the network, and every event out.
+    ///
+    /// Arrivals come first: a datagram that arrives at the very instant a
+    /// node's timer is due is received before the timer runs, as an event
+    /// loop that reads its socket before it checks its timers would do.
     pub fn settle(&mut self) {
         loop {
             let mut moved = false;
-            for i in 0..self.nodes.len() {
-                self.nodes[i].node.handle_timeout(self.now);
-                self.collect(i);
-                moved |= self.transmit(i);
-            }
             while self
                 .in_flight
                 .peek()
@@ -365,6 +457,11 @@ impl<N: DatagramNode> Network<N> {
                     self.arrive(flight);
                     moved = true;
                 }
+            }
+            for i in 0..self.nodes.len() {
+                self.nodes[i].node.handle_timeout(self.now);
+                self.collect(i);
+                moved |= self.transmit(i);
             }
             if !moved {
                 return;
@@ -420,9 +517,10 @@ impl<N: DatagramNode> Network<N> {
     }
 
     fn collect(&mut self, i: usize) {
+        let at = self.elapsed();
         let node = &mut self.nodes[i];
         while let Some(event) = node.node.poll_event() {
-            node.events.push(event);
+            node.events.push((at, event));
         }
     }
 
@@ -492,19 +590,28 @@ impl<N: DatagramNode> Network<N> {
         let to = flight.to;
         let result = self.nodes[to]
             .node
-            .receive(flight.from.clone(), flight.datagram, now);
+            .receive(flight.from.clone(), flight.datagram.clone(), now);
         let result = match result {
             Ok(()) => Ok(()),
             // Backlogged: poll its events, then offer it again.
             Err(datagram) => {
                 self.collect(to);
-                self.nodes[to].node.receive(flight.from, datagram, now)
+                self.nodes[to]
+                    .node
+                    .receive(flight.from.clone(), datagram, now)
             }
         };
         match result {
             Ok(()) => self.stats.delivered += 1,
             Err(_) => self.stats.refused += 1,
         }
+        self.arrivals.push(Arrival {
+            at: self.elapsed(),
+            from: flight.from,
+            to: self.nodes[to].addr.clone(),
+            datagram: flight.datagram,
+            accepted: result.is_ok(),
+        });
         self.collect(to);
     }
 
