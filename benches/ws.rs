@@ -14,6 +14,7 @@ use sansproto::ws::{
     encode_frame, Config, Connection, DeflateConfig, Event, ExtensionFactory, ExtensionOffer,
     Message, OpCode, PerMessageDeflate, PreparedMessage, Role,
 };
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 /// What a socket loop hands over per read.
@@ -305,7 +306,79 @@ fn prepared(c: &mut Criterion) {
             })
         });
     }
+    floor(&mut group);
     group.finish();
+}
+
+/// A connection's size without the queue a [`Bare`] has.
+const STATE: usize = std::mem::size_of::<Connection>() - std::mem::size_of::<VecDeque<Bytes>>();
+
+/// A stand-in for a connection: its size, a frame counter and a queue of
+/// shared chunks, and no protocol at all.
+struct Bare {
+    _state: [u8; STATE],
+    frames: u64,
+    chunks: VecDeque<Bytes>,
+}
+
+/// The floor of both ways for the same fan-out, with no protocol at all:
+/// per connection, a frame count and a shared chunk pushed into a struct
+/// of a connection's size (`floor_share`), against the frame copied into
+/// a buffer of its own (`floor_copy`). Their ratio is the most sharing can
+/// save on this machine.
+fn floor(group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) {
+    let frame = Bytes::from(vec![0x81u8; 1028]);
+    let mut bare: Vec<Bare> = (0..FAN_OUT)
+        .map(|_| Bare {
+            _state: [0; STATE],
+            frames: 0,
+            chunks: VecDeque::new(),
+        })
+        .collect();
+    group.bench_function("floor_1KiB_x10000/share", |b| {
+        b.iter_custom(|iters| {
+            let mut spent = Duration::ZERO;
+            for _ in 0..iters {
+                let start = Instant::now();
+                for conn in bare.iter_mut() {
+                    conn.frames += 1;
+                    conn.chunks.push_back(black_box(&frame).clone());
+                }
+                spent += start.elapsed();
+                let queued: usize = bare
+                    .iter_mut()
+                    .map(|c| c.chunks.drain(..).map(|f| f.len()).sum::<usize>())
+                    .sum();
+                assert_eq!(queued, FAN_OUT * frame.len());
+            }
+            spent
+        })
+    });
+    let mut buffers: Vec<Vec<u8>> = vec![Vec::new(); FAN_OUT];
+    group.bench_function("floor_1KiB_x10000/copy", |b| {
+        b.iter_custom(|iters| {
+            let mut spent = Duration::ZERO;
+            for _ in 0..iters {
+                let start = Instant::now();
+                for buffer in buffers.iter_mut() {
+                    buffer.extend_from_slice(black_box(&frame));
+                }
+                spent += start.elapsed();
+                // Emptied with their allocations kept, as a connection's
+                // send queue keeps its own.
+                let queued: usize = buffers
+                    .iter_mut()
+                    .map(|b| {
+                        let n = b.len();
+                        b.clear();
+                        n
+                    })
+                    .sum();
+                assert_eq!(queued, FAN_OUT * frame.len());
+            }
+            spent
+        })
+    });
 }
 
 criterion_group!(benches, server_receive, encode, prepared);
