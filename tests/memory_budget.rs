@@ -258,3 +258,41 @@ mod prefix {
         );
     }
 }
+
+/// Reading straight into the machines offers room for a whole socket read
+/// (64 KiB and more); the budget is charged for the bytes held, not that
+/// room, so a budget smaller than a read still lets small messages through.
+#[test]
+fn reads_into_the_buffer_are_charged_for_their_bytes_not_their_room() {
+    let config = Config::default().with_memory_budget(16 << 10);
+    let mut server = session(Role::Server, config);
+    let messages: Vec<Vec<u8>> = (0..30).map(|i| vec![i as u8; 500]).collect();
+    let wire = client_wire(1 << 20, &messages);
+    let mut got = 0;
+    for piece in wire.chunks(700) {
+        let room = server.receive_buffer(64 << 10).expect("room to read into");
+        room[..piece.len()].copy_from_slice(piece);
+        server.commit_received(piece.len()).unwrap();
+        while let Some(Event::Message(m)) = server.poll_event() {
+            assert_eq!(m.as_bytes(), &messages[got][..]);
+            got += 1;
+        }
+    }
+    assert_eq!(got, 30);
+    assert!(server.error().is_none());
+
+    use sansproto::prefix;
+    let config = prefix::Config::builder()
+        .memory_budget(16 << 10)
+        .build()
+        .unwrap();
+    let mut conn = prefix::Connection::new(config);
+    let mut frame = 500u32.to_be_bytes().to_vec();
+    frame.extend([7u8; 500]);
+    for _ in 0..30 {
+        let buf = conn.receive_buf_mut(64 << 10).expect("room to read into");
+        buf.extend_from_slice(&frame);
+        conn.commit_appended().unwrap();
+        assert!(matches!(conn.poll_event(), Some(prefix::Event::Frame(f)) if f.len() == 500));
+    }
+}

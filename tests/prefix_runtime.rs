@@ -498,3 +498,27 @@ fn parts_with_a_wrong_header_come_back() {
     assert_eq!(err.into_payload(), parts);
     assert_eq!(conn.queued_bytes(), 0);
 }
+
+/// Bytes read into the buffer after the connection ended are dropped, as
+/// `receive` ignores them, and a read that leaves nothing buffered gives
+/// the buffer back.
+#[test]
+fn reads_committed_after_the_end_are_dropped_and_an_idle_buffer_is_released() {
+    let mut conn = Connection::new(Config::default());
+    let room = conn.receive_buffer(4096).expect("room");
+    room[..6].copy_from_slice(b"\x00\x00\x00\x02hi");
+    conn.commit_received(6).unwrap();
+    assert_eq!(conn.poll_event(), Some(Event::Frame("hi".into())));
+    assert_eq!(
+        conn.memory_usage().receive,
+        0,
+        "a drained read buffer is released"
+    );
+
+    let room = conn.receive_buffer(4096).expect("room");
+    room[..3].copy_from_slice(b"abc");
+    conn.close();
+    conn.commit_received(3).unwrap();
+    assert_eq!(conn.buffered_bytes(), 0);
+    assert_eq!(conn.poll_event(), None);
+}

@@ -299,3 +299,52 @@ async fn a_refused_send_hands_the_message_back() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A peer that sends a plain HTTP request and half-closes, at a
+/// connection that never answers it: `next()` ends instead of reading the
+/// ended stream again and again.
+#[tokio::test]
+async fn an_ended_stream_is_not_read_again() {
+    use tokio::io::AsyncWriteExt;
+    let (ours, mut theirs) = tokio::io::duplex(4096);
+    let mut ws = WebSocket::new(ours, Connection::server(Config::default()));
+    theirs
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    theirs.shutdown().await.unwrap();
+    let ended = tokio::time::timeout(Duration::from_secs(5), ws.next()).await;
+    assert!(ended.expect("next() returns").is_none());
+}
+
+/// A peer that reads nothing does not hold the deadlines off: the close
+/// deadline passes, and is reported, while the Close frame still waits to
+/// be written.
+#[tokio::test(start_paused = true)]
+async fn deadlines_run_while_the_output_waits() {
+    let (ours, _theirs) = tokio::io::duplex(1024);
+    let config = Config::default().with_close_timeout(Some(Duration::from_secs(3)));
+    let conn = Connection::after_handshake(
+        Role::Server,
+        config,
+        None,
+        None,
+        sansproto::seeded_random(9),
+    );
+    let mut ws = WebSocket::new(ours, conn);
+    ws.connection()
+        .send(Message::from(vec![0u8; 100_000]))
+        .unwrap();
+    ws.connection().close(CloseCode::NORMAL, "bye").unwrap();
+    let start = Instant::now();
+    let event = ws.next_event().await.unwrap();
+    assert!(
+        matches!(&event, Some(sansproto::ws::Event::Closed(c)) if !c.clean),
+        "{event:?}"
+    );
+    assert_eq!(start.elapsed(), Duration::from_secs(3));
+    assert_eq!(
+        ws.connection().error(),
+        Some(&sansproto::ws::Error::Timeout(TimeoutKind::Close))
+    );
+}

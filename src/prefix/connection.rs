@@ -355,8 +355,8 @@ impl Connection {
     /// input; call [`receive_eof`](Self::receive_eof) at the end of the
     /// stream.
     pub fn commit_received(&mut self, n: usize) -> Result<(), DecodeError> {
-        let (n, _) = self.recv.commit(n);
-        self.take_read(n)
+        let (n, short) = self.recv.commit(n);
+        self.take_read(n, short)
     }
 
     /// The receive buffer itself, with room for at least `min` more bytes,
@@ -376,17 +376,28 @@ impl Connection {
     /// [`receive_buf_mut`](Self::receive_buf_mut) lent, as
     /// [`commit_received`](Self::commit_received) takes its count.
     pub fn commit_appended(&mut self) -> Result<(), DecodeError> {
-        let (n, _) = self.recv.take_appended();
-        self.take_read(n)
+        let (n, short) = self.recv.take_appended();
+        self.take_read(n, short)
     }
 
-    /// Decodes `n` bytes a read put at the end of the receive buffer.
-    fn take_read(&mut self, n: usize) -> Result<(), DecodeError> {
-        match &self.state {
+    /// Decodes `n` bytes a read put at the end of the receive buffer;
+    /// `short` when it did not fill the room it had. Once the connection
+    /// has ended they are dropped, as `receive` ignores input then.
+    fn take_read(&mut self, n: usize, short: bool) -> Result<(), DecodeError> {
+        let result = match &self.state {
             State::Open if n > 0 => self.take_input(n),
-            State::Open | State::Closed => Ok(()),
-            State::Failed(e) => Err(e.clone()),
+            State::Open => Ok(()),
+            State::Closed | State::Failed(_) => {
+                let kept = self.recv.len().saturating_sub(n);
+                self.recv.truncate(kept);
+                self.error().cloned().map_or(Ok(()), Err)
+            }
+        };
+        if short {
+            // An idle connection keeps no read buffer.
+            self.recv.release_if_empty();
         }
+        result
     }
 
     /// What is queued to send, as a [`Buf`](bytes::Buf) of chunks for a

@@ -387,8 +387,9 @@ impl Builder {
     }
 
     /// The most a [`Connection`] may hold in memory, as its
-    /// [`memory_usage`](Connection::memory_usage) counts it (default: no
-    /// budget). Input that takes it past the budget fails the connection
+    /// [`memory_usage`](Connection::memory_usage) counts it, with the
+    /// receive buffer and the send queue charged for the bytes they hold
+    /// (default: no budget). Input that takes it past the budget fails the connection
     /// ([`DecodeError::OverBudget`]); a send that would is refused
     /// ([`SendErrorKind::OverBudget`]) with the payload handed back.
     pub fn memory_budget(mut self, bytes: usize) -> Self {

@@ -44,6 +44,8 @@ pub(crate) struct Driven<S, M> {
     sleep: Option<Pin<Box<Sleep>>>,
     /// The machine's failure was returned once.
     reported: bool,
+    /// The stream's read side ended.
+    eof: bool,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin, M: Machine> Driven<S, M> {
@@ -53,6 +55,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin, M: Machine> Driven<S, M> {
             machine,
             sleep: None,
             reported: false,
+            eof: false,
         }
     }
 
@@ -68,11 +71,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin, M: Machine> Driven<S, M> {
             if let Some(event) = self.machine.poll_event() {
                 return Poll::Ready(Ok(Some(event)));
             }
-            ready!(self.poll_flush(cx))?;
+            match self.poll_flush(cx) {
+                Poll::Ready(result) => result?,
+                // A peer that reads nothing does not hold the deadlines
+                // off: they run while the output waits.
+                Poll::Pending if self.poll_deadline(cx).is_ready() => continue,
+                Poll::Pending => return Poll::Pending,
+            }
             if self.machine.is_finished() {
                 return Poll::Ready(Ok(None));
             }
-            match self.poll_read(cx) {
+            let read = if self.eof {
+                // The stream ended but the machine goes on (it waits for
+                // the application, or a deadline): nothing more to read.
+                if self.machine.poll_timeout().is_none() {
+                    return Poll::Ready(Ok(None));
+                }
+                Poll::Pending
+            } else {
+                self.poll_read(cx)
+            };
+            match read {
                 Poll::Ready(result) => result?,
                 Poll::Pending => {
                     if self.poll_deadline(cx).is_pending() {
@@ -140,7 +159,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin, M: Machine> Driven<S, M> {
 
     /// Reads once into the machine.
     fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        let Self { io, machine, .. } = self;
+        let Self {
+            io, machine, eof, ..
+        } = self;
         // `None` only while events wait to be polled: the caller polls them.
         let Some(buf) = machine.lend(READ_SIZE) else {
             return Poll::Ready(Ok(()));
@@ -149,6 +170,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin, M: Machine> Driven<S, M> {
         // Failures are sticky in the machine and come out as its events
         // and its failure.
         if n == 0 {
+            *eof = true;
             let _ = machine.receive_eof();
         } else {
             machine.take_appended();

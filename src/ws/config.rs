@@ -46,7 +46,9 @@ pub struct Config {
     /// Default 0; unused without a high mark.
     pub send_low_mark: usize,
     /// The most this connection may hold in memory, as
-    /// [`memory_usage`](super::Session::memory_usage) counts it. Input
+    /// [`memory_usage`](super::Session::memory_usage) counts it, with the
+    /// receive buffer and the send queue charged for the bytes they hold
+    /// (not the room a read is offered or the capacity a queue keeps). Input
     /// that takes it past the budget fails the connection
     /// ([`Error::OverBudget`](super::Error::OverBudget): close 1009 when
     /// it is data arriving, 1008 when it is events not polled); a send

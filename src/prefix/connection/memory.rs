@@ -58,7 +58,7 @@ impl Connection {
         let Some(budget) = self.budget else {
             return Ok(());
         };
-        let held = self.memory_usage().total();
+        let held = self.charged();
         if held.saturating_add(len) <= budget {
             return Ok(());
         }
@@ -75,10 +75,21 @@ impl Connection {
         let Some(budget) = self.budget else {
             return Ok(());
         };
-        let held = self.memory_usage().total();
+        let held = self.charged();
         if held <= budget {
             return Ok(());
         }
         Err(DecodeError::OverBudget { held, budget })
+    }
+
+    /// What the budget is charged: [`memory_usage`](Self::memory_usage)
+    /// with the receive buffer and the send queue counted by the bytes they
+    /// hold rather than their capacity, so that room offered to a read, or
+    /// spare capacity a queue keeps for reuse, fails nothing.
+    fn charged(&self) -> usize {
+        let usage = self.memory_usage();
+        let slack = usage.receive.saturating_sub(self.recv.len())
+            + usage.send.saturating_sub(self.send.len());
+        usage.total().saturating_sub(slack)
     }
 }

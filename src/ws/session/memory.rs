@@ -102,11 +102,23 @@ impl Session {
             return Err(SendErrorKind::QueueFull);
         }
         match self.config.memory_budget {
-            Some(budget) if self.memory_usage().total().saturating_add(n) > budget => {
+            Some(budget) if self.charged().0.saturating_add(n) > budget => {
                 Err(SendErrorKind::OverBudget)
             }
             _ => Ok(()),
         }
+    }
+
+    /// What the budget is charged: [`memory_usage`](Self::memory_usage)
+    /// with the receive buffer and the send queue counted by the bytes they
+    /// hold rather than their capacity, so that room offered to a read, or
+    /// spare capacity a queue keeps for reuse, fails nothing. Also the
+    /// usage itself.
+    fn charged(&self) -> (usize, MemoryUsage) {
+        let usage = self.memory_usage();
+        let slack = usage.receive.saturating_sub(self.recv.len())
+            + usage.send.saturating_sub(self.buffered_amount());
+        (usage.total().saturating_sub(slack), usage)
     }
 
     /// After input was taken (and again once it is parsed): the budget
@@ -115,8 +127,7 @@ impl Session {
         let Some(budget) = self.config.memory_budget else {
             return Ok(());
         };
-        let usage = self.memory_usage();
-        let held = usage.total();
+        let (held, usage) = self.charged();
         if held <= budget {
             return Ok(());
         }
