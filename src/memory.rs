@@ -3,11 +3,12 @@
 //!
 //! Every machine reports its [`MemoryUsage`]: the heap it owns through its
 //! buffers and queues, plus its own size. A server with many connections
-//! sums them to know where its memory goes, and can give each connection a
-//! budget (`ws::Config::with_memory_budget`,
-//! `prefix::Builder::memory_budget`, `datagram::Config::peer_memory_budget`):
-//! input that would take a machine over it fails the connection, and a send
-//! that would is refused with its payload handed back.
+//! sums them to know where its memory goes, and can give each stream
+//! connection a budget (`ws::Config::with_memory_budget`,
+//! `prefix::Builder::memory_budget`): input that would take a machine over
+//! it fails the connection, and a send that would is refused with its
+//! payload handed back. A datagram endpoint is held to its segmentation and
+//! send-queue limits instead.
 //!
 //! The figures count capacities, not lengths: a buffer that grew for a large
 //! frame and has not shrunk is counted at its size. A payload shared with
