@@ -24,13 +24,15 @@
 //!
 //! [`Driver`]: crate::Driver
 
+mod conditions;
 mod network;
 mod pair;
 mod recorder;
 mod replay;
 mod transcript;
 
-pub use network::{Arrival, Conditions, DatagramNode, Fate, Network, NetworkStats, Transit};
+pub use conditions::{Arrival, Conditions, DatagramNode, Fate, NetworkStats, Transit};
+pub use network::Network;
 pub use pair::Pair;
 pub use recorder::Recorder;
 pub use replay::ReplayError;
