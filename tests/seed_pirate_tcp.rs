@@ -5,11 +5,10 @@
 
 mod common;
 
-use common::examples::{build, Server};
+use common::examples::{run_client, Server};
 use common::prefix::hex;
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 const HEARTBEAT: &[u8] = br#"{"type":"heartbeat"}"#;
@@ -145,10 +144,7 @@ fn sessions_kick_heartbeat_and_idle_timeout() {
 
     // The example's client against a fresh server: three sessions.
     let server = Server::start("pirate_tcp", &["server", "127.0.0.1:0"], " on ", false);
-    let client = Command::new(build(&["pirate_tcp"]).remove(0))
-        .args(["client", &server.address])
-        .output()
-        .unwrap();
+    let client = run_client("pirate_tcp", &server.address);
     let log = server.stop();
     assert!(client.status.success(), "{client:?}\n{log}");
     assert_eq!(

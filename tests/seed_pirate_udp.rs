@@ -7,9 +7,8 @@
 
 mod common;
 
-use common::examples::{build, Server};
+use common::examples::{run_client, Server};
 use std::net::{SocketAddr, UdpSocket};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 const MTU: usize = 1472;
@@ -261,10 +260,7 @@ fn peer_table_mtu_kick_stale_expiry_and_keepalives() {
 
     // The example's client against a fresh server.
     let server = Server::start("pirate_udp", &args, " on ", false);
-    let client = Command::new(build(&["pirate_udp"]).remove(0))
-        .args(["client", &server.address])
-        .output()
-        .unwrap();
+    let client = run_client("pirate_udp", &server.address);
     let log = server.stop();
     assert!(client.status.success(), "{client:?}\n{log}");
     assert_eq!(

@@ -6,11 +6,10 @@
 
 mod common;
 
-use common::examples::{build, Server};
+use common::examples::{run_client, Server};
 use common::prefix::hex;
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
-use std::process::Command;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -321,10 +320,7 @@ fn silent_oversize_and_malformed_peers_are_dropped() {
 #[test]
 fn the_example_client_runs_its_script() {
     let server = Server::start("pomelo", &["server", "127.0.0.1:0"], " on ", false);
-    let client = Command::new(build(&["pomelo"]).remove(0))
-        .args(["client", &server.address])
-        .output()
-        .unwrap();
+    let client = run_client("pomelo", &server.address);
     let log = server.stop();
     assert!(client.status.success(), "{client:?}\n{log}");
     assert_eq!(

@@ -5,11 +5,10 @@
 
 mod common;
 
-use common::examples::{build, Server};
+use common::examples::{run_client, Server};
 use common::prefix::hex;
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
-use std::process::Command;
 use std::time::Duration;
 
 fn connect(addr: &str) -> TcpStream {
@@ -131,10 +130,7 @@ fn json_lines_switch_to_binary_mid_write_and_callbacks_match() {
 
     // The example's client: handshake, then a send, a buffer, a callback
     // answered and one timed out, matched by id (1 was the handshake's).
-    let client = Command::new(build(&["sockhop"]).remove(0))
-        .args(["client", addr])
-        .output()
-        .unwrap();
+    let client = run_client("sockhop", addr);
     let log = server.stop();
     assert!(client.status.success(), "{client:?}\n{log}");
     assert_eq!(

@@ -4,11 +4,10 @@
 
 mod common;
 
-use common::examples::{build, Server};
+use common::examples::{run_client, Server};
 use common::prefix::hex;
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
-use std::process::Command;
 use std::time::Duration;
 
 const SELECT: u32 = 17;
@@ -179,10 +178,7 @@ fn the_server_answers_the_vectors_out_of_order() {
 
     // The example's client: seven requests pipelined, ids from just below
     // 2^32 wrapping to 0, every reply matched to its request by id.
-    let client = Command::new(build(&["tarantool"]).remove(0))
-        .args(["client", addr])
-        .output()
-        .unwrap();
+    let client = run_client("tarantool", addr);
     let log = server.stop();
     assert!(client.status.success(), "{client:?}\n{log}");
     assert_eq!(

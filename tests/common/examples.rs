@@ -30,6 +30,15 @@ pub fn build(names: &[&str]) -> Vec<PathBuf> {
         .collect()
 }
 
+/// Runs example `name` as `name client ADDR` (a seed example's scripted
+/// client) to its end and returns what it wrote and how it exited.
+pub fn run_client(name: &str, addr: &str) -> std::process::Output {
+    Command::new(build(&[name]).remove(0))
+        .args(["client", addr])
+        .output()
+        .expect("the client runs")
+}
+
 /// A server example running in the background, killed when dropped. What
 /// it writes is read as it comes (so it never blocks on a full pipe).
 pub struct Server {
