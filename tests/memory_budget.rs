@@ -296,3 +296,33 @@ fn reads_into_the_buffer_are_charged_for_their_bytes_not_their_room() {
         assert!(matches!(conn.poll_event(), Some(prefix::Event::Frame(f)) if f.len() == 500));
     }
 }
+
+#[test]
+fn under_a_budget_large_payloads_are_still_shared_and_prepared_frames_too() {
+    use bytes::Buf;
+    use sansproto::ws::Message;
+    let payload = bytes::Bytes::from(vec![9u8; 1 << 20]);
+    for fragment in [None, Some(2 << 20)] {
+        let mut config = Config::default().with_memory_budget(4 << 20);
+        config.fragment_size = fragment;
+        let mut server = session(Role::Server, config);
+        server.send(Message::Binary(payload.clone())).unwrap();
+        let prepared = Message::Binary(payload.clone()).prepare();
+        server.send_prepared(&prepared).unwrap();
+        let mut out = server.output();
+        let mut slices = [std::io::IoSlice::new(&[]); 4];
+        // The header, the payload itself, then the prepared frame itself.
+        assert_eq!(out.chunks_vectored(&mut slices), 3);
+        assert_eq!(slices[1].as_ptr(), payload.as_ptr());
+        assert_eq!(&slices[2][..], prepared.frame());
+        assert_eq!(out.remaining(), 2 * (payload.len() + 10));
+        out.advance(out.remaining());
+        // Past the budget, both are refused with the payload handed back.
+        let big = bytes::Bytes::from(vec![1u8; 5 << 20]);
+        let refused = server.send(Message::Binary(big.clone())).unwrap_err();
+        assert_eq!(refused.kind(), &SendErrorKind::OverBudget);
+        let prepared = Message::Binary(big).prepare();
+        let refused = server.send_prepared(&prepared).unwrap_err();
+        assert_eq!(refused.kind(), &SendErrorKind::OverBudget);
+    }
+}

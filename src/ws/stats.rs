@@ -21,6 +21,9 @@ use std::time::Duration;
 ///   encoded).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 #[non_exhaustive]
+// In declaration order, so that the traffic counters every frame bumps
+// share a cache line.
+#[repr(C)]
 pub struct Stats {
     /// Received.
     pub rx: Traffic,

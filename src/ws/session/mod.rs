@@ -10,12 +10,13 @@
 //! `poll_event` carries out, `peer_close`, `fail`, all through
 //! `set_state`); `recv.rs` the receive path (frames, messages, control
 //! frames), `read_into.rs` reading straight into the receive buffer,
-//! `send.rs` the send commands and encoding, `prepared.rs` the sends
-//! that skip the connection's own encoding (prepared and uncompressed
-//! messages), `timers.rs` the timer table,
-//! `poll_timeout` and `handle_timeout` (which fails the session only
-//! through `fail`).
+//! `send.rs` the send commands and encoding, `prepared.rs` the sends that
+//! skip the connection's own encoding (prepared and uncompressed
+//! messages), `timers.rs` the timer table, `poll_timeout` and
+//! `handle_timeout` (which fails the session only through `fail`), and
+//! `driver.rs` the `Driver` impl.
 
+mod driver;
 mod memory;
 pub(crate) use memory::event_heap;
 mod prepared;
@@ -156,17 +157,29 @@ const MAX_OUTSTANDING_PINGS: usize = 16;
 /// server.receive(&wire).unwrap();
 /// assert_eq!(server.poll_event(), Some(Event::Message(Message::from("hello"))));
 /// ```
+// Laid out in declaration order, the fields a send reads first: a
+// broadcast to thousands of sessions then touches the first few cache
+// lines of each, not one line per field.
+#[repr(C)]
 pub struct Session {
-    role: Role,
-    config: Config,
     state: State,
-    recv: RecvBuf,
+    extension: Option<Box<dyn Extension>>,
+    /// The bound a data payload must stay below to be encoded at once:
+    /// past the fragment size (plus one) for an open session without an
+    /// extension or a memory budget, and 0, so that nothing is, otherwise.
+    /// Derived from the state, the extension and the config whenever the
+    /// state changes, so a send reads it beside the queue.
+    at_once_below: usize,
     send: SendQueue,
+    role: Role,
+    intake: Intake,
+    utf8: Utf8Validator,
+    counters: stats::Counters,
+    config: Config,
+    recv: RecvBuf,
     events: VecDeque<Queued>,
     frame: Option<InFrame>,
     message: Option<InMessage>,
-    utf8: Utf8Validator,
-    extension: Option<Box<dyn Extension>>,
     protocol: Option<String>,
     rng: Random,
     pings: VecDeque<Bytes>,
@@ -179,10 +192,6 @@ pub struct Session {
     timers: Timers,
     /// `Config::max_pending_events`, at least 1.
     max_events: usize,
-    /// Whether bytes taken wait unparsed because the event queue reached
-    /// `max_events`; `poll_event` resumes once it has emptied the queue.
-    intake: Intake,
-    counters: stats::Counters,
 }
 
 impl fmt::Debug for Session {
@@ -216,7 +225,8 @@ impl Session {
         send.flow_mut()
             .set_marks(config.send_high_mark, config.send_low_mark);
         let max_events = config.max_pending_events.max(1);
-        Self {
+        let mut session = Self {
+            at_once_below: 0,
             role,
             config,
             state: State::Open,
@@ -237,7 +247,9 @@ impl Session {
             max_events,
             intake: Intake::Flowing,
             counters: stats::Counters::default(),
-        }
+        };
+        session.derive_at_once();
+        session
     }
 
     /// A session whose opening handshake runs beside it (in a
@@ -245,6 +257,7 @@ impl Session {
     pub(crate) fn connecting(role: Role, config: Config, random: Random) -> Self {
         let mut s = Self::new(role, config, None, None, random);
         s.state = State::Connecting(VecDeque::new());
+        s.derive_at_once();
         s
     }
 
@@ -437,7 +450,21 @@ impl Session {
     /// Moves to `state` and sets the deadlines it needs.
     fn set_state(&mut self, state: State) {
         self.state = state;
+        self.derive_at_once();
         self.arm_timers();
+    }
+
+    /// Sets [`at_once_below`](Self::at_once_below) from the state, the
+    /// extension and the config.
+    fn derive_at_once(&mut self) {
+        let plain = matches!(self.state, State::Open)
+            && self.extension.is_none()
+            && self.config.memory_budget.is_none();
+        self.at_once_below = match (plain, self.config.fragment_size) {
+            (false, _) => 0,
+            (true, None) => usize::MAX,
+            (true, Some(size)) => size.max(1).saturating_add(1),
+        };
     }
 
     /// Starts the closing handshake: queues a Close frame with `code` and
@@ -567,32 +594,5 @@ impl Session {
         self.message = None;
         self.set_state(State::Failed(err.clone()));
         err
-    }
-}
-
-impl crate::Driver for Session {
-    type Event = Event;
-    type Error = Error;
-
-    fn receive(&mut self, data: &[u8]) -> Result<usize, Error> {
-        Session::receive(self, data)
-    }
-    fn receive_eof(&mut self) -> Result<(), Error> {
-        Session::receive_eof(self)
-    }
-    fn poll_event(&mut self) -> Option<Event> {
-        Session::poll_event(self)
-    }
-    fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
-        Session::poll_transmit(self, out)
-    }
-    fn poll_timeout(&self) -> Option<Instant> {
-        Session::poll_timeout(self)
-    }
-    fn handle_timeout(&mut self, now: Instant) {
-        Session::handle_timeout(self, now)
-    }
-    fn is_finished(&self) -> bool {
-        Session::is_finished(self)
     }
 }

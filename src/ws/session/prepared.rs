@@ -58,14 +58,9 @@ impl Session {
         // The common case, queued right here: an open server without an
         // extension, one frame, and room in the queue.
         let plain = prepared.plain();
-        if matches!(self.state, State::Open)
+        if plain.payload_len() < self.at_once_below
             && self.role == Role::Server
-            && self.extension.is_none()
-            && self.send_room(plain.bytes.len()).is_ok()
-            && self
-                .config
-                .fragment_size
-                .is_none_or(|size| plain.payload_len() <= size.max(1))
+            && self.send.has_room(plain.bytes.len())
         {
             self.counters.frame_out(true, prepared.opcode());
             self.send.push_shared(plain.bytes.clone());

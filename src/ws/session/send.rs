@@ -87,10 +87,7 @@ impl Session {
     /// and room in the queue.
     #[inline(always)]
     fn encodes_at_once(&self, len: usize) -> bool {
-        matches!(self.state, State::Open)
-            && self.extension.is_none()
-            && len <= self.config.fragment_size.unwrap_or(usize::MAX).max(1)
-            && self.send_room(len.saturating_add(MAX_HEADER_LEN)).is_ok()
+        len < self.at_once_below && self.send.has_room(len.saturating_add(MAX_HEADER_LEN))
     }
 
     /// Queues a text message copied from a borrowed `&str`.
@@ -151,6 +148,12 @@ impl Session {
         let opcode = data_opcode(&message);
         if let Err(kind) = self.send_room(message.len().saturating_add(MAX_HEADER_LEN)) {
             return refuse(kind, message);
+        }
+        if self.extension.is_none() {
+            // Fragmented, or under a memory budget: large payloads are
+            // still shared.
+            self.write_uncompressed(message);
+            return Ok(());
         }
         match self.encode_data(opcode, message.as_bytes()) {
             Ok(()) => Ok(()),

@@ -10,7 +10,10 @@ use std::time::Instant;
 
 /// What the session counts as it goes; [`Session::stats`] adds what it
 /// reads off its state (bytes sent, the failure).
+// In declaration order: the sent-traffic counters a send bumps sit at the
+// front (see `Stats`), next to the send queue in the session.
 #[derive(Debug, Default)]
+#[repr(C)]
 pub(super) struct Counters {
     pub(super) stats: Stats,
     /// The latest keepalive ping: its payload and the `now` it was sent at.
