@@ -83,6 +83,30 @@ fn ws_mid_frame() {
 }
 
 #[test]
+fn ws_mid_frame_after_many_small_ones() {
+    let _serial = serial();
+    // Many small messages consumed from the front of the receive buffer,
+    // then a large frame that arrives in two reads: the buffer grows
+    // while its front is consumed.
+    let mut messages: Vec<Vec<u8>> = (0..400).map(|i| vec![i as u8; 100]).collect();
+    messages.push(vec![9u8; 200_000]);
+    let wire = client_wire(&Config::default(), &messages);
+    let small = 400 * 106;
+    for first in [small + 50_000, small + 100, small + 70_000, small + 100_000] {
+        let mut server = session(Role::Server, Config::default());
+        server.receive(&wire[..first]).unwrap();
+        while server.poll_event().is_some() {}
+        // Something allocated behind the buffer, so that growing it moves it.
+        let behind = std::hint::black_box(vec![1u8; 64]);
+        server.receive(&wire[first..small + 150_000]).unwrap();
+        assert!(server.poll_event().is_none());
+        let (freed, reported) = freed_by_drop(server, ws_usage);
+        drop(behind);
+        agrees("ws mid-frame after small ones", freed, reported);
+    }
+}
+
+#[test]
 fn ws_mid_message() {
     let _serial = serial();
     let config = Config::default().with_fragment_size(16 << 10);

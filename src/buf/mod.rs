@@ -80,9 +80,9 @@ impl RecvBuf {
         Self::default()
     }
 
-    /// Runs `grow` on the buffer, which may move the data: to the front of
-    /// the same allocation or into a new one, either way leaving nothing
-    /// consumed before it.
+    /// Runs `grow` on the buffer, which may move the data to the front of
+    /// its allocation (or, with nothing consumed before it, into a new
+    /// one), either way leaving nothing consumed before it.
     #[inline]
     fn growing<T>(&mut self, grow: impl FnOnce(&mut BytesMut) -> T) -> T {
         let at = self.buf.as_ptr();
@@ -91,6 +91,28 @@ impl RecvBuf {
             self.front = 0;
         }
         out
+    }
+
+    /// Room for `additional` more bytes behind the data. `BytesMut` keeps
+    /// the consumed front when it reallocates, which this buffer could not
+    /// see; so once bytes were consumed, a buffer that cannot take the
+    /// bytes in place (or by moving its data to the front) is copied into
+    /// a new allocation of the data alone (no smaller than the room the
+    /// buffer had; growing further doubles it, as `BytesMut` does).
+    #[inline]
+    fn reserve(&mut self, additional: usize) {
+        if self.buf.capacity() - self.buf.len() >= additional {
+            return;
+        }
+        if self.front == 0 || self.growing(|buf| buf.try_reclaim(additional)) {
+            self.growing(|buf| buf.reserve(additional));
+            return;
+        }
+        let want = self.buf.len().saturating_add(additional);
+        let mut fresh = BytesMut::with_capacity(want.max(self.buf.capacity()));
+        fresh.extend_from_slice(&self.buf);
+        self.buf = fresh;
+        self.front = 0;
     }
 
     /// Forgets the space offered to read into (it stays allocated).
@@ -109,7 +131,7 @@ impl RecvBuf {
         self.lent = None;
         if self.room < min || self.room == 0 {
             self.compact();
-            self.growing(|buf| buf.reserve(min.max(1)));
+            self.reserve(min.max(1));
             let len = self.buf.len();
             let capacity = self.buf.capacity();
             self.buf.resize(capacity, 0);
@@ -134,7 +156,7 @@ impl RecvBuf {
     /// bytes appended are taken with [`take_appended`](Self::take_appended).
     pub(crate) fn lend(&mut self, min: usize) -> &mut BytesMut {
         self.compact();
-        self.growing(|buf| buf.reserve(min.max(1)));
+        self.reserve(min.max(1));
         self.lent = Some(self.buf.len());
         self.lent_at = self.buf.as_ptr() as usize;
         &mut self.buf
@@ -185,7 +207,8 @@ impl RecvBuf {
     #[inline]
     pub(crate) fn extend(&mut self, data: &[u8]) {
         self.drop_room();
-        self.growing(|buf| buf.extend_from_slice(data));
+        self.reserve(data.len());
+        self.buf.extend_from_slice(data);
     }
 
     /// Appends received bytes through `write`, after reserving room for
@@ -193,7 +216,7 @@ impl RecvBuf {
     #[inline]
     pub(crate) fn extend_with(&mut self, len: usize, write: impl FnOnce(&mut BytesMut)) {
         self.drop_room();
-        self.growing(|buf| buf.reserve(len));
+        self.reserve(len);
         write(&mut self.buf);
     }
 
