@@ -251,6 +251,36 @@ mod prefix {
     }
 
     #[test]
+    fn a_heartbeat_that_would_pass_the_budget_is_skipped() {
+        use std::time::{Duration, Instant};
+        let second = Duration::from_secs(1);
+        let beat = vec![0u8; 4_000];
+        let config = Config::builder()
+            .memory_budget(64 << 10)
+            .heartbeat(second, beat.clone())
+            .build()
+            .unwrap();
+        let mut c = Connection::new(config);
+        // Fill the queue to just under the budget with unsent frames.
+        while c.send(vec![1u8; 1_000]).is_ok() {}
+        let held = c.memory_usage().total();
+        let start = Instant::now();
+        c.handle_timeout(start);
+        c.handle_timeout(start + second);
+        assert_eq!(c.stats().heartbeats, 0);
+        assert_eq!(c.stats().heartbeats_skipped, 1);
+        assert_eq!(c.memory_usage().total(), held);
+        // Once the queue is written out, the next one goes.
+        let mut out = Vec::new();
+        c.poll_transmit(&mut out);
+        c.handle_timeout(start + 2 * second);
+        assert_eq!(c.stats().heartbeats, 1);
+        out.clear();
+        c.poll_transmit(&mut out);
+        assert_eq!(out.len(), beat.len());
+    }
+
+    #[test]
     fn a_zero_budget_is_a_config_error() {
         assert_eq!(
             Config::builder().memory_budget(0).build().unwrap_err(),
@@ -325,4 +355,97 @@ fn under_a_budget_large_payloads_are_still_shared_and_prepared_frames_too() {
         let refused = server.send_prepared(&prepared).unwrap_err();
         assert_eq!(refused.kind(), &SendErrorKind::OverBudget);
     }
+}
+
+/// A server with permessage-deflate (context takeover) under `budget`.
+fn deflate_server(budget: usize) -> Connection {
+    use sansproto::ws::{DeflateConfig, ExtensionFactory, ExtensionOffer, PerMessageDeflate};
+    let factory = PerMessageDeflate::new(DeflateConfig::default());
+    let offer = ExtensionOffer::parse_list("permessage-deflate")
+        .unwrap()
+        .remove(0);
+    let (_, ext) = factory.accept_offer(&[&offer]).unwrap();
+    Connection::after_handshake(
+        Role::Server,
+        Config::default().with_memory_budget(budget),
+        None,
+        Some(ext),
+        sansproto::seeded_random(3),
+    )
+}
+
+#[test]
+fn the_compressor_a_first_compressed_send_would_keep_is_charged_up_front() {
+    let text = "the same words again and again ".repeat(40);
+    // Room for the message, not for zlib's compressor (about 380 KB).
+    let mut server = deflate_server(200 << 10);
+    let refused = server.send_text(text.as_str()).unwrap_err();
+    assert_eq!(refused.kind(), &SendErrorKind::OverBudget);
+    assert_eq!(refused.payload().as_bytes(), text.as_bytes());
+    assert_eq!(server.memory_usage().compression, server_compression_idle());
+    // Below the compression threshold nothing is created: it goes out.
+    server.send_text("short").unwrap();
+    // With room for both, the send goes out and the compressor is held
+    // within the budget, so the next input does not fail.
+    let mut server = deflate_server(1 << 20);
+    server.send_text(text.as_str()).unwrap();
+    let usage = server.memory_usage();
+    assert!(usage.compression > 300_000, "{usage:?}");
+    assert!(usage.total() <= 1 << 20);
+    assert_eq!(server.receive(b"\x89\x80\0\0\0\0").unwrap(), 6);
+    assert!(server.error().is_none());
+}
+
+/// The compression part of an idle deflate server: the extension value
+/// alone, no zlib state.
+fn server_compression_idle() -> usize {
+    deflate_server(1 << 20).memory_usage().compression
+}
+
+#[test]
+fn input_parsed_once_the_event_queue_drains_is_held_to_the_budget() {
+    use sansproto::ws::{DeflateConfig, ExtensionFactory, ExtensionOffer, PerMessageDeflate};
+    let factory = PerMessageDeflate::new(DeflateConfig::default());
+    let offer = ExtensionOffer::parse_list("permessage-deflate")
+        .unwrap()
+        .remove(0);
+    let (_, server_ext) = factory.accept_offer(&[&offer]).unwrap();
+    let client_ext = factory.accept_response(&offer).unwrap();
+    let with_ext = |role, config, ext| {
+        Connection::after_handshake(role, config, None, Some(ext), sansproto::seeded_random(4))
+    };
+    let mut client = with_ext(Role::Client, Config::default(), client_ext);
+    client.ping("first").unwrap();
+    // 256 KiB that deflate packs into a few hundred bytes.
+    let inflated = "a".repeat(256 << 10);
+    client.send_text(inflated.as_str()).unwrap();
+    let mut wire = Vec::new();
+    client.poll_transmit(&mut wire);
+    assert!(wire.len() < 4096);
+    let budget = 128 << 10;
+    let config = Config::default()
+        .with_memory_budget(budget)
+        .with_max_pending_events(1);
+    let mut server = with_ext(Role::Server, config, server_ext);
+    // One read: the ping is parsed, the message waits behind it.
+    assert_eq!(server.receive(&wire).unwrap(), wire.len());
+    assert!(server.error().is_none());
+    assert!(matches!(server.poll_event(), Some(Event::Ping(_))));
+    // Polling the ping resumed the parse, which inflated the message past
+    // the budget: the connection fails then, behind the events already
+    // parsed, without waiting for another read.
+    let mut closed = false;
+    while let Some(event) = server.poll_event() {
+        match event {
+            Event::Message(m) => assert_eq!(m.len(), inflated.len()),
+            Event::Closed(_) => closed = true,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(closed);
+    let error = server.error().cloned().expect("over its budget");
+    assert!(
+        matches!(error, Error::OverBudget { budget: b, held, .. } if b == budget && held > budget),
+        "{error:?}"
+    );
 }

@@ -478,9 +478,11 @@ impl Connection {
                 self.stats.errors.idle_timeout += 1;
             }
             Due::Heartbeat(frame) => {
-                // A heartbeat behind a full queue would prove nothing; skip it.
-                if self.send.has_room(frame.len()) {
-                    self.send.buf_mut().extend_from_slice(frame);
+                let frame = frame.clone();
+                // A heartbeat behind a full queue would prove nothing, and
+                // one past the memory budget would break it; skip it.
+                if self.check_room(frame.len()).is_ok() {
+                    self.send.buf_mut().extend_from_slice(&frame);
                     self.stats.tx.frames += 1;
                     self.stats.heartbeats += 1;
                 } else {

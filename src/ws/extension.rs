@@ -234,6 +234,18 @@ pub trait Extension: Send + Sync {
     fn memory_usage(&self) -> usize {
         0
     }
+
+    /// The heap bytes that encoding a data message of `len` payload bytes
+    /// would add to [`memory_usage`](Self::memory_usage) and keep after
+    /// it: for permessage-deflate with context takeover, the compressor
+    /// its first compressed message creates. A
+    /// [memory budget](crate::ws::Config::memory_budget) charges a send
+    /// for them up front, so the send is refused rather than the
+    /// connection left over its budget. The default reports none.
+    fn memory_to_encode(&self, len: usize) -> usize {
+        let _ = len;
+        0
+    }
 }
 
 /// What an extension's stateless encoding depends on

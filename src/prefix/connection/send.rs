@@ -193,8 +193,10 @@ impl Connection {
         }
     }
 
+    /// Room for a frame of `len` bytes: under the queue limit and the
+    /// memory budget.
     #[inline]
-    fn check_room(&self, len: usize) -> Result<(), SendErrorKind> {
+    pub(super) fn check_room(&self, len: usize) -> Result<(), SendErrorKind> {
         if !self.send.has_room(len) {
             return Err(SendErrorKind::QueueFull {
                 queued: self.send.len(),

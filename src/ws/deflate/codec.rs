@@ -258,6 +258,15 @@ impl Extension for Deflate {
         };
         compress + inflate
     }
+
+    /// The compressor the first compressed message creates, when it is
+    /// kept (context takeover on this side's sends).
+    fn memory_to_encode(&self, len: usize) -> usize {
+        if len < self.threshold || self.compress.is_some() || self.out.no_context_takeover {
+            return 0;
+        }
+        COMPRESS_FIXED + (4 << self.out.zlib_bits())
+    }
 }
 
 /// The part of a zlib-rs compressor that does not depend on the window.

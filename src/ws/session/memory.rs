@@ -98,11 +98,29 @@ impl Session {
     /// the memory budget.
     #[inline]
     pub(super) fn send_room(&self, n: usize) -> Result<(), SendErrorKind> {
+        self.room(n, 0)
+    }
+
+    /// Room to send a data message of `len` payload bytes that the
+    /// extension encodes: as [`send_room`](Self::send_room), with the
+    /// budget also charged what the encoding keeps
+    /// ([`Extension::memory_to_encode`](crate::ws::Extension::memory_to_encode)).
+    pub(super) fn data_room(&self, len: usize) -> Result<(), SendErrorKind> {
+        let kept = match (&self.extension, self.config.memory_budget) {
+            (Some(ext), Some(_)) => ext.memory_to_encode(len),
+            _ => 0,
+        };
+        self.room(len.saturating_add(crate::ws::frame::MAX_HEADER_LEN), kept)
+    }
+
+    /// Room for `n` more queued bytes, with `kept` more held beside them.
+    #[inline]
+    fn room(&self, n: usize, kept: usize) -> Result<(), SendErrorKind> {
         if !self.send.has_room(n) {
             return Err(SendErrorKind::QueueFull);
         }
         match self.config.memory_budget {
-            Some(budget) if self.charged().0.saturating_add(n) > budget => {
+            Some(budget) if self.charged().0.saturating_add(n).saturating_add(kept) > budget => {
                 Err(SendErrorKind::OverBudget)
             }
             _ => Ok(()),

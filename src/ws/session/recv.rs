@@ -80,7 +80,9 @@ impl Session {
     #[cold]
     pub(super) fn resume_input(&mut self) {
         let eof = self.intake.resume();
-        if let Err(e) = self.read_frames() {
+        // Parsing may inflate or reassemble what waited: held to the
+        // budget as input parsed in `receive` is.
+        if let Err(e) = self.read_frames().and_then(|()| self.within_budget()) {
             let _ = self.terminal(Queued::Fail(e));
         }
         if eof && !self.intake.defer_eof() {

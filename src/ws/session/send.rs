@@ -146,7 +146,7 @@ impl Session {
             return refuse(SendErrorKind::Closed, message);
         }
         let opcode = data_opcode(&message);
-        if let Err(kind) = self.send_room(message.len().saturating_add(MAX_HEADER_LEN)) {
+        if let Err(kind) = self.data_room(message.len()) {
             return refuse(kind, message);
         }
         if self.extension.is_none() {
