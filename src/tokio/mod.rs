@@ -10,6 +10,12 @@
 //! deadlines) need no task of their own: whatever future is polled waits
 //! for input only until the machine's next deadline.
 //!
+//! A peer that reads nothing holds no wait for ever: the deadlines run
+//! while output waits, and once a connection is finished (closed, or
+//! failed) its last output gets the WebSocket close timeout (the linger,
+//! for [`Frames`]) to go out, then it is dropped
+//! ([`WebSocket`] says how).
+//!
 //! ```no_run
 //! use sansproto::tokio::WebSocket;
 //! use sansproto::ws::Config;
@@ -106,4 +112,15 @@ pub enum Error {
     /// The connection is closed: nothing more can be sent.
     #[error("the connection is closed")]
     Closed,
+    /// The connection was finished (closed, or failed with its failure
+    /// already returned), but the peer read nothing more for the linger
+    /// (the WebSocket [`close_timeout`](crate::ws::Config::close_timeout),
+    /// or [`Frames::set_linger`]): the adapter gave up on the last output,
+    /// dropped the bytes still queued, and writes nothing more.
+    #[error("the peer stopped reading: {dropped} queued bytes dropped after the linger")]
+    Linger {
+        /// How many queued bytes were dropped (bytes the stream itself
+        /// buffers, a TLS layer's say, are not counted).
+        dropped: usize,
+    },
 }
