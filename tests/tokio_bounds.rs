@@ -1,16 +1,21 @@
 //! Every wait of the tokio adapters ends, to the millisecond, under
 //! tokio's paused clock: a finished connection's last output against a
 //! peer that reads nothing is given up on after the close timeout (the
-//! linger, for `Frames`).
+//! linger, for `Frames`), and `connect_url`'s whole setup (TCP, CONNECT
+//! proxy, the caller's wrap, the opening handshake) shares the handshake
+//! timeout.
 #![cfg(feature = "tokio")]
 
 use sansproto::prefix;
-use sansproto::tokio::{Error, Frames, WebSocket};
+use sansproto::tokio::{Error, Frames, SetupStep, WebSocket};
+use sansproto::ws::proxy::ProxyError;
 use sansproto::ws::{CloseCode, Config, Connection, Event, Role, TimeoutKind};
 use std::future::{poll_fn, Future};
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::time::Duration;
 use tokio::io::{AsyncWriteExt, DuplexStream};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 
 /// A pipe that holds this much: a peer that reads nothing stalls every
@@ -213,4 +218,90 @@ async fn the_frames_sink_closes_within_the_linger_it_was_given() {
     .await;
     assert!(matches!(result, Err(Error::Linger { .. })), "{result:?}");
     assert!(frames.next().await.is_none());
+}
+
+/// A server that accepts TCP connections, holds them, and never says a
+/// word (nor reads one): neither a WebSocket handshake nor a CONNECT reply.
+async fn silent_server() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        loop {
+            held.push(listener.accept().await.unwrap().0);
+        }
+    });
+    addr
+}
+
+/// Handshake timeout of the connect tests.
+const SETUP: Duration = Duration::from_secs(5);
+
+fn is_handshake_timeout(r: &Result<WebSocket<TcpStream>, Error>) -> bool {
+    matches!(
+        r,
+        Err(Error::Ws(sansproto::ws::Error::Timeout(
+            TimeoutKind::Handshake
+        )))
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn connect_url_to_a_server_that_never_answers_ends_at_the_handshake_timeout() {
+    let url = format!("ws://{}/", silent_server().await);
+    let config = Config::default().with_handshake_timeout(Some(SETUP));
+    let result = ends_at(SETUP, async move {
+        WebSocket::connect_url(&url, None, config).await
+    })
+    .await;
+    assert!(is_handshake_timeout(&result), "{result:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_wrap_and_the_handshake_share_the_handshake_timeout() {
+    let url = format!("ws://{}/", silent_server().await);
+    let config = Config::default().with_handshake_timeout(Some(SETUP));
+    // A slow wrap (a TLS handshake, say) leaves the opening handshake the
+    // rest of the time, not a fresh timeout.
+    let result = ends_at(SETUP, async move {
+        WebSocket::connect_url_with(&url, None, config, |tcp, _| async move {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            Ok(tcp)
+        })
+        .await
+    })
+    .await;
+    assert!(is_handshake_timeout(&result), "{result:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_wrap_that_never_finishes_times_out_as_the_wrap_step() {
+    let url = format!("wss://{}/", silent_server().await);
+    let config = Config::default().with_handshake_timeout(Some(SETUP));
+    let result = ends_at(SETUP, async move {
+        WebSocket::connect_url_with(&url, None, config, |tcp, _| async move {
+            let _held = tcp;
+            std::future::pending::<std::io::Result<TcpStream>>().await
+        })
+        .await
+    })
+    .await;
+    assert!(
+        matches!(result, Err(Error::SetupTimeout(SetupStep::Wrap))),
+        "{result:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_proxy_that_never_answers_ends_at_the_handshake_timeout() {
+    let proxy = format!("http://{}", silent_server().await);
+    let config = Config::default().with_handshake_timeout(Some(SETUP));
+    let result = ends_at(SETUP, async move {
+        WebSocket::connect_url("ws://example.com/", Some(&proxy), config).await
+    })
+    .await;
+    assert!(
+        matches!(result, Err(Error::Proxy(ProxyError::Timeout))),
+        "{result:?}"
+    );
 }

@@ -14,7 +14,8 @@
 //! while output waits, and once a connection is finished (closed, or
 //! failed) its last output gets the WebSocket close timeout (the linger,
 //! for [`Frames`]) to go out, then it is dropped
-//! ([`WebSocket`] says how).
+//! ([`WebSocket`] says how). [`WebSocket::connect_url`] bounds its whole
+//! setup, proxy and TLS included, by the handshake timeout.
 //!
 //! ```no_run
 //! use sansproto::tokio::WebSocket;
@@ -66,6 +67,7 @@ mod driven;
 mod frames;
 mod ws;
 
+pub use connect::SetupStep;
 pub use datagram::Datagrams;
 pub use frames::Frames;
 pub use ws::WebSocket;
@@ -123,4 +125,14 @@ pub enum Error {
         /// buffers, a TLS layer's say, are not counted).
         dropped: usize,
     },
+    /// [`WebSocket::connect_url`] (or
+    /// [`connect_url_with`](WebSocket::connect_url_with)) passed the
+    /// configuration's [`handshake_timeout`](crate::ws::Config::handshake_timeout),
+    /// counted from the call, in this step. The steps with a timeout of
+    /// their own report it instead: the CONNECT exchange as
+    /// [`Error::Proxy`] with [`ProxyError::Timeout`](crate::ws::proxy::ProxyError::Timeout),
+    /// the opening handshake as [`Error::Ws`] with
+    /// [`TimeoutKind::Handshake`](crate::ws::TimeoutKind::Handshake).
+    #[error("{0} timed out")]
+    SetupTimeout(SetupStep),
 }
