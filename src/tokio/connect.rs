@@ -1,14 +1,37 @@
 //! Client connections from a URL: straight to the host or through an HTTP
 //! CONNECT proxy, with TLS (or any other layer) put on by the caller.
 
+use super::driven::deadline_after;
 use super::{Error, WebSocket};
-use crate::ws::proxy::{Proxy, ProxyConfig, ProxyRequest, SetupError};
-use crate::ws::{ClientRequest, Config, WsUrl};
+use crate::ws::proxy::{Proxy, ProxyConfig, ProxyError, ProxyRequest, SetupError};
+use crate::ws::{ClientRequest, Config, TimeoutKind, WsUrl};
 use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use ::tokio::net::TcpStream;
-use ::tokio::time::{sleep_until, Instant};
+use ::tokio::net::{TcpStream, ToSocketAddrs};
+use ::tokio::time::{sleep_until, timeout_at, Instant};
+use std::fmt;
 use std::future::Future;
 use std::io;
+
+/// The step of a client's setup that passed its deadline, in
+/// [`Error::SetupTimeout`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SetupStep {
+    /// Resolving the name and opening the TCP connection (to the host, or
+    /// to the proxy).
+    Connect,
+    /// The caller's `wrap` (a TLS handshake, say).
+    Wrap,
+}
+
+impl fmt::Display for SetupStep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Connect => "the TCP connection",
+            Self::Wrap => "the caller's wrap of the connection",
+        })
+    }
+}
 
 impl WebSocket<TcpStream> {
     /// Connects to a `ws://` URL and runs the opening handshake: over a
@@ -16,6 +39,13 @@ impl WebSocket<TcpStream> {
     /// (`http://[user:password@]host[:port]`), through the tunnel an HTTP
     /// CONNECT proxy opens to it. `wss://` needs TLS: use
     /// [`connect_url_with`](WebSocket::connect_url_with).
+    ///
+    /// The whole setup is bounded by `config`'s
+    /// [`handshake_timeout`](Config::handshake_timeout), counted from this
+    /// call: the TCP connection, the CONNECT exchange and the opening
+    /// handshake share it, and the step it runs out in is reported (see
+    /// [`connect_url_with`](WebSocket::connect_url_with)). With no
+    /// handshake timeout, nothing is bounded.
     ///
     /// ```no_run
     /// use sansproto::tokio::WebSocket;
@@ -70,6 +100,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// ws.send("hello").await?;
     /// # Ok(()) }
     /// ```
+    ///
+    /// `config`'s [`handshake_timeout`](Config::handshake_timeout) bounds
+    /// the whole setup, counted from this call: each step has what the
+    /// ones before it left. When it passes, the setup is dropped and the
+    /// step is reported: [`Error::SetupTimeout`] with
+    /// [`SetupStep::Connect`] for the TCP connection (to the host or to the
+    /// proxy), [`Error::Proxy`] with [`ProxyError::Timeout`] for the
+    /// CONNECT exchange, [`Error::SetupTimeout`] with [`SetupStep::Wrap`]
+    /// for `wrap`, and [`Error::Ws`] with
+    /// [`TimeoutKind::Handshake`](crate::ws::TimeoutKind::Handshake) for the
+    /// opening handshake. With no handshake timeout, nothing is bounded.
     pub async fn connect_url_with<F, Fut>(
         url: &str,
         proxy: Option<&str>,
@@ -83,19 +124,47 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         let setup = |e| Error::Setup(SetupError::WebSocketUrl(e));
         let parsed = WsUrl::parse(url).map_err(setup)?;
         let request = ClientRequest::from_url(url).map_err(setup)?;
+        let deadline = config.handshake_timeout.map(deadline_after);
+        let late_connect = || Error::SetupTimeout(SetupStep::Connect);
         let tcp = match proxy {
-            None => TcpStream::connect(parsed.authority()).await?,
+            None => within(deadline, connect(parsed.authority()), late_connect).await?,
             Some(proxy_url) => {
                 let request = ProxyRequest::from_url(proxy_url, parsed.authority())?;
-                let mut proxy = Proxy::new(request, ProxyConfig::default())?;
-                let mut tcp = TcpStream::connect(proxy.address()).await?;
-                tunnel(&mut proxy, &mut tcp).await?;
+                // The exchange's own deadline is the same setting; the
+                // setup's deadline caps it.
+                let proxy_config =
+                    ProxyConfig::default().with_handshake_timeout(config.handshake_timeout);
+                let mut proxy = Proxy::new(request, proxy_config)?;
+                let mut tcp = within(deadline, connect(proxy.address()), late_connect).await?;
+                let exchange = tunnel(&mut proxy, &mut tcp);
+                within(deadline, exchange, || Error::Proxy(ProxyError::Timeout)).await?;
                 tcp
             }
         };
         tcp.set_nodelay(true)?;
-        let io = wrap(tcp, &parsed).await?;
-        Self::connect(io, request, config).await
+        let wrapped = async { Ok(wrap(tcp, &parsed).await?) };
+        let io = within(deadline, wrapped, || Error::SetupTimeout(SetupStep::Wrap)).await?;
+        let handshake = Self::connect(io, request, config);
+        let late_handshake = || Error::Ws(crate::ws::Error::Timeout(TimeoutKind::Handshake));
+        within(deadline, handshake, late_handshake).await
+    }
+}
+
+/// Opens a TCP connection to `address`.
+async fn connect(address: impl ToSocketAddrs) -> Result<TcpStream, Error> {
+    Ok(TcpStream::connect(address).await?)
+}
+
+/// Runs `step` until `deadline`; after it, the step is dropped and `late`
+/// says which one it was.
+async fn within<T>(
+    deadline: Option<Instant>,
+    step: impl Future<Output = Result<T, Error>>,
+    late: impl FnOnce() -> Error,
+) -> Result<T, Error> {
+    match deadline {
+        None => step.await,
+        Some(at) => timeout_at(at, step).await.unwrap_or_else(|_| Err(late())),
     }
 }
 

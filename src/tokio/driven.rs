@@ -1,7 +1,9 @@
 //! The one loop behind the stream adapters: a machine driven over a tokio
 //! stream, poll by poll. Reads land straight in the machine's receive
 //! buffer, output leaves as its queued chunks (vectored when the stream
-//! can), and the machine's next deadline bounds every wait.
+//! can), and every wait is bounded: by the machine's next deadline while
+//! it has one, and once it is finished (closed or failed) by the linger
+//! its last output is given to go out.
 
 use super::Error;
 use crate::{Driver, Output};
@@ -12,6 +14,7 @@ use std::future::Future;
 use std::io::IoSlice;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
+use std::time::Duration;
 
 /// The least space offered to each read: a read that stops short of a
 /// frame's end costs another one.
@@ -35,33 +38,59 @@ pub(crate) trait Machine: Driver {
     fn is_backpressured(&self) -> bool;
 }
 
+/// What ended a wait on a stalled write or read.
+enum Waited {
+    /// The machine's deadline: run its timers and try again.
+    Deadline,
+    /// The linger of a finished machine's output: give up on it.
+    Linger,
+}
+
 /// A machine and the stream it is driven over.
 #[derive(Debug)]
 pub(crate) struct Driven<S, M> {
     pub(crate) io: S,
     pub(crate) machine: M,
-    /// Wakes the task at the machine's next deadline.
+    /// Wakes the task at the next deadline (the machine's, or the linger).
     sleep: Option<Pin<Box<Sleep>>>,
     /// The machine's failure was returned once.
     reported: bool,
     /// The stream's read side ended.
     eof: bool,
+    /// How long output may wait on the peer once the machine is finished;
+    /// `None`: as long as it takes.
+    linger: Option<Duration>,
+    /// When that output is given up on: set the first time it waits with
+    /// the machine finished, and kept across calls.
+    linger_until: Option<Instant>,
+    /// The linger passed: what was queued was dropped, and nothing more is
+    /// written.
+    abandoned: bool,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin, M: Machine> Driven<S, M> {
-    pub(crate) fn new(io: S, machine: M) -> Self {
+    pub(crate) fn new(io: S, machine: M, linger: Option<Duration>) -> Self {
         Self {
             io,
             machine,
             sleep: None,
             reported: false,
             eof: false,
+            linger,
+            linger_until: None,
+            abandoned: false,
         }
     }
 
+    /// Sets the linger; a wait already under way starts it again.
+    pub(crate) fn set_linger(&mut self, linger: Option<Duration>) {
+        self.linger = linger;
+        self.linger_until = None;
+    }
+
     /// The next event; `None` once the machine is finished and its output
-    /// written. Every step is kept in the machine, so a dropped poll loses
-    /// nothing.
+    /// written (or given up on). Every step is kept in the machine, so a
+    /// dropped poll loses nothing.
     pub(crate) fn poll_next_event(
         &mut self,
         cx: &mut Context<'_>,
@@ -71,12 +100,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin, M: Machine> Driven<S, M> {
             if let Some(event) = self.machine.poll_event() {
                 return Poll::Ready(Ok(Some(event)));
             }
-            match self.poll_flush(cx) {
+            match self.poll_write(cx) {
                 Poll::Ready(result) => result?,
                 // A peer that reads nothing does not hold the deadlines
-                // off: they run while the output waits.
-                Poll::Pending if self.poll_deadline(cx).is_ready() => continue,
-                Poll::Pending => return Poll::Pending,
+                // off: they run while the output waits, and the linger
+                // bounds it once they are over.
+                Poll::Pending => match ready!(self.poll_wait(cx)) {
+                    Waited::Deadline => continue,
+                    Waited::Linger => return Poll::Ready(Err(self.give_up())),
+                },
             }
             if self.machine.is_finished() {
                 return Poll::Ready(Ok(None));
@@ -94,7 +126,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin, M: Machine> Driven<S, M> {
             match read {
                 Poll::Ready(result) => result?,
                 Poll::Pending => {
-                    if self.poll_deadline(cx).is_pending() {
+                    if self.poll_wait(cx).is_pending() {
                         return Poll::Pending;
                     }
                 }
@@ -132,8 +164,55 @@ impl<S: AsyncRead + AsyncWrite + Unpin, M: Machine> Driven<S, M> {
         Poll::Ready(Ok(()))
     }
 
-    /// Writes everything queued, from where it is queued.
+    /// Writes everything queued, from where it is queued. While the peer
+    /// reads nothing, the machine's deadlines run; once the machine is
+    /// finished and the linger has passed, what is left is dropped and the
+    /// machine's failure (if not yet returned) or [`Error::Linger`] comes
+    /// back.
     pub(crate) fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.poll_bounded(cx, Self::poll_write)
+    }
+
+    /// Writes everything queued, then shuts the stream's write side, within
+    /// the same bounds as [`poll_flush`](Self::poll_flush).
+    pub(crate) fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.poll_bounded(cx, |this, cx| {
+            ready!(this.poll_write(cx))?;
+            if this.abandoned {
+                return Poll::Ready(Ok(()));
+            }
+            Pin::new(&mut this.io)
+                .poll_shutdown(cx)
+                .map_err(Error::from)
+        })
+    }
+
+    /// Polls `step` until it is done, running the machine's deadlines while
+    /// it waits and giving up when the linger has passed.
+    fn poll_bounded(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut step: impl FnMut(&mut Self, &mut Context<'_>) -> Poll<Result<(), Error>>,
+    ) -> Poll<Result<(), Error>> {
+        loop {
+            if let Poll::Ready(result) = step(self, cx) {
+                return Poll::Ready(result);
+            }
+            // Timers start here when nothing has driven the machine yet.
+            self.machine.handle_timeout(Instant::now().into_std());
+            match ready!(self.poll_wait(cx)) {
+                Waited::Deadline => {}
+                Waited::Linger => return Poll::Ready(Err(self.give_up())),
+            }
+        }
+    }
+
+    /// Writes everything queued, from where it is queued, and flushes the
+    /// stream; nothing once the output was given up on.
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        if self.abandoned {
+            return Poll::Ready(Ok(()));
+        }
         let Self { io, machine, .. } = self;
         let mut output = machine.output();
         while output.has_remaining() {
@@ -178,20 +257,47 @@ impl<S: AsyncRead + AsyncWrite + Unpin, M: Machine> Driven<S, M> {
         Poll::Ready(Ok(()))
     }
 
-    /// Ready once the machine's next deadline has passed (never without
-    /// one); registers the task to wake then.
-    fn poll_deadline(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let Some(deadline) = self.machine.poll_timeout() else {
-            return Poll::Pending;
+    /// Ready once what bounds the current wait has passed: the machine's
+    /// next deadline, or, once the machine is finished, the linger (never
+    /// without either); registers the task to wake then.
+    fn poll_wait(&mut self, cx: &mut Context<'_>) -> Poll<Waited> {
+        let (at, waited) = match self.machine.poll_timeout() {
+            Some(deadline) => (Instant::from_std(deadline), Waited::Deadline),
+            None if self.machine.is_finished() => match self.linger_deadline() {
+                Some(at) => (at, Waited::Linger),
+                None => return Poll::Pending,
+            },
+            None => return Poll::Pending,
         };
-        let at = Instant::from_std(deadline);
         let sleep = self
             .sleep
             .get_or_insert_with(|| Box::pin(::tokio::time::sleep_until(at)));
         if sleep.deadline() != at {
             sleep.as_mut().reset(at);
         }
-        sleep.as_mut().poll(cx)
+        ready!(sleep.as_mut().poll(cx));
+        Poll::Ready(waited)
+    }
+
+    /// When the finished machine's output is given up on, counted from the
+    /// first time it waits; `None` without a linger.
+    fn linger_deadline(&mut self) -> Option<Instant> {
+        let linger = self.linger?;
+        Some(
+            *self
+                .linger_until
+                .get_or_insert_with(|| deadline_after(linger)),
+        )
+    }
+
+    /// The linger passed: drops what is still queued, writes nothing more,
+    /// and says why.
+    fn give_up(&mut self) -> Error {
+        let mut output = self.machine.output();
+        let dropped = output.remaining();
+        output.advance(dropped);
+        self.abandoned = true;
+        self.take_failure().unwrap_or(Error::Linger { dropped })
     }
 
     /// The machine's failure, the first time it is asked for.
@@ -203,6 +309,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin, M: Machine> Driven<S, M> {
         self.reported = true;
         Some(e)
     }
+}
+
+/// `now + after` on tokio's clock, saturating as the machines' deadlines
+/// do.
+pub(super) fn deadline_after(after: Duration) -> Instant {
+    Instant::from_std(crate::timer::deadline_after(
+        Instant::now().into_std(),
+        after,
+    ))
 }
 
 impl Machine for crate::ws::Connection {

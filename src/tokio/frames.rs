@@ -3,19 +3,30 @@
 use super::driven::Driven;
 use super::Error;
 use crate::prefix::{self, Connection, Event};
-use ::tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use ::tokio::io::{AsyncRead, AsyncWrite};
 use bytes::Bytes;
 use futures_core::Stream;
 use futures_sink::Sink;
 use std::future::poll_fn;
 use std::pin::Pin;
-use std::task::{ready, Context, Poll};
+use std::task::{Context, Poll};
+use std::time::Duration;
 
 /// A [`prefix::Connection`] driven over `S`: frames in with
 /// [`next`](Self::next), out with [`send`](Self::send); its idle timeout
 /// and heartbeat run on tokio's clock inside those calls. Cancellation
 /// safe, as [`WebSocket`](super::WebSocket) is, and, like it, a
 /// [`Stream`] of received frames and a [`Sink`] of frames to send.
+///
+/// While the peer reads nothing, the connection's idle timeout and
+/// heartbeat keep running. Once the connection is finished (closed, the
+/// peer's end, the idle timeout, a framing error), what is still queued
+/// gets the linger ([`DEFAULT_LINGER`](Self::DEFAULT_LINGER), or
+/// [`set_linger`](Self::set_linger)) to go out, counted from the first
+/// wait after the end; then it is dropped, nothing more is written, and
+/// the waiting method returns the failure (if not yet returned) or
+/// [`Error::Linger`]. While the connection is open, a write waits as long
+/// as the peer does not read, as a blocking socket would.
 ///
 /// ```
 /// use sansproto::prefix::{Config, Connection};
@@ -35,12 +46,26 @@ pub struct Frames<S> {
     inner: Driven<S, Connection>,
 }
 
+impl<S> Frames<S> {
+    /// How long what is queued may wait on a peer that reads nothing once
+    /// the connection is finished, unless [`set_linger`](Self::set_linger)
+    /// says otherwise: 10 s, the WebSocket close timeout's default.
+    pub const DEFAULT_LINGER: Duration = Duration::from_secs(10);
+}
+
 impl<S: AsyncRead + AsyncWrite + Unpin> Frames<S> {
-    /// Drives `conn` over `io`.
+    /// Drives `conn` over `io`, with the [`DEFAULT_LINGER`](Self::DEFAULT_LINGER).
     pub fn new(io: S, conn: Connection) -> Self {
         Self {
-            inner: Driven::new(io, conn),
+            inner: Driven::new(io, conn, Some(Self::DEFAULT_LINGER)),
         }
+    }
+
+    /// Sets how long what is queued may wait on a peer that reads nothing
+    /// once the connection is finished; `None`: as long as it takes. A
+    /// wait already under way starts again.
+    pub fn set_linger(&mut self, linger: Option<Duration>) {
+        self.inner.set_linger(linger);
     }
 
     /// The next frame; `None` once the stream has ended cleanly (or the
@@ -64,17 +89,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Frames<S> {
         self.flush().await
     }
 
-    /// Writes what is queued.
+    /// Writes what is queued; once the connection is finished, for at most
+    /// the linger.
     pub async fn flush(&mut self) -> Result<(), Error> {
         poll_fn(|cx| self.inner.poll_flush(cx)).await
     }
 
-    /// Finishes the connection once what is queued is written.
+    /// Finishes the connection once what is queued is written, and shuts
+    /// the stream's write side. Against a peer that reads nothing it
+    /// returns [`Error::Linger`] after the linger, with what was queued
+    /// dropped.
     pub async fn close(&mut self) -> Result<(), Error> {
         self.inner.machine.close();
-        self.flush().await?;
-        self.inner.io.shutdown().await?;
-        Ok(())
+        poll_fn(|cx| self.inner.poll_shutdown(cx)).await
     }
 
     /// The connection, for its state and the commands the adapter does not
@@ -118,7 +145,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Stream for Frames<S> {
 /// Frames to send. `poll_ready` waits while the send queue is over its
 /// high mark ([`Builder::send_marks`](crate::prefix::Builder::send_marks)),
 /// writing it out meanwhile; `poll_close` finishes the connection once
-/// what is queued is written, and shuts the stream's write side.
+/// what is queued is written (for at most the linger), and shuts the
+/// stream's write side.
 impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Bytes> for Frames<S> {
     type Error = Error;
 
@@ -137,9 +165,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Bytes> for Frames<S> {
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         let this = self.get_mut();
         this.inner.machine.close();
-        ready!(this.inner.poll_flush(cx))?;
-        Pin::new(&mut this.inner.io)
-            .poll_shutdown(cx)
-            .map_err(Error::from)
+        this.inner.poll_shutdown(cx)
     }
 }

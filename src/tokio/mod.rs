@@ -10,6 +10,13 @@
 //! deadlines) need no task of their own: whatever future is polled waits
 //! for input only until the machine's next deadline.
 //!
+//! A peer that reads nothing holds no wait for ever: the deadlines run
+//! while output waits, and once a connection is finished (closed, or
+//! failed) its last output gets the WebSocket close timeout (the linger,
+//! for [`Frames`]) to go out, then it is dropped
+//! ([`WebSocket`] says how). [`WebSocket::connect_url`] bounds its whole
+//! setup, proxy and TLS included, by the handshake timeout.
+//!
 //! ```no_run
 //! use sansproto::tokio::WebSocket;
 //! use sansproto::ws::Config;
@@ -60,6 +67,7 @@ mod driven;
 mod frames;
 mod ws;
 
+pub use connect::SetupStep;
 pub use datagram::Datagrams;
 pub use frames::Frames;
 pub use ws::WebSocket;
@@ -106,4 +114,25 @@ pub enum Error {
     /// The connection is closed: nothing more can be sent.
     #[error("the connection is closed")]
     Closed,
+    /// The connection was finished (closed, or failed with its failure
+    /// already returned), but the peer read nothing more for the linger
+    /// (the WebSocket [`close_timeout`](crate::ws::Config::close_timeout),
+    /// or [`Frames::set_linger`]): the adapter gave up on the last output,
+    /// dropped the bytes still queued, and writes nothing more.
+    #[error("the peer stopped reading: {dropped} queued bytes dropped after the linger")]
+    Linger {
+        /// How many queued bytes were dropped (bytes the stream itself
+        /// buffers, a TLS layer's say, are not counted).
+        dropped: usize,
+    },
+    /// [`WebSocket::connect_url`] (or
+    /// [`connect_url_with`](WebSocket::connect_url_with)) passed the
+    /// configuration's [`handshake_timeout`](crate::ws::Config::handshake_timeout),
+    /// counted from the call, in this step. The steps with a timeout of
+    /// their own report it instead: the CONNECT exchange as
+    /// [`Error::Proxy`] with [`ProxyError::Timeout`](crate::ws::proxy::ProxyError::Timeout),
+    /// the opening handshake as [`Error::Ws`] with
+    /// [`TimeoutKind::Handshake`](crate::ws::TimeoutKind::Handshake).
+    #[error("{0} timed out")]
+    SetupTimeout(SetupStep),
 }

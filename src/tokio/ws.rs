@@ -20,6 +20,20 @@ use std::task::{ready, Context, Poll};
 /// Every method is cancellation safe: the connection holds what was read
 /// and what is still to be written.
 ///
+/// No wait is unbounded while the connection has a deadline: a peer that
+/// reads nothing does not hold off the keepalive, pong, close and
+/// handshake deadlines, which run while output waits in any method. Once
+/// the connection is finished (closed, or failed), what is still queued
+/// gets the configuration's [`close_timeout`](Config::close_timeout) more
+/// to go out, counted from the first wait after the end; then it is
+/// dropped, nothing more is written, and the waiting method returns the
+/// connection's failure (if not yet returned) or [`Error::Linger`]. So
+/// [`close`](Self::close) against a peer that reads nothing returns within
+/// twice the close timeout. With no close timeout these waits last as long
+/// as the peer takes. While the connection is open with no deadline
+/// (keepalive off), a write waits as long as the peer does not read, as a
+/// blocking socket would.
+///
 /// It is also a [`Stream`] of received messages and a [`Sink`] of messages
 /// to send, for code written against the `futures` traits.
 #[derive(Debug)]
@@ -33,8 +47,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// of [`next_event`](Self::next_event)), or one opened elsewhere
     /// ([`Connection::after_handshake`]).
     pub fn new(io: S, conn: Connection) -> Self {
+        let linger = conn.close_timeout();
         Self {
-            inner: Driven::new(io, conn),
+            inner: Driven::new(io, conn, linger),
         }
     }
 
@@ -145,7 +160,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
 
     /// The next message; `None` once the connection has closed cleanly.
     /// A failure (the peer broke the protocol, a deadline passed) is
-    /// returned once, after its Close frame went out; then `None`.
+    /// returned once, after its Close frame went out (or was given up on
+    /// after the close timeout); then `None`.
     pub async fn next(&mut self) -> Option<Result<Message, Error>> {
         poll_fn(|cx| self.poll_next_message(cx)).await
     }
@@ -159,7 +175,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
 
     /// Queues `message` and writes it out (with whatever else is queued).
     /// A refused message (the connection closing, or over the send queue's
-    /// limit) comes back in [`Error::MessageRefused`].
+    /// limit) comes back in [`Error::MessageRefused`]. While the peer reads
+    /// nothing the connection's deadlines run; when one fails it, the
+    /// write is given up on after the close timeout and the failure is
+    /// returned.
     pub async fn send(&mut self, message: impl Into<Message>) -> Result<(), Error> {
         self.inner
             .machine
@@ -169,7 +188,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     }
 
     /// Starts the closing handshake and drives it to its end (the peer's
-    /// Close, or the close deadline).
+    /// Close, or the close deadline). Against a peer that reads nothing it
+    /// returns within twice the [`close_timeout`](Config::close_timeout):
+    /// the close deadline fails the connection
+    /// ([`TimeoutKind::Close`](crate::ws::TimeoutKind::Close)), and what is
+    /// still queued is dropped a close timeout later. When the closing
+    /// handshake completed but its last bytes could not go out within the
+    /// close timeout, the result is [`Error::Linger`].
     pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
         let _ = self.inner.machine.close(code, reason);
         while self.next_event().await?.is_some() {}
@@ -179,7 +204,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         }
     }
 
-    /// Writes everything queued (vectored, from where it is queued).
+    /// Writes everything queued (vectored, from where it is queued), within
+    /// the bounds above: once the connection is finished, for at most the
+    /// close timeout.
     pub async fn flush(&mut self) -> Result<(), Error> {
         poll_fn(|cx| self.inner.poll_flush(cx)).await
     }

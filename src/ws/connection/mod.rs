@@ -557,6 +557,11 @@ impl Connection {
         }
         self.collect();
     }
+
+    /// The configured close timeout (see `Session::close_timeout`).
+    pub(crate) fn close_timeout(&self) -> Option<std::time::Duration> {
+        self.session.close_timeout()
+    }
 }
 
 impl crate::Driver for Connection {

@@ -134,6 +134,13 @@ impl Session {
         }
     }
 
+    /// The configured close timeout: how long the closing handshake may
+    /// take, and what an async driver gives the last output to go out
+    /// once the session is finished.
+    pub(crate) fn close_timeout(&self) -> Option<Duration> {
+        self.config.close_timeout
+    }
+
     /// Inbound bytes arrived; the next `handle_timeout` counts them.
     #[inline]
     pub(super) fn note_activity(&mut self) {
