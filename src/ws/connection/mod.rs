@@ -559,6 +559,7 @@ impl Connection {
     }
 
     /// The configured close timeout (see `Session::close_timeout`).
+    #[cfg(feature = "tokio")]
     pub(crate) fn close_timeout(&self) -> Option<std::time::Duration> {
         self.session.close_timeout()
     }

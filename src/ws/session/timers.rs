@@ -137,6 +137,7 @@ impl Session {
     /// The configured close timeout: how long the closing handshake may
     /// take, and what an async driver gives the last output to go out
     /// once the session is finished.
+    #[cfg(feature = "tokio")]
     pub(crate) fn close_timeout(&self) -> Option<Duration> {
         self.config.close_timeout
     }
