@@ -12,7 +12,7 @@ use std::hash::Hash;
 use std::time::Instant;
 
 use super::config::Sessions;
-use super::session::NoticeReason;
+use super::session_wire::NoticeReason;
 
 /// One closed session, keyed by (address, the peer's session id).
 #[derive(Debug, Clone, Copy)]

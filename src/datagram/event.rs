@@ -3,7 +3,7 @@
 use bytes::Bytes;
 
 use super::error::{DropReason, PeerError};
-use super::session::NoticeReason;
+use super::session_wire::NoticeReason;
 
 /// What an [`Endpoint`](super::Endpoint) reports, from
 /// [`Endpoint::poll_event`](super::Endpoint::poll_event).

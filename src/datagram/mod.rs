@@ -159,6 +159,7 @@ mod reassembly;
 mod segment;
 mod session;
 mod session_config;
+mod session_wire;
 mod stats;
 
 use std::collections::{HashMap, VecDeque};
@@ -175,9 +176,9 @@ pub use config::{
 pub use error::{Backlogged, DropReason, OpenError, PeerError, SendError, SendErrorKind};
 pub use event::{CloseReason, Event};
 pub use segment::{Header, HEADER_LEN, VERSION};
-pub use session::{
-    NoticeReason, SessionIds, CLOSE_NOTICE_LEN, KIND_CLOSE, KIND_DATA, KIND_KEEPALIVE,
-    SESSION_HEADER_LEN,
+pub use session::SessionIds;
+pub use session_wire::{
+    NoticeReason, CLOSE_NOTICE_LEN, KIND_CLOSE, KIND_DATA, KIND_KEEPALIVE, SESSION_HEADER_LEN,
 };
 pub use stats::{EndpointStats, ErrorStats, PeerStats, SessionStats};
 
@@ -185,7 +186,8 @@ use crate::buf::Flow;
 use peer::{Peer, Timers};
 use reassembly::Reassembly;
 use segment::check_header;
-use session::{Head, SessionState};
+use session::SessionState;
+use session_wire::Head;
 
 /// One datagram waiting for [`Endpoint::poll_transmit`]: its headers (or the
 /// whole of a control datagram) and its payload.
@@ -305,8 +307,8 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
         let (session, body) = if self.config.sessions.is_none() {
             (None, datagram)
         } else {
-            match session::parse(&datagram) {
-                Ok(session::Parsed::Data { id }) => {
+            match session_wire::parse(&datagram) {
+                Ok(session_wire::Parsed::Data { id }) => {
                     (Some(id), datagram.slice(SESSION_HEADER_LEN.min(len)..))
                 }
                 Ok(control) => return self.on_control(from, control, len, now),
