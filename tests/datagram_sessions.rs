@@ -399,23 +399,27 @@ fn stale_ids_stay_closed_and_new_ids_reopen() {
     assert_eq!(ep.peer_count(), 0);
     assert_eq!(datagrams(&mut ep).len(), 1, "answered: the peer was kicked");
 
-    // A new id is a new session; a third id from the same address replaces it.
+    // A new id is a new session. A third id from the same address is held
+    // back the first time and replaces the session the second.
     let opened = Event::PeerOpened { peer: CLIENT };
-    let evs = message(&mut ep, 101, t0);
-    assert_eq!(evs[0], opened);
+    let unconfirmed = |id| dropped(CLIENT, PeerError::UnconfirmedSession { session_id: id });
+    assert_eq!(message(&mut ep, 101, t0)[0], opened);
+    assert_eq!(message(&mut ep, 102, t0), [unconfirmed(102)]);
     let evs = message(&mut ep, 102, t0);
     assert_eq!(
         evs[..2],
         [closed(CLIENT, CloseReason::Replaced), opened.clone()]
     );
-    assert_eq!(
-        message(&mut ep, 101, t0),
-        [dropped(CLIENT, PeerError::StaleSession { session_id: 101 })]
-    );
-    assert_eq!(datagrams(&mut ep).len(), 0, "the peer moved on: no answer");
-    assert_eq!(ep.remembered_sessions(), 2);
+    // The replaced session's id is not shut out: it is one more new id.
+    assert_eq!(message(&mut ep, 101, t0), [unconfirmed(101)]);
+    assert_eq!(datagrams(&mut ep).len(), 0, "nothing answers these");
+    assert_eq!(ep.remembered_sessions(), 1);
 
-    // At most two are remembered: when 102 closes, the oldest (100) goes.
+    // At most two are remembered: when 102 and then 101 close, the oldest
+    // (100) goes.
+    ep.close(&CLIENT);
+    events(&mut ep);
+    assert_eq!(message(&mut ep, 101, t0)[0], opened);
     ep.close(&CLIENT);
     events(&mut ep);
     assert_eq!(ep.remembered_sessions(), 2);
@@ -431,7 +435,8 @@ fn stale_ids_stay_closed_and_new_ids_reopen() {
     assert_eq!(message(&mut ep, 102, late)[0], opened);
     ep.handle_timeout(late);
     assert_eq!(ep.remembered_sessions(), 0);
-    assert_eq!(ep.stats().errors.stale_session, 2);
+    let errors = ep.stats().errors;
+    assert_eq!((errors.stale_session, errors.unconfirmed_session), (1, 2));
 }
 
 #[test]
@@ -520,4 +525,158 @@ fn sessions_off_the_wire_is_unchanged() {
         events(&mut off),
         [dropped(CLIENT, PeerError::Truncated { len: 5 })]
     );
+}
+
+fn unconfirmed(session_id: u32) -> Event<u8> {
+    dropped(CLIENT, PeerError::UnconfirmedSession { session_id })
+}
+
+#[test]
+fn one_spoofed_datagram_does_not_take_over_a_live_session() {
+    let t0 = Instant::now();
+    let (_client, mut server, client_id, _) = pair(config(sessions()), t0);
+    // An off-path sender forges the client's address with ids of its own:
+    // one datagram each, a new id every time.
+    for n in 0..100u32 {
+        let forged = 0x5000_0000 | n;
+        server
+            .receive(CLIENT, Bytes::from(data(forged, b"forged")), t0)
+            .unwrap();
+        assert_eq!(events(&mut server), [unconfirmed(forged)]);
+    }
+    // The client's own datagrams are still the session's, for as long as
+    // closed sessions are remembered and beyond.
+    let s = Duration::from_secs(1);
+    for second in [1, 30, 61, 90] {
+        let at = t0 + second * s;
+        server
+            .receive(CLIENT, Bytes::from(data(client_id, b"real")), at)
+            .unwrap();
+        let evs = events(&mut server);
+        assert!(
+            matches!(&evs[..], [Event::Message { peer: CLIENT, payload }] if &payload[..] == b"real"),
+            "at {second} s: {evs:?}"
+        );
+    }
+    let ids = server.session_ids(&CLIENT).unwrap();
+    assert_eq!(ids.remote, Some(client_id));
+    assert_eq!(server.stats().peers_opened, 1);
+    assert_eq!(server.stats().errors.unconfirmed_session, 100);
+    assert_eq!(
+        server.queued_datagrams(),
+        0,
+        "nothing answers the forgeries"
+    );
+}
+
+#[test]
+fn a_new_id_seen_once_is_forgotten_after_the_idle_timeout() {
+    let t0 = Instant::now();
+    let idle = Config::default().idle_timeout;
+    let (_client, mut server, client_id, _) = pair(config(sessions()), t0);
+    let forged = 0x5eed_0002;
+    let receive = |server: &mut Endpoint<u8>, id: u32, at: Instant| {
+        server
+            .receive(CLIENT, Bytes::from(data(id, b"m")), at)
+            .unwrap();
+        events(server)
+    };
+    assert_eq!(receive(&mut server, forged, t0), [unconfirmed(forged)]);
+    // The client keeps its session open meanwhile.
+    let half = t0 + idle / 2;
+    assert_eq!(receive(&mut server, client_id, half).len(), 1);
+    let late = t0 + idle;
+    assert_eq!(receive(&mut server, forged, late), [unconfirmed(forged)]);
+    // Seen again within the idle timeout: a new session.
+    let evs = receive(&mut server, forged, late);
+    assert_eq!(evs[0], closed(CLIENT, CloseReason::Replaced));
+}
+
+#[test]
+fn a_persistent_forger_holds_the_address_only_while_it_sends() {
+    let t0 = Instant::now();
+    let (_client, mut server, client_id, _) = pair(config(sessions()), t0);
+    let opened = Event::PeerOpened { peer: CLIENT };
+    // Two datagrams with the same new id are taken as a restart.
+    let forged = 0x5eed_0001;
+    server
+        .receive(CLIENT, Bytes::from(data(forged, b"f1")), t0)
+        .unwrap();
+    server
+        .receive(CLIENT, Bytes::from(data(forged, b"f2")), t0)
+        .unwrap();
+    let evs = events(&mut server);
+    assert_eq!(
+        evs[..3],
+        [
+            unconfirmed(forged),
+            closed(CLIENT, CloseReason::Replaced),
+            opened.clone()
+        ]
+    );
+    // The client's own id is not shut out as a closed session's: its
+    // second datagram takes the address back.
+    let later = t0 + Duration::from_millis(10);
+    server
+        .receive(CLIENT, Bytes::from(data(client_id, b"r1")), later)
+        .unwrap();
+    assert_eq!(events(&mut server), [unconfirmed(client_id)]);
+    server
+        .receive(CLIENT, Bytes::from(data(client_id, b"r2")), later)
+        .unwrap();
+    let evs = events(&mut server);
+    assert_eq!(evs[..2], [closed(CLIENT, CloseReason::Replaced), opened]);
+    assert!(matches!(&evs[2], Event::Message { payload, .. } if &payload[..] == b"r2"));
+    assert_eq!(server.session_ids(&CLIENT).unwrap().remote, Some(client_id));
+    assert_eq!(
+        server.remembered_sessions(),
+        0,
+        "replaced sessions are not shut out"
+    );
+}
+
+#[test]
+fn a_restarted_peer_gets_a_new_session_on_its_second_datagram() {
+    let t0 = Instant::now();
+    let (_client, mut server, client_id, _) = pair(config(sessions()), t0);
+    // The client restarts: a new endpoint, a new session id, and it keeps
+    // sending.
+    let mut restarted = endpoint(config(sessions()), 11);
+    let later = t0 + Duration::from_secs(5);
+    restarted.open(SERVER, later).unwrap();
+    for m in [&b"again 1"[..], b"again 2", b"again 3"] {
+        restarted.send(SERVER, Bytes::copy_from_slice(m)).unwrap();
+    }
+    let sent = datagrams(&mut restarted);
+    let new_id = id_of(&sent[0].1);
+    assert_ne!(new_id, client_id);
+    let mut got = Vec::new();
+    for (_, d) in sent {
+        server.receive(CLIENT, Bytes::from(d), later).unwrap();
+        got.push(events(&mut server));
+    }
+    // The first is held back: it alone could be forged.
+    assert_eq!(got[0], [unconfirmed(new_id)]);
+    // The second opens the new session and is delivered; so is the rest.
+    assert_eq!(
+        got[1][..2],
+        [
+            closed(CLIENT, CloseReason::Replaced),
+            Event::PeerOpened { peer: CLIENT }
+        ]
+    );
+    assert!(matches!(&got[1][2], Event::Message { payload, .. } if &payload[..] == b"again 2"));
+    assert!(matches!(&got[2][..], [Event::Message { payload, .. }] if &payload[..] == b"again 3"));
+    assert_eq!(server.session_ids(&CLIENT).unwrap().remote, Some(new_id));
+    // And the server's answer reaches the restarted side's session.
+    server
+        .send(CLIENT, Bytes::from_static(b"welcome back"))
+        .unwrap();
+    let [(_, answer)] = datagrams(&mut server).try_into().unwrap();
+    restarted
+        .receive(SERVER, Bytes::from(answer), later)
+        .unwrap();
+    assert!(events(&mut restarted)
+        .iter()
+        .any(|e| matches!(e, Event::Message { payload, .. } if &payload[..] == b"welcome back")));
 }

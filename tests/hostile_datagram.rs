@@ -156,7 +156,10 @@ fn spoofed_session_traffic_and_kicks_stay_bounded() {
     let mut config = Config::default();
     config.sessions = Some(Sessions::default());
     let sessions = config.sessions.clone().unwrap();
-    let mut ep = Endpoint::new(config).unwrap();
+    let mut ep = Endpoint::new(config.clone()).unwrap();
+    // The table of `ep` fills up below; one address's new ids go to an
+    // endpoint of their own.
+    let mut one = Endpoint::new(config).unwrap();
     let now = Instant::now();
     let mut out = Vec::new();
     let id = |i: u32| i.wrapping_mul(2_654_435_761) | 1;
@@ -194,18 +197,26 @@ fn spoofed_session_traffic_and_kicks_stay_bounded() {
         assert_eq!(answered, sessions.notice_limit as u64);
         assert_eq!(ep.queued_datagrams(), sessions.notice_limit);
         assert!(ep.remembered_sessions() <= sessions.max_remembered);
-        // One address opening a new session with every datagram replaces
-        // its session each time; what the old ones leave behind is bounded.
+        // One address sending a new session id in every datagram opens one
+        // session: each later id is held back once and then forgotten for
+        // the next, and nothing is remembered of them.
         let replacer = SocketAddr::from(([198, 51, 100, 1], 5000));
+        let mut opened = 0;
         for i in 0..100_000u32 {
-            ep.receive(replacer, session_datagram(0x10, 0x8000_0000 | i), now)
+            one.receive(replacer, session_datagram(0x10, 0x8000_0000 | i), now)
                 .unwrap();
             if i % 256 == 0 {
-                drain(&mut ep);
+                opened += drain(&mut one)
+                    .iter()
+                    .filter(|e| matches!(e, Event::PeerOpened { .. }))
+                    .count();
             }
         }
-        drain(&mut ep);
-        assert!(ep.remembered_sessions() <= sessions.max_remembered);
+        drain(&mut one);
+        assert_eq!(opened, 1);
+        assert_eq!(one.stats().errors.unconfirmed_session, 99_999);
+        assert_eq!((one.peer_count(), one.remembered_sessions()), (1, 0));
+        assert_eq!(one.queued_datagrams(), 0);
     });
     assert!(growth < 2 << 20, "{growth} bytes");
     // The spoofed sources that reopened sessions fill the table until they

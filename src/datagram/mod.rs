@@ -101,8 +101,11 @@
 //!   [`Sessions::remember_for`], at most [`Sessions::max_remembered`]) is
 //!   dropped, and answered with a close notice when the peer may not know
 //!   the session ended;
-//! - a message with any other id ends the old session
-//!   ([`CloseReason::Replaced`]) and opens a new one.
+//! - a message with any other id is dropped
+//!   ([`PeerError::UnconfirmedSession`]) and its id kept as a candidate; a
+//!   second message with that id ends the old session
+//!   ([`CloseReason::Replaced`]) and opens a new one. One datagram, which
+//!   anyone can forge, does not end a session (see [`Sessions`]).
 //!
 //! A close notice's session id is the sender's id in the closed session (0
 //! if it had none, as when refusing), and its last four bytes the

@@ -18,7 +18,7 @@ use std::hash::Hash;
 use std::time::Instant;
 
 use super::segment::Partial;
-use super::session::SessionIds;
+use super::session::{SessionIds, Trust};
 use super::stats::PeerStats;
 
 /// What the endpoint knows about one peer.
@@ -44,6 +44,8 @@ pub(crate) struct Peer {
     /// When a keepalive is due unless something is sent to the peer first
     /// (sessions on, with a keepalive interval).
     pub(crate) keepalive_at: Option<Instant>,
+    /// A new session id seen once from the peer's address (sessions on).
+    pub(crate) trust: Trust,
 }
 
 impl Peer {
@@ -69,6 +71,7 @@ impl Peer {
             stats: PeerStats::default(),
             session: None,
             keepalive_at: None,
+            trust: Trust::default(),
         }
     }
 

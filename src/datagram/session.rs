@@ -7,13 +7,14 @@
 //! on its side and puts it in every datagram it sends. A receiver learns the
 //! peer's id from its first datagram and then takes only datagrams carrying
 //! it: one with an id remembered from a closed session is dropped (and the
-//! peer told, within the notice limit), and one with any other id ends the
-//! old session and opens a new one.
+//! peer told, within the notice limit); a message with any other id is held
+//! as the session's candidate, and only a second message with that id ends
+//! the old session and opens a new one ([`Trust`]).
 
 use std::fmt;
 use std::fmt::Debug;
 use std::hash::Hash;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rand::rngs::StdRng;
@@ -33,6 +34,36 @@ pub struct SessionIds {
     pub local: u32,
     /// The peer's id, once a datagram from it arrived.
     pub remote: Option<u32>,
+}
+
+/// What an endpoint has seen of one session's peer (sessions on): a new
+/// session id seen once from its address.
+///
+/// The wire carries no echo of the receiver's id outside close notices, so
+/// nothing proves that a datagram came from the address it names. The
+/// candidate is one id per session, replaced by any other new id, and
+/// forgotten an idle timeout after it was seen, as a peer heard from once
+/// would be.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Trust {
+    /// A new session id from the same address, seen once, and when it is
+    /// forgotten.
+    candidate: Option<(u32, Instant)>,
+}
+
+impl Trust {
+    /// True if `id` is the candidate and was seen within `forget_after`
+    /// of `now`; otherwise makes it the candidate, seen at `now`.
+    fn seen_again(&mut self, id: u32, now: Instant, forget_after: Duration) -> bool {
+        if self
+            .candidate
+            .is_some_and(|(c, until)| c == id && until > now)
+        {
+            return true;
+        }
+        self.candidate = Some((id, crate::timer::deadline_after(now, forget_after)));
+        false
+    }
 }
 
 /// An endpoint's session bookkeeping beyond its peer table.
@@ -134,9 +165,10 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
     }
 
     /// Decides whether a message datagram carrying session `id` from
-    /// `from` is taken: it may open a session, adopt the peer's id, or end
-    /// the old session and open a new one. Returns true when the peer is in
-    /// the table with this session and its idle timer was refreshed.
+    /// `from` is taken: it may open a session, adopt the peer's id, or,
+    /// the second time a new id comes from the address of an open session,
+    /// end the old session and open a new one. Returns true when the peer
+    /// is in the table with this session and its idle timer was refreshed.
     pub(super) fn admit(&mut self, from: &A, id: u32, len: usize, now: Instant) -> bool {
         self.sessions.closed.prune(now);
         let key = (from.clone(), id);
@@ -152,6 +184,9 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
             match current {
                 Some(None) => {}
                 Some(Some(_)) => {
+                    if !self.seen_again(from, id, now) {
+                        return false;
+                    }
                     self.remove_peer(from, CloseReason::Replaced, now);
                     self.insert_peer(from.clone(), now, Some(id));
                 }
@@ -170,6 +205,25 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
             }
         }
         self.refresh(from, id, len, now)
+    }
+
+    /// A message carrying `id`, new to `from`'s open session: true if it is
+    /// the session's candidate seen again, so the session is replaced;
+    /// otherwise `id` becomes the candidate and the datagram is dropped.
+    fn seen_again(&mut self, from: &A, id: u32, now: Instant) -> bool {
+        let idle = self.config.idle_timeout;
+        let Some(peer) = self.peers.get_mut(from) else {
+            return false;
+        };
+        if peer.trust.seen_again(id, now, idle) {
+            return true;
+        }
+        let error = PeerError::UnconfirmedSession { session_id: id };
+        self.events.push_back(Event::DatagramDropped {
+            peer: from.clone(),
+            error,
+        });
+        false
     }
 
     /// Handles a keepalive or a close notice.
@@ -225,7 +279,9 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
     }
 
     /// Remembers a session that just closed and, when the peer may not
-    /// know, tells it.
+    /// know, tells it. A replaced session is not remembered: its id is one
+    /// more new id for the address, so that a peer whose session was
+    /// replaced by forged datagrams can take the address back.
     pub(super) fn session_closed(
         &mut self,
         addr: &A,
@@ -241,7 +297,8 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
             CloseReason::IdleTimeout => Some(super::NoticeReason::Expired),
             _ => None,
         };
-        if let Some(remote) = ids.remote {
+        let remembered = ids.remote.filter(|_| reason != CloseReason::Replaced);
+        if let Some(remote) = remembered {
             let key = (addr.clone(), remote);
             self.sessions
                 .closed

@@ -56,6 +56,30 @@ use super::config::ConfigError;
 ///     })
 /// );
 /// ```
+///
+/// # Forged source addresses
+///
+/// Nothing on the wire proves that a datagram came from the address it
+/// names: a message or keepalive carries only its sender's id, and the
+/// receiver's id comes back only in close notices. So one datagram does
+/// not end an open session:
+///
+/// - **Replacing a session.** A message with a new session id from the
+///   address of an open session does not end that session. It is dropped
+///   ([`PeerError::UnconfirmedSession`](super::PeerError::UnconfirmedSession))
+///   and its id kept as the session's candidate: one per session, the
+///   latest new id, forgotten [`Config::idle_timeout`](super::Config::idle_timeout)
+///   after it came. A second message with the candidate's id ends the old
+///   session ([`CloseReason::Replaced`](super::CloseReason::Replaced)) and
+///   opens a new one with it, delivering that message. A peer that
+///   restarts with a new id and keeps sending therefore has its new
+///   session on its second datagram (its first is dropped); if forged ids
+///   come between its two, on the first of its datagrams after the old
+///   session expires. The replaced session's id is not remembered as
+///   closed, so it is one more new id: a sender that forges two messages
+///   with one id takes the address over, and the peer really there takes it
+///   back with its next two. Forging hurts only the address forged, only
+///   while the forger keeps sending, and never shuts the real peer out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Sessions {

@@ -108,6 +108,10 @@ pub struct ErrorStats {
     /// keepalives and notices that match no session
     /// ([`PeerError::UnknownSession`]).
     pub stale_session: u64,
+    /// Messages carrying a new session id from the address of an open
+    /// session, held back until a second one confirms it
+    /// ([`PeerError::UnconfirmedSession`]).
+    pub unconfirmed_session: u64,
 }
 
 impl ErrorStats {
@@ -132,6 +136,7 @@ impl ErrorStats {
             PeerError::StaleSession { .. } | PeerError::UnknownSession { .. } => {
                 &mut self.stale_session
             }
+            PeerError::UnconfirmedSession { .. } => &mut self.unconfirmed_session,
         };
         *counter += 1;
     }
