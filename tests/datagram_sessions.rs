@@ -531,6 +531,25 @@ fn unconfirmed(session_id: u32) -> Event<u8> {
     dropped(CLIENT, PeerError::UnconfirmedSession { session_id })
 }
 
+/// Runs `ep`'s timers every 100 ms from `from` to `until`, dropping its
+/// events; returns the datagrams it queued meanwhile for `to`.
+fn sent_until(ep: &mut Endpoint<u8>, to: u8, from: Instant, until: Instant) -> Vec<Vec<u8>> {
+    let mut sent = Vec::new();
+    let mut now = from;
+    while now <= until {
+        ep.handle_timeout(now);
+        events(ep);
+        sent.extend(
+            datagrams(ep)
+                .into_iter()
+                .filter(|(t, _)| *t == to)
+                .map(|(_, d)| d),
+        );
+        now += Duration::from_millis(100);
+    }
+    sent
+}
+
 #[test]
 fn one_spoofed_datagram_does_not_take_over_a_live_session() {
     let t0 = Instant::now();
@@ -679,4 +698,63 @@ fn a_restarted_peer_gets_a_new_session_on_its_second_datagram() {
     assert!(events(&mut restarted)
         .iter()
         .any(|e| matches!(e, Event::Message { payload, .. } if &payload[..] == b"welcome back")));
+}
+
+#[test]
+fn one_spoofed_datagram_draws_at_most_two_datagrams() {
+    let t0 = Instant::now();
+    let s = Duration::from_secs(1);
+    let mut config = config(sessions_with(|x| x.keepalive_interval = Some(s)));
+    config.idle_timeout = 30 * s;
+    let mut server = endpoint(config.clone(), 1);
+    server.receive(9, Bytes::from(data(77, b"x")), t0).unwrap();
+    let sent = sent_until(&mut server, 9, t0, t0 + 120 * s);
+    // One keepalive, then the expiry notice: 2 where 30 went before.
+    let kinds: Vec<u8> = sent.iter().map(|d| d[0]).collect();
+    assert_eq!(kinds, [KIND_KEEPALIVE, KIND_CLOSE]);
+    assert_eq!(server.peer_count(), 0);
+
+    // Many forged sources: together they draw no more than the notice
+    // limit allows per window (a keepalive window and an expiry window).
+    let limit = Sessions::default().notice_limit;
+    let mut server = endpoint(config, 2);
+    for from in 10..=200u8 {
+        server
+            .receive(from, Bytes::from(data(u32::from(from), b"x")), t0)
+            .unwrap();
+    }
+    let mut sent = 0;
+    let mut now = t0;
+    while now <= t0 + 120 * s {
+        server.handle_timeout(now);
+        events(&mut server);
+        sent += datagrams(&mut server).len();
+        now += Duration::from_millis(100);
+    }
+    assert_eq!(sent, 2 * limit, "to 191 forged sources");
+    let stats = server.stats().sessions;
+    assert_eq!(
+        stats.keepalives_skipped + stats.notices_suppressed,
+        2 * (191 - limit as u64)
+    );
+}
+
+#[test]
+fn keepalives_resume_once_the_peer_is_heard_again() {
+    let t0 = Instant::now();
+    let s = Duration::from_secs(1);
+    let mut config = config(sessions_with(|x| x.keepalive_interval = Some(s)));
+    config.idle_timeout = 30 * s;
+    let mut server = endpoint(config, 1);
+    server.receive(9, Bytes::from(data(77, b"x")), t0).unwrap();
+    assert_eq!(sent_until(&mut server, 9, t0, t0 + 10 * s).len(), 1);
+    // A second datagram of the session: the address counts as validated.
+    let heard = t0 + 10 * s + Duration::from_millis(50);
+    server
+        .receive(9, Bytes::from(keepalive(77)), heard)
+        .unwrap();
+    let until = heard + 10 * s;
+    let sent = sent_until(&mut server, 9, heard, until);
+    assert_eq!(sent.len(), 10, "one a second");
+    assert_eq!(server.stats().sessions.keepalives_sent, 11);
 }

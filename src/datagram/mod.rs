@@ -219,6 +219,11 @@ impl<A> Outgoing<A> {
 /// [`poll_timeout`](Self::poll_timeout)). A loop that feeds whatever the
 /// socket yields, then drains events and datagrams, then sleeps until the
 /// socket is readable or `poll_timeout` passes, is all the driving it needs.
+///
+/// With sessions on, one datagram, whose source address anyone can forge,
+/// neither ends an open session nor makes the endpoint send more than two
+/// datagrams back on its own; see [`Sessions`](Sessions#forged-source-addresses)
+/// for the rule and its bounds.
 #[derive(Debug)]
 pub struct Endpoint<A> {
     config: Config,
@@ -583,7 +588,8 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
             peer: addr.clone(),
             reason,
         });
-        self.session_closed(addr, state.session, reason, now);
+        let validated = state.trust.validated();
+        self.session_closed(addr, state.session, validated, reason, now);
         true
     }
 }

@@ -44,7 +44,8 @@ pub(crate) struct Peer {
     /// When a keepalive is due unless something is sent to the peer first
     /// (sessions on, with a keepalive interval).
     pub(crate) keepalive_at: Option<Instant>,
-    /// A new session id seen once from the peer's address (sessions on).
+    /// Whether the session's address is validated, and its candidate id
+    /// (sessions on).
     pub(crate) trust: Trust,
 }
 

@@ -9,7 +9,9 @@
 //! it: one with an id remembered from a closed session is dropped (and the
 //! peer told, within the notice limit); a message with any other id is held
 //! as the session's candidate, and only a second message with that id ends
-//! the old session and opens a new one ([`Trust`]).
+//! the old session and opens a new one ([`Trust`]). Keepalives and close
+//! notices to a session whose address is not validated go out within the
+//! notice limit, and at most one keepalive per session.
 
 use std::fmt;
 use std::fmt::Debug;
@@ -36,22 +38,42 @@ pub struct SessionIds {
     pub remote: Option<u32>,
 }
 
-/// What an endpoint has seen of one session's peer (sessions on): a new
-/// session id seen once from its address.
+/// What an endpoint has seen of one session's peer (sessions on): whether
+/// its address is validated, and a new session id seen once from it.
 ///
 /// The wire carries no echo of the receiver's id outside close notices, so
-/// nothing proves that a datagram came from the address it names. The
-/// candidate is one id per session, replaced by any other new id, and
+/// nothing proves that a datagram came from the address it names. A
+/// session counts as validated when the caller opened it
+/// ([`Endpoint::open`]: the caller chose the address) or when two
+/// datagrams of it arrived: evidence, not proof, that the peer is there.
+/// The candidate is one id per session, replaced by any other new id, and
 /// forgotten an idle timeout after it was seen, as a peer heard from once
 /// would be.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Trust {
+    /// The caller opened the session.
+    opened: bool,
+    /// Datagrams of the session taken, counted up to two.
+    heard: u8,
+    /// The one keepalive a session not yet validated may get came due.
+    probed: bool,
     /// A new session id from the same address, seen once, and when it is
     /// forgotten.
     candidate: Option<(u32, Instant)>,
 }
 
 impl Trust {
+    /// True once the caller opened the session or two of its datagrams
+    /// arrived.
+    pub(crate) fn validated(&self) -> bool {
+        self.opened || self.heard >= 2
+    }
+
+    /// Counts a datagram of the session.
+    fn heard(&mut self) {
+        self.heard = self.heard.saturating_add(1).min(2);
+    }
+
     /// True if `id` is the candidate and was seen within `forget_after`
     /// of `now`; otherwise makes it the candidate, seen at `now`.
     fn seen_again(&mut self, id: u32, now: Instant, forget_after: Duration) -> bool {
@@ -63,6 +85,12 @@ impl Trust {
         }
         self.candidate = Some((id, crate::timer::deadline_after(now, forget_after)));
         false
+    }
+
+    /// True the first time it is asked of a session not validated: the
+    /// one keepalive it may get.
+    fn probe(&mut self) -> bool {
+        !std::mem::replace(&mut self.probed, true)
     }
 }
 
@@ -117,8 +145,10 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
     /// Opens a peer for `peer` at `now` without waiting for it to send:
     /// reports [`Event::PeerOpened`] and starts its idle timer (and, with
     /// sessions on, draws its session id, so that
-    /// [`send`](Self::send) may address it). Does nothing for a peer
-    /// already open.
+    /// [`send`](Self::send) may address it; the caller chose the address,
+    /// so it counts as validated and gets keepalives at once, see
+    /// [`Sessions`](super::Sessions#forged-source-addresses)). Does nothing
+    /// for a peer already open.
     ///
     /// ```
     /// use sansproto::datagram::{Config, Endpoint, Event, OpenError, Sessions};
@@ -143,7 +173,10 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
                 max: self.config.max_peers,
             });
         }
-        self.insert_peer(peer, now, None);
+        self.insert_peer(peer.clone(), now, None);
+        if let Some(opened) = self.peers.get_mut(&peer) {
+            opened.trust.opened = true;
+        }
         self.stats.peers_opened += 1;
         Ok(())
     }
@@ -189,6 +222,11 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
                     }
                     self.remove_peer(from, CloseReason::Replaced, now);
                     self.insert_peer(from.clone(), now, Some(id));
+                    // The new session's first datagram, held back as the
+                    // candidate, counts.
+                    if let Some(peer) = self.peers.get_mut(from) {
+                        peer.trust.heard();
+                    }
                 }
                 None if self.peers.len() >= self.config.max_peers => {
                     self.events
@@ -198,7 +236,7 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
                         reason: super::NoticeReason::Refused,
                         receiver: id,
                     };
-                    self.answer(from, notice, now);
+                    self.send_notice(from, notice, now, false);
                     return false;
                 }
                 None => self.insert_peer(from.clone(), now, Some(id)),
@@ -279,13 +317,15 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
     }
 
     /// Remembers a session that just closed and, when the peer may not
-    /// know, tells it. A replaced session is not remembered: its id is one
+    /// know, tells it (within the notice limit if the session was not
+    /// `validated`). A replaced session is not remembered: its id is one
     /// more new id for the address, so that a peer whose session was
     /// replaced by forged datagrams can take the address back.
     pub(super) fn session_closed(
         &mut self,
         addr: &A,
         ids: Option<SessionIds>,
+        validated: bool,
         reason: CloseReason,
         now: Instant,
     ) {
@@ -304,7 +344,7 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
                 .closed
                 .remember(config, key, ids.local, notice, now);
         }
-        let Some(reason) = notice.filter(|_| config.close_notices) else {
+        let Some(reason) = notice else {
             return;
         };
         let notice = Notice {
@@ -312,32 +352,32 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
             reason,
             receiver: ids.remote.unwrap_or(0),
         };
-        if self.queue_control(addr.clone(), Head::close(notice)) {
-            self.stats.sessions.notices_sent += 1;
-        } else {
-            self.stats.sessions.notices_suppressed += 1;
-        }
+        self.send_notice(addr, notice, now, validated);
     }
 
     /// Queues a keepalive to `addr` if nothing was sent to it for the
-    /// keepalive interval, and sets when the next one is due.
+    /// keepalive interval, and sets when the next one is due. A session
+    /// not validated gets one keepalive at most, within the notice limit.
     pub(super) fn keepalive(&mut self, addr: &A, now: Instant) {
-        let interval = self
-            .config
-            .sessions
-            .as_ref()
-            .and_then(|s| s.keepalive_interval);
+        let Some(config) = self.config.sessions.as_ref() else {
+            return;
+        };
         let Some(peer) = self.peers.get_mut(addr) else {
             return;
         };
-        let (Some(interval), Some(ids)) = (interval, peer.session) else {
+        let (Some(interval), Some(ids)) = (config.keepalive_interval, peer.session) else {
             return;
         };
         if peer.keepalive_at.is_none_or(|at| at > now) {
             return;
         }
         peer.keepalive_at = Some(crate::timer::deadline_after(now, interval));
-        if self.queue_control(addr.clone(), Head::keepalive(ids.local)) {
+        let validated = peer.trust.validated();
+        if !validated && !peer.trust.probe() {
+            return;
+        }
+        let allowed = validated || self.sessions.limit.allow(config, now);
+        if allowed && self.queue_control(addr.clone(), Head::keepalive(ids.local)) {
             self.stats.sessions.keepalives_sent += 1;
         } else {
             self.stats.sessions.keepalives_skipped += 1;
@@ -371,6 +411,7 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
         if let Some(ids) = peer.session.as_mut() {
             ids.remote = Some(id);
         }
+        peer.trust.heard();
         peer.expires_at = peer.expires_at.max(expires_at);
         peer.stats.rx.bytes += len as u64;
         peer.stats.rx.frames += 1;
@@ -398,22 +439,23 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
                 reason,
                 receiver: id,
             };
-            self.answer(from, notice, now);
+            self.send_notice(from, notice, now, false);
         }
     }
 
-    /// Sends an unsolicited notice (a refusal, or an answer to a closed
-    /// session's datagram) within the notice limit.
-    fn answer(&mut self, to: &A, notice: Notice, now: Instant) {
+    /// Queues a close notice to `to` if notices are on: within the notice
+    /// limit unless `to` is a `validated` session's address (a refusal, an
+    /// answer to a closed session's datagram, or a notice to a session not
+    /// validated all count against it).
+    fn send_notice(&mut self, to: &A, notice: Notice, now: Instant, validated: bool) {
         let Some(config) = self.config.sessions.as_ref() else {
             return;
         };
         if !config.close_notices {
             return;
         }
-        if self.sessions.limit.allow(config, now)
-            && self.queue_control(to.clone(), Head::close(notice))
-        {
+        let allowed = validated || self.sessions.limit.allow(config, now);
+        if allowed && self.queue_control(to.clone(), Head::close(notice)) {
             self.stats.sessions.notices_sent += 1;
         } else {
             self.stats.sessions.notices_suppressed += 1;
