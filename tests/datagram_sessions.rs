@@ -1,9 +1,9 @@
 //! Datagram sessions: the session header's byte vectors (whole, with
 //! trailing bytes, truncated at every length), close notices for kicked,
-//! expired and refused peers, stale datagrams of closed sessions, the
-//! keepalive deadline, and the wire without sessions. Sessions over a
-//! simulated network and random interleavings are in
-//! `datagram_session_net.rs`.
+//! expired and refused peers, stale datagrams of closed sessions, new ids
+//! from an open session's address, the keepalive deadline, and the wire
+//! without sessions. Over a simulated network and random interleavings:
+//! `datagram_session_net.rs`; forged datagrams: `hostile_datagram.rs`.
 
 mod common;
 
@@ -531,129 +531,6 @@ fn unconfirmed(session_id: u32) -> Event<u8> {
     dropped(CLIENT, PeerError::UnconfirmedSession { session_id })
 }
 
-/// Runs `ep`'s timers every 100 ms from `from` to `until`, dropping its
-/// events; returns the datagrams it queued meanwhile for `to`.
-fn sent_until(ep: &mut Endpoint<u8>, to: u8, from: Instant, until: Instant) -> Vec<Vec<u8>> {
-    let mut sent = Vec::new();
-    let mut now = from;
-    while now <= until {
-        ep.handle_timeout(now);
-        events(ep);
-        sent.extend(
-            datagrams(ep)
-                .into_iter()
-                .filter(|(t, _)| *t == to)
-                .map(|(_, d)| d),
-        );
-        now += Duration::from_millis(100);
-    }
-    sent
-}
-
-#[test]
-fn one_spoofed_datagram_does_not_take_over_a_live_session() {
-    let t0 = Instant::now();
-    let (_client, mut server, client_id, _) = pair(config(sessions()), t0);
-    // An off-path sender forges the client's address with ids of its own:
-    // one datagram each, a new id every time.
-    for n in 0..100u32 {
-        let forged = 0x5000_0000 | n;
-        server
-            .receive(CLIENT, Bytes::from(data(forged, b"forged")), t0)
-            .unwrap();
-        assert_eq!(events(&mut server), [unconfirmed(forged)]);
-    }
-    // The client's own datagrams are still the session's, for as long as
-    // closed sessions are remembered and beyond.
-    let s = Duration::from_secs(1);
-    for second in [1, 30, 61, 90] {
-        let at = t0 + second * s;
-        server
-            .receive(CLIENT, Bytes::from(data(client_id, b"real")), at)
-            .unwrap();
-        let evs = events(&mut server);
-        assert!(
-            matches!(&evs[..], [Event::Message { peer: CLIENT, payload }] if &payload[..] == b"real"),
-            "at {second} s: {evs:?}"
-        );
-    }
-    let ids = server.session_ids(&CLIENT).unwrap();
-    assert_eq!(ids.remote, Some(client_id));
-    assert_eq!(server.stats().peers_opened, 1);
-    assert_eq!(server.stats().errors.unconfirmed_session, 100);
-    assert_eq!(
-        server.queued_datagrams(),
-        0,
-        "nothing answers the forgeries"
-    );
-}
-
-#[test]
-fn a_new_id_seen_once_is_forgotten_after_the_idle_timeout() {
-    let t0 = Instant::now();
-    let idle = Config::default().idle_timeout;
-    let (_client, mut server, client_id, _) = pair(config(sessions()), t0);
-    let forged = 0x5eed_0002;
-    let receive = |server: &mut Endpoint<u8>, id: u32, at: Instant| {
-        server
-            .receive(CLIENT, Bytes::from(data(id, b"m")), at)
-            .unwrap();
-        events(server)
-    };
-    assert_eq!(receive(&mut server, forged, t0), [unconfirmed(forged)]);
-    // The client keeps its session open meanwhile.
-    let half = t0 + idle / 2;
-    assert_eq!(receive(&mut server, client_id, half).len(), 1);
-    let late = t0 + idle;
-    assert_eq!(receive(&mut server, forged, late), [unconfirmed(forged)]);
-    // Seen again within the idle timeout: a new session.
-    let evs = receive(&mut server, forged, late);
-    assert_eq!(evs[0], closed(CLIENT, CloseReason::Replaced));
-}
-
-#[test]
-fn a_persistent_forger_holds_the_address_only_while_it_sends() {
-    let t0 = Instant::now();
-    let (_client, mut server, client_id, _) = pair(config(sessions()), t0);
-    let opened = Event::PeerOpened { peer: CLIENT };
-    // Two datagrams with the same new id are taken as a restart.
-    let forged = 0x5eed_0001;
-    server
-        .receive(CLIENT, Bytes::from(data(forged, b"f1")), t0)
-        .unwrap();
-    server
-        .receive(CLIENT, Bytes::from(data(forged, b"f2")), t0)
-        .unwrap();
-    let evs = events(&mut server);
-    assert_eq!(
-        evs[..3],
-        [
-            unconfirmed(forged),
-            closed(CLIENT, CloseReason::Replaced),
-            opened.clone()
-        ]
-    );
-    // The client's own id is not shut out as a closed session's: its
-    // second datagram takes the address back.
-    let later = t0 + Duration::from_millis(10);
-    server
-        .receive(CLIENT, Bytes::from(data(client_id, b"r1")), later)
-        .unwrap();
-    assert_eq!(events(&mut server), [unconfirmed(client_id)]);
-    server
-        .receive(CLIENT, Bytes::from(data(client_id, b"r2")), later)
-        .unwrap();
-    let evs = events(&mut server);
-    assert_eq!(evs[..2], [closed(CLIENT, CloseReason::Replaced), opened]);
-    assert!(matches!(&evs[2], Event::Message { payload, .. } if &payload[..] == b"r2"));
-    assert_eq!(server.session_ids(&CLIENT).unwrap().remote, Some(client_id));
-    assert_eq!(
-        server.remembered_sessions(),
-        0,
-        "replaced sessions are not shut out"
-    );
-}
-
 #[test]
 fn a_restarted_peer_gets_a_new_session_on_its_second_datagram() {
     let t0 = Instant::now();
@@ -688,73 +565,13 @@ fn a_restarted_peer_gets_a_new_session_on_its_second_datagram() {
     assert!(matches!(&got[2][..], [Event::Message { payload, .. }] if &payload[..] == b"again 3"));
     assert_eq!(server.session_ids(&CLIENT).unwrap().remote, Some(new_id));
     // And the server's answer reaches the restarted side's session.
-    server
-        .send(CLIENT, Bytes::from_static(b"welcome back"))
-        .unwrap();
+    let back = Bytes::from_static(b"welcome back");
+    server.send(CLIENT, back.clone()).unwrap();
     let [(_, answer)] = datagrams(&mut server).try_into().unwrap();
-    restarted
-        .receive(SERVER, Bytes::from(answer), later)
-        .unwrap();
-    assert!(events(&mut restarted)
-        .iter()
-        .any(|e| matches!(e, Event::Message { payload, .. } if &payload[..] == b"welcome back")));
-}
-
-#[test]
-fn one_spoofed_datagram_draws_at_most_two_datagrams() {
-    let t0 = Instant::now();
-    let s = Duration::from_secs(1);
-    let mut config = config(sessions_with(|x| x.keepalive_interval = Some(s)));
-    config.idle_timeout = 30 * s;
-    let mut server = endpoint(config.clone(), 1);
-    server.receive(9, Bytes::from(data(77, b"x")), t0).unwrap();
-    let sent = sent_until(&mut server, 9, t0, t0 + 120 * s);
-    // One keepalive, then the expiry notice: 2 where 30 went before.
-    let kinds: Vec<u8> = sent.iter().map(|d| d[0]).collect();
-    assert_eq!(kinds, [KIND_KEEPALIVE, KIND_CLOSE]);
-    assert_eq!(server.peer_count(), 0);
-
-    // Many forged sources: together they draw no more than the notice
-    // limit allows per window (a keepalive window and an expiry window).
-    let limit = Sessions::default().notice_limit;
-    let mut server = endpoint(config, 2);
-    for from in 10..=200u8 {
-        server
-            .receive(from, Bytes::from(data(u32::from(from), b"x")), t0)
-            .unwrap();
-    }
-    let mut sent = 0;
-    let mut now = t0;
-    while now <= t0 + 120 * s {
-        server.handle_timeout(now);
-        events(&mut server);
-        sent += datagrams(&mut server).len();
-        now += Duration::from_millis(100);
-    }
-    assert_eq!(sent, 2 * limit, "to 191 forged sources");
-    let stats = server.stats().sessions;
-    assert_eq!(
-        stats.keepalives_skipped + stats.notices_suppressed,
-        2 * (191 - limit as u64)
-    );
-}
-
-#[test]
-fn keepalives_resume_once_the_peer_is_heard_again() {
-    let t0 = Instant::now();
-    let s = Duration::from_secs(1);
-    let mut config = config(sessions_with(|x| x.keepalive_interval = Some(s)));
-    config.idle_timeout = 30 * s;
-    let mut server = endpoint(config, 1);
-    server.receive(9, Bytes::from(data(77, b"x")), t0).unwrap();
-    assert_eq!(sent_until(&mut server, 9, t0, t0 + 10 * s).len(), 1);
-    // A second datagram of the session: the address counts as validated.
-    let heard = t0 + 10 * s + Duration::from_millis(50);
-    server
-        .receive(9, Bytes::from(keepalive(77)), heard)
-        .unwrap();
-    let until = heard + 10 * s;
-    let sent = sent_until(&mut server, 9, heard, until);
-    assert_eq!(sent.len(), 10, "one a second");
-    assert_eq!(server.stats().sessions.keepalives_sent, 11);
+    restarted.receive(SERVER, answer.into(), later).unwrap();
+    let message = Event::Message {
+        peer: SERVER,
+        payload: back,
+    };
+    assert_eq!(events(&mut restarted)[1..], [message], "after its own open");
 }
