@@ -1,9 +1,9 @@
 //! Datagram sessions: the session header's byte vectors (whole, with
 //! trailing bytes, truncated at every length), close notices for kicked,
-//! expired and refused peers, stale datagrams of closed sessions, the
-//! keepalive deadline, and the wire without sessions. Sessions over a
-//! simulated network and random interleavings are in
-//! `datagram_session_net.rs`.
+//! expired and refused peers, stale datagrams of closed sessions, new ids
+//! from an open session's address, the keepalive deadline, and the wire
+//! without sessions. Over a simulated network and random interleavings:
+//! `datagram_session_net.rs`; forged datagrams: `hostile_datagram.rs`.
 
 mod common;
 
@@ -399,23 +399,27 @@ fn stale_ids_stay_closed_and_new_ids_reopen() {
     assert_eq!(ep.peer_count(), 0);
     assert_eq!(datagrams(&mut ep).len(), 1, "answered: the peer was kicked");
 
-    // A new id is a new session; a third id from the same address replaces it.
+    // A new id is a new session. A third id from the same address is held
+    // back the first time and replaces the session the second.
     let opened = Event::PeerOpened { peer: CLIENT };
-    let evs = message(&mut ep, 101, t0);
-    assert_eq!(evs[0], opened);
+    let unconfirmed = |id| dropped(CLIENT, PeerError::UnconfirmedSession { session_id: id });
+    assert_eq!(message(&mut ep, 101, t0)[0], opened);
+    assert_eq!(message(&mut ep, 102, t0), [unconfirmed(102)]);
     let evs = message(&mut ep, 102, t0);
     assert_eq!(
         evs[..2],
         [closed(CLIENT, CloseReason::Replaced), opened.clone()]
     );
-    assert_eq!(
-        message(&mut ep, 101, t0),
-        [dropped(CLIENT, PeerError::StaleSession { session_id: 101 })]
-    );
-    assert_eq!(datagrams(&mut ep).len(), 0, "the peer moved on: no answer");
-    assert_eq!(ep.remembered_sessions(), 2);
+    // The replaced session's id is not shut out: it is one more new id.
+    assert_eq!(message(&mut ep, 101, t0), [unconfirmed(101)]);
+    assert_eq!(datagrams(&mut ep).len(), 0, "nothing answers these");
+    assert_eq!(ep.remembered_sessions(), 1);
 
-    // At most two are remembered: when 102 closes, the oldest (100) goes.
+    // At most two are remembered: when 102 and then 101 close, the oldest
+    // (100) goes.
+    ep.close(&CLIENT);
+    events(&mut ep);
+    assert_eq!(message(&mut ep, 101, t0)[0], opened);
     ep.close(&CLIENT);
     events(&mut ep);
     assert_eq!(ep.remembered_sessions(), 2);
@@ -431,7 +435,8 @@ fn stale_ids_stay_closed_and_new_ids_reopen() {
     assert_eq!(message(&mut ep, 102, late)[0], opened);
     ep.handle_timeout(late);
     assert_eq!(ep.remembered_sessions(), 0);
-    assert_eq!(ep.stats().errors.stale_session, 2);
+    let errors = ep.stats().errors;
+    assert_eq!((errors.stale_session, errors.unconfirmed_session), (1, 2));
 }
 
 #[test]
@@ -520,4 +525,53 @@ fn sessions_off_the_wire_is_unchanged() {
         events(&mut off),
         [dropped(CLIENT, PeerError::Truncated { len: 5 })]
     );
+}
+
+fn unconfirmed(session_id: u32) -> Event<u8> {
+    dropped(CLIENT, PeerError::UnconfirmedSession { session_id })
+}
+
+#[test]
+fn a_restarted_peer_gets_a_new_session_on_its_second_datagram() {
+    let t0 = Instant::now();
+    let (_client, mut server, client_id, _) = pair(config(sessions()), t0);
+    // The client restarts: a new endpoint, a new session id, and it keeps
+    // sending.
+    let mut restarted = endpoint(config(sessions()), 11);
+    let later = t0 + Duration::from_secs(5);
+    restarted.open(SERVER, later).unwrap();
+    for m in [&b"again 1"[..], b"again 2", b"again 3"] {
+        restarted.send(SERVER, Bytes::copy_from_slice(m)).unwrap();
+    }
+    let sent = datagrams(&mut restarted);
+    let new_id = id_of(&sent[0].1);
+    assert_ne!(new_id, client_id);
+    let mut got = Vec::new();
+    for (_, d) in sent {
+        server.receive(CLIENT, Bytes::from(d), later).unwrap();
+        got.push(events(&mut server));
+    }
+    // The first is held back: it alone could be forged.
+    assert_eq!(got[0], [unconfirmed(new_id)]);
+    // The second opens the new session and is delivered; so is the rest.
+    assert_eq!(
+        got[1][..2],
+        [
+            closed(CLIENT, CloseReason::Replaced),
+            Event::PeerOpened { peer: CLIENT }
+        ]
+    );
+    assert!(matches!(&got[1][2], Event::Message { payload, .. } if &payload[..] == b"again 2"));
+    assert!(matches!(&got[2][..], [Event::Message { payload, .. }] if &payload[..] == b"again 3"));
+    assert_eq!(server.session_ids(&CLIENT).unwrap().remote, Some(new_id));
+    // And the server's answer reaches the restarted side's session.
+    let back = Bytes::from_static(b"welcome back");
+    server.send(CLIENT, back.clone()).unwrap();
+    let [(_, answer)] = datagrams(&mut server).try_into().unwrap();
+    restarted.receive(SERVER, answer.into(), later).unwrap();
+    let message = Event::Message {
+        peer: SERVER,
+        payload: back,
+    };
+    assert_eq!(events(&mut restarted)[1..], [message], "after its own open");
 }

@@ -3,13 +3,18 @@
 //! and reassembly-slot floods from one peer and from many. After each, an
 //! honest peer's segmented message still completes. With sessions on:
 //! spoofed messages, notices and keepalives, kicked sessions and their
-//! stale datagrams.
+//! stale datagrams; and datagrams forged with a live peer's address, which
+//! neither take its session over nor draw more than two datagrams each.
 
 mod common;
 
 use bytes::Bytes;
 use common::alloc::{measure, serial, Counting};
-use sansproto::datagram::{Config, Endpoint, Event, Header, Sessions, HEADER_LEN};
+use common::datagram::{config, datagrams, endpoint, events, sessions_with};
+use sansproto::datagram::{
+    CloseReason, Config, Endpoint, Event, Header, PeerError, Sessions, HEADER_LEN, KIND_CLOSE,
+    KIND_KEEPALIVE,
+};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -156,7 +161,10 @@ fn spoofed_session_traffic_and_kicks_stay_bounded() {
     let mut config = Config::default();
     config.sessions = Some(Sessions::default());
     let sessions = config.sessions.clone().unwrap();
-    let mut ep = Endpoint::new(config).unwrap();
+    let mut ep = Endpoint::new(config.clone()).unwrap();
+    // The table of `ep` fills up below; one address's new ids go to an
+    // endpoint of their own.
+    let mut one = Endpoint::new(config).unwrap();
     let now = Instant::now();
     let mut out = Vec::new();
     let id = |i: u32| i.wrapping_mul(2_654_435_761) | 1;
@@ -179,11 +187,15 @@ fn spoofed_session_traffic_and_kicks_stay_bounded() {
             }
         }
         assert!(ep.remembered_sessions() <= sessions.max_remembered);
-        // The kicked peers keep sending in their closed sessions: dropped,
-        // and answered no more than the notice limit allows.
+        // Each kicked peer was heard from once: the kicks' notices went out
+        // within the notice limit.
         let sent = ep.stats().sessions.notices_sent;
+        assert_eq!(sent, sessions.notice_limit as u64);
+        // The kicked peers keep sending in their closed sessions, a window
+        // later: dropped, and answered no more than the notice limit allows.
+        let next = now + sessions.notice_window;
         for i in (0..100_000u32).step_by(3) {
-            ep.receive(spoofed(i), session_datagram(0x10, id(i)), now)
+            ep.receive(spoofed(i), session_datagram(0x10, id(i)), next)
                 .unwrap();
             if i % 256 == 0 {
                 drain(&mut ep);
@@ -194,23 +206,31 @@ fn spoofed_session_traffic_and_kicks_stay_bounded() {
         assert_eq!(answered, sessions.notice_limit as u64);
         assert_eq!(ep.queued_datagrams(), sessions.notice_limit);
         assert!(ep.remembered_sessions() <= sessions.max_remembered);
-        // One address opening a new session with every datagram replaces
-        // its session each time; what the old ones leave behind is bounded.
+        // One address sending a new session id in every datagram opens one
+        // session: each later id is held back once and then forgotten for
+        // the next, and nothing is remembered of them.
         let replacer = SocketAddr::from(([198, 51, 100, 1], 5000));
+        let mut opened = 0;
         for i in 0..100_000u32 {
-            ep.receive(replacer, session_datagram(0x10, 0x8000_0000 | i), now)
+            one.receive(replacer, session_datagram(0x10, 0x8000_0000 | i), now)
                 .unwrap();
             if i % 256 == 0 {
-                drain(&mut ep);
+                opened += drain(&mut one)
+                    .iter()
+                    .filter(|e| matches!(e, Event::PeerOpened { .. }))
+                    .count();
             }
         }
-        drain(&mut ep);
-        assert!(ep.remembered_sessions() <= sessions.max_remembered);
+        drain(&mut one);
+        assert_eq!(opened, 1);
+        assert_eq!(one.stats().errors.unconfirmed_session, 99_999);
+        assert_eq!((one.peer_count(), one.remembered_sessions()), (1, 0));
+        assert_eq!(one.queued_datagrams(), 0);
     });
     assert!(growth < 2 << 20, "{growth} bytes");
-    // The spoofed sources that reopened sessions fill the table until they
-    // expire; then an honest peer opens one.
-    let later = now + Duration::from_secs(30);
+    // The spoofed sources that reopened sessions (a window after `now`)
+    // fill the table until they expire; then an honest peer opens one.
+    let later = now + sessions.notice_window + Duration::from_secs(30);
     ep.handle_timeout(later);
     drain(&mut ep);
     assert_eq!(ep.peer_count(), 0);
@@ -220,4 +240,213 @@ fn spoofed_session_traffic_and_kicks_stay_bounded() {
     assert!(drain(&mut ep)
         .iter()
         .any(|e| matches!(e, Event::Message { peer, .. } if *peer == honest)));
+}
+
+/// The address the forged datagrams below carry, and the session id its
+/// real peer sends.
+const VICTIM: u8 = 1;
+const VICTIM_ID: u32 = 0x0c11_e417;
+
+/// A server (`u8` addresses, `sessions`) with an open session from
+/// `VICTIM`, heard from once and answered.
+fn server_with_victim(sessions: Sessions, now: Instant) -> Endpoint<u8> {
+    let mut server = endpoint(config(sessions), 20);
+    server
+        .receive(VICTIM, session_datagram(0x10, VICTIM_ID), now)
+        .unwrap();
+    server.send(VICTIM, Bytes::from_static(b"hi")).unwrap();
+    datagrams(&mut server);
+    events(&mut server);
+    server
+}
+
+fn unconfirmed(session_id: u32) -> Event<u8> {
+    Event::DatagramDropped {
+        peer: VICTIM,
+        error: PeerError::UnconfirmedSession { session_id },
+    }
+}
+
+/// Runs `ep`'s timers every 100 ms from `from` to `until`, dropping its
+/// events; returns the datagrams it queued meanwhile for `to`.
+fn sent_until(ep: &mut Endpoint<u8>, to: u8, from: Instant, until: Instant) -> Vec<Vec<u8>> {
+    let mut sent = Vec::new();
+    let mut now = from;
+    while now <= until {
+        ep.handle_timeout(now);
+        events(ep);
+        sent.extend(
+            datagrams(ep)
+                .into_iter()
+                .filter(|(t, _)| *t == to)
+                .map(|(_, d)| d),
+        );
+        now += Duration::from_millis(100);
+    }
+    sent
+}
+
+#[test]
+fn one_spoofed_datagram_does_not_take_over_a_live_session() {
+    let t0 = Instant::now();
+    let mut server = server_with_victim(Sessions::default(), t0);
+    // An off-path sender forges the victim's address with ids of its own:
+    // one datagram each, a new id every time.
+    for n in 0..100u32 {
+        let forged = 0x5000_0000 | n;
+        server
+            .receive(VICTIM, session_datagram(0x10, forged), t0)
+            .unwrap();
+        assert_eq!(events(&mut server), [unconfirmed(forged)]);
+    }
+    // The victim's own datagrams are still the session's, for as long as
+    // closed sessions are remembered and beyond.
+    let s = Duration::from_secs(1);
+    for second in [1, 30, 61, 90] {
+        let at = t0 + second * s;
+        server
+            .receive(VICTIM, session_datagram(0x10, VICTIM_ID), at)
+            .unwrap();
+        let evs = events(&mut server);
+        assert!(
+            matches!(&evs[..], [Event::Message { peer: VICTIM, .. }]),
+            "at {second} s: {evs:?}"
+        );
+    }
+    let ids = server.session_ids(&VICTIM).unwrap();
+    assert_eq!(ids.remote, Some(VICTIM_ID));
+    assert_eq!(server.stats().peers_opened, 1);
+    assert_eq!(server.stats().errors.unconfirmed_session, 100);
+    assert_eq!(
+        server.queued_datagrams(),
+        0,
+        "nothing answers the forgeries"
+    );
+}
+
+#[test]
+fn a_new_id_seen_once_is_forgotten_after_the_idle_timeout() {
+    let t0 = Instant::now();
+    let idle = Config::default().idle_timeout;
+    let mut server = server_with_victim(Sessions::default(), t0);
+    let forged = 0x5eed_0002;
+    let receive = |server: &mut Endpoint<u8>, id: u32, at: Instant| {
+        server
+            .receive(VICTIM, session_datagram(0x10, id), at)
+            .unwrap();
+        events(server)
+    };
+    assert_eq!(receive(&mut server, forged, t0), [unconfirmed(forged)]);
+    // The victim keeps its session open meanwhile.
+    let half = t0 + idle / 2;
+    assert_eq!(receive(&mut server, VICTIM_ID, half).len(), 1);
+    let late = t0 + idle;
+    assert_eq!(receive(&mut server, forged, late), [unconfirmed(forged)]);
+    // Seen again within the idle timeout: a new session.
+    let evs = receive(&mut server, forged, late);
+    let replaced = Event::PeerClosed {
+        peer: VICTIM,
+        reason: CloseReason::Replaced,
+    };
+    assert_eq!(evs[0], replaced);
+}
+
+#[test]
+fn a_persistent_forger_holds_the_address_only_while_it_sends() {
+    let t0 = Instant::now();
+    let mut server = server_with_victim(Sessions::default(), t0);
+    let replaced = Event::PeerClosed {
+        peer: VICTIM,
+        reason: CloseReason::Replaced,
+    };
+    let opened = Event::PeerOpened { peer: VICTIM };
+    // Two datagrams with the same new id are taken as a restart.
+    let forged = 0x5eed_0001;
+    for _ in 0..2 {
+        server
+            .receive(VICTIM, session_datagram(0x10, forged), t0)
+            .unwrap();
+    }
+    let evs = events(&mut server);
+    assert_eq!(
+        evs[..3],
+        [unconfirmed(forged), replaced.clone(), opened.clone()]
+    );
+    // The victim's own id is not shut out as a closed session's: its
+    // second datagram takes the address back.
+    let later = t0 + Duration::from_millis(10);
+    server
+        .receive(VICTIM, session_datagram(0x10, VICTIM_ID), later)
+        .unwrap();
+    assert_eq!(events(&mut server), [unconfirmed(VICTIM_ID)]);
+    server
+        .receive(VICTIM, session_datagram(0x10, VICTIM_ID), later)
+        .unwrap();
+    let evs = events(&mut server);
+    assert_eq!(evs[..2], [replaced, opened]);
+    assert!(matches!(&evs[2], Event::Message { peer: VICTIM, .. }));
+    assert_eq!(server.session_ids(&VICTIM).unwrap().remote, Some(VICTIM_ID));
+    assert_eq!(
+        server.remembered_sessions(),
+        0,
+        "replaced sessions are not shut out"
+    );
+}
+
+#[test]
+fn one_spoofed_datagram_draws_at_most_two_datagrams() {
+    let t0 = Instant::now();
+    let s = Duration::from_secs(1);
+    let mut config = config(sessions_with(|x| x.keepalive_interval = Some(s)));
+    config.idle_timeout = 30 * s;
+    let mut server = endpoint(config.clone(), 1);
+    server.receive(9, session_datagram(0x10, 77), t0).unwrap();
+    let sent = sent_until(&mut server, 9, t0, t0 + 120 * s);
+    // One keepalive, then the expiry notice: 2 where 30 went before.
+    let kinds: Vec<u8> = sent.iter().map(|d| d[0]).collect();
+    assert_eq!(kinds, [KIND_KEEPALIVE, KIND_CLOSE]);
+    assert_eq!(server.peer_count(), 0);
+
+    // Many forged sources: together they draw no more than the notice
+    // limit allows per window (a keepalive window and an expiry window).
+    let limit = Sessions::default().notice_limit;
+    let mut server = endpoint(config, 2);
+    for from in 10..=200u8 {
+        server
+            .receive(from, session_datagram(0x10, u32::from(from)), t0)
+            .unwrap();
+    }
+    let mut sent = 0;
+    let mut now = t0;
+    while now <= t0 + 120 * s {
+        server.handle_timeout(now);
+        events(&mut server);
+        sent += datagrams(&mut server).len();
+        now += Duration::from_millis(100);
+    }
+    assert_eq!(sent, 2 * limit, "to 191 forged sources");
+    let stats = server.stats().sessions;
+    assert_eq!(
+        stats.keepalives_skipped + stats.notices_suppressed,
+        2 * (191 - limit as u64)
+    );
+}
+
+#[test]
+fn keepalives_resume_once_the_peer_is_heard_again() {
+    let t0 = Instant::now();
+    let s = Duration::from_secs(1);
+    let mut config = config(sessions_with(|x| x.keepalive_interval = Some(s)));
+    config.idle_timeout = 30 * s;
+    let mut server = endpoint(config, 1);
+    server.receive(9, session_datagram(0x10, 77), t0).unwrap();
+    assert_eq!(sent_until(&mut server, 9, t0, t0 + 10 * s).len(), 1);
+    // A second datagram of the session: the address counts as validated.
+    let heard = t0 + 10 * s + Duration::from_millis(50);
+    server
+        .receive(9, session_datagram(0x12, 77), heard)
+        .unwrap();
+    let sent = sent_until(&mut server, 9, heard, heard + 10 * s);
+    assert_eq!(sent.len(), 10, "one a second");
+    assert_eq!(server.stats().sessions.keepalives_sent, 11);
 }

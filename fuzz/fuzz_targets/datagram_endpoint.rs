@@ -4,7 +4,11 @@
 //! session headers, each other's datagrams in any order with losses and
 //! copies, closes, opens and arbitrary time steps. Checks that no input
 //! panics, that every limit holds after every step, that every peer opens
-//! and closes in turn, and that everything is freed in the end.
+//! and closes in turn, and that everything is freed in the end. With
+//! sessions on, also that no session is replaced before a message with a
+//! new id from its address was held back, and that an address heard from
+//! once (and never opened by the endpoint) gets at most two control
+//! datagrams.
 #![no_main]
 
 use std::time::{Duration, Instant};
@@ -12,7 +16,7 @@ use std::time::{Duration, Instant};
 use arbitrary::Arbitrary;
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
-use sansproto::datagram::{Config, Endpoint, Event, Header, Sessions};
+use sansproto::datagram::{CloseReason, Config, Endpoint, Event, Header, PeerError, Sessions};
 
 /// The two endpoints' addresses; 0..16 are other (spoofed) peers.
 const ADDR: [u8; 2] = [100, 101];
@@ -112,6 +116,14 @@ struct Side {
     endpoint: Endpoint<u8>,
     /// Which addresses the events say are open.
     open: [bool; 256],
+    /// Which open peers had a message with a new session id held back.
+    unconfirmed: [bool; 256],
+    /// Datagrams fed from each address.
+    heard: [u32; 256],
+    /// Addresses this side was asked to open.
+    opened: [bool; 256],
+    /// Keepalives and close notices sent to each address.
+    control: [u32; 256],
 }
 
 impl Side {
@@ -142,10 +154,25 @@ impl Side {
                 Event::PeerOpened { peer } => {
                     assert!(!self.open[usize::from(peer)], "{peer} opened twice");
                     self.open[usize::from(peer)] = true;
+                    self.unconfirmed[usize::from(peer)] = false;
                 }
-                Event::PeerClosed { peer, .. } => {
+                Event::PeerClosed { peer, reason } => {
                     assert!(self.open[usize::from(peer)], "{peer} closed while closed");
                     self.open[usize::from(peer)] = false;
+                    if reason == CloseReason::Replaced {
+                        assert!(
+                            self.unconfirmed[usize::from(peer)],
+                            "{peer} replaced on one datagram"
+                        );
+                    }
+                    self.unconfirmed[usize::from(peer)] = false;
+                }
+                Event::DatagramDropped {
+                    peer,
+                    error: PeerError::UnconfirmedSession { .. },
+                } => {
+                    assert!(self.open[usize::from(peer)]);
+                    self.unconfirmed[usize::from(peer)] = true;
                 }
                 _ => {}
             }
@@ -156,6 +183,7 @@ impl Side {
     /// Feeds a datagram; when the event queue is full, polls it (checking
     /// the limits) and feeds the datagram again, which must then be taken.
     fn feed(&mut self, config: &Config, from: u8, d: Bytes, now: Instant) {
+        self.heard[usize::from(from)] = self.heard[usize::from(from)].saturating_add(1);
         if let Err(back) = self.endpoint.receive(from, d, now) {
             assert_eq!(back.from, from);
             self.check(config);
@@ -190,6 +218,10 @@ fuzz_target!(|input: (Setup, Vec<Op>)| {
     let mut sides = [0u64, 1].map(|seed| Side {
         endpoint: Endpoint::with_random(config.clone(), sansproto::seeded_random(seed)).unwrap(),
         open: [false; 256],
+        unconfirmed: [false; 256],
+        heard: [0; 256],
+        opened: [false; 256],
+        control: [0; 256],
     });
     let sessions = config.sessions.is_some();
     let start = Instant::now();
@@ -263,6 +295,7 @@ fuzz_target!(|input: (Setup, Vec<Op>)| {
                 };
                 let side = &mut sides[usize::from(from)];
                 if open {
+                    side.opened[usize::from(to)] = true;
                     let _ = side.endpoint.open(to, now);
                 }
                 let message = Bytes::from(vec![peer; usize::from(len) % 512]);
@@ -310,6 +343,13 @@ fuzz_target!(|input: (Setup, Vec<Op>)| {
                 let d = Bytes::from(std::mem::take(&mut out));
                 if sessions && d.len() >= 5 && seen.len() < 64 {
                     seen.push(u32::from_be_bytes([d[1], d[2], d[3], d[4]]));
+                }
+                let t = usize::from(to);
+                if sessions && matches!(d.first(), Some(0x11 | 0x12)) {
+                    side.control[t] += 1;
+                    if side.heard[t] <= 1 && !side.opened[t] {
+                        assert!(side.control[t] <= 2, "{to} heard from once drew more");
+                    }
                 }
                 if let Some(t) = ADDR.iter().position(|a| *a == to) {
                     wire.push((t, ADDR[n], d));

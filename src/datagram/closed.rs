@@ -1,10 +1,11 @@
 //! What an endpoint with sessions remembers about sessions it closed, and
-//! the limit on notices it sends to addresses that have no session.
+//! the limit on what it sends to addresses that have no session or one
+//! not validated.
 //!
 //! Both are bounded whatever peers send: the memory holds at most
 //! [`Sessions::max_remembered`] entries, each for at most
 //! [`Sessions::remember_for`]; the limiter lets at most
-//! [`Sessions::notice_limit`] unsolicited notices out per
+//! [`Sessions::notice_limit`] unsolicited datagrams out per
 //! [`Sessions::notice_window`].
 
 use std::collections::{HashMap, VecDeque};
@@ -12,7 +13,7 @@ use std::hash::Hash;
 use std::time::Instant;
 
 use super::config::Sessions;
-use super::session::NoticeReason;
+use super::session_wire::NoticeReason;
 
 /// One closed session, keyed by (address, the peer's session id).
 #[derive(Debug, Clone, Copy)]
@@ -121,8 +122,9 @@ impl<A: Clone + Eq + Hash> ClosedSessions<A> {
     }
 }
 
-/// A fixed-window limit on unsolicited notices (refusals, and answers to
-/// datagrams from closed sessions).
+/// A fixed-window limit on unsolicited datagrams: refusals, answers to
+/// datagrams from closed sessions, and the keepalive and close notices of
+/// sessions not validated.
 #[derive(Debug, Default)]
 pub(crate) struct NoticeLimit {
     window_start: Option<Instant>,
@@ -130,7 +132,8 @@ pub(crate) struct NoticeLimit {
 }
 
 impl NoticeLimit {
-    /// True (and counted) if one more notice may go out at `now`.
+    /// True (and counted) if one more unsolicited datagram may go out at
+    /// `now`.
     pub(crate) fn allow(&mut self, config: &Sessions, now: Instant) -> bool {
         let expired = self
             .window_start

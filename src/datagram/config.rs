@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use super::segment::HEADER_LEN;
-use super::session::{CLOSE_NOTICE_LEN, SESSION_HEADER_LEN};
 pub use super::session_config::Sessions;
+use super::session_wire::{CLOSE_NOTICE_LEN, SESSION_HEADER_LEN};
 
 /// Largest UDP payload that fits one Ethernet frame over IPv4:
 /// 1500 − 20 (IPv4 header) − 8 (UDP header). The default [`Config::mtu`].

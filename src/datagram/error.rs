@@ -135,6 +135,18 @@ pub enum PeerError {
         /// The session id it carried.
         session_id: u32,
     },
+    /// (Sessions on.) A message carrying a new session id from the address
+    /// of an open session. One datagram alone could be forged: the id is
+    /// held as the session's candidate, and a second message with it ends
+    /// the old session ([`CloseReason::Replaced`](super::CloseReason::Replaced))
+    /// and opens a new one (see [`Sessions`](super::Sessions)).
+    #[error(
+        "new session {session_id:#010x} from the address of an open session, not yet confirmed"
+    )]
+    UnconfirmedSession {
+        /// The session id it carried.
+        session_id: u32,
+    },
     /// (Sessions on.) A keepalive or close notice that matches no open
     /// session of its sender (keepalives never open one).
     #[error("no session {session_id:#010x} with this peer")]

@@ -3,7 +3,7 @@
 use bytes::Bytes;
 
 use super::error::{DropReason, PeerError};
-use super::session::NoticeReason;
+use super::session_wire::NoticeReason;
 
 /// What an [`Endpoint`](super::Endpoint) reports, from
 /// [`Endpoint::poll_event`](super::Endpoint::poll_event).
@@ -12,8 +12,9 @@ use super::session::NoticeReason;
 pub enum Event<A> {
     /// A new peer entered the table: the first valid datagram from a new
     /// address, a call to [`Endpoint::open`](super::Endpoint::open), or
-    /// (sessions on) a datagram carrying a new session id from a known
-    /// address, right after the old session's [`Event::PeerClosed`].
+    /// (sessions on) the second message carrying the same new session id
+    /// from the address of an open session, right after the old session's
+    /// [`Event::PeerClosed`].
     PeerOpened {
         /// The peer's address.
         peer: A,
@@ -76,8 +77,10 @@ pub enum CloseReason {
     /// (Sessions on.) The peer sent a close notice for this session: it
     /// closed its side for this reason.
     ClosedByPeer(NoticeReason),
-    /// (Sessions on.) A datagram from the same address opened a new session
-    /// with a new session id (the peer restarted, say); the old session
-    /// ended here and [`Event::PeerOpened`] follows.
+    /// (Sessions on.) Two messages from the same address carried the same
+    /// new session id (the peer restarted, say); the old session ended here
+    /// and [`Event::PeerOpened`] follows. One such message is not enough
+    /// (see [`Sessions`](super::Sessions#forged-source-addresses)); the
+    /// replaced session's id is not remembered as closed.
     Replaced,
 }

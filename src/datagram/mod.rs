@@ -101,8 +101,11 @@
 //!   [`Sessions::remember_for`], at most [`Sessions::max_remembered`]) is
 //!   dropped, and answered with a close notice when the peer may not know
 //!   the session ended;
-//! - a message with any other id ends the old session
-//!   ([`CloseReason::Replaced`]) and opens a new one.
+//! - a message with any other id is dropped
+//!   ([`PeerError::UnconfirmedSession`]) and its id kept as a candidate; a
+//!   second message with that id ends the old session
+//!   ([`CloseReason::Replaced`]) and opens a new one. One datagram, which
+//!   anyone can forge, does not end a session (see [`Sessions`]).
 //!
 //! A close notice's session id is the sender's id in the closed session (0
 //! if it had none, as when refusing), and its last four bytes the
@@ -159,6 +162,7 @@ mod reassembly;
 mod segment;
 mod session;
 mod session_config;
+mod session_wire;
 mod stats;
 
 use std::collections::{HashMap, VecDeque};
@@ -175,9 +179,9 @@ pub use config::{
 pub use error::{Backlogged, DropReason, OpenError, PeerError, SendError, SendErrorKind};
 pub use event::{CloseReason, Event};
 pub use segment::{Header, HEADER_LEN, VERSION};
-pub use session::{
-    NoticeReason, SessionIds, CLOSE_NOTICE_LEN, KIND_CLOSE, KIND_DATA, KIND_KEEPALIVE,
-    SESSION_HEADER_LEN,
+pub use session::SessionIds;
+pub use session_wire::{
+    NoticeReason, CLOSE_NOTICE_LEN, KIND_CLOSE, KIND_DATA, KIND_KEEPALIVE, SESSION_HEADER_LEN,
 };
 pub use stats::{EndpointStats, ErrorStats, PeerStats, SessionStats};
 
@@ -185,7 +189,8 @@ use crate::buf::Flow;
 use peer::{Peer, Timers};
 use reassembly::Reassembly;
 use segment::check_header;
-use session::{Head, SessionState};
+use session::SessionState;
+use session_wire::Head;
 
 /// One datagram waiting for [`Endpoint::poll_transmit`]: its headers (or the
 /// whole of a control datagram) and its payload.
@@ -214,6 +219,11 @@ impl<A> Outgoing<A> {
 /// [`poll_timeout`](Self::poll_timeout)). A loop that feeds whatever the
 /// socket yields, then drains events and datagrams, then sleeps until the
 /// socket is readable or `poll_timeout` passes, is all the driving it needs.
+///
+/// With sessions on, one datagram, whose source address anyone can forge,
+/// neither ends an open session nor makes the endpoint send more than two
+/// datagrams back on its own; see [`Sessions`](Sessions#forged-source-addresses)
+/// for the rule and its bounds.
 #[derive(Debug)]
 pub struct Endpoint<A> {
     config: Config,
@@ -305,8 +315,8 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
         let (session, body) = if self.config.sessions.is_none() {
             (None, datagram)
         } else {
-            match session::parse(&datagram) {
-                Ok(session::Parsed::Data { id }) => {
+            match session_wire::parse(&datagram) {
+                Ok(session_wire::Parsed::Data { id }) => {
                     (Some(id), datagram.slice(SESSION_HEADER_LEN.min(len)..))
                 }
                 Ok(control) => return self.on_control(from, control, len, now),
@@ -578,7 +588,8 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
             peer: addr.clone(),
             reason,
         });
-        self.session_closed(addr, state.session, reason, now);
+        let validated = state.trust.validated();
+        self.session_closed(addr, state.session, validated, reason, now);
         true
     }
 }

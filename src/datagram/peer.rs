@@ -18,7 +18,7 @@ use std::hash::Hash;
 use std::time::Instant;
 
 use super::segment::Partial;
-use super::session::SessionIds;
+use super::session::{SessionIds, Trust};
 use super::stats::PeerStats;
 
 /// What the endpoint knows about one peer.
@@ -44,6 +44,9 @@ pub(crate) struct Peer {
     /// When a keepalive is due unless something is sent to the peer first
     /// (sessions on, with a keepalive interval).
     pub(crate) keepalive_at: Option<Instant>,
+    /// Whether the session's address is validated, and its candidate id
+    /// (sessions on).
+    pub(crate) trust: Trust,
 }
 
 impl Peer {
@@ -69,6 +72,7 @@ impl Peer {
             stats: PeerStats::default(),
             session: None,
             keepalive_at: None,
+            trust: Trust::default(),
         }
     }
 

@@ -1,19 +1,22 @@
 //! Sessions (opt-in through [`Config::sessions`](super::Config::sessions)):
-//! the session header, close notices, keepalives, and the decisions an
-//! endpoint makes about a datagram's session id. The wire layout is in the
-//! [module docs](super#session-header).
+//! close notices, keepalives, and the decisions an endpoint makes about a
+//! datagram's session id. The header's bytes are in
+//! [`session_wire`](super::session_wire).
 //!
 //! Each side of a session draws its own non-zero id when the session opens
 //! on its side and puts it in every datagram it sends. A receiver learns the
 //! peer's id from its first datagram and then takes only datagrams carrying
 //! it: one with an id remembered from a closed session is dropped (and the
-//! peer told, within the notice limit), and one with any other id ends the
-//! old session and opens a new one.
+//! peer told, within the notice limit); a message with any other id is held
+//! as the session's candidate, and only a second message with that id ends
+//! the old session and opens a new one ([`Trust`]). Keepalives and close
+//! notices to a session whose address is not validated go out within the
+//! notice limit, and at most one keepalive per session.
 
 use std::fmt;
 use std::fmt::Debug;
 use std::hash::Hash;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rand::rngs::StdRng;
@@ -21,193 +24,8 @@ use rand::{Rng, SeedableRng};
 
 use super::closed::{ClosedSessions, NoticeLimit};
 use super::error::{OpenError, PeerError};
-use super::segment::HEADER_LEN;
+use super::session_wire::{Head, Notice, Parsed};
 use super::{CloseReason, Endpoint, Event, Outgoing};
-
-/// Length of the session header that starts every datagram when sessions
-/// are on: a kind byte and the sender's session id.
-pub const SESSION_HEADER_LEN: usize = 5;
-
-/// Length of a close notice: the session header, a reason byte and the
-/// receiver's session id.
-pub const CLOSE_NOTICE_LEN: usize = 10;
-
-/// Kind byte of a datagram carrying (part of) a message (sessions on).
-pub const KIND_DATA: u8 = 0x10;
-/// Kind byte of a close notice.
-pub const KIND_CLOSE: u8 = 0x11;
-/// Kind byte of a keepalive.
-pub const KIND_KEEPALIVE: u8 = 0x12;
-
-/// Why a peer closed a session, as its close notice says (sessions on).
-///
-/// Received, it is the `reason` of
-/// [`CloseReason::ClosedByPeer`](super::CloseReason::ClosedByPeer).
-///
-/// ```
-/// use sansproto::datagram::NoticeReason;
-///
-/// assert_eq!(NoticeReason::Kicked.to_byte(), 1);
-/// assert_eq!(NoticeReason::from_byte(2), Some(NoticeReason::Expired));
-/// assert_eq!(NoticeReason::from_byte(0), None);
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum NoticeReason {
-    /// The sender's application closed the session
-    /// ([`Endpoint::close`](super::Endpoint::close)). Wire value 1.
-    Kicked,
-    /// The sender heard nothing from the receiver for its idle timeout.
-    /// Wire value 2.
-    Expired,
-    /// The sender's peer table was full; the receiver's datagram was not
-    /// taken. Wire value 3.
-    Refused,
-}
-
-impl NoticeReason {
-    /// The reason's byte in a close notice.
-    pub fn to_byte(self) -> u8 {
-        match self {
-            Self::Kicked => 1,
-            Self::Expired => 2,
-            Self::Refused => 3,
-        }
-    }
-
-    /// The reason a close notice's byte names, if any.
-    pub fn from_byte(byte: u8) -> Option<Self> {
-        match byte {
-            1 => Some(Self::Kicked),
-            2 => Some(Self::Expired),
-            3 => Some(Self::Refused),
-            _ => None,
-        }
-    }
-}
-
-/// A close notice's fields.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Notice {
-    /// The sender's own id in the closed session; 0 if it had none.
-    pub(crate) sender: u32,
-    pub(crate) reason: NoticeReason,
-    /// The receiver's id in the closed session; 0 if the sender never
-    /// learned it.
-    pub(crate) receiver: u32,
-}
-
-/// A session header, parsed and checked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Parsed {
-    /// A message datagram: the rest (after the header) is the segment
-    /// header and payload, or the payload.
-    Data {
-        id: u32,
-    },
-    Keepalive {
-        id: u32,
-    },
-    Close(Notice),
-}
-
-/// Parses the session header at the front of a datagram, and the whole of
-/// a control datagram (whose length is exact: nothing may trail it).
-pub(crate) fn parse(datagram: &[u8]) -> Result<Parsed, PeerError> {
-    let len = datagram.len();
-    let head: [u8; SESSION_HEADER_LEN] = datagram
-        .get(..SESSION_HEADER_LEN)
-        .and_then(|h| h.try_into().ok())
-        .ok_or(PeerError::SessionTruncated { len })?;
-    let [kind, i0, i1, i2, i3] = head;
-    let id = u32::from_be_bytes([i0, i1, i2, i3]);
-    let expected = match kind {
-        KIND_DATA => None,
-        KIND_KEEPALIVE => Some(SESSION_HEADER_LEN),
-        KIND_CLOSE => Some(CLOSE_NOTICE_LEN),
-        other => return Err(PeerError::UnknownKind(other)),
-    };
-    if let Some(expected) = expected.filter(|&e| e != len) {
-        return Err(PeerError::ControlLength {
-            kind,
-            len,
-            expected,
-        });
-    }
-    if kind == KIND_CLOSE {
-        let [r, y0, y1, y2, y3] = datagram
-            .get(SESSION_HEADER_LEN..CLOSE_NOTICE_LEN)
-            .and_then(|b| <[u8; 5]>::try_from(b).ok())
-            .ok_or(PeerError::SessionTruncated { len })?;
-        let reason = NoticeReason::from_byte(r).ok_or(PeerError::UnknownCloseReason(r))?;
-        return Ok(Parsed::Close(Notice {
-            sender: id,
-            reason,
-            receiver: u32::from_be_bytes([y0, y1, y2, y3]),
-        }));
-    }
-    if id == 0 {
-        return Err(PeerError::ZeroSessionId);
-    }
-    Ok(if kind == KIND_DATA {
-        Parsed::Data { id }
-    } else {
-        Parsed::Keepalive { id }
-    })
-}
-
-/// The header bytes written before a queued datagram's payload: nothing,
-/// a session header, a segment header, both, or a whole control datagram.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Head {
-    bytes: [u8; SESSION_HEADER_LEN + HEADER_LEN],
-    len: usize,
-}
-
-impl Head {
-    /// The head of a message datagram.
-    pub(crate) fn data(session: Option<u32>, segment: Option<[u8; HEADER_LEN]>) -> Self {
-        let mut head = Self::default();
-        if let Some(id) = session {
-            head.push(&[KIND_DATA]);
-            head.push(&id.to_be_bytes());
-        }
-        if let Some(segment) = segment {
-            head.push(&segment);
-        }
-        head
-    }
-
-    /// A whole keepalive.
-    pub(crate) fn keepalive(id: u32) -> Self {
-        let mut head = Self::default();
-        head.push(&[KIND_KEEPALIVE]);
-        head.push(&id.to_be_bytes());
-        head
-    }
-
-    /// A whole close notice.
-    pub(crate) fn close(notice: Notice) -> Self {
-        let mut head = Self::default();
-        head.push(&[KIND_CLOSE]);
-        head.push(&notice.sender.to_be_bytes());
-        head.push(&[notice.reason.to_byte()]);
-        head.push(&notice.receiver.to_be_bytes());
-        head
-    }
-
-    pub(crate) fn as_slice(&self) -> &[u8] {
-        self.bytes.get(..self.len).unwrap_or(&[])
-    }
-
-    fn push(&mut self, bytes: &[u8]) {
-        let end = self.len.saturating_add(bytes.len());
-        if let Some(slot) = self.bytes.get_mut(self.len..end) {
-            slot.copy_from_slice(bytes);
-            self.len = end;
-        }
-    }
-}
 
 /// The two ids of one session, as one side holds them
 /// ([`Endpoint::session_ids`]).
@@ -218,6 +36,62 @@ pub struct SessionIds {
     pub local: u32,
     /// The peer's id, once a datagram from it arrived.
     pub remote: Option<u32>,
+}
+
+/// What an endpoint has seen of one session's peer (sessions on): whether
+/// its address is validated, and a new session id seen once from it.
+///
+/// The wire carries no echo of the receiver's id outside close notices, so
+/// nothing proves that a datagram came from the address it names. A
+/// session counts as validated when the caller opened it
+/// ([`Endpoint::open`]: the caller chose the address) or when two
+/// datagrams of it arrived: evidence, not proof, that the peer is there.
+/// The candidate is one id per session, replaced by any other new id, and
+/// forgotten an idle timeout after it was seen, as a peer heard from once
+/// would be.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Trust {
+    /// The caller opened the session.
+    opened: bool,
+    /// Datagrams of the session taken, counted up to two.
+    heard: u8,
+    /// The one keepalive a session not yet validated may get came due.
+    probed: bool,
+    /// A new session id from the same address, seen once, and when it is
+    /// forgotten.
+    candidate: Option<(u32, Instant)>,
+}
+
+impl Trust {
+    /// True once the caller opened the session or two of its datagrams
+    /// arrived.
+    pub(crate) fn validated(&self) -> bool {
+        self.opened || self.heard >= 2
+    }
+
+    /// Counts a datagram of the session.
+    fn heard(&mut self) {
+        self.heard = self.heard.saturating_add(1).min(2);
+    }
+
+    /// True if `id` is the candidate and was seen within `forget_after`
+    /// of `now`; otherwise makes it the candidate, seen at `now`.
+    fn seen_again(&mut self, id: u32, now: Instant, forget_after: Duration) -> bool {
+        if self
+            .candidate
+            .is_some_and(|(c, until)| c == id && until > now)
+        {
+            return true;
+        }
+        self.candidate = Some((id, crate::timer::deadline_after(now, forget_after)));
+        false
+    }
+
+    /// True the first time it is asked of a session not validated: the
+    /// one keepalive it may get.
+    fn probe(&mut self) -> bool {
+        !std::mem::replace(&mut self.probed, true)
+    }
 }
 
 /// An endpoint's session bookkeeping beyond its peer table.
@@ -271,8 +145,10 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
     /// Opens a peer for `peer` at `now` without waiting for it to send:
     /// reports [`Event::PeerOpened`] and starts its idle timer (and, with
     /// sessions on, draws its session id, so that
-    /// [`send`](Self::send) may address it). Does nothing for a peer
-    /// already open.
+    /// [`send`](Self::send) may address it; the caller chose the address,
+    /// so it counts as validated and gets keepalives at once, see
+    /// [`Sessions`](super::Sessions#forged-source-addresses)). Does nothing
+    /// for a peer already open.
     ///
     /// ```
     /// use sansproto::datagram::{Config, Endpoint, Event, OpenError, Sessions};
@@ -297,7 +173,10 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
                 max: self.config.max_peers,
             });
         }
-        self.insert_peer(peer, now, None);
+        self.insert_peer(peer.clone(), now, None);
+        if let Some(opened) = self.peers.get_mut(&peer) {
+            opened.trust.opened = true;
+        }
         self.stats.peers_opened += 1;
         Ok(())
     }
@@ -319,9 +198,10 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
     }
 
     /// Decides whether a message datagram carrying session `id` from
-    /// `from` is taken: it may open a session, adopt the peer's id, or end
-    /// the old session and open a new one. Returns true when the peer is in
-    /// the table with this session and its idle timer was refreshed.
+    /// `from` is taken: it may open a session, adopt the peer's id, or,
+    /// the second time a new id comes from the address of an open session,
+    /// end the old session and open a new one. Returns true when the peer
+    /// is in the table with this session and its idle timer was refreshed.
     pub(super) fn admit(&mut self, from: &A, id: u32, len: usize, now: Instant) -> bool {
         self.sessions.closed.prune(now);
         let key = (from.clone(), id);
@@ -337,8 +217,16 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
             match current {
                 Some(None) => {}
                 Some(Some(_)) => {
+                    if !self.seen_again(from, id, now) {
+                        return false;
+                    }
                     self.remove_peer(from, CloseReason::Replaced, now);
                     self.insert_peer(from.clone(), now, Some(id));
+                    // The new session's first datagram, held back as the
+                    // candidate, counts.
+                    if let Some(peer) = self.peers.get_mut(from) {
+                        peer.trust.heard();
+                    }
                 }
                 None if self.peers.len() >= self.config.max_peers => {
                     self.events
@@ -348,13 +236,32 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
                         reason: super::NoticeReason::Refused,
                         receiver: id,
                     };
-                    self.answer(from, notice, now);
+                    self.send_notice(from, notice, now, false);
                     return false;
                 }
                 None => self.insert_peer(from.clone(), now, Some(id)),
             }
         }
         self.refresh(from, id, len, now)
+    }
+
+    /// A message carrying `id`, new to `from`'s open session: true if it is
+    /// the session's candidate seen again, so the session is replaced;
+    /// otherwise `id` becomes the candidate and the datagram is dropped.
+    fn seen_again(&mut self, from: &A, id: u32, now: Instant) -> bool {
+        let idle = self.config.idle_timeout;
+        let Some(peer) = self.peers.get_mut(from) else {
+            return false;
+        };
+        if peer.trust.seen_again(id, now, idle) {
+            return true;
+        }
+        let error = PeerError::UnconfirmedSession { session_id: id };
+        self.events.push_back(Event::DatagramDropped {
+            peer: from.clone(),
+            error,
+        });
+        false
     }
 
     /// Handles a keepalive or a close notice.
@@ -410,11 +317,15 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
     }
 
     /// Remembers a session that just closed and, when the peer may not
-    /// know, tells it.
+    /// know, tells it (within the notice limit if the session was not
+    /// `validated`). A replaced session is not remembered: its id is one
+    /// more new id for the address, so that a peer whose session was
+    /// replaced by forged datagrams can take the address back.
     pub(super) fn session_closed(
         &mut self,
         addr: &A,
         ids: Option<SessionIds>,
+        validated: bool,
         reason: CloseReason,
         now: Instant,
     ) {
@@ -426,13 +337,14 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
             CloseReason::IdleTimeout => Some(super::NoticeReason::Expired),
             _ => None,
         };
-        if let Some(remote) = ids.remote {
+        let remembered = ids.remote.filter(|_| reason != CloseReason::Replaced);
+        if let Some(remote) = remembered {
             let key = (addr.clone(), remote);
             self.sessions
                 .closed
                 .remember(config, key, ids.local, notice, now);
         }
-        let Some(reason) = notice.filter(|_| config.close_notices) else {
+        let Some(reason) = notice else {
             return;
         };
         let notice = Notice {
@@ -440,32 +352,32 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
             reason,
             receiver: ids.remote.unwrap_or(0),
         };
-        if self.queue_control(addr.clone(), Head::close(notice)) {
-            self.stats.sessions.notices_sent += 1;
-        } else {
-            self.stats.sessions.notices_suppressed += 1;
-        }
+        self.send_notice(addr, notice, now, validated);
     }
 
     /// Queues a keepalive to `addr` if nothing was sent to it for the
-    /// keepalive interval, and sets when the next one is due.
+    /// keepalive interval, and sets when the next one is due. A session
+    /// not validated gets one keepalive at most, within the notice limit.
     pub(super) fn keepalive(&mut self, addr: &A, now: Instant) {
-        let interval = self
-            .config
-            .sessions
-            .as_ref()
-            .and_then(|s| s.keepalive_interval);
+        let Some(config) = self.config.sessions.as_ref() else {
+            return;
+        };
         let Some(peer) = self.peers.get_mut(addr) else {
             return;
         };
-        let (Some(interval), Some(ids)) = (interval, peer.session) else {
+        let (Some(interval), Some(ids)) = (config.keepalive_interval, peer.session) else {
             return;
         };
         if peer.keepalive_at.is_none_or(|at| at > now) {
             return;
         }
         peer.keepalive_at = Some(crate::timer::deadline_after(now, interval));
-        if self.queue_control(addr.clone(), Head::keepalive(ids.local)) {
+        let validated = peer.trust.validated();
+        if !validated && !peer.trust.probe() {
+            return;
+        }
+        let allowed = validated || self.sessions.limit.allow(config, now);
+        if allowed && self.queue_control(addr.clone(), Head::keepalive(ids.local)) {
             self.stats.sessions.keepalives_sent += 1;
         } else {
             self.stats.sessions.keepalives_skipped += 1;
@@ -499,6 +411,7 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
         if let Some(ids) = peer.session.as_mut() {
             ids.remote = Some(id);
         }
+        peer.trust.heard();
         peer.expires_at = peer.expires_at.max(expires_at);
         peer.stats.rx.bytes += len as u64;
         peer.stats.rx.frames += 1;
@@ -526,22 +439,23 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
                 reason,
                 receiver: id,
             };
-            self.answer(from, notice, now);
+            self.send_notice(from, notice, now, false);
         }
     }
 
-    /// Sends an unsolicited notice (a refusal, or an answer to a closed
-    /// session's datagram) within the notice limit.
-    fn answer(&mut self, to: &A, notice: Notice, now: Instant) {
+    /// Queues a close notice to `to` if notices are on: within the notice
+    /// limit unless `to` is a `validated` session's address (a refusal, an
+    /// answer to a closed session's datagram, or a notice to a session not
+    /// validated all count against it).
+    fn send_notice(&mut self, to: &A, notice: Notice, now: Instant, validated: bool) {
         let Some(config) = self.config.sessions.as_ref() else {
             return;
         };
         if !config.close_notices {
             return;
         }
-        if self.sessions.limit.allow(config, now)
-            && self.queue_control(to.clone(), Head::close(notice))
-        {
+        let allowed = validated || self.sessions.limit.allow(config, now);
+        if allowed && self.queue_control(to.clone(), Head::close(notice)) {
             self.stats.sessions.notices_sent += 1;
         } else {
             self.stats.sessions.notices_suppressed += 1;
@@ -562,28 +476,5 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
             });
         }
         fits
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn control_datagrams_round_trip() {
-        let notice = Notice {
-            sender: 0x0102_0304,
-            reason: NoticeReason::Expired,
-            receiver: 0xA0B0_C0D0,
-        };
-        let bytes = Head::close(notice).as_slice().to_vec();
-        assert_eq!(bytes, [0x11, 1, 2, 3, 4, 2, 0xA0, 0xB0, 0xC0, 0xD0]);
-        assert_eq!(parse(&bytes), Ok(Parsed::Close(notice)));
-        let keepalive = Head::keepalive(9).as_slice().to_vec();
-        assert_eq!(keepalive, [0x12, 0, 0, 0, 9]);
-        assert_eq!(parse(&keepalive), Ok(Parsed::Keepalive { id: 9 }));
-        let data = Head::data(Some(7), Some([1; HEADER_LEN]));
-        assert_eq!(data.as_slice().len(), SESSION_HEADER_LEN + HEADER_LEN);
-        assert_eq!(Head::data(None, None).as_slice(), &[] as &[u8]);
     }
 }

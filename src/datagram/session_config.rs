@@ -8,13 +8,16 @@ use super::config::ConfigError;
 /// Session settings (see the [module docs](super#session-header) for the
 /// wire layout).
 ///
-/// What the endpoint remembers of closed sessions and the notices it sends
-/// to addresses without a session are bounded: at most
+/// What the endpoint remembers of closed sessions and what it sends to
+/// addresses without a validated session are bounded: at most
 /// [`max_remembered`](Self::max_remembered) closed sessions, each for
 /// [`remember_for`](Self::remember_for), and at most
-/// [`notice_limit`](Self::notice_limit) unsolicited notices per
+/// [`notice_limit`](Self::notice_limit) unsolicited datagrams per
 /// [`notice_window`](Self::notice_window), the rest counted in
-/// [`SessionStats::notices_suppressed`](super::SessionStats::notices_suppressed).
+/// [`SessionStats::notices_suppressed`](super::SessionStats::notices_suppressed)
+/// and [`keepalives_skipped`](super::SessionStats::keepalives_skipped).
+/// See [below](#forged-source-addresses) for what one datagram can make
+/// the endpoint do.
 ///
 /// A kicked peer is told, and closes its side:
 ///
@@ -56,6 +59,49 @@ use super::config::ConfigError;
 ///     })
 /// );
 /// ```
+///
+/// # Forged source addresses
+///
+/// Nothing on the wire proves that a datagram came from the address it
+/// names: a message or keepalive carries only its sender's id, and the
+/// receiver's id comes back only in close notices. So the endpoint lets
+/// one datagram do only what a forged one could do without harm to the
+/// peer really at that address:
+///
+/// - **Replacing a session.** A message with a new session id from the
+///   address of an open session does not end that session. It is dropped
+///   ([`PeerError::UnconfirmedSession`](super::PeerError::UnconfirmedSession))
+///   and its id kept as the session's candidate: one per session, the
+///   latest new id, forgotten [`Config::idle_timeout`](super::Config::idle_timeout)
+///   after it came. A second message with the candidate's id ends the old
+///   session ([`CloseReason::Replaced`](super::CloseReason::Replaced)) and
+///   opens a new one with it, delivering that message. A peer that
+///   restarts with a new id and keeps sending therefore has its new
+///   session on its second datagram (its first is dropped); if forged ids
+///   come between its two, on the first of its datagrams after the old
+///   session expires. The replaced session's id is not remembered as
+///   closed, so it is one more new id: a sender that forges two messages
+///   with one id takes the address over, and the peer really there takes it
+///   back with its next two. Forging hurts only the address forged, only
+///   while the forger keeps sending, and never shuts the real peer out.
+/// - **Sending unasked.** A session's address counts as validated once
+///   the caller opened the session ([`Endpoint::open`](super::Endpoint::open):
+///   the caller chose the address) or two datagrams of the session came
+///   from it. Until then the endpoint sends the session at most one
+///   keepalive, and that keepalive and any close notice to it (kicked,
+///   expired) count against [`notice_limit`](Self::notice_limit), as
+///   refusals and answers to closed sessions' datagrams do. One forged
+///   datagram thus draws at most two datagrams to the address it names,
+///   and forged datagrams from any number of addresses no more than
+///   `notice_limit` per [`notice_window`](Self::notice_window) in all.
+///   Two forged datagrams with one id validate a session, which then gets
+///   keepalives like any other: one per
+///   [`keepalive_interval`](Self::keepalive_interval) for an idle timeout
+///   after each datagram of it, then its expiry notice.
+///
+/// What the application sends is its own: [`Endpoint::send`](super::Endpoint::send)
+/// is not limited, so an application that answers every message answers
+/// forged ones too.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Sessions {
@@ -71,7 +117,9 @@ pub struct Sessions {
     /// long, so that a quiet session stays open on both sides; it must be
     /// shorter than [`Config::idle_timeout`](super::Config::idle_timeout).
     /// Measured from the latest `now` the endpoint was given when the last
-    /// datagram was queued. Default `None`: no keepalives.
+    /// datagram was queued. A session whose address is not validated gets
+    /// one at most ([see above](#forged-source-addresses)). Default `None`:
+    /// no keepalives.
     pub keepalive_interval: Option<Duration>,
     /// Most closed sessions remembered, so that their late datagrams are
     /// dropped instead of opening a new session; the oldest is forgotten
@@ -79,10 +127,13 @@ pub struct Sessions {
     pub max_remembered: usize,
     /// How long a closed session is remembered. Default 60 s.
     pub remember_for: Duration,
-    /// Most unsolicited close notices (refusals, answers to datagrams of
-    /// closed sessions) sent per [`notice_window`](Self::notice_window), so
-    /// that a flood of datagrams from new or stale addresses cannot make
-    /// the endpoint send a flood. 0 sends none. Default 16.
+    /// Most unsolicited datagrams sent per
+    /// [`notice_window`](Self::notice_window): refusals, answers to
+    /// datagrams of closed sessions, and the keepalive and close notices of
+    /// sessions whose address is not validated
+    /// ([see above](#forged-source-addresses)), so that a flood of
+    /// datagrams from new, stale or forged addresses cannot make the
+    /// endpoint send a flood. 0 sends none. Default 16.
     pub notice_limit: usize,
     /// The window of [`notice_limit`](Self::notice_limit). Default 1 s.
     pub notice_window: Duration,

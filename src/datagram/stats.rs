@@ -39,7 +39,9 @@ pub struct SessionStats {
     pub keepalives_sent: u64,
     /// Keepalives taken (each refreshed its session's idle timer).
     pub keepalives_received: u64,
-    /// Keepalives due but not queued: the outgoing queue was full.
+    /// Keepalives due but not queued: the outgoing queue was full, or the
+    /// one keepalive of a session not validated was over
+    /// [`Sessions::notice_limit`](super::Sessions::notice_limit).
     pub keepalives_skipped: u64,
     /// Close notices queued.
     pub notices_sent: u64,
@@ -47,9 +49,9 @@ pub struct SessionStats {
     /// session.
     pub notices_received: u64,
     /// Close notices not sent: over
-    /// [`Sessions::notice_limit`](super::Sessions::notice_limit) (refusals
-    /// and answers to closed sessions' datagrams), or the outgoing queue
-    /// was full.
+    /// [`Sessions::notice_limit`](super::Sessions::notice_limit) (refusals,
+    /// answers to closed sessions' datagrams, notices to sessions not
+    /// validated), or the outgoing queue was full.
     pub notices_suppressed: u64,
 }
 
@@ -108,6 +110,10 @@ pub struct ErrorStats {
     /// keepalives and notices that match no session
     /// ([`PeerError::UnknownSession`]).
     pub stale_session: u64,
+    /// Messages carrying a new session id from the address of an open
+    /// session, held back until a second one confirms it
+    /// ([`PeerError::UnconfirmedSession`]).
+    pub unconfirmed_session: u64,
 }
 
 impl ErrorStats {
@@ -132,6 +138,7 @@ impl ErrorStats {
             PeerError::StaleSession { .. } | PeerError::UnknownSession { .. } => {
                 &mut self.stale_session
             }
+            PeerError::UnconfirmedSession { .. } => &mut self.unconfirmed_session,
         };
         *counter += 1;
     }
