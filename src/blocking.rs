@@ -4,7 +4,10 @@
 //!
 //! [`drive`] reads with a timeout taken from the machine's next deadline
 //! ([`Driver::poll_timeout`]), so its timers (keepalive pings, close and
-//! idle timeouts) fire even while the peer is silent. Every event goes to a
+//! idle timeouts) fire even while the peer is silent. Writes wait the same
+//! way, so the timers also run while a peer reads nothing, and the last
+//! output of a finished machine is given up after a linger of two seconds:
+//! a peer that stops reading does not hold a thread for ever. Every event goes to a
 //! callback, which may answer through the machine it is handed:
 //!
 //! ```no_run
@@ -75,7 +78,8 @@ const READ_SIZE: usize = 64 * 1024;
 ///
 /// Returns the machine's first error, when the peer broke its protocol (the
 /// machine has then already queued its answer, a Close frame say, and it was
-/// written), or the transport's error.
+/// written), or the transport's error (`ErrorKind::TimedOut` when the peer
+/// read nothing of the finished machine's last output for two seconds).
 ///
 /// Input is fed in the order the machine asks for: when it takes no more
 /// until its events are polled, they are handed to `on_event` first, so no
@@ -95,11 +99,8 @@ pub fn drive<D: Driver>(
             on_event(machine, event);
         }
         machine.poll_transmit(&mut output);
-        if !output.is_empty() {
-            if let Err(e) = stream.write_all(&output) {
-                break Err(e);
-            }
-            output.clear();
+        if let Err(e) = write_out(stream, machine, &mut output) {
+            break Err(e);
         }
         if machine.is_finished() {
             break Ok(());
@@ -127,6 +128,56 @@ pub fn drive<D: Driver>(
     };
     linger_close(stream);
     result.map(|()| failure)
+}
+
+/// How long the last output of a finished machine may wait for a peer
+/// that reads nothing, and how long [`linger_close`] waits for the peer's
+/// end.
+const LINGER: Duration = Duration::from_secs(2);
+
+/// Writes `output` out and empties it. While the peer reads nothing, each
+/// write waits at most until the machine's next deadline, whose timers then
+/// run (a pong or close timeout ends the machine; what it queues then is
+/// written too). Once the machine is finished, its output gets [`LINGER`]
+/// more and is then given up with `ErrorKind::TimedOut`. An open machine
+/// without deadlines waits for the peer as a blocking socket does.
+fn write_out<D: Driver>(
+    stream: &mut TcpStream,
+    machine: &mut D,
+    output: &mut Vec<u8>,
+) -> io::Result<()> {
+    let mut written = 0;
+    let mut given_up_at = None;
+    while written < output.len() {
+        let now = Instant::now();
+        let wait = match (machine.is_finished(), given_up_at) {
+            (false, _) => read_timeout(machine, now),
+            (true, None) => {
+                given_up_at = Some(now + LINGER);
+                Some(LINGER)
+            }
+            (true, Some(at)) => Some(at.saturating_duration_since(now)),
+        };
+        if wait.is_some_and(|w| w.is_zero()) {
+            return Err(io::Error::new(
+                ErrorKind::TimedOut,
+                "the peer read nothing of the last output",
+            ));
+        }
+        stream.set_write_timeout(wait)?;
+        match stream.write(output.get(written..).unwrap_or(&[])) {
+            Ok(0) => return Err(ErrorKind::WriteZero.into()),
+            Ok(n) => written += n,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                machine.handle_timeout(Instant::now());
+                machine.poll_transmit(output);
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    output.clear();
+    Ok(())
 }
 
 /// Serves the connections `listener` accepts, each on a thread of its own,
@@ -257,7 +308,7 @@ pub fn linger_close(stream: &mut TcpStream) {
     let _ = stream.shutdown(Shutdown::Write);
     let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
     let mut sink = [0u8; 4096];
-    let deadline = Instant::now() + Duration::from_secs(2);
+    let deadline = Instant::now() + LINGER;
     while Instant::now() < deadline {
         match stream.read(&mut sink) {
             Ok(0) | Err(_) => break,

@@ -108,3 +108,44 @@ fn serve_drives_length_prefixed_connections_too() {
     assert_eq!(failure, None);
     assert_eq!(echoes, ["one", "two", "three"]);
 }
+
+/// A peer that sends one message and then reads nothing: the server's
+/// answer (8 MiB, then a Close) cannot go out. The close timeout ends the
+/// machine while the write waits, the last output gets its linger, and
+/// `drive` returns: its thread is not held for ever.
+#[test]
+fn drive_gives_up_on_a_peer_that_reads_nothing() {
+    use sansproto::ws::Role;
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (done, ended) = mpsc::channel();
+    thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut config = Config::default();
+        config.close_timeout = Some(Duration::from_millis(300));
+        let random = sansproto::seeded_random(1);
+        let mut conn = Connection::after_handshake(Role::Server, config, None, None, random);
+        let start = Instant::now();
+        let result = blocking::drive(&mut stream, &mut conn, |conn, event| {
+            if let Event::Message(_) = event {
+                conn.send(vec![0u8; 8 << 20]).unwrap();
+                conn.close(CloseCode::NORMAL, "bye").unwrap();
+            }
+        });
+        done.send((result.map_err(|e| e.kind()), start.elapsed()))
+            .unwrap();
+    });
+    let mut peer = TcpStream::connect(addr).unwrap();
+    // A masked "hi", then nothing read.
+    std::io::Write::write_all(&mut peer, b"\x81\x82\x00\x00\x00\x00hi").unwrap();
+    let (result, took) = ended
+        .recv_timeout(Duration::from_secs(20))
+        .expect("drive returned");
+    // The close timeout (0.3 s), then the linger (2 s), then the end.
+    assert!(took >= Duration::from_millis(2300), "{took:?}");
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    assert_eq!(result.unwrap_err(), std::io::ErrorKind::TimedOut);
+    drop(peer);
+}
