@@ -41,7 +41,11 @@ fuzz_target!(|input: Input| {
     let mut started: Vec<(u64, Instant)> = Vec::new();
     let mut live: HashMap<u64, usize> = HashMap::new();
     let mut ended = vec![];
-    let collect = |c: &mut Correlator<usize>, now: Instant, live: &mut HashMap<u64, usize>, ended: &mut Vec<usize>, started: &[(u64, Instant)]| {
+    let collect = |c: &mut Correlator<usize>,
+                   now: Instant,
+                   live: &mut HashMap<u64, usize>,
+                   ended: &mut Vec<usize>,
+                   started: &[(u64, Instant)]| {
         while let Some(Outcome::TimedOut { id, token }) = c.poll_outcome() {
             assert_eq!(started[token].0, id);
             assert!(started[token].1 <= now, "ended before its deadline");
@@ -81,7 +85,13 @@ fuzz_target!(|input: Input| {
         assert_eq!(c.in_flight(), live.len());
     }
     c.handle_timeout(now + Duration::from_secs(70_000));
-    collect(&mut c, now + Duration::from_secs(70_000), &mut live, &mut ended, &started);
+    collect(
+        &mut c,
+        now + Duration::from_secs(70_000),
+        &mut live,
+        &mut ended,
+        &started,
+    );
     assert!(live.is_empty());
     assert_eq!(c.in_flight(), 0);
     // Every request ended, once.

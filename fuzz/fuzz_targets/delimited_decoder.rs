@@ -67,7 +67,11 @@ fuzz_target!(|input: Input| {
     let (frames, error) = run(&config, &chunks, input.eof);
     for f in &frames {
         if let Decoded::Frame(f) = f {
-            let body = if input.strip { f.len() } else { f.len() - delimiter.len() };
+            let body = if input.strip {
+                f.len()
+            } else {
+                f.len() - delimiter.len()
+            };
             assert!(body <= config.max_frame_length(), "frame of {body} bytes");
             if !input.strip {
                 assert!(f.ends_with(delimiter));
@@ -76,7 +80,10 @@ fuzz_target!(|input: Input| {
     }
     // The same input whole, and byte by byte.
     let whole: Vec<u8> = input.chunks.concat();
-    assert_eq!(run(&config, &[&whole], input.eof), (frames.clone(), error.clone()));
+    assert_eq!(
+        run(&config, &[&whole], input.eof),
+        (frames.clone(), error.clone())
+    );
     let bytes: Vec<&[u8]> = whole.chunks(1).collect();
     assert_eq!(run(&config, &bytes, input.eof), (frames, error));
 });

@@ -215,7 +215,11 @@ fuzz_target!(|input: Input| {
     // events are polled: the connection holds it (and the next `receive`
     // returns it) even when no call returned it yet.
     if let Some(e) = &conn_err {
-        assert_eq!(conn.error(), Some(e), "the returned error is the sticky one");
+        assert_eq!(
+            conn.error(),
+            Some(e),
+            "the returned error is the sticky one"
+        );
     }
     assert_eq!(decoder_err.as_ref(), conn.error());
     for ev in &from_decoder {
@@ -236,7 +240,9 @@ fn sends(config: &Config, chunks: &[Vec<u8>]) {
     let mut joined = Connection::new(config.clone());
     let mut parted = Connection::new(config.clone());
     for chunk in chunks {
-        let cut = chunk.first().map_or(0, |b| usize::from(*b) % (chunk.len() + 1));
+        let cut = chunk
+            .first()
+            .map_or(0, |b| usize::from(*b) % (chunk.len() + 1));
         let (a, b) = chunk.split_at(cut);
         let one = joined.send_with_header(&header, &chunk[..]);
         let two = parted.send_parts_with_header(&header, [a, b]);

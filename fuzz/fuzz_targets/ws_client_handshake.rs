@@ -276,7 +276,10 @@ fuzz_target!(|input: Input| {
                 .min(rest.len());
                 fed += n;
                 let taken = conn.receive(&rest[..n]);
-                (taken.map(|t| assert_eq!(t, n, "events are polled: all is taken")), n)
+                (
+                    taken.map(|t| assert_eq!(t, n, "events are polled: all is taken")),
+                    n,
+                )
             }
         };
         if let Some(e) = before {

@@ -12,8 +12,8 @@
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use sansproto::ws::{
-    encode_frame, Config, Connection, DeflateConfig, Event, ExtensionFactory, ExtensionOffer, Message, OpCode,
-    PerMessageDeflate, Role, RSV1,
+    encode_frame, Config, Connection, DeflateConfig, Event, ExtensionFactory, ExtensionOffer,
+    Message, OpCode, PerMessageDeflate, Role, RSV1,
 };
 
 const MAX_MESSAGE: usize = 64 << 10;
@@ -32,9 +32,18 @@ struct Input {
 #[derive(Arbitrary, Debug)]
 enum Op {
     /// The client compresses and sends a message; the wire is cut at `split`.
-    Send { text: bool, data: Vec<u8>, repeat: u8, split: u16 },
+    Send {
+        text: bool,
+        data: Vec<u8>,
+        repeat: u8,
+        split: u16,
+    },
     /// A frame with RSV1 and an arbitrary payload.
-    Raw { fin: bool, opcode: u8, payload: Vec<u8> },
+    Raw {
+        fin: bool,
+        opcode: u8,
+        payload: Vec<u8>,
+    },
     /// Arbitrary bytes.
     Bytes(Vec<u8>),
     Poll,
@@ -62,16 +71,28 @@ fuzz_target!(|input: Input| {
     let Some((response, server_ext)) = factory.accept_offer(&[&offer(&input)]) else {
         return;
     };
-    let client_ext = factory.accept_response(&response).expect("own response is acceptable");
+    let client_ext = factory
+        .accept_response(&response)
+        .expect("own response is acceptable");
     let config = Config::default()
         .with_max_frame_size(MAX_MESSAGE)
         .with_max_message_size(MAX_MESSAGE)
         .with_stream_frames(input.stream_frames);
-    let mut server =
-        Connection::after_handshake(Role::Server, config, None, Some(server_ext), sansproto::seeded_random(1));
+    let mut server = Connection::after_handshake(
+        Role::Server,
+        config,
+        None,
+        Some(server_ext),
+        sansproto::seeded_random(1),
+    );
     let client_config = Config::default().with_fragment_size(usize::from(input.fragment_size));
-    let mut client =
-        Connection::after_handshake(Role::Client, client_config, None, Some(client_ext), sansproto::seeded_random(2));
+    let mut client = Connection::after_handshake(
+        Role::Client,
+        client_config,
+        None,
+        Some(client_ext),
+        sansproto::seeded_random(2),
+    );
 
     let mut sent: Vec<Message> = Vec::new();
     let mut received: Vec<u8> = Vec::new();
@@ -83,7 +104,12 @@ fuzz_target!(|input: Input| {
     for op in input.ops.into_iter().take(256) {
         let mut feed: Vec<Vec<u8>> = Vec::new();
         match op {
-            Op::Send { text, data, repeat, split } => {
+            Op::Send {
+                text,
+                data,
+                repeat,
+                split,
+            } => {
                 let mut body = data.repeat(usize::from(repeat % 32) + 1);
                 body.truncate(MAX_MESSAGE);
                 let message = if text {
@@ -101,7 +127,11 @@ fuzz_target!(|input: Input| {
                 feed.push(wire[..cut].to_vec());
                 feed.push(wire[cut..].to_vec());
             }
-            Op::Raw { fin, opcode, payload } => {
+            Op::Raw {
+                fin,
+                opcode,
+                payload,
+            } => {
                 let opcode = OpCode::from_u8(opcode & 0x0f).unwrap_or(OpCode::Binary);
                 let mut frame = Vec::new();
                 encode_frame(&mut frame, fin, RSV1, opcode, Some([9, 8, 7, 6]), &payload);
@@ -158,7 +188,9 @@ fn drain(server: &mut Connection, messages: &mut Vec<Message>, received: &mut Ve
                 assert!(m.len() <= MAX_MESSAGE);
                 messages.push(m);
             }
-            Event::Fragment { data, last, kind, .. } => {
+            Event::Fragment {
+                data, last, kind, ..
+            } => {
                 received.extend_from_slice(&data);
                 assert!(received.len() <= MAX_MESSAGE * 2);
                 if last {

@@ -169,7 +169,10 @@ fuzz_target!(|input: Input| {
         }
         let mut storage = [httparse::EMPTY_HEADER; 16];
         let mut parsed = httparse::Request::new(&mut storage);
-        assert_eq!(parsed.parse(&out), Ok(httparse::Status::Complete(out.len())));
+        assert_eq!(
+            parsed.parse(&out),
+            Ok(httparse::Status::Complete(out.len()))
+        );
     }
 
     // Writers: whatever is accepted parses back as exactly that message.
@@ -203,10 +206,17 @@ fuzz_target!(|input: Input| {
             ("Sec-WebSocket-Key", b"dGhlIHNhbXBsZSBub25jZQ=="),
         ];
         let up = UpgradeRequest::from_headers("GET", "/", headers).unwrap();
-        let out = up.accept(&config, &answer).unwrap().response_bytes().unwrap();
+        let out = up
+            .accept(&config, &answer)
+            .unwrap()
+            .response_bytes()
+            .unwrap();
         let mut storage = vec![httparse::EMPTY_HEADER; 2 * input.fields.len() + 3];
         let mut parsed = httparse::Response::new(&mut storage);
-        assert_eq!(parsed.parse(&out), Ok(httparse::Status::Complete(out.len())));
+        assert_eq!(
+            parsed.parse(&out),
+            Ok(httparse::Status::Complete(out.len()))
+        );
         assert_eq!(parsed.headers.len(), 2 * input.fields.len() + 3);
     }
 });

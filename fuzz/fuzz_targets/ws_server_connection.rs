@@ -224,7 +224,10 @@ impl Seen {
                 },
                 Some(true) => match conn.receive_buf_mut(rest.len()) {
                     Some(buf) => {
-                        assert!(buf.capacity() - buf.len() >= rest.len(), "less room than asked for");
+                        assert!(
+                            buf.capacity() - buf.len() >= rest.len(),
+                            "less room than asked for"
+                        );
                         buf.extend_from_slice(rest);
                         conn.commit_appended().map(|()| rest.len())
                     }
