@@ -449,3 +449,74 @@ fn input_parsed_once_the_event_queue_drains_is_held_to_the_budget() {
         "{error:?}"
     );
 }
+
+#[test]
+fn a_close_answered_within_a_read_is_not_failed_by_the_budget_after_it() {
+    use sansproto::ws::{CloseCode, Closed};
+    let idle = session(Role::Server, Config::default())
+        .memory_usage()
+        .total();
+    // Room for the peer's Close frame (108 bytes) but not for it and the
+    // answer and the event it leaves.
+    let mut server = session(
+        Role::Server,
+        Config::default().with_memory_budget(idle + 200),
+    );
+    let mut client = session(Role::Client, Config::default());
+    client.close(CloseCode::NORMAL, &"r".repeat(100)).unwrap();
+    let mut wire = Vec::new();
+    client.poll_transmit(&mut wire);
+    assert_eq!(wire.len(), 108);
+    assert_eq!(server.receive(&wire).unwrap(), 108);
+    assert!(server.is_finished());
+    assert!(server.error().is_none());
+    let mut closed = Vec::new();
+    while let Some(event) = server.poll_event() {
+        match event {
+            Event::Closed(c) => closed.push(c),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(closed.len(), 1, "{closed:?}");
+    let Closed { code, clean, .. } = &closed[0];
+    assert_eq!((*code, *clean), (CloseCode::NORMAL, true));
+}
+
+#[test]
+fn a_message_sent_before_the_handshake_keeps_to_the_budget_once_it_opens() {
+    use sansproto::ws::{ClientRequest, DeflateConfig, Message};
+    let budget = 250 << 10;
+    let config = Config::default()
+        .with_deflate(DeflateConfig::default())
+        .with_memory_budget(budget);
+    let request = ClientRequest::new("example.com", "/");
+    let mut client = Connection::client(config, request).unwrap();
+    let text = "the same words again and again ".repeat(40);
+    client.send_text(text.as_str()).unwrap();
+    let mut server = Connection::server(Config::default().with_deflate(DeflateConfig::default()));
+    let mut wire = Vec::new();
+    for _ in 0..4 {
+        client.poll_transmit(&mut wire);
+        server.receive(&wire).unwrap();
+        wire.clear();
+        server.poll_transmit(&mut wire);
+        client.receive(&wire).unwrap();
+        wire.clear();
+    }
+    assert!(client.is_open());
+    assert!(client.memory_usage().total() <= budget);
+    // The compressor did not fit: the message went out uncompressed.
+    let mut got = None;
+    while let Some(event) = server.poll_event() {
+        if let Event::Message(m) = event {
+            got = Some(m);
+        }
+    }
+    assert_eq!(got, Some(Message::from(text.as_str())));
+    assert_eq!(client.stats().compression_tx.messages, 0);
+    // And later input does not fail it.
+    server.ping("still there").unwrap();
+    server.poll_transmit(&mut wire);
+    client.receive(&wire).unwrap();
+    assert!(client.error().is_none());
+}

@@ -139,6 +139,17 @@ impl Session {
         (usage.total().saturating_sub(slack), usage)
     }
 
+    /// Once input is parsed: the budget, unless the parse ended what the
+    /// session reads (the peer's Close answered, or a failure or Close
+    /// queued behind unpolled events), which a second ending must not
+    /// overturn.
+    pub(super) fn parsed_within_budget(&self) -> Result<(), Error> {
+        match self.reads_input() {
+            Ok(true) => self.within_budget(),
+            _ => Ok(()),
+        }
+    }
+
     /// After input was taken (and again once it is parsed): the budget
     /// error when the session now holds more than its budget.
     pub(super) fn within_budget(&self) -> Result<(), Error> {

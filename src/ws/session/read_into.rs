@@ -76,7 +76,7 @@ impl Session {
         let parsed = self
             .within_budget()
             .and_then(|()| self.read_frames())
-            .and_then(|()| self.within_budget());
+            .and_then(|()| self.parsed_within_budget());
         let result = match parsed {
             Ok(()) => Ok(()),
             Err(e) => self.terminal(Queued::Fail(e)),

@@ -68,7 +68,7 @@ impl Session {
         let taken = self.append(data).and_then(|()| self.within_budget());
         match taken
             .and_then(|()| self.read_frames())
-            .and_then(|()| self.within_budget())
+            .and_then(|()| self.parsed_within_budget())
         {
             Ok(()) => Ok(()),
             Err(e) => self.terminal(Queued::Fail(e)),
@@ -82,7 +82,10 @@ impl Session {
         let eof = self.intake.resume();
         // Parsing may inflate or reassemble what waited: held to the
         // budget as input parsed in `receive` is.
-        if let Err(e) = self.read_frames().and_then(|()| self.within_budget()) {
+        if let Err(e) = self
+            .read_frames()
+            .and_then(|()| self.parsed_within_budget())
+        {
             let _ = self.terminal(Queued::Fail(e));
         }
         if eof && !self.intake.defer_eof() {

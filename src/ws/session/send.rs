@@ -45,6 +45,15 @@ impl Session {
                 break;
             }
             match command {
+                // Charged when admitted, before the extension was known:
+                // when what encoding it would keep (a compressor) does not
+                // fit the budget, it goes out uncompressed, as RFC 7692
+                // lets any message.
+                Admitted::Message(m)
+                    if self.data_room(m.len()) == Err(SendErrorKind::OverBudget) =>
+                {
+                    self.write_uncompressed(m)
+                }
                 Admitted::Message(m) => {
                     if let Err(kind) = self.encode_data(data_opcode(&m), m.as_bytes()) {
                         return Err(self.fail(Error::Send(kind)));
