@@ -6,8 +6,9 @@
 //! ([`Driver::poll_timeout`]), so its timers (keepalive pings, close and
 //! idle timeouts) fire even while the peer is silent. Writes wait the same
 //! way, so the timers also run while a peer reads nothing, and the last
-//! output of a finished machine is given up after a linger of two seconds:
-//! a peer that stops reading does not hold a thread for ever. Every event goes to a
+//! output of a finished machine is given up once the peer has read none of
+//! it for two seconds: a peer that stops reading does not hold a thread for
+//! ever. Every event goes to a
 //! callback, which may answer through the machine it is handed:
 //!
 //! ```no_run
@@ -138,8 +139,9 @@ const LINGER: Duration = Duration::from_secs(2);
 /// Writes `output` out and empties it. While the peer reads nothing, each
 /// write waits at most until the machine's next deadline, whose timers then
 /// run (a pong or close timeout ends the machine; what it queues then is
-/// written too). Once the machine is finished, its output gets [`LINGER`]
-/// more and is then given up with `ErrorKind::TimedOut`. An open machine
+/// written too). Once the machine is finished, its output is given up
+/// with `ErrorKind::TimedOut` when the peer reads none of it for
+/// [`LINGER`]. An open machine
 /// without deadlines waits for the peer as a blocking socket does.
 fn write_out<D: Driver>(
     stream: &mut TcpStream,
@@ -167,7 +169,11 @@ fn write_out<D: Driver>(
         stream.set_write_timeout(wait)?;
         match stream.write(output.get(written..).unwrap_or(&[])) {
             Ok(0) => return Err(ErrorKind::WriteZero.into()),
-            Ok(n) => written += n,
+            Ok(n) => {
+                written += n;
+                // The peer reads: the linger starts again.
+                given_up_at = None;
+            }
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                 machine.handle_timeout(Instant::now());
                 machine.poll_transmit(output);

@@ -149,3 +149,42 @@ fn drive_gives_up_on_a_peer_that_reads_nothing() {
     assert_eq!(result.unwrap_err(), std::io::ErrorKind::TimedOut);
     drop(peer);
 }
+
+/// A peer that reads slowly but steadily gets all of a finished machine's
+/// last output, however much longer than the linger that takes.
+#[test]
+fn drive_keeps_writing_to_a_peer_that_reads_slowly() {
+    use std::io::Read;
+    use std::time::{Duration, Instant};
+    const FRAMES: usize = 12;
+    const LEN: usize = 1 << 20;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut conn = prefix::Connection::new(prefix::Config::default());
+        for _ in 0..FRAMES {
+            conn.send(vec![5u8; LEN]).unwrap();
+        }
+        conn.close();
+        blocking::drive(&mut stream, &mut conn, |_, _| {}).map(|_| ())
+    });
+    let mut peer = TcpStream::connect(addr).unwrap();
+    let start = Instant::now();
+    let (mut got, mut chunk) = (0, vec![0u8; 64 << 10]);
+    // About 4 MB/s: some 3 s in all, past the 2 s linger.
+    loop {
+        thread::sleep(Duration::from_millis(15));
+        match peer.read(&mut chunk).unwrap() {
+            0 => break,
+            n => got += n,
+        }
+    }
+    assert_eq!(got, FRAMES * (LEN + 4));
+    assert!(
+        start.elapsed() > Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+    server.join().unwrap().unwrap();
+}

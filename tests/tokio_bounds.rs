@@ -220,6 +220,37 @@ async fn the_frames_sink_closes_within_the_linger_it_was_given() {
     assert!(frames.next().await.is_none());
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_peer_that_reads_slowly_gets_everything_past_the_linger() {
+    use tokio::io::AsyncReadExt;
+    let (mut frames, mut peer) = stalled_frames();
+    frames.set_linger(Some(Duration::from_secs(1)));
+    // 64 KiB at 1 KiB every 100 ms: 6.4 s, far past the 1 s linger, but
+    // the peer never stops reading for as long as the linger.
+    frames.connection().send(vec![7u8; BIG]).unwrap();
+    let reader = tokio::spawn(async move {
+        let mut got = Vec::new();
+        let mut chunk = [0u8; PIPE];
+        loop {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            match peer.read(&mut chunk).await.unwrap() {
+                0 => break got,
+                n => got.extend_from_slice(&chunk[..n]),
+            }
+        }
+    });
+    let start = Instant::now();
+    frames.close().await.unwrap();
+    assert!(
+        start.elapsed() > Duration::from_secs(6),
+        "{:?}",
+        start.elapsed()
+    );
+    drop(frames);
+    let got = reader.await.unwrap();
+    assert_eq!(got.len(), BIG + 4);
+}
+
 /// A server that accepts TCP connections, holds them, and never says a
 /// word (nor reads one): neither a WebSocket handshake nor a CONNECT reply.
 async fn silent_server() -> SocketAddr {

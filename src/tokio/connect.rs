@@ -110,7 +110,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// CONNECT exchange, [`Error::SetupTimeout`] with [`SetupStep::Wrap`]
     /// for `wrap`, and [`Error::Ws`] with
     /// [`TimeoutKind::Handshake`](crate::ws::TimeoutKind::Handshake) for the
-    /// opening handshake. With no handshake timeout, nothing is bounded.
+    /// opening handshake. With no handshake timeout, only the CONNECT
+    /// exchange is bounded, by [`ProxyConfig`]'s default.
     pub async fn connect_url_with<F, Fut>(
         url: &str,
         proxy: Option<&str>,
@@ -130,10 +131,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             None => within(deadline, connect(parsed.authority()), late_connect).await?,
             Some(proxy_url) => {
                 let request = ProxyRequest::from_url(proxy_url, parsed.authority())?;
-                // The exchange's own deadline is the same setting; the
-                // setup's deadline caps it.
-                let proxy_config =
-                    ProxyConfig::default().with_handshake_timeout(config.handshake_timeout);
+                // The exchange's own deadline is the same setting (the
+                // proxy's default without one); the setup's deadline caps
+                // it.
+                let defaults = ProxyConfig::default();
+                let timeout = config.handshake_timeout.or(defaults.handshake_timeout);
+                let proxy_config = defaults.with_handshake_timeout(timeout);
                 let mut proxy = Proxy::new(request, proxy_config)?;
                 let mut tcp = within(deadline, connect(proxy.address()), late_connect).await?;
                 let exchange = tunnel(&mut proxy, &mut tcp);

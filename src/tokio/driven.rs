@@ -61,7 +61,9 @@ pub(crate) struct Driven<S, M> {
     /// `None`: as long as it takes.
     linger: Option<Duration>,
     /// When that output is given up on: set the first time it waits with
-    /// the machine finished, and kept across calls.
+    /// the machine finished, kept across calls, and cleared by every write
+    /// that makes progress (the linger bounds a peer that reads nothing,
+    /// not a slow one).
     linger_until: Option<Instant>,
     /// The linger passed: what was queued was dropped, and nothing more is
     /// written.
@@ -213,7 +215,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin, M: Machine> Driven<S, M> {
         if self.abandoned {
             return Poll::Ready(Ok(()));
         }
-        let Self { io, machine, .. } = self;
+        let Self {
+            io,
+            machine,
+            linger_until,
+            ..
+        } = self;
         let mut output = machine.output();
         while output.has_remaining() {
             let written = if io.is_write_vectored() {
@@ -232,6 +239,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin, M: Machine> Driven<S, M> {
             // Each write advances the queue: a dropped flush resumes where
             // it stopped.
             output.advance(written);
+            // The peer reads: a linger under way starts again.
+            *linger_until = None;
         }
         Pin::new(io).poll_flush(cx).map_err(Error::from)
     }
@@ -280,7 +289,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin, M: Machine> Driven<S, M> {
     }
 
     /// When the finished machine's output is given up on, counted from the
-    /// first time it waits; `None` without a linger.
+    /// first time it waits since a write last made progress; `None`
+    /// without a linger.
     fn linger_deadline(&mut self) -> Option<Instant> {
         let linger = self.linger?;
         Some(

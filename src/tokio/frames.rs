@@ -23,7 +23,8 @@ use std::time::Duration;
 /// peer's end, the idle timeout, a framing error), what is still queued
 /// gets the linger ([`DEFAULT_LINGER`](Self::DEFAULT_LINGER), or
 /// [`set_linger`](Self::set_linger)) to go out, counted from the first
-/// wait after the end; then it is dropped, nothing more is written, and
+/// wait after the end and started again whenever the peer reads some of
+/// it; then it is dropped, nothing more is written, and
 /// the waiting method returns the failure (if not yet returned) or
 /// [`Error::Linger`]. While the connection is open, a write waits as long
 /// as the peer does not read, as a blocking socket would.

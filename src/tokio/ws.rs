@@ -25,8 +25,8 @@ use std::task::{ready, Context, Poll};
 /// handshake deadlines, which run while output waits in any method. Once
 /// the connection is finished (closed, or failed), what is still queued
 /// gets the configuration's [`close_timeout`](Config::close_timeout) more
-/// to go out, counted from the first wait after the end; then it is
-/// dropped, nothing more is written, and the waiting method returns the
+/// to go out, counted from the first wait after the end and started again
+/// whenever the peer reads some of it; then it is dropped, nothing more is written, and the waiting method returns the
 /// connection's failure (if not yet returned) or [`Error::Linger`]. So
 /// [`close`](Self::close) against a peer that reads nothing returns within
 /// twice the close timeout. With no close timeout these waits last as long
