@@ -463,7 +463,8 @@ impl Connection {
     /// [`set_heartbeat`](Self::set_heartbeat)) starts from `now`. When the
     /// idle deadline has passed the connection ends with
     /// [`Event::IdleTimeout`]; when the heartbeat is due its frame is
-    /// queued (skipped if the send queue has no room for it) and the next
+    /// queued (skipped if the send queue or the memory budget has no room
+    /// for it) and the next
     /// one is set `interval` from `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.state != State::Open {

@@ -21,7 +21,8 @@ pub struct Stats {
     pub tx: Traffic,
     /// Heartbeat frames queued.
     pub heartbeats: u64,
-    /// Heartbeats skipped because the send queue had no room.
+    /// Heartbeats skipped because the send queue or the memory budget had
+    /// no room.
     pub heartbeats_skipped: u64,
     /// Over-long frames skipped (discard mode), reported as
     /// [`Event::FrameDiscarded`].
