@@ -4,6 +4,8 @@
 //! thousands of times without losing a byte.
 #![cfg(feature = "tokio")]
 
+mod common;
+
 use sansproto::tokio::{Error, WebSocket};
 use sansproto::ws::{ClientRequest, CloseCode, Config, Connection, Message, Role, TimeoutKind};
 use std::time::Duration;
@@ -52,15 +54,7 @@ async fn a_thousand_connections_echo_through_the_adapter() {
 /// A server session over one end of an in-memory pipe; the other end is
 /// returned raw, for a peer that reads and never answers.
 fn server_over_pipe(config: Config) -> (WebSocket<DuplexStream>, DuplexStream) {
-    let (ours, theirs) = tokio::io::duplex(64 << 10);
-    let conn = Connection::after_handshake(
-        Role::Server,
-        config,
-        None,
-        None,
-        sansproto::seeded_random(1),
-    );
-    (WebSocket::new(ours, conn), theirs)
+    common::tokio::server_over_pipe(config, 64 << 10)
 }
 
 #[tokio::test(start_paused = true)]

@@ -6,10 +6,12 @@
 //! timeout.
 #![cfg(feature = "tokio")]
 
+mod common;
+
 use sansproto::prefix;
 use sansproto::tokio::{Error, Frames, SetupStep, WebSocket};
 use sansproto::ws::proxy::ProxyError;
-use sansproto::ws::{CloseCode, Config, Connection, Event, Role, TimeoutKind};
+use sansproto::ws::{CloseCode, Config, Event, TimeoutKind};
 use std::future::{poll_fn, Future};
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -48,15 +50,7 @@ async fn ends_at<T: Send + 'static>(
 /// A server session over a small pipe whose other end is returned and
 /// never read.
 fn stalled_server(config: Config) -> (WebSocket<DuplexStream>, DuplexStream) {
-    let (ours, theirs) = tokio::io::duplex(PIPE);
-    let conn = Connection::after_handshake(
-        Role::Server,
-        config,
-        None,
-        None,
-        sansproto::seeded_random(1),
-    );
-    (WebSocket::new(ours, conn), theirs)
+    common::tokio::server_over_pipe(config, PIPE)
 }
 
 #[tokio::test(start_paused = true)]

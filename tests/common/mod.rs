@@ -6,4 +6,5 @@ pub mod alloc;
 pub mod datagram;
 pub mod examples;
 pub mod prefix;
+pub mod tokio;
 pub mod ws;
