@@ -325,7 +325,8 @@ struct Bare {
 /// per connection, a frame count and a shared chunk pushed into a struct
 /// of a connection's size (`floor_share`), against the frame copied into
 /// a buffer of its own (`floor_copy`). Their ratio is the most sharing can
-/// save on this machine.
+/// save on this machine; `floor_refcount` is the reference count's part of
+/// `floor_share`.
 fn floor(group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) {
     let frame = Bytes::from(vec![0x81u8; 1028]);
     let mut bare: Vec<Bare> = (0..FAN_OUT)
@@ -350,6 +351,25 @@ fn floor(group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallT
                     .map(|c| c.chunks.drain(..).map(|f| f.len()).sum::<usize>())
                     .sum();
                 assert_eq!(queued, FAN_OUT * frame.len());
+            }
+            spent
+        })
+    });
+    // What any sharing by reference count pays per connection at the
+    // least: one atomic increment of the same count, with no connection
+    // touched at all.
+    let mut clones: Vec<Bytes> = Vec::with_capacity(FAN_OUT);
+    group.bench_function("floor_1KiB_x10000/refcount", |b| {
+        b.iter_custom(|iters| {
+            let mut spent = Duration::ZERO;
+            for _ in 0..iters {
+                let start = Instant::now();
+                for _ in 0..FAN_OUT {
+                    clones.push(black_box(&frame).clone());
+                }
+                spent += start.elapsed();
+                assert_eq!(clones.len(), FAN_OUT);
+                clones.clear();
             }
             spent
         })
