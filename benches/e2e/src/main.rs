@@ -9,6 +9,12 @@
 //! - fastwebsockets: `FragmentCollector`, as in its echo example (the HTTP
 //!   upgrade is answered by hand instead of through hyper).
 //!
+//! and a floor beside them: a server with no library and none of a
+//! library's checks, which only unmasks each frame in place and writes it
+//! back with one `writev`. Its CPU per message is what the sockets and the
+//! runtime cost any server here, and `vs floor` says how far above it each
+//! one is.
+//!
 //! Rounds are interleaved (every server once per round, in a rotating
 //! order). Reported per scenario: messages per second, and the server
 //! thread's CPU time per message from `/proc/.../schedstat` (the load
@@ -40,13 +46,16 @@ pub enum Server {
     Sansproto,
     TokioTungstenite,
     Fastwebsockets,
+    /// No library: the sockets, the runtime and the unmasking alone.
+    Floor,
 }
 
 impl Server {
-    const ALL: [Server; 3] = [
+    const ALL: [Server; 4] = [
         Server::Sansproto,
         Server::TokioTungstenite,
         Server::Fastwebsockets,
+        Server::Floor,
     ];
 
     fn name(self) -> &'static str {
@@ -54,6 +63,7 @@ impl Server {
             Server::Sansproto => "sansproto",
             Server::TokioTungstenite => "tokio-tungstenite",
             Server::Fastwebsockets => "fastwebsockets",
+            Server::Floor => "floor",
         }
     }
 
@@ -104,8 +114,8 @@ fn main() {
 
     println!("end to end: {rounds} interleaved rounds of {secs} s per server and scenario");
     println!(
-        "{:<14} {:<18} {:>12} {:>16} {:>10} {:>10}",
-        "scenario", "server", "messages/s", "server CPU/msg", "vs fws", "vs tung"
+        "{:<14} {:<18} {:>12} {:>16} {:>10} {:>10} {:>10}",
+        "scenario", "server", "messages/s", "server CPU/msg", "vs fws", "vs tung", "vs floor"
     );
     let only: String = env_or("E2E_SCENARIOS", String::new());
     for (conns, size, label) in SCENARIOS {
@@ -113,7 +123,7 @@ fn main() {
             continue;
         }
         // Totals per server: messages, server CPU ns, wall ns.
-        let mut totals = [(0u64, 0u64, 0u64); 3];
+        let mut totals = [(0u64, 0u64, 0u64); Server::ALL.len()];
         for round in 0..rounds {
             for k in 0..servers.len() {
                 let i = (k + round) % servers.len();
@@ -125,16 +135,20 @@ fn main() {
             }
         }
         let per_msg = |i: usize| totals[i].1 as f64 / totals[i].0.max(1) as f64;
+        // Ratios against a server that did not run read as NaN.
+        let at = |s: Server| servers.iter().position(|&(x, _, _)| x == s);
+        let vs = |i: usize, s: Server| at(s).map_or(f64::NAN, |j| per_msg(i) / per_msg(j));
         for (i, (server, _, _)) in servers.iter().enumerate() {
             let rate = totals[i].0 as f64 / (totals[i].2 as f64 / 1e9);
             println!(
-                "{:<14} {:<18} {:>12.0} {:>13.2} us {:>9.2}x {:>9.2}x",
+                "{:<14} {:<18} {:>12.0} {:>13.2} us {:>9.2}x {:>9.2}x {:>9.2}x",
                 label,
                 server.name(),
                 rate,
                 per_msg(i) / 1e3,
-                per_msg(i) / per_msg(servers.len() - 1),
-                per_msg(i) / per_msg(1.min(servers.len() - 1)),
+                vs(i, Server::Fastwebsockets),
+                vs(i, Server::TokioTungstenite),
+                vs(i, Server::Floor),
             );
         }
     }
@@ -144,7 +158,7 @@ fn main() {
     }
     println!("\nresident memory per idle connection ({IDLE} connections, each server alone)");
     let mut rss = Vec::new();
-    for server in Server::ALL {
+    for server in Server::ALL.into_iter().filter(|&s| s != Server::Floor) {
         let per_conn = idle_rss(server, &mut generator);
         rss.push(per_conn);
         println!("{:<18} {:>8.0} B", server.name(), per_conn);
