@@ -9,8 +9,9 @@
 #   BENCH_E2E=0 bash scripts/bench-report.sh     # without the end-to-end run
 #
 # Then the end-to-end echo benchmark (benches/e2e: sansproto,
-# tokio-tungstenite and fastwebsockets servers under one load generator)
-# prints server CPU per message and resident memory per idle connection.
+# tokio-tungstenite and fastwebsockets servers, and a floor server with no
+# library, under one load generator) prints server CPU per message and
+# resident memory per idle connection.
 #
 # Extra arguments go to criterion (a filter, say: `recv_`).
 #
