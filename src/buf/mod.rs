@@ -15,6 +15,14 @@ pub(crate) use send::{SendQueue, SHARE_MIN};
 
 use bytes::{Bytes, BytesMut};
 
+/// A socket read's worth: the most [`RecvBuf::room`] zeroes beyond what
+/// was asked for, and the most data moved to the front of the buffer to
+/// reuse its allocation (the start of the next unit).
+const FEW: usize = 64 << 10;
+
+/// Space zeroed and offered at once by [`RecvBuf::room`], at least.
+const OFFER: usize = FEW;
+
 /// Whether input a machine has taken is being parsed, or waits for the
 /// application to poll the events already queued (their bound reached).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -127,19 +135,40 @@ impl RecvBuf {
     }
 
     /// Space of at least `min` bytes behind the data to read into; what is
-    /// read there becomes data with [`commit`](Self::commit).
+    /// read there becomes data with [`commit`](Self::commit). Space is
+    /// zeroed as it is first offered, a large read's worth (or `min`) at a
+    /// time, and stays offered until bytes are appended another way: so the
+    /// bytes a read is about to overwrite are zeroed while they are in
+    /// cache, and once per allocation.
     pub(crate) fn room(&mut self, min: usize) -> &mut [u8] {
         self.lent = None;
-        if self.room < min || self.room == 0 {
-            self.compact();
-            self.reserve(min.max(1));
+        let min = min.max(1);
+        if self.room < min {
+            if self.buf.capacity() - self.buf.len() < min - self.room {
+                self.compact();
+                self.reserve(min);
+            }
             let len = self.buf.len();
-            let capacity = self.buf.capacity();
-            self.buf.resize(capacity, 0);
-            self.room = capacity - len;
+            let extra = (min - self.room).max(OFFER).min(self.buf.capacity() - len);
+            self.buf.resize(len + extra, 0);
+            self.room += extra;
         }
         let start = self.len();
         self.buf.split_at_mut(start).1
+    }
+
+    /// Before a read into [`room`](Self::room) for a unit (a frame) of
+    /// which `missing` bytes are still to come: when the start of it that
+    /// is here is short (a socket read's worth) and the allocation has
+    /// room for the rest only in front of it, moves it to the front now,
+    /// so that the whole unit is read in place rather than moved once it
+    /// is mostly here. Nothing is allocated.
+    pub(crate) fn fit(&mut self, missing: usize) {
+        if self.buf.capacity() - self.len() >= missing || self.len() > FEW {
+            return;
+        }
+        self.drop_room();
+        let _ = self.growing(|buf| buf.try_reclaim(missing));
     }
 
     /// Takes the first `n` bytes of the space [`room`](Self::room) offered
@@ -227,8 +256,6 @@ impl RecvBuf {
     /// later, has to move a large partial frame to make room.
     #[inline]
     pub(crate) fn compact(&mut self) {
-        // At most a socket read's worth: the start of the next frame.
-        const FEW: usize = 64 << 10;
         self.drop_room();
         if self.buf.len() <= FEW {
             let room = self.buf.capacity() - self.buf.len();
@@ -360,6 +387,46 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn large_units_read_into_the_room_are_moved_only_while_short() {
+        // Units of 1 MiB and a little, read 64 KiB at a time into the
+        // room, each split off (and dropped) once whole, as a session
+        // reads large frames. Past the first units, which grow the
+        // allocation, a unit's bytes never move once more than a read's
+        // worth of it is here.
+        const UNIT: usize = (1 << 20) + 10;
+        let mut b = RecvBuf::new();
+        let mut source = (0..12 * UNIT).map(|i| (i % 251) as u8);
+        let (mut units, mut big_moves) = (0, 0);
+        let mut last: Option<*const u8> = None;
+        while units < 12 {
+            b.fit(UNIT.saturating_sub(b.len()));
+            let room = b.room(64 << 10);
+            let n = room.len().min(64 << 10);
+            for (slot, byte) in room.iter_mut().zip(&mut source).take(n) {
+                *slot = byte;
+            }
+            b.commit(n);
+            let start = b.as_slice().as_ptr();
+            if units >= 3 && b.len() > FEW + n && last != Some(start) {
+                big_moves += 1;
+            }
+            last = Some(start);
+            if b.len() >= UNIT {
+                let unit = b.split_to(UNIT);
+                let at = units * UNIT;
+                assert!(unit
+                    .iter()
+                    .enumerate()
+                    .all(|(i, &x)| x == ((at + i) % 251) as u8));
+                units += 1;
+                last = None;
+            }
+        }
+        assert_eq!(big_moves, 0);
+        assert!(b.capacity() <= 4 * UNIT, "{}", b.capacity());
+    }
 
     #[test]
     fn recv_buf_splits_without_losing_bytes() {

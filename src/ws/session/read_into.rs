@@ -34,7 +34,10 @@ impl Session {
             return None;
         }
         // Zeroed space is memory in use: no more than a large socket
-        // read's worth is offered beyond what was asked for.
+        // read's worth is offered beyond what was asked for. A large frame
+        // is laid out to be read whole in place where the allocation
+        // allows.
+        self.recv.fit(self.frame_missing(usize::MAX));
         let min = min.max(self.frame_missing(64 << 10));
         Some(self.recv.room(min))
     }
