@@ -5,7 +5,10 @@
 //! [`drive`] reads with a timeout taken from the machine's next deadline
 //! ([`Driver::poll_timeout`]), so its timers (keepalive pings, close and
 //! idle timeouts) fire even while the peer is silent. Writes wait the same
-//! way, so the timers also run while a peer reads nothing, and the last
+//! way, and at each deadline a waiting write first takes what the peer has
+//! sent meanwhile, then runs the timers: a peer that reads a large output
+//! slowly has its pongs, its Close and its data seen while the output is
+//! still going out, and only a peer that sends nothing times out. The last
 //! output of a finished machine is given up once the peer has read none of
 //! it for two seconds: a peer that stops reading does not hold a thread for
 //! ever. Every event goes to a
@@ -84,24 +87,37 @@ const READ_SIZE: usize = 64 * 1024;
 ///
 /// Input is fed in the order the machine asks for: when it takes no more
 /// until its events are polled, they are handed to `on_event` first, so no
-/// byte read is lost and no queue grows without bound.
+/// byte read is lost and no queue grows without bound. That holds while a
+/// write waits too: what the peer sent meanwhile is read and fed at each
+/// deadline, and what the machine queues or reports then (a pong, the
+/// answer to a Close, its end) goes out or is handed over once the output
+/// being written is.
 pub fn drive<D: Driver>(
     stream: &mut TcpStream,
     machine: &mut D,
-    mut on_event: impl FnMut(&mut D, D::Event),
+    on_event: impl FnMut(&mut D, D::Event),
 ) -> io::Result<Option<D::Error>> {
-    let mut input = vec![0u8; READ_SIZE];
+    let mut inbound = Inbound {
+        buf: vec![0u8; READ_SIZE],
+        on_event,
+        failure: None,
+        eof: false,
+    };
     let mut output = Vec::new();
-    let mut failure = None;
     let result = loop {
         // Due timers run (and start, on the first pass).
         machine.handle_timeout(Instant::now());
         while let Some(event) = machine.poll_event() {
-            on_event(machine, event);
+            (inbound.on_event)(machine, event);
         }
-        machine.poll_transmit(&mut output);
-        if let Err(e) = write_out(stream, machine, &mut output) {
-            break Err(e);
+        if machine.poll_transmit(&mut output) > 0 {
+            if let Err(e) = write_out(stream, machine, &mut output, &mut inbound) {
+                break Err(e);
+            }
+            // Round again: while the write waited, input may have been fed
+            // and timers run, and what the machine queued or reported then
+            // (a pong, the answer to a Close, its end) comes first.
+            continue;
         }
         if machine.is_finished() {
             break Ok(());
@@ -110,43 +126,120 @@ pub fn drive<D: Driver>(
         if let Err(e) = stream.set_read_timeout(read_timeout(machine, Instant::now())) {
             break Err(e);
         }
-        let fed = match stream.read(&mut input) {
-            Ok(0) => machine.receive_eof(),
-            Ok(n) => feed(machine, input.get(..n).unwrap_or(&[]), &mut on_event),
+        if let Err(e) = inbound.read(stream, machine) {
+            break Err(e);
+        }
+    };
+    linger_close(stream);
+    result.map(|()| inbound.failure)
+}
+
+/// The peer's side of [`drive`]: the read buffer, the event callback, the
+/// machine's first error, and whether the peer's end was read.
+struct Inbound<D: Driver, F> {
+    buf: Vec<u8>,
+    on_event: F,
+    failure: Option<D::Error>,
+    eof: bool,
+}
+
+impl<D: Driver, F: FnMut(&mut D, D::Event)> Inbound<D, F> {
+    /// Reads once (waiting as the stream is set to) and feeds what came to
+    /// `machine`, the peer's end as [`Driver::receive_eof`]. Returns whether
+    /// bytes came: false at the end or when the read timed out, would block
+    /// or was interrupted.
+    fn read(&mut self, stream: &mut TcpStream, machine: &mut D) -> io::Result<bool> {
+        let (fed, came) = match stream.read(&mut self.buf) {
+            Ok(0) => {
+                self.eof = true;
+                (machine.receive_eof(), false)
+            }
+            Ok(n) => {
+                let data = self.buf.get(..n).unwrap_or(&[]);
+                (feed(machine, data, &mut self.on_event), true)
+            }
             Err(e)
                 if matches!(
                     e.kind(),
                     ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
                 ) =>
             {
-                Ok(())
+                return Ok(false)
             }
-            Err(e) => break Err(e),
+            Err(e) => return Err(e),
         };
         if let Err(e) = fed {
-            failure.get_or_insert(e);
+            self.failure.get_or_insert(e);
         }
-    };
-    linger_close(stream);
-    result.map(|()| failure)
+        Ok(came)
+    }
+
+    /// Takes what the peer has sent already, without waiting for more:
+    /// reads until none is left, the peer's end, the machine is finished,
+    /// or [`DRAIN_READS`] reads, so a peer that keeps sending cannot hold
+    /// a write. Nothing is read once the peer's end was.
+    fn drain(&mut self, stream: &mut TcpStream, machine: &mut D) -> io::Result<()> {
+        if self.eof {
+            return Ok(());
+        }
+        stream.set_nonblocking(true)?;
+        let mut read = Ok(());
+        for _ in 0..DRAIN_READS {
+            if machine.is_finished() {
+                break;
+            }
+            match self.read(stream, machine) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => {
+                    read = Err(e);
+                    break;
+                }
+            }
+        }
+        // Blocking again, whatever the reads did, for the writes' timeouts.
+        stream.set_nonblocking(false)?;
+        read
+    }
 }
+
+/// The most reads, [`READ_SIZE`] each, that take the peer's input at one
+/// deadline while a write waits.
+const DRAIN_READS: usize = 16;
 
 /// How long the last output of a finished machine may wait for a peer
 /// that reads nothing, and how long [`linger_close`] waits for the peer's
 /// end.
 const LINGER: Duration = Duration::from_secs(2);
 
-/// Writes `output` out and empties it. While the peer reads nothing, each
-/// write waits at most until the machine's next deadline, whose timers then
-/// run (a pong or close timeout ends the machine; what it queues then is
-/// written too). Once the machine is finished, its output is given up
-/// with `ErrorKind::TimedOut` when the peer reads none of it for
-/// [`LINGER`]. An open machine
-/// without deadlines waits for the peer as a blocking socket does.
-fn write_out<D: Driver>(
+/// Writes `output` out and empties it. Each write waits at most until the
+/// machine's next deadline. When a write comes back at a deadline and the
+/// machine is not finished, what the peer sent meanwhile is read without
+/// waiting and fed ([`Inbound::drain`]), then the timers run: the peer's
+/// pong or data counts as its activity, its Close is seen, and a pong or
+/// close timeout ends the machine only when the peer really sent nothing.
+///
+/// That happens whether the write stalled or got some bytes out: a write
+/// returns at the deadline either way, and a peer that reads slowly but
+/// steadily makes every write get a few bytes out, so waiting for a stall
+/// would leave its pongs unread and the timers stopped. It happens at most
+/// once per deadline, since running the timers moves the deadline on.
+///
+/// What the machine queues meanwhile (pongs, the answer to a Close, a
+/// keepalive ping, a Close on a timeout) stays in its own queue, bounded
+/// by its limits, and [`drive`] writes it right after `output`: where it
+/// would go if appended here, without this buffer growing at every
+/// deadline.
+///
+/// Once the machine is finished, its output is given up with
+/// `ErrorKind::TimedOut` when the peer reads none of it for [`LINGER`]. An
+/// open machine without deadlines waits for the peer as a blocking socket
+/// does.
+fn write_out<D: Driver, F: FnMut(&mut D, D::Event)>(
     stream: &mut TcpStream,
     machine: &mut D,
     output: &mut Vec<u8>,
+    inbound: &mut Inbound<D, F>,
 ) -> io::Result<()> {
     let mut written = 0;
     let mut given_up_at = None;
@@ -167,19 +260,24 @@ fn write_out<D: Driver>(
             ));
         }
         stream.set_write_timeout(wait)?;
-        match stream.write(output.get(written..).unwrap_or(&[])) {
+        let stalled = match stream.write(output.get(written..).unwrap_or(&[])) {
             Ok(0) => return Err(ErrorKind::WriteZero.into()),
             Ok(n) => {
                 written += n;
                 // The peer reads: the linger starts again.
                 given_up_at = None;
+                false
             }
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                machine.handle_timeout(Instant::now());
-                machine.poll_transmit(output);
-            }
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => true,
+            Err(e) if e.kind() == ErrorKind::Interrupted => false,
             Err(e) => return Err(e),
+        };
+        let due = machine
+            .poll_timeout()
+            .is_some_and(|deadline| deadline <= Instant::now());
+        if written < output.len() && !machine.is_finished() && (stalled || due) {
+            inbound.drain(stream, machine)?;
+            machine.handle_timeout(Instant::now());
         }
     }
     output.clear();

@@ -188,3 +188,186 @@ fn drive_keeps_writing_to_a_peer_that_reads_slowly() {
     );
     server.join().unwrap().unwrap();
 }
+
+/// A payload whose every byte depends on its place, so that a byte lost,
+/// repeated or moved shows.
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i % 251) as u8).collect()
+}
+
+/// A server on loopback that sends `payload` at once and drives the
+/// connection with keepalive on (a ping after 0.2 s without input, failure
+/// 0.3 s after it when nothing came), reporting every `Closed` event it
+/// sees; the thread returns `drive`'s outcome.
+fn keepalive_server(
+    payload: Vec<u8>,
+) -> (
+    SocketAddr,
+    std::sync::mpsc::Receiver<sansproto::ws::Closed>,
+    thread::JoinHandle<std::io::Result<Option<sansproto::ws::Error>>>,
+) {
+    use sansproto::ws::Role;
+    use std::time::Duration;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (seen, closes) = std::sync::mpsc::channel();
+    let server = thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let config = Config::default()
+            .with_keepalive(Duration::from_millis(200), Duration::from_millis(300));
+        let random = sansproto::seeded_random(1);
+        let mut conn = Connection::after_handshake(Role::Server, config, None, None, random);
+        conn.send(payload).unwrap();
+        blocking::drive(&mut stream, &mut conn, |_, event| {
+            if let Event::Closed(c) = event {
+                let _ = seen.send(c);
+            }
+        })
+    });
+    (addr, closes, server)
+}
+
+/// What a client saw, read to the end.
+#[derive(Default)]
+struct Seen {
+    messages: Vec<Message>,
+    pongs: usize,
+    closed: Option<sansproto::ws::Closed>,
+}
+
+/// A sans-IO client reading `peer` to the end, `chunk` bytes at a time
+/// with `pause` after each read, and writing whatever its connection
+/// queues (its pongs to the server's pings, auto-pong on) after each read;
+/// with `ping_every`, it also pings that often until a message came. It
+/// closes once a message came.
+fn read_to_the_end(
+    peer: &mut TcpStream,
+    conn: &mut Connection,
+    chunk: usize,
+    pause: std::time::Duration,
+    ping_every: Option<std::time::Duration>,
+) -> Seen {
+    use std::io::{Read, Write};
+    use std::time::Instant;
+    let (mut seen, mut input, mut output) = (Seen::default(), vec![0u8; chunk], Vec::new());
+    let mut pinged = Instant::now();
+    let mut on_event = |conn: &mut Connection, event| match event {
+        Event::Message(m) => {
+            seen.messages.push(m);
+            let _ = conn.close(CloseCode::NORMAL, "done");
+        }
+        Event::Pong { .. } => seen.pongs += 1,
+        Event::Closed(c) => seen.closed = Some(c),
+        _ => {}
+    };
+    loop {
+        match peer.read(&mut input).unwrap() {
+            0 => conn.receive_eof().unwrap(),
+            n => blocking::feed(conn, &input[..n], &mut on_event).unwrap(),
+        }
+        while let Some(event) = conn.poll_event() {
+            on_event(conn, event);
+        }
+        conn.handle_timeout(Instant::now());
+        if ping_every.is_some_and(|every| pinged.elapsed() >= every) && conn.is_open() {
+            conn.ping(&b"alive"[..]).unwrap();
+            pinged = Instant::now();
+        }
+        conn.poll_transmit(&mut output);
+        peer.write_all(&output).unwrap();
+        output.clear();
+        if conn.is_finished() {
+            break;
+        }
+        thread::sleep(pause);
+    }
+    seen
+}
+
+fn client_conn() -> Connection {
+    let random = sansproto::seeded_random(2);
+    Connection::after_handshake(
+        sansproto::ws::Role::Client,
+        Config::default(),
+        None,
+        None,
+        random,
+    )
+}
+
+/// A live client that reads a large message slowly, for several times the
+/// server's pong timeout, answering pings at once and pinging the server as
+/// it goes. A keepalive ping from the server would wait behind the message,
+/// so what shows the client alive is its own traffic, which the server
+/// reads while its write waits: it does not fail the connection, the
+/// message arrives whole, the pings are answered and the close is clean.
+#[test]
+fn drive_hears_a_slow_reader_that_keeps_talking_during_a_long_write() {
+    use std::time::{Duration, Instant};
+    const LEN: usize = 12 << 20;
+    let (addr, closes, server) = keepalive_server(pattern(LEN));
+    let mut peer = TcpStream::connect(addr).unwrap();
+    let mut conn = client_conn();
+    let start = Instant::now();
+    // 16 KiB reads, 2 ms apart: about 8 MB/s, some 1.5 s in all.
+    let seen = read_to_the_end(
+        &mut peer,
+        &mut conn,
+        16 << 10,
+        Duration::from_millis(2),
+        Some(Duration::from_millis(100)),
+    );
+    let took = start.elapsed();
+    drop(peer);
+    assert_eq!(server.join().unwrap().unwrap(), None);
+    assert!(took > Duration::from_secs(1), "{took:?}");
+    assert_eq!(seen.messages.len(), 1);
+    assert!(
+        seen.messages[0].as_bytes() == pattern(LEN),
+        "the message changed"
+    );
+    let closed = seen.closed.expect("the client saw the close");
+    assert_eq!(
+        (closed.code, closed.by_peer, closed.clean),
+        (CloseCode::NORMAL, false, true),
+        "{closed:?}"
+    );
+    assert!(seen.pongs > 0, "the server answered none of the pings");
+    let closed = closes.try_recv().expect("the server saw the close");
+    assert_eq!((closed.code, closed.by_peer), (CloseCode::NORMAL, true));
+}
+
+/// A peer that sends its Close and then reads nothing until the server has
+/// seen it: the server, with a large message still waiting to go out, sees
+/// the Close at its next deadline rather than once the message is written;
+/// the peer then gets the whole message and the answer to its Close.
+#[test]
+fn drive_sees_a_close_that_arrives_during_a_long_write() {
+    use std::io::Write;
+    use std::time::Duration;
+    const LEN: usize = 8 << 20;
+    let (addr, closes, server) = keepalive_server(pattern(LEN));
+    let mut peer = TcpStream::connect(addr).unwrap();
+    let mut conn = client_conn();
+    conn.close(CloseCode::NORMAL, "bye").unwrap();
+    let mut output = Vec::new();
+    conn.poll_transmit(&mut output);
+    peer.write_all(&output).unwrap();
+    let Ok(closed) = closes.recv_timeout(Duration::from_secs(5)) else {
+        panic!(
+            "the server did not see the Close while its write waited; drive: {:?}",
+            server.join().unwrap()
+        );
+    };
+    assert_eq!((closed.code, closed.by_peer), (CloseCode::NORMAL, true));
+    let seen = read_to_the_end(&mut peer, &mut conn, 64 << 10, Duration::ZERO, None);
+    drop(peer);
+    assert_eq!(server.join().unwrap().unwrap(), None);
+    assert_eq!(seen.messages.len(), 1);
+    assert!(
+        seen.messages[0].as_bytes() == pattern(LEN),
+        "the message changed"
+    );
+    let closed = seen.closed.expect("the client saw the close");
+    assert_eq!((closed.code, closed.clean), (CloseCode::NORMAL, true));
+}
