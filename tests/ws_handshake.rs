@@ -1,7 +1,10 @@
 //! The server's side of the opening handshake (RFC 6455 §4): plain HTTP
 //! requests, refused upgrades and the status codes they get.
 
+mod common;
+
 use bytes::Bytes;
+use common::ws::every_cut;
 use sansproto::ws::{
     ClientRequest, Config, Connection, Error, Event, HandshakeError, Headers, HttpRequest,
     MalformedHttp, SendErrorKind,
@@ -90,38 +93,54 @@ fn output(c: &mut Connection) -> Vec<u8> {
     out
 }
 
-/// Feeds a refused upgrade request whole and byte by byte; returns the
-/// parsed error response after checking the error is sticky.
+/// A client frame (an empty masked text message) sent behind a request.
+const FRAME: &[u8] = b"\x81\x80\0\0\0\0";
+
+/// Feeds a refused upgrade request whole, split at every byte, byte by
+/// byte, and each again with a frame right behind it; returns the parsed
+/// error response after checking it is the same every way and the error
+/// is sticky.
 fn refused(config: &Config, req: &[u8], expected: HandshakeError) -> Parsed {
+    refused_fed(config, &every_cut(req, FRAME), expected)
+}
+
+/// [`refused`], fed each of `ways` (named pieces).
+fn refused_fed(
+    config: &Config,
+    ways: &[(String, Vec<Vec<u8>>)],
+    expected: HandshakeError,
+) -> Parsed {
     let mut responses = Vec::new();
-    // Whole, byte by byte, and with a frame's bytes right behind it.
-    let trailing = [req, b"\x81\x80\0\0\0\0"].concat();
-    for mode in 0..3 {
+    for (way, pieces) in ways {
         let mut server = Connection::server(config.clone());
-        let pieces: Vec<&[u8]> = match mode {
-            0 => vec![req],
-            1 => req.chunks(1).collect(),
-            _ => vec![&trailing],
-        };
         let mut first = None;
         for p in pieces {
             match (server.receive(p), &first) {
-                (Ok(taken), None) => assert_eq!(taken, p.len()),
+                (Ok(taken), None) => assert_eq!(taken, p.len(), "{way}"),
                 (Err(e), None) => first = Some(e),
-                (r, Some(e)) => assert_eq!(r.as_ref(), Err(e)),
+                (r, Some(e)) => assert_eq!(r.as_ref(), Err(e), "{way}"),
             }
         }
-        let e = first.expect("the request was refused");
-        assert_eq!(e, Error::Handshake(expected.clone()));
-        assert_eq!(events(&mut server), [], "no event for a refused upgrade");
-        assert!(server.is_finished());
-        assert_eq!(server.receive(b"more"), Err(e.clone()), "sticky");
-        assert_eq!(server.receive_eof(), Err(e.clone()), "sticky");
+        let e = first.unwrap_or_else(|| panic!("{way}: the request was not refused"));
+        assert_eq!(e, Error::Handshake(expected.clone()), "{way}");
+        assert_eq!(
+            events(&mut server),
+            [],
+            "{way}: no event for a refused upgrade"
+        );
+        assert!(server.is_finished(), "{way}");
+        assert_eq!(server.receive(b"more"), Err(e.clone()), "{way}: sticky");
+        assert_eq!(server.receive_eof(), Err(e.clone()), "{way}: sticky");
         responses.push(output(&mut server));
-        assert_eq!(output(&mut server), b"", "the response is queued once");
+        assert_eq!(
+            output(&mut server),
+            b"",
+            "{way}: the response is queued once"
+        );
     }
-    assert_eq!(responses[0], responses[1]);
-    assert_eq!(responses[0], responses[2]);
+    for (r, (way, _)) in responses.iter().zip(ways) {
+        assert_eq!(r, &responses[0], "{way}");
+    }
     parse_response(&responses[0])
 }
 
@@ -144,7 +163,21 @@ fn a_head_with_bare_lf_line_ends_gets_400_at_once() {
 fn one_huge_read_of_header_bytes_gets_431() {
     let mut req = b"GET / HTTP/1.1\r\nX-Long: ".to_vec();
     req.resize(1 << 20, b'a');
-    let r = refused(&Config::default(), &req, HandshakeError::TooLarge(16 << 10));
+    // Splitting a megabyte at every byte is slow: whole, byte by byte and
+    // with a frame behind it.
+    let ways = [
+        ("whole".to_owned(), vec![req.clone()]),
+        (
+            "byte by byte".to_owned(),
+            req.chunks(1).map(<[u8]>::to_vec).collect(),
+        ),
+        ("trailing".to_owned(), vec![[&req, FRAME].concat()]),
+    ];
+    let r = refused_fed(
+        &Config::default(),
+        &ways,
+        HandshakeError::TooLarge(16 << 10),
+    );
     assert_eq!(r.status, 431);
 }
 

@@ -8,7 +8,7 @@ mod common;
 
 use base64::Engine;
 use bytes::Bytes;
-use common::ws::decode_frames;
+use common::ws::{decode_frames, every_cut};
 #[cfg(feature = "testkit")]
 use common::ws::{new_pair, CLIENT, SERVER};
 use sansproto::ws::{
@@ -97,16 +97,31 @@ fn switching(accept: &str, extra: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-/// The client fails with `expected` on `response`, sends nothing, reports
-/// nothing, and stays failed.
+/// A server frame (an empty text message) sent right behind a 101.
+const FRAME: &[u8] = b"\x81\x00";
+
+/// The client fails with `expected` on `response`, fed whole, split at
+/// every byte, byte by byte, and each again with a frame behind it; it
+/// sends nothing, reports nothing, and stays failed.
 fn client_refuses(config: Config, response: impl Fn(&str) -> Vec<u8>, expected: HandshakeError) {
-    let (mut c, accept) = client(config);
-    let e = c.receive(&response(&accept)).unwrap_err();
-    assert_eq!(e, Error::Handshake(expected));
-    assert_eq!(events(&mut c), []);
-    assert_eq!(output(&mut c), b"");
-    assert!(c.is_finished());
-    assert_eq!(c.receive(b"\x81\x00"), Err(e));
+    let wire = response(&client(config.clone()).1);
+    for (way, pieces) in every_cut(&wire, FRAME) {
+        let (mut c, _) = client(config.clone());
+        let mut first = None;
+        for p in &pieces {
+            match (c.receive(p), &first) {
+                (Ok(taken), None) => assert_eq!(taken, p.len(), "{way}"),
+                (Err(e), None) => first = Some(e),
+                (r, Some(e)) => assert_eq!(r.as_ref(), Err(e), "{way}: sticky"),
+            }
+        }
+        let e = first.unwrap_or_else(|| panic!("{way}: the client opened"));
+        assert_eq!(e, Error::Handshake(expected.clone()), "{way}");
+        assert_eq!(events(&mut c), [], "{way}");
+        assert_eq!(output(&mut c), b"", "{way}");
+        assert!(c.is_finished(), "{way}");
+        assert_eq!(c.receive(FRAME), Err(e), "{way}");
+    }
 }
 
 #[test]

@@ -43,27 +43,29 @@ const FEEDS: [Feed; 3] = [Feed::Whole, Feed::ByteByByte, Feed::Trailing];
 
 /// A deciding server fed `request`; returns it with the reported upgrade.
 fn decide(request: &[u8], feed: Feed) -> (Connection, UpgradeRequest) {
+    let pieces = match feed {
+        Feed::Whole => vec![request.to_vec()],
+        Feed::ByteByByte => request.chunks(1).map(<[u8]>::to_vec).collect(),
+        Feed::Trailing => vec![[request, HELLO].concat()],
+    };
+    decide_fed(&pieces, &format!("{feed:?}"))
+}
+
+/// A deciding server fed `pieces` (fed `way`); returns it with the
+/// reported upgrade.
+fn decide_fed(pieces: &[Vec<u8>], way: &str) -> (Connection, UpgradeRequest) {
     let mut server = Connection::server_with_decision(Config::default());
     server.handle_timeout(Instant::now());
-    match feed {
-        Feed::Whole => assert_eq!(server.receive(request).unwrap(), request.len()),
-        Feed::ByteByByte => {
-            for b in request {
-                assert_eq!(server.receive(std::slice::from_ref(b)).unwrap(), 1);
-            }
-        }
-        Feed::Trailing => {
-            let bytes = [request, HELLO].concat();
-            assert_eq!(server.receive(&bytes).unwrap(), bytes.len());
-        }
+    for p in pieces {
+        assert_eq!(server.receive(p), Ok(p.len()), "{way}");
     }
     let Some(Event::Upgrade(up)) = server.poll_event() else {
-        panic!("{feed:?}: no upgrade event");
+        panic!("{way}: no upgrade event");
     };
     assert_eq!(server.poll_event(), None);
     // Nothing is sent before the application answers.
     let mut out = Vec::new();
-    assert_eq!(server.poll_transmit(&mut out), 0, "{feed:?}");
+    assert_eq!(server.poll_transmit(&mut out), 0, "{way}");
     assert!(!server.is_open());
     (server, *up)
 }
