@@ -264,11 +264,16 @@ impl ClientHandshake {
                 }
                 status => {
                     self.recv.extend(std::mem::take(&mut later));
-                    let body = BodyReader::for_response(
+                    let body = match BodyReader::for_response(
                         status,
                         &response.headers,
                         self.config.max_handshake_size,
-                    );
+                    ) {
+                        Ok(body) => body,
+                        // Where the body ends is not known: the response
+                        // is discarded (RFC 9112 §6.3 item 5).
+                        Err(m) => return Err(self.fail(HandshakeError::Malformed(m).into())),
+                    };
                     self.state = State::Body(Box::new((response, body)));
                 }
             }

@@ -128,6 +128,16 @@ pub enum MalformedHttp {
     /// HTTP/1.1 or later).
     #[error("an upgrade needs HTTP/1.1")]
     UpgradeBeforeHttp11,
+    /// `Content-Length` is not a decimal number, or its values differ
+    /// (RFC 9110 §8.6, RFC 9112 §6.3 item 5): where the body ends is not
+    /// known.
+    #[error("invalid Content-Length")]
+    ContentLength,
+    /// Both `Transfer-Encoding` and `Content-Length` (RFC 9112 §6.3 item 3:
+    /// a sign of request smuggling or response splitting, handled as an
+    /// error).
+    #[error("both Transfer-Encoding and Content-Length")]
+    ConflictingFraming,
 }
 
 /// Why a head could not be read.
