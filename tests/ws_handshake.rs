@@ -381,3 +381,88 @@ fn eof_during_the_handshake_fails_without_a_response() {
     );
     assert_eq!(events(&mut client), []);
 }
+
+/// Feeds an upgrade request every way (see [`refused`]) to a server that
+/// accepts it; checks that every way writes the same bytes and that the
+/// frame behind the request, when there is one, is read as a message.
+/// Returns what was written.
+fn accepted(req: &[u8]) -> String {
+    let mut written = Vec::new();
+    for (way, pieces) in every_cut(req, FRAME) {
+        let mut server = Connection::server(Config::default());
+        for p in &pieces {
+            assert_eq!(server.receive(p), Ok(p.len()), "{way}");
+        }
+        assert!(server.is_open(), "{way}");
+        let got = events(&mut server);
+        assert!(matches!(got[0], Event::Open(_)), "{way}: {got:?}");
+        let messages = if way.ends_with("trailing") { 1 } else { 0 };
+        assert_eq!(got.len(), 1 + messages, "{way}: {got:?}");
+        written.push(output(&mut server));
+    }
+    assert!(written.iter().all(|w| w == &written[0]));
+    String::from_utf8(written.swap_remove(0)).unwrap()
+}
+
+const SWITCHING: &str = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+    Connection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
+
+#[test]
+fn an_upgrade_request_with_a_body_gets_400_and_its_body_is_never_read_as_frames() {
+    // The body is a masked "hi" frame: read on, it would be a message.
+    let hi = [0x81, 0x82, 1, 2, 3, 4, b'h' ^ 1, b'i' ^ 2];
+    let chunked_hi = [b"6\r\n".as_slice(), &hi[..6], b"\r\n0\r\n\r\n"].concat();
+    for (framing, body, expected) in [
+        (("Content-Length", "8"), &hi[..], HandshakeError::Body),
+        (("Content-Length", "8, 8"), &hi[..], HandshakeError::Body),
+        (
+            ("Transfer-Encoding", "chunked"),
+            &chunked_hi[..],
+            HandshakeError::Body,
+        ),
+        (("Transfer-Encoding", "gzip"), &hi[..], HandshakeError::Body),
+        (
+            ("Content-Length", "+8"),
+            &hi[..],
+            HandshakeError::Malformed(MalformedHttp::ContentLength),
+        ),
+        (
+            ("Content-Length", "8, 9"),
+            &hi[..],
+            HandshakeError::Malformed(MalformedHttp::ContentLength),
+        ),
+    ] {
+        let mut req = request("GET", &upgrade_fields(&[], &[framing]));
+        req.extend_from_slice(body);
+        let resp = refused(&Config::default(), &req, expected);
+        assert_eq!(resp.status, 400, "{framing:?}");
+    }
+    // Both framing fields: RFC 9112 §6.3 item 3 (smuggling).
+    let both = [("Transfer-Encoding", "chunked"), ("Content-Length", "0")];
+    let resp = refused(
+        &Config::default(),
+        &request("GET", &upgrade_fields(&[], &both)),
+        HandshakeError::Malformed(MalformedHttp::ConflictingFraming),
+    );
+    assert_eq!(resp.status, 400);
+    // Content-Length 0 is no body.
+    let zero = request("GET", &upgrade_fields(&[], &[("Content-Length", "0")]));
+    assert_eq!(accepted(&zero), SWITCHING);
+}
+
+#[test]
+fn expect_100_continue_gets_a_100_before_the_101() {
+    let req = request("GET", &upgrade_fields(&[], &[("Expect", "100-continue")]));
+    assert_eq!(
+        accepted(&req),
+        format!("HTTP/1.1 100 Continue\r\n\r\n{SWITCHING}")
+    );
+    // With a body it is refused before any 100 goes out.
+    let with_body = upgrade_fields(&[], &[("Expect", "100-continue"), ("Content-Length", "2")]);
+    let resp = refused(
+        &Config::default(),
+        &request("GET", &with_body),
+        HandshakeError::Body,
+    );
+    assert_eq!(resp.status, 400);
+}

@@ -1,10 +1,14 @@
 //! The application decides each upgrade: Origin, path and subprotocol
 //! checks, refusals and acceptances, checked against the exact bytes.
-//! Every request is fed whole, byte by byte, and with trailing bytes.
+//! Every request is fed whole, byte by byte, and with trailing bytes; the
+//! HTTP/1.1 checks also split it at every byte.
 
+mod common;
+
+use common::ws::every_cut;
 use sansproto::ws::{
-    Accept, Config, Connection, Event, FieldError, Message, OriginPolicy, Reject, SendErrorKind,
-    UpgradeRequest,
+    Accept, Config, Connection, Event, FieldError, HandshakeError, Message, OriginPolicy, Reject,
+    SendErrorKind, UpgradeRequest,
 };
 use std::time::{Duration, Instant};
 
@@ -345,4 +349,80 @@ fn every_unsafe_field_is_refused_on_the_server_side() {
         accepted.response_bytes(),
         Err(FieldError::Value("Sec-WebSocket-Accept".into()))
     );
+}
+
+/// An upgrade request for `target` with `host` and `extra` fields.
+fn upgrade_to(target: &str, host: &str, extra: &str) -> Vec<u8> {
+    format!(
+        "GET {target} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n\
+         Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         Sec-WebSocket-Version: 13\r\n{extra}\r\n"
+    )
+    .into_bytes()
+}
+
+/// The fields of [`upgrade_to`] for `from_headers`.
+const FIELDS: [(&str, &[u8]); 4] = [
+    ("Upgrade", b"websocket"),
+    ("Connection", b"Upgrade"),
+    ("Sec-WebSocket-Key", b"dGhlIHNhbXBsZSBub25jZQ=="),
+    ("Sec-WebSocket-Version", b"13"),
+];
+
+#[test]
+fn expect_100_continue_gets_its_100_only_with_the_101() {
+    let request = upgrade_to("/echo", "h", "Expect: 100-continue\r\n");
+    for (way, pieces) in every_cut(&request, HELLO) {
+        let (mut server, up) = decide_fed(&pieces, &way);
+        assert!(up.expects_continue());
+        server.accept(Accept::new()).unwrap();
+        let out = output(&mut server);
+        assert!(
+            out.starts_with(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 101 Switching Protocols\r\n"),
+            "{way}: {:?}",
+            String::from_utf8_lossy(&out)
+        );
+        // A refusal is the final answer; no 100 before it.
+        let (mut server, _) = decide_fed(&pieces, &way);
+        server.reject(Reject::new(403)).unwrap();
+        assert!(
+            output(&mut server).starts_with(b"HTTP/1.1 403 Forbidden\r\n"),
+            "{way}"
+        );
+    }
+    // The same from headers parsed elsewhere.
+    let fields = [("Host", &b"h"[..]), ("Expect", b"100-continue")];
+    let up = UpgradeRequest::from_headers("GET", "/", fields.into_iter().chain(FIELDS)).unwrap();
+    let accepted = up.accept(&Config::default(), &Accept::new()).unwrap();
+    let bytes = accepted.response_bytes().unwrap();
+    assert!(bytes.starts_with(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 101 "));
+}
+
+/// A request target, header fields besides [`FIELDS`], and the error.
+type Case = (
+    &'static str,
+    &'static [(&'static str, &'static [u8])],
+    HandshakeError,
+);
+
+#[test]
+fn headers_parsed_elsewhere_with_a_body_are_refused() {
+    let cases: [Case; 2] = [
+        (
+            "/",
+            &[("Host", b"h"), ("Content-Length", b"5")],
+            HandshakeError::Body,
+        ),
+        (
+            "/",
+            &[("Host", b"h"), ("Transfer-Encoding", b"chunked")],
+            HandshakeError::Body,
+        ),
+    ];
+    for (target, extra, err) in cases {
+        let fields = extra.iter().copied().chain(FIELDS);
+        let got = UpgradeRequest::from_headers("GET", target, fields).unwrap_err();
+        assert_eq!(got, err, "{target} {extra:?}");
+        assert_eq!(Reject::for_error(&got).status, 400);
+    }
 }

@@ -94,6 +94,11 @@ pub enum HandshakeError {
     /// A required header is missing or wrong.
     #[error("bad or missing {0} header")]
     Header(&'static str),
+    /// The upgrade request has a body (`Transfer-Encoding`, or a
+    /// `Content-Length` other than 0): its bytes would otherwise be read
+    /// as WebSocket frames (RFC 9110 §9.3.1, RFC 9112 §6.3).
+    #[error("an upgrade request cannot have a body")]
+    Body,
     /// The server's `Sec-WebSocket-Accept` does not match our key.
     #[error("Sec-WebSocket-Accept does not match the key sent")]
     AcceptMismatch,

@@ -4,6 +4,7 @@
 use super::answer::{Accept, Accepted, Protocol};
 use super::{accept_key, HandshakeError, Headers, HttpRequest};
 use crate::ws::extension::{Extension, ExtensionOffer};
+use crate::ws::http::body::Declared;
 use crate::ws::http::field::FieldError;
 use crate::ws::Config;
 use base64::Engine;
@@ -58,8 +59,17 @@ pub struct UpgradeRequest {
 
 impl UpgradeRequest {
     /// Validates an upgrade request (RFC 6455 §4.2.1): GET, `Upgrade:
-    /// websocket`, `Connection: Upgrade`, a `Host`, version 13 and one
-    /// 16-byte `Sec-WebSocket-Key`.
+    /// websocket`, `Connection: Upgrade`, a `Host`, no body, version 13 and
+    /// one 16-byte `Sec-WebSocket-Key`.
+    ///
+    /// A body (`Transfer-Encoding`, or `Content-Length` other than 0) is
+    /// [`HandshakeError::Body`], or [`MalformedHttp::ContentLength`] /
+    /// [`MalformedHttp::ConflictingFraming`] when its length is unclear: a
+    /// server that read on would take the body's bytes for frames. All are
+    /// answered with 400 ([`Reject::for_error`](crate::ws::Reject::for_error)).
+    ///
+    /// [`MalformedHttp::ContentLength`]: crate::ws::MalformedHttp::ContentLength
+    /// [`MalformedHttp::ConflictingFraming`]: crate::ws::MalformedHttp::ConflictingFraming
     pub fn from_headers<'a, I>(
         method: &str,
         target: &str,
@@ -95,6 +105,10 @@ impl UpgradeRequest {
         }
         if headers.get("Host").is_none() {
             return Err(HandshakeError::Header("Host"));
+        }
+        match Declared::from_headers(headers).map_err(HandshakeError::Malformed)? {
+            Declared::Nothing | Declared::Length(0) => {}
+            _ => return Err(HandshakeError::Body),
         }
         if headers
             .get_all("Sec-WebSocket-Version")
@@ -136,6 +150,13 @@ impl UpgradeRequest {
         target.split('?').next().unwrap_or(target)
     }
 
+    /// True when the request carries `Expect: 100-continue`: RFC 9110 §7.8
+    /// then requires a 100 (Continue) before the 101, which
+    /// [`Accepted::response_bytes`] writes first.
+    pub fn expects_continue(&self) -> bool {
+        self.request.headers.has_token("Expect", "100-continue")
+    }
+
     /// The `Origin` header, which browsers send (RFC 6454); see
     /// [`OriginPolicy`](crate::ws::OriginPolicy).
     pub fn origin(&self) -> Option<&str> {
@@ -163,6 +184,7 @@ impl UpgradeRequest {
         let mut headers = config.headers().to_vec();
         headers.extend(answer.headers.iter().cloned());
         let accepted = Accepted {
+            continue_first: self.expects_continue(),
             accept: accept_key(self.key.as_bytes()),
             protocol,
             extension,
@@ -278,7 +300,10 @@ mod http_interop {
             Ok(UpgradeRequest::from_http(request)?.accept(config, &Accept::new())?)
         }
 
-        /// The 101 response as an `http::Response`.
+        /// The 101 response as an `http::Response`. The 100 (Continue)
+        /// that an `Expect: 100-continue` request needs before it
+        /// ([`UpgradeRequest::expects_continue`]) is an interim response,
+        /// which the HTTP stack sends.
         pub fn to_response(&self) -> Result<http::Response<()>, FieldError> {
             self.response_bytes()?;
             let mut builder =
