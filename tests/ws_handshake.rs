@@ -466,3 +466,28 @@ fn expect_100_continue_gets_a_100_before_the_101() {
     );
     assert_eq!(resp.status, 400);
 }
+
+#[test]
+fn a_missing_repeated_or_invalid_host_gets_400() {
+    let bad: [&[(&str, &str)]; 7] = [
+        &[],
+        &[("Host", "good.example"), ("Host", "evil.example")],
+        &[("Host", "good.example"), ("Host", "good.example")],
+        &[("Host", "a b")],
+        &[("Host", "h:99999")],
+        &[("Host", "u@h")],
+        &[("Host", "")],
+    ];
+    for hosts in bad {
+        let resp = refused(
+            &Config::default(),
+            &request("GET", &upgrade_fields(&["Host"], hosts)),
+            HandshakeError::Header("Host"),
+        );
+        assert_eq!(resp.status, 400, "{hosts:?}");
+    }
+    for host in ["[::1]:9001", "example.com:8080", "10.0.0.1"] {
+        let req = request("GET", &upgrade_fields(&["Host"], &[("Host", host)]));
+        assert_eq!(accepted(&req), SWITCHING, "{host}");
+    }
+}

@@ -406,8 +406,8 @@ type Case = (
 );
 
 #[test]
-fn headers_parsed_elsewhere_with_a_body_are_refused() {
-    let cases: [Case; 2] = [
+fn headers_parsed_elsewhere_with_a_body_or_a_bad_host_are_refused() {
+    let cases: [Case; 4] = [
         (
             "/",
             &[("Host", b"h"), ("Content-Length", b"5")],
@@ -418,6 +418,12 @@ fn headers_parsed_elsewhere_with_a_body_are_refused() {
             &[("Host", b"h"), ("Transfer-Encoding", b"chunked")],
             HandshakeError::Body,
         ),
+        (
+            "/",
+            &[("Host", b"h"), ("Host", b"evil")],
+            HandshakeError::Header("Host"),
+        ),
+        ("/", &[("Host", b"u@h")], HandshakeError::Header("Host")),
     ];
     for (target, extra, err) in cases {
         let fields = extra.iter().copied().chain(FIELDS);

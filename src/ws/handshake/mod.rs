@@ -91,7 +91,8 @@ pub enum HandshakeError {
     /// `Sec-WebSocket-Version` is missing or not 13.
     #[error("unsupported Sec-WebSocket-Version (13 is required)")]
     Version,
-    /// A required header is missing or wrong.
+    /// A required header is missing or wrong (for `Host`: missing,
+    /// repeated, or not `host[:port]`, RFC 9112 §3.2).
     #[error("bad or missing {0} header")]
     Header(&'static str),
     /// The upgrade request has a body (`Transfer-Encoding`, or a

@@ -5,7 +5,7 @@ use super::answer::{Accept, Accepted, Protocol};
 use super::{accept_key, HandshakeError, Headers, HttpRequest};
 use crate::ws::extension::{Extension, ExtensionOffer};
 use crate::ws::http::body::Declared;
-use crate::ws::http::field::FieldError;
+use crate::ws::http::field::{check_host, FieldError};
 use crate::ws::Config;
 use base64::Engine;
 use bytes::Bytes;
@@ -59,10 +59,12 @@ pub struct UpgradeRequest {
 
 impl UpgradeRequest {
     /// Validates an upgrade request (RFC 6455 §4.2.1): GET, `Upgrade:
-    /// websocket`, `Connection: Upgrade`, a `Host`, no body, version 13 and
-    /// one 16-byte `Sec-WebSocket-Key`.
+    /// websocket`, `Connection: Upgrade`, one valid `Host`, no body,
+    /// version 13 and one 16-byte `Sec-WebSocket-Key`.
     ///
-    /// A body (`Transfer-Encoding`, or `Content-Length` other than 0) is
+    /// A repeated or invalid `Host` is
+    /// [`HandshakeError::Header`]`("Host")` (RFC 9112 §3.2), and a body
+    /// (`Transfer-Encoding`, or `Content-Length` other than 0) is
     /// [`HandshakeError::Body`], or [`MalformedHttp::ContentLength`] /
     /// [`MalformedHttp::ConflictingFraming`] when its length is unclear: a
     /// server that read on would take the body's bytes for frames. All are
@@ -103,7 +105,14 @@ impl UpgradeRequest {
         if !headers.has_token("Connection", "upgrade") {
             return Err(HandshakeError::Header("Connection"));
         }
-        if headers.get("Host").is_none() {
+        let host = {
+            let mut hosts = headers.get_all("Host");
+            match (hosts.next(), hosts.next()) {
+                (Some(h), None) => std::str::from_utf8(h.trim_ascii()).ok(),
+                _ => None,
+            }
+        };
+        if host.is_none_or(|h| check_host(h).is_err()) {
             return Err(HandshakeError::Header("Host"));
         }
         match Declared::from_headers(headers).map_err(HandshakeError::Malformed)? {
