@@ -61,7 +61,11 @@ fn parse_response(bytes: &[u8]) -> Parsed {
 }
 
 fn request(method: &str, fields: &[(&str, &str)]) -> Vec<u8> {
-    let mut r = format!("{method} /chat HTTP/1.1\r\n");
+    request_to(method, "/chat", fields)
+}
+
+fn request_to(method: &str, target: &str, fields: &[(&str, &str)]) -> Vec<u8> {
+    let mut r = format!("{method} {target} HTTP/1.1\r\n");
     for (k, v) in fields {
         r.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -490,4 +494,26 @@ fn a_missing_repeated_or_invalid_host_gets_400() {
         let req = request("GET", &upgrade_fields(&["Host"], &[("Host", host)]));
         assert_eq!(accepted(&req), SWITCHING, "{host}");
     }
+}
+
+#[test]
+fn a_get_with_a_target_in_another_form_gets_400() {
+    for target in [
+        "*",
+        "server.example.com:80",
+        "chat",
+        "http://user@server.example.com/chat",
+        "ftp://server.example.com/chat",
+        "http:///chat",
+    ] {
+        let resp = refused(
+            &Config::default(),
+            &request_to("GET", target, &upgrade_fields(&[], &[])),
+            HandshakeError::Malformed(MalformedHttp::Target),
+        );
+        assert_eq!(resp.status, 400, "{target}");
+    }
+    let absolute = "http://server.example.com/chat?x=1";
+    let req = request_to("GET", absolute, &upgrade_fields(&[], &[]));
+    assert_eq!(accepted(&req), SWITCHING);
 }

@@ -7,8 +7,8 @@ mod common;
 
 use common::ws::every_cut;
 use sansproto::ws::{
-    Accept, Config, Connection, Event, FieldError, HandshakeError, Message, OriginPolicy, Reject,
-    SendErrorKind, UpgradeRequest,
+    Accept, Config, Connection, Event, FieldError, HandshakeError, MalformedHttp, Message,
+    OriginPolicy, Reject, SendErrorKind, UpgradeRequest,
 };
 use std::time::{Duration, Instant};
 
@@ -370,6 +370,58 @@ const FIELDS: [(&str, &[u8]); 4] = [
 ];
 
 #[test]
+fn path_query_and_host_read_alike_for_origin_and_absolute_form_targets() {
+    for (target, host, want) in [
+        (
+            "http://server.example.com/admin?x=1",
+            "other.example",
+            ("/admin", Some("x=1"), "server.example.com"),
+        ),
+        (
+            "WSS://server.example.com:8443",
+            "server.example.com:8443",
+            ("/", None, "server.example.com:8443"),
+        ),
+        (
+            "/admin?x=1",
+            "server.example.com",
+            ("/admin", Some("x=1"), "server.example.com"),
+        ),
+        ("/a?", "h", ("/a", Some(""), "h")),
+    ] {
+        let request = upgrade_to(target, host, "");
+        for (way, pieces) in every_cut(&request, HELLO) {
+            let (mut server, up) = decide_fed(&pieces, &way);
+            assert_eq!((up.path(), up.query(), up.host()), want, "{target} {way}");
+            assert_eq!(up.request.path, target, "the target as received");
+            server.accept(Accept::new()).unwrap();
+            assert!(matches!(server.poll_event(), Some(Event::Open(_))), "{way}");
+            let hello = way
+                .ends_with("trailing")
+                .then(|| Event::Message("Hello".into()));
+            assert_eq!(server.poll_event(), hello, "{target} {way}");
+        }
+        // An application that parsed the request itself reads the same.
+        let fields = [("Host", host.as_bytes())].into_iter().chain(FIELDS);
+        let up = UpgradeRequest::from_headers("GET", target, fields).unwrap();
+        assert_eq!((up.path(), up.query(), up.host()), want, "{target}");
+        #[cfg(feature = "http")]
+        {
+            let mut req = http::Request::get(target).header("Host", host);
+            for (k, v) in FIELDS {
+                req = req.header(k, v);
+            }
+            let up = UpgradeRequest::from_http(&req.body(()).unwrap()).unwrap();
+            assert_eq!(
+                (up.path(), up.query(), up.host()),
+                want,
+                "from_http {target}"
+            );
+        }
+    }
+}
+
+#[test]
 fn expect_100_continue_gets_its_100_only_with_the_101() {
     let request = upgrade_to("/echo", "h", "Expect: 100-continue\r\n");
     for (way, pieces) in every_cut(&request, HELLO) {
@@ -406,8 +458,8 @@ type Case = (
 );
 
 #[test]
-fn headers_parsed_elsewhere_with_a_body_or_a_bad_host_are_refused() {
-    let cases: [Case; 4] = [
+fn headers_parsed_elsewhere_with_a_body_or_a_bad_host_or_target_are_refused() {
+    let cases: [Case; 6] = [
         (
             "/",
             &[("Host", b"h"), ("Content-Length", b"5")],
@@ -424,6 +476,16 @@ fn headers_parsed_elsewhere_with_a_body_or_a_bad_host_are_refused() {
             HandshakeError::Header("Host"),
         ),
         ("/", &[("Host", b"u@h")], HandshakeError::Header("Host")),
+        (
+            "*",
+            &[("Host", b"h")],
+            HandshakeError::Malformed(MalformedHttp::Target),
+        ),
+        (
+            "h:80",
+            &[("Host", b"h")],
+            HandshakeError::Malformed(MalformedHttp::Target),
+        ),
     ];
     for (target, extra, err) in cases {
         let fields = extra.iter().copied().chain(FIELDS);

@@ -72,9 +72,9 @@ pub fn accept_key(key: &[u8]) -> String {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum HandshakeError {
-    /// The HTTP message is not valid HTTP/1.1: its syntax, or framing
-    /// fields that do not say where the body ends (a refusal so framed is
-    /// discarded, not reported).
+    /// The HTTP message is not valid HTTP/1.1: its syntax, a request
+    /// target a GET cannot take, or framing fields that do not say where
+    /// the body ends (a refusal so framed is discarded, not reported).
     #[error("malformed HTTP message: {0}")]
     Malformed(MalformedHttp),
     /// The HTTP head grew past the configured byte limit (or, on a server

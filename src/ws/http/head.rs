@@ -128,6 +128,12 @@ pub enum MalformedHttp {
     /// HTTP/1.1 or later).
     #[error("an upgrade needs HTTP/1.1")]
     UpgradeBeforeHttp11,
+    /// The request target is not in a form a GET takes: asterisk-form
+    /// (`*`) and authority-form (`host:port`) are for OPTIONS and CONNECT
+    /// (RFC 9112 §3.2); an absolute-form target may not carry user
+    /// information (RFC 9110 §4.2.4).
+    #[error("the request target is not origin-form or absolute-form")]
+    Target,
     /// `Content-Length` is not a decimal number, or its values differ
     /// (RFC 9110 §8.6, RFC 9112 §6.3 item 5): where the body ends is not
     /// known.

@@ -1,5 +1,6 @@
 //! The one URL parser: `ws://` and `wss://` for WebSocket clients,
-//! `http://` for CONNECT proxies.
+//! `http://` for CONNECT proxies, and the request target a server reads
+//! (origin-form or absolute-form, RFC 9112 §3.2).
 //!
 //! Schemes are case-insensitive, IPv6 literals sit in brackets, the port
 //! defaults by scheme, the query is kept and the fragment dropped. User
@@ -112,10 +113,7 @@ impl WsUrl {
             split_scheme(url, &["ws", "wss"]).ok_or(UrlError::Scheme("ws or wss"))?;
         let secure = scheme.eq_ignore_ascii_case("wss");
         let rest = rest.split_once('#').map_or(rest, |(before, _)| before);
-        let (authority, target) = match rest.find(['/', '?']) {
-            Some(i) => rest.split_at(i),
-            None => (rest, ""),
-        };
+        let (authority, target) = split_authority(rest);
         let target = match target.strip_prefix('?') {
             Some(_) => format!("/{target}"),
             None if target.is_empty() => "/".to_owned(),
@@ -163,6 +161,61 @@ pub(crate) fn parse_proxy_url(url: &str) -> Result<(String, Option<Credentials>)
     };
     let (credentials, host, port) = parse_server(authority, 80)?;
     Ok((format!("{host}:{port}"), credentials))
+}
+
+/// A request target in a form a GET may take (RFC 9112 §3.2): origin-form
+/// (`/path?query`) or absolute-form (`http://host/path?query`, also
+/// `https`, `ws` and `wss`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RequestTarget<'a> {
+    /// An absolute-form target's authority (`host[:port]`), which a server
+    /// uses instead of `Host` (RFC 9112 §3.2.2).
+    pub(crate) authority: Option<&'a str>,
+    /// The path, starting with `/` (`/` for an absolute-form target
+    /// without one).
+    pub(crate) path: &'a str,
+    /// The query, without its `?`.
+    pub(crate) query: Option<&'a str>,
+}
+
+/// Parses a request target a GET may carry; `None` for any other form
+/// (asterisk-form `*`, authority-form `host:port`), an absolute-form
+/// target with user information or a bad authority (RFC 9110 §4.2.4), or
+/// a target with a fragment or a byte that is not visible ASCII.
+pub(crate) fn parse_request_target(target: &str) -> Option<RequestTarget<'_>> {
+    if target.contains('#') || !target.bytes().all(|b| b.is_ascii_graphic()) {
+        return None;
+    }
+    let (authority, path_query) = if target.starts_with('/') {
+        (None, target)
+    } else {
+        let (scheme, rest) = split_scheme(target, &["http", "https", "ws", "wss"])?;
+        let (authority, path_query) = split_authority(rest);
+        let secure = ["https", "wss"]
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(scheme));
+        match parse_server(authority, if secure { 443 } else { 80 }) {
+            Ok((None, _, _)) => (Some(authority), path_query),
+            _ => return None,
+        }
+    };
+    let (path, query) = match path_query.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (path_query, None),
+    };
+    Some(RequestTarget {
+        authority,
+        path: if path.is_empty() { "/" } else { path },
+        query,
+    })
+}
+
+/// The authority after `scheme://`, and the path and query behind it.
+fn split_authority(rest: &str) -> (&str, &str) {
+    match rest.find(['/', '?']) {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    }
 }
 
 /// `scheme://` (case-insensitive, one of `schemes`) and the rest.
@@ -331,6 +384,34 @@ mod tests {
         ] {
             assert_eq!(WsUrl::parse(url), Err(err.clone()), "{url}");
             assert!(!err.to_string().contains("://"));
+        }
+    }
+
+    #[test]
+    fn request_targets() {
+        let t = |target| parse_request_target(target).map(|t| (t.authority, t.path, t.query));
+        assert_eq!(t("/chat?room=1"), Some((None, "/chat", Some("room=1"))));
+        assert_eq!(t("/"), Some((None, "/", None)));
+        assert_eq!(
+            t("http://h:8080/a?b"),
+            Some((Some("h:8080"), "/a", Some("b")))
+        );
+        assert_eq!(t("WSS://[::1]"), Some((Some("[::1]"), "/", None)));
+        assert_eq!(t("https://h?q"), Some((Some("h"), "/", Some("q"))));
+        for bad in [
+            "*",
+            "h:80",
+            "chat",
+            "",
+            "ftp://h/",
+            "http://u@h/",
+            "http:///a",
+            "http://h:0/",
+            "http://a\\@h/",
+            "/a#f",
+            "/a b",
+        ] {
+            assert_eq!(t(bad), None, "{bad}");
         }
     }
 
