@@ -367,15 +367,22 @@ pub(crate) fn validate_response(
     key: &str,
     headers: &Headers,
 ) -> Result<Negotiated, HandshakeError> {
-    if !headers.has_token("Upgrade", "websocket") {
-        return Err(HandshakeError::Header("Upgrade"));
+    // RFC 6455 §4.1: `Upgrade` is `websocket` and nothing else (item 2),
+    // `Connection` holds `Upgrade` (item 3), and there is one
+    // `Sec-WebSocket-Accept`, the one for our key (item 4).
+    match headers.list("Upgrade").as_slice() {
+        [u] if u.eq_ignore_ascii_case("websocket") => {}
+        _ => return Err(HandshakeError::Header("Upgrade")),
     }
     if !headers.has_token("Connection", "upgrade") {
         return Err(HandshakeError::Header("Connection"));
     }
-    let accept = headers.get("Sec-WebSocket-Accept").map(<[u8]>::trim_ascii);
-    if accept != Some(accept_key(key.as_bytes()).as_bytes()) {
-        return Err(HandshakeError::AcceptMismatch);
+    let mut accepts = headers
+        .get_all("Sec-WebSocket-Accept")
+        .map(<[u8]>::trim_ascii);
+    match (accepts.next(), accepts.next()) {
+        (Some(a), None) if a == accept_key(key.as_bytes()).as_bytes() => {}
+        _ => return Err(HandshakeError::AcceptMismatch),
     }
     let chosen = headers.list("Sec-WebSocket-Protocol");
     let protocol = match chosen.as_slice() {

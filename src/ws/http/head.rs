@@ -38,13 +38,13 @@ impl Headers {
     }
 
     /// Every comma-separated element of every value of `name`, trimmed.
+    /// Bytes that are not UTF-8 become U+FFFD: no element is left out, so
+    /// one that is not valid text still counts (and matches no token).
     pub fn list(&self, name: &str) -> Vec<String> {
         self.get_all(name)
-            .filter_map(|v| std::str::from_utf8(v).ok())
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
+            .flat_map(|v| v.split(|b| *b == b','))
+            .map(|t| String::from_utf8_lossy(t.trim_ascii()).into_owned())
             .filter(|t| !t.is_empty())
-            .map(str::to_owned)
             .collect()
     }
 
@@ -362,6 +362,8 @@ mod tests {
         assert!(h.has_token("connection", "upgrade"));
         assert!(!h.has_token("connection", "close"));
         assert_eq!(h.list("x"), ["a", "b", "c"]);
+        let odd = Headers(vec![("P".into(), Bytes::from_static(b"\xffchat, ok"))]);
+        assert_eq!(odd.list("p"), ["\u{fffd}chat", "ok"]);
         assert_eq!(h.get_str("X"), Some("a, b"));
         assert_eq!(h.len(), 3);
     }
