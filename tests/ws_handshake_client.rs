@@ -559,3 +559,12 @@ fn client_refuses_a_subprotocol_that_is_not_text() {
         HandshakeError::Subprotocol("\u{fffd}chat".into()),
     );
 }
+
+#[test]
+fn a_folded_field_in_the_101_is_read_with_its_fold_as_one_space() {
+    let response = client_opens(Config::default(), |a| {
+        switching(a, "X-Note: one,\r\n two\r\n\t three\r\nX-After: 1\r\n")
+    });
+    assert_eq!(response.headers.get_str("x-note"), Some("one, two three"));
+    assert_eq!(response.headers.get_str("x-after"), Some("1"));
+}

@@ -253,21 +253,58 @@ pub(crate) fn parse_request(
     Ok((request, version))
 }
 
-/// Parses a complete response head (through the blank line).
+/// Parses a complete response head (through the blank line). A field
+/// value folded over several lines (obs-fold) is taken, each fold replaced
+/// by one space, as RFC 9112 §5.2 asks of a user agent; a request with one
+/// is still refused.
 pub(crate) fn parse_response(head: &[u8], max_headers: usize) -> Result<HttpResponse, HeadError> {
     let mut storage = vec![httparse::EMPTY_HEADER; max_headers];
     let mut resp = httparse::Response::new(&mut storage);
-    complete(&resp.parse(head), max_headers)?;
+    let parsed = httparse::ParserConfig::default()
+        .allow_obsolete_multiline_headers_in_responses(true)
+        .parse_response(&mut resp, head);
+    complete(&parsed, max_headers)?;
     // A complete parse has filled in the whole status line.
     let (Some(status), Some(reason)) = (resp.code, resp.reason) else {
         return Err(HeadError::Malformed(MalformedHttp::Incomplete));
     };
+    let mut headers = Headers::from_httparse(resp.headers);
+    for (_, value) in &mut headers.0 {
+        if value.iter().any(|b| matches!(b, b'\r' | b'\n')) {
+            *value = unfold(value);
+        }
+    }
     Ok(HttpResponse {
         status,
         reason: reason.to_owned(),
-        headers: Headers::from_httparse(resp.headers),
+        headers,
         body: Bytes::new(),
     })
+}
+
+/// A field value with each obs-fold (`OWS CRLF RWS`, RFC 9112 §5.2), and
+/// the white space around it, replaced by one space.
+fn unfold(value: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(value.len());
+    let mut fold = false;
+    for &b in value {
+        match b {
+            b'\r' | b'\n' => {
+                fold = true;
+                while out.last().is_some_and(|l| matches!(l, b' ' | b'\t')) {
+                    out.pop();
+                }
+            }
+            b' ' | b'\t' if fold => {}
+            _ => {
+                if std::mem::take(&mut fold) && !out.is_empty() {
+                    out.push(b' ');
+                }
+                out.push(b);
+            }
+        }
+    }
+    out.into()
 }
 
 #[cfg(test)]
@@ -347,6 +384,18 @@ mod tests {
         let r = parse_response(b"HTTP/1.1 403 Forbidden\r\nX: y\r\n\r\n", 4).unwrap();
         assert_eq!((r.status, r.reason.as_str()), (403, "Forbidden"));
         assert_eq!(r.headers.get_str("x"), Some("y"));
+    }
+
+    #[test]
+    fn obs_fold_is_unfolded_in_a_response_and_refused_in_a_request() {
+        let r =
+            parse_response(b"HTTP/1.1 200 OK\r\nA: x  \r\n \r\n\ty\r\nB: 1\r\n\r\n", 4).unwrap();
+        assert_eq!(r.headers.get_str("a"), Some("x y"));
+        assert_eq!(r.headers.get_str("b"), Some("1"));
+        assert_eq!(
+            parse_request(b"GET / HTTP/1.1\r\nA: x\r\n y\r\n\r\n", 4).unwrap_err(),
+            HeadError::Malformed(MalformedHttp::HeaderName)
+        );
     }
 
     #[test]
