@@ -94,6 +94,11 @@ fn bad_urls_are_refused_without_repeating_them() {
         ("ws:///x", Some(UrlError::Host)),
         ("ftp://h/", Some(UrlError::Scheme("ws or wss"))),
         ("ws://u:s%zzret@h/", Some(UrlError::Userinfo)),
+        // Browsers end the authority at `\` (host evil.com), RFC 3986 reads
+        // it as user information (host good.com): neither is guessed.
+        ("ws://evil.com\\@good.com/", Some(UrlError::Host)),
+        ("ws://u\\:secret@h/", Some(UrlError::Host)),
+        ("ws://h\\x/", Some(UrlError::Host)),
     ] {
         match (ClientRequest::from_url(url), err) {
             (Ok(r), None) => assert_eq!((r.host.as_str(), r.path.as_str()), ("example.com", "/")),

@@ -97,6 +97,7 @@ fn proxy_urls() {
         "http://pro xy:1",
         "http://u:%zz@proxy:1",
         "http://[::1:3128",
+        "http://evil\\@proxy:1",
     ] {
         assert!(
             matches!(

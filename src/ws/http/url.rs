@@ -7,8 +7,10 @@
 //! information (`user:password@`) never reaches a `Host` header or a
 //! request target: it is decoded into [`Credentials`], which a WebSocket
 //! client sends as `Authorization: Basic` and a proxy client as
-//! `Proxy-Authorization: Basic`. Errors never repeat the URL, so a
-//! password cannot reach a log through them.
+//! `Proxy-Authorization: Basic`. A `\` in the authority is refused:
+//! browsers (WHATWG) read it as the start of the path, RFC 3986 as part of
+//! the user information, so the two would name different hosts. Errors
+//! never repeat the URL, so a password cannot reach a log through them.
 
 use super::field::FieldError;
 use base64::Engine;
@@ -62,7 +64,9 @@ pub enum UrlError {
     /// proxy).
     #[error("unsupported URL scheme (expected {0})")]
     Scheme(&'static str),
-    /// The host is empty or not a valid host name or bracketed IPv6 address.
+    /// The host is empty or not a valid host name or bracketed IPv6
+    /// address, or the authority holds a `\` (which browsers read as the
+    /// start of the path and RFC 3986 as user information).
     #[error("bad host in URL")]
     Host,
     /// The port is not a number from 1 to 65535.
@@ -232,6 +236,9 @@ fn parse_server(
     authority: &str,
     default_port: u16,
 ) -> Result<(Option<Credentials>, String, u16), UrlError> {
+    if authority.contains('\\') {
+        return Err(UrlError::Host);
+    }
     let (userinfo, hostport) = match authority.rsplit_once('@') {
         Some((u, h)) => (Some(u), h),
         None => (None, authority),
@@ -381,6 +388,7 @@ mod tests {
             ("ws://h/a b", UrlError::Target),
             ("ws://h/a\tb", UrlError::Target),
             ("ws://u%zz:p@h/", UrlError::Userinfo),
+            ("ws://evil.com\\@good.com/", UrlError::Host),
         ] {
             assert_eq!(WsUrl::parse(url), Err(err.clone()), "{url}");
             assert!(!err.to_string().contains("://"));
