@@ -9,7 +9,7 @@ use sansproto::ws::proxy::{
     ProxiedClient, ProxiedEvent, Proxy, ProxyConfig, ProxyError, ProxyEvent, ProxyRequest,
 };
 use sansproto::ws::{
-    ClientRequest, Config, Connection, Error, Event, HandshakeError, MalformedHttp, UrlError,
+    ClientRequest, Config, Connection, Error, Event, HandshakeError, MalformedHttp, UrlError, WsUrl,
 };
 use std::time::{Duration, Instant};
 
@@ -99,6 +99,7 @@ fn bad_urls_are_refused_without_repeating_them() {
         ("ws://evil.com\\@good.com/", Some(UrlError::Host)),
         ("ws://u\\:secret@h/", Some(UrlError::Host)),
         ("ws://h\\x/", Some(UrlError::Host)),
+        ("ws://h/a\\b", Some(UrlError::Target)),
     ] {
         match (ClientRequest::from_url(url), err) {
             (Ok(r), None) => assert_eq!((r.host.as_str(), r.path.as_str()), ("example.com", "/")),
@@ -236,6 +237,24 @@ fn after_an_interim_reply_the_next_head_is_judged_alike_however_it_is_cut() {
     );
     let bytes: Vec<&[u8]> = short[..60].chunks(1).collect();
     assert_eq!(outcome(&bytes), bare);
+}
+
+#[test]
+fn characters_a_uri_cannot_hold_are_percent_encoded_in_the_target() {
+    for (url, target) in [
+        (
+            "ws://h/a\"b<c>{d}|e^f`g",
+            "/a%22b%3Cc%3E%7Bd%7D%7Ce%5Ef%60g",
+        ),
+        ("ws://h?q={\"k\":[1]}", "/?q=%7B%22k%22:[1]%7D"),
+        ("ws://h/%7B?a=%20#{frag}", "/%7B?a=%20"),
+    ] {
+        assert_eq!(WsUrl::parse(url).unwrap().target, target, "{url}");
+        let req = ClientRequest::from_url(url).unwrap();
+        let mut c = Connection::client(Config::default(), req).unwrap();
+        let request = output(&mut c);
+        assert_eq!(head_fields(&request)[0], format!("GET {target} HTTP/1.1"));
+    }
 }
 
 /// What a client reports for a refusal `wire`, fed in `pieces` and then,

@@ -369,6 +369,10 @@ fn unsafe_request_fields_are_refused_with_a_typed_error() {
             FieldError::Target("/\nX: 1".into()),
         ),
         (
+            ClientRequest::new("h", "/a{b}|\"c\"\\d"),
+            FieldError::Target("/a{b}|\"c\"\\d".into()),
+        ),
+        (
             ok().with_origin("o\r\nX: 1"),
             FieldError::Value("Origin".into()),
         ),

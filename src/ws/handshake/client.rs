@@ -62,7 +62,8 @@ impl ClientRequest {
 
     /// The request a `ws://` or `wss://` URL names ([`WsUrl`]): the host,
     /// with the port when it is not the default, as `Host`; path and query
-    /// as the target; the fragment dropped. User information in the URL
+    /// as the target (what a URI may not hold percent-encoded, as
+    /// [`WsUrl::target`] says); the fragment dropped. User information in the URL
     /// becomes [`credentials`](Self::credentials), sent as
     /// `Authorization: Basic`, never part of `Host`.
     pub fn from_url(url: &str) -> Result<Self, UrlError> {

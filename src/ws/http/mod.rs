@@ -11,7 +11,7 @@
 //! - [`field`](self::field): the safety check every header field, request
 //!   target, status line and subprotocol passes before it is written.
 //! - [`url`](self::url): the one parser of `ws://`, `wss://` and `http://`
-//!   (proxy) URLs.
+//!   (proxy) URLs, and of the request target a server reads.
 
 pub(crate) mod body;
 pub(crate) mod field;

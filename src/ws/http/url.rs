@@ -12,7 +12,7 @@
 //! the user information, so the two would name different hosts. Errors
 //! never repeat the URL, so a password cannot reach a log through them.
 
-use super::field::FieldError;
+use super::field::{is_target_byte, FieldError};
 use base64::Engine;
 use std::fmt;
 
@@ -75,8 +75,9 @@ pub enum UrlError {
     /// The user information holds a bad percent-escape or is not UTF-8.
     #[error("bad user information in URL")]
     Userinfo,
-    /// The path or query holds a space, a control character or a byte
-    /// past ASCII.
+    /// The path or query holds a space, a control character, a byte past
+    /// ASCII, or a `\` (which browsers read as `/`). The other characters
+    /// a URI may not hold (`` "<>^`{|} ``) are percent-encoded instead.
     #[error("bad path or query in URL")]
     Target,
     /// A proxy URL has a path or query.
@@ -85,6 +86,10 @@ pub enum UrlError {
 }
 
 /// A parsed `ws://` or `wss://` URL.
+///
+/// The characters RFC 3986 allows nowhere in a URI (`` "<>^`{|} ``) are
+/// percent-encoded in the target, as browsers do, so the request target
+/// sent is always a valid one.
 ///
 /// ```
 /// use sansproto::ws::WsUrl;
@@ -95,6 +100,7 @@ pub enum UrlError {
 /// assert_eq!(url.target, "/chat?room=1");
 /// assert_eq!(url.credentials.unwrap().password, "s@fe");
 /// assert_eq!(WsUrl::parse("ws://example.com").unwrap().host_header(), "example.com");
+/// assert_eq!(WsUrl::parse("ws://h/a|b?q={}").unwrap().target, "/a%7Cb?q=%7B%7D");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WsUrl {
@@ -104,7 +110,8 @@ pub struct WsUrl {
     pub host: String,
     /// The port (80 for `ws`, 443 for `wss` when the URL has none).
     pub port: u16,
-    /// The request target: path and query, starting with `/`.
+    /// The request target: path and query, starting with `/`, with the
+    /// characters a URI may not hold percent-encoded.
     pub target: String,
     /// Decoded user information, if the URL had any.
     pub credentials: Option<Credentials>,
@@ -118,15 +125,20 @@ impl WsUrl {
         let secure = scheme.eq_ignore_ascii_case("wss");
         let rest = rest.split_once('#').map_or(rest, |(before, _)| before);
         let (authority, target) = split_authority(rest);
-        let target = match target.strip_prefix('?') {
-            Some(_) => format!("/{target}"),
-            None if target.is_empty() => "/".to_owned(),
-            None => target.to_owned(),
-        };
-        if !target.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(UrlError::Target);
-        }
         let (credentials, host, port) = parse_server(authority, if secure { 443 } else { 80 })?;
+        let mut encoded = String::with_capacity(target.len() + 1);
+        if !target.starts_with('/') {
+            encoded.push('/');
+        }
+        for b in target.bytes() {
+            match b {
+                _ if is_target_byte(b) => encoded.push(char::from(b)),
+                b'\\' => return Err(UrlError::Target),
+                _ if b.is_ascii_graphic() => encoded.push_str(&format!("%{b:02X}")),
+                _ => return Err(UrlError::Target),
+            }
+        }
+        let target = encoded;
         Ok(Self {
             secure,
             host,
@@ -389,6 +401,7 @@ mod tests {
             ("ws://h/a\tb", UrlError::Target),
             ("ws://u%zz:p@h/", UrlError::Userinfo),
             ("ws://evil.com\\@good.com/", UrlError::Host),
+            ("ws://h/a\\b", UrlError::Target),
         ] {
             assert_eq!(WsUrl::parse(url), Err(err.clone()), "{url}");
             assert!(!err.to_string().contains("://"));
