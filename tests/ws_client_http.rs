@@ -2,9 +2,14 @@
 //! bodies in every framing, fed whole, byte by byte and with trailing
 //! bytes.
 
-use sansproto::ws::proxy::{ProxiedClient, ProxiedEvent, ProxyEvent};
+mod common;
+
+use common::ws::every_cut;
+use sansproto::ws::proxy::{
+    ProxiedClient, ProxiedEvent, Proxy, ProxyConfig, ProxyError, ProxyEvent, ProxyRequest,
+};
 use sansproto::ws::{
-    ClientRequest, Config, Connection, Error, Event, HandshakeError, MalformedHttp, UrlError,
+    ClientRequest, Config, Connection, Error, Event, HandshakeError, MalformedHttp, UrlError, WsUrl,
 };
 use std::time::{Duration, Instant};
 
@@ -89,6 +94,12 @@ fn bad_urls_are_refused_without_repeating_them() {
         ("ws:///x", Some(UrlError::Host)),
         ("ftp://h/", Some(UrlError::Scheme("ws or wss"))),
         ("ws://u:s%zzret@h/", Some(UrlError::Userinfo)),
+        // Browsers end the authority at `\` (host evil.com), RFC 3986 reads
+        // it as user information (host good.com): neither is guessed.
+        ("ws://evil.com\\@good.com/", Some(UrlError::Host)),
+        ("ws://u\\:secret@h/", Some(UrlError::Host)),
+        ("ws://h\\x/", Some(UrlError::Host)),
+        ("ws://h/a\\b", Some(UrlError::Target)),
     ] {
         match (ClientRequest::from_url(url), err) {
             (Ok(r), None) => assert_eq!((r.host.as_str(), r.path.as_str()), ("example.com", "/")),
@@ -226,4 +237,149 @@ fn after_an_interim_reply_the_next_head_is_judged_alike_however_it_is_cut() {
     );
     let bytes: Vec<&[u8]> = short[..60].chunks(1).collect();
     assert_eq!(outcome(&bytes), bare);
+}
+
+#[test]
+fn characters_a_uri_cannot_hold_are_percent_encoded_in_the_target() {
+    for (url, target) in [
+        (
+            "ws://h/a\"b<c>{d}|e^f`g",
+            "/a%22b%3Cc%3E%7Bd%7D%7Ce%5Ef%60g",
+        ),
+        ("ws://h?q={\"k\":[1]}", "/?q=%7B%22k%22:[1]%7D"),
+        ("ws://h/%7B?a=%20#{frag}", "/%7B?a=%20"),
+    ] {
+        assert_eq!(WsUrl::parse(url).unwrap().target, target, "{url}");
+        let req = ClientRequest::from_url(url).unwrap();
+        let mut c = Connection::client(Config::default(), req).unwrap();
+        let request = output(&mut c);
+        assert_eq!(head_fields(&request)[0], format!("GET {target} HTTP/1.1"));
+    }
+}
+
+/// What a client reports for a refusal `wire`, fed in `pieces` and then,
+/// when `eof`, the end of the stream: the error and the events.
+fn client_outcome(pieces: &[Vec<u8>], eof: bool) -> (Option<Error>, Vec<Event>) {
+    let mut c = client();
+    let mut error = pieces.iter().find_map(|p| c.receive(p).err());
+    if eof && error.is_none() {
+        error = c.receive_eof().err();
+    }
+    (error, std::iter::from_fn(|| c.poll_event()).collect())
+}
+
+/// What a CONNECT proxy client reports for the same reply.
+fn proxy_outcome(pieces: &[Vec<u8>], eof: bool) -> (Option<ProxyError>, Vec<ProxyEvent>) {
+    let mut p = Proxy::new(ProxyRequest::new("p:1", "h:443"), ProxyConfig::default()).unwrap();
+    let mut error = pieces.iter().find_map(|piece| p.receive(piece).err());
+    if eof && error.is_none() {
+        error = p.receive_eof().err();
+    }
+    (error, std::iter::from_fn(|| p.poll_event()).collect())
+}
+
+/// Feeds a refusal to a WebSocket client and to a CONNECT proxy client,
+/// every way `every_cut` gives (with `trailing`), then the end of the
+/// stream when `eof`. Both report `body` with the refusal, or fail with
+/// `malformed` and report nothing (the reply is discarded, RFC 9112 §6.3
+/// item 5).
+fn refusal_reads(wire: &[u8], trailing: &[u8], eof: bool, want: Result<&[u8], MalformedHttp>) {
+    for (way, pieces) in every_cut(wire, trailing) {
+        let (error, events) = client_outcome(&pieces, eof);
+        let (proxy_error, proxy_events) = proxy_outcome(&pieces, eof);
+        match want {
+            Ok(body) => {
+                assert_eq!(
+                    error,
+                    Some(Error::Handshake(HandshakeError::Status(407))),
+                    "{way}"
+                );
+                assert_eq!(proxy_error, Some(ProxyError::Status(407)), "{way}");
+                let [Event::Rejected(r)] = events.as_slice() else {
+                    panic!("{way}: {events:?}");
+                };
+                let [ProxyEvent::Refused(p)] = proxy_events.as_slice() else {
+                    panic!("{way}: {proxy_events:?}");
+                };
+                assert_eq!((&r.body[..], &p.body[..]), (body, body), "{way}");
+                assert_eq!(**r, *p, "{way}");
+            }
+            Err(m) => {
+                let e = Error::Handshake(HandshakeError::Malformed(m));
+                assert_eq!(error, Some(e), "{way}");
+                assert_eq!(proxy_error, Some(ProxyError::Malformed(m)), "{way}");
+                assert_eq!((events, proxy_events), (vec![], vec![]), "{way}");
+            }
+        }
+    }
+}
+
+fn reply_407(fields: &str, body: &[u8]) -> Vec<u8> {
+    let head = format!("HTTP/1.1 407 Proxy Authentication Required\r\n{fields}\r\n");
+    [head.as_bytes(), body].concat()
+}
+
+#[test]
+fn a_repeated_content_length_of_one_value_frames_the_body() {
+    for fields in [
+        "Content-Length: 4, 4\r\n",
+        "Content-Length: 4,4\r\n",
+        "Content-Length: 4\r\nContent-Length: 4\r\n",
+    ] {
+        // What follows the 4 bytes is not the refusal's.
+        refusal_reads(
+            &reply_407(fields, b"auth"),
+            b"HTTP/1.1 200 OK\r\n\r\n",
+            false,
+            Ok(b"auth"),
+        );
+    }
+}
+
+#[test]
+fn a_content_length_that_is_not_one_number_fails_the_handshake() {
+    for fields in [
+        "Content-Length: +4\r\n",
+        "Content-Length: -4\r\n",
+        "Content-Length: 4 4\r\n",
+        "Content-Length: 0x4\r\n",
+        "Content-Length: \r\n",
+        "Content-Length: 4, 9\r\n",
+        "Content-Length: 4\r\nContent-Length: 9\r\n",
+        "Content-Length: 99999999999999999999\r\n",
+    ] {
+        refusal_reads(
+            &reply_407(fields, b"auth"),
+            b"",
+            true,
+            Err(MalformedHttp::ContentLength),
+        );
+    }
+    // Both framing fields (RFC 9112 §6.3 item 3) is an error too.
+    let both = "Transfer-Encoding: chunked\r\nContent-Length: 4\r\n";
+    let wire = reply_407(both, b"4\r\nauth\r\n0\r\n\r\n");
+    refusal_reads(&wire, b"", true, Err(MalformedHttp::ConflictingFraming));
+}
+
+#[test]
+fn a_body_whose_last_coding_is_not_chunked_runs_until_the_stream_ends() {
+    let body = b"0\r\n\r\nmore body";
+    for fields in [
+        "Transfer-Encoding: chunked, gzip\r\n",
+        "Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n",
+    ] {
+        let wire = reply_407(fields, body);
+        refusal_reads(&wire, b"", true, Ok(body));
+        // Until then nothing is reported: the body may go on.
+        for (way, pieces) in every_cut(&wire, b"") {
+            assert_eq!(client_outcome(&pieces, false), (None, vec![]), "{way}");
+            assert_eq!(proxy_outcome(&pieces, false), (None, vec![]), "{way}");
+        }
+    }
+    // `chunked` last is chunked, whatever comes before it.
+    let wire = reply_407(
+        "Transfer-Encoding: gzip, chunked\r\n",
+        b"4\r\nauth\r\n0\r\n\r\n",
+    );
+    refusal_reads(&wire, b"HTTP/1.1 200 OK\r\n\r\n", false, Ok(b"auth"));
 }

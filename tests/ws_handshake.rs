@@ -1,7 +1,10 @@
 //! The server's side of the opening handshake (RFC 6455 §4): plain HTTP
 //! requests, refused upgrades and the status codes they get.
 
+mod common;
+
 use bytes::Bytes;
+use common::ws::every_cut;
 use sansproto::ws::{
     ClientRequest, Config, Connection, Error, Event, HandshakeError, Headers, HttpRequest,
     MalformedHttp, SendErrorKind,
@@ -58,7 +61,11 @@ fn parse_response(bytes: &[u8]) -> Parsed {
 }
 
 fn request(method: &str, fields: &[(&str, &str)]) -> Vec<u8> {
-    let mut r = format!("{method} /chat HTTP/1.1\r\n");
+    request_to(method, "/chat", fields)
+}
+
+fn request_to(method: &str, target: &str, fields: &[(&str, &str)]) -> Vec<u8> {
+    let mut r = format!("{method} {target} HTTP/1.1\r\n");
     for (k, v) in fields {
         r.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -90,38 +97,54 @@ fn output(c: &mut Connection) -> Vec<u8> {
     out
 }
 
-/// Feeds a refused upgrade request whole and byte by byte; returns the
-/// parsed error response after checking the error is sticky.
+/// A client frame (an empty masked text message) sent behind a request.
+const FRAME: &[u8] = b"\x81\x80\0\0\0\0";
+
+/// Feeds a refused upgrade request whole, split at every byte, byte by
+/// byte, and each again with a frame right behind it; returns the parsed
+/// error response after checking it is the same every way and the error
+/// is sticky.
 fn refused(config: &Config, req: &[u8], expected: HandshakeError) -> Parsed {
+    refused_fed(config, &every_cut(req, FRAME), expected)
+}
+
+/// [`refused`], fed each of `ways` (named pieces).
+fn refused_fed(
+    config: &Config,
+    ways: &[(String, Vec<Vec<u8>>)],
+    expected: HandshakeError,
+) -> Parsed {
     let mut responses = Vec::new();
-    // Whole, byte by byte, and with a frame's bytes right behind it.
-    let trailing = [req, b"\x81\x80\0\0\0\0"].concat();
-    for mode in 0..3 {
+    for (way, pieces) in ways {
         let mut server = Connection::server(config.clone());
-        let pieces: Vec<&[u8]> = match mode {
-            0 => vec![req],
-            1 => req.chunks(1).collect(),
-            _ => vec![&trailing],
-        };
         let mut first = None;
         for p in pieces {
             match (server.receive(p), &first) {
-                (Ok(taken), None) => assert_eq!(taken, p.len()),
+                (Ok(taken), None) => assert_eq!(taken, p.len(), "{way}"),
                 (Err(e), None) => first = Some(e),
-                (r, Some(e)) => assert_eq!(r.as_ref(), Err(e)),
+                (r, Some(e)) => assert_eq!(r.as_ref(), Err(e), "{way}"),
             }
         }
-        let e = first.expect("the request was refused");
-        assert_eq!(e, Error::Handshake(expected.clone()));
-        assert_eq!(events(&mut server), [], "no event for a refused upgrade");
-        assert!(server.is_finished());
-        assert_eq!(server.receive(b"more"), Err(e.clone()), "sticky");
-        assert_eq!(server.receive_eof(), Err(e.clone()), "sticky");
+        let e = first.unwrap_or_else(|| panic!("{way}: the request was not refused"));
+        assert_eq!(e, Error::Handshake(expected.clone()), "{way}");
+        assert_eq!(
+            events(&mut server),
+            [],
+            "{way}: no event for a refused upgrade"
+        );
+        assert!(server.is_finished(), "{way}");
+        assert_eq!(server.receive(b"more"), Err(e.clone()), "{way}: sticky");
+        assert_eq!(server.receive_eof(), Err(e.clone()), "{way}: sticky");
         responses.push(output(&mut server));
-        assert_eq!(output(&mut server), b"", "the response is queued once");
+        assert_eq!(
+            output(&mut server),
+            b"",
+            "{way}: the response is queued once"
+        );
     }
-    assert_eq!(responses[0], responses[1]);
-    assert_eq!(responses[0], responses[2]);
+    for (r, (way, _)) in responses.iter().zip(ways) {
+        assert_eq!(r, &responses[0], "{way}");
+    }
     parse_response(&responses[0])
 }
 
@@ -144,7 +167,21 @@ fn a_head_with_bare_lf_line_ends_gets_400_at_once() {
 fn one_huge_read_of_header_bytes_gets_431() {
     let mut req = b"GET / HTTP/1.1\r\nX-Long: ".to_vec();
     req.resize(1 << 20, b'a');
-    let r = refused(&Config::default(), &req, HandshakeError::TooLarge(16 << 10));
+    // Splitting a megabyte at every byte is slow: whole, byte by byte and
+    // with a frame behind it.
+    let ways = [
+        ("whole".to_owned(), vec![req.clone()]),
+        (
+            "byte by byte".to_owned(),
+            req.chunks(1).map(<[u8]>::to_vec).collect(),
+        ),
+        ("trailing".to_owned(), vec![[&req, FRAME].concat()]),
+    ];
+    let r = refused_fed(
+        &Config::default(),
+        &ways,
+        HandshakeError::TooLarge(16 << 10),
+    );
     assert_eq!(r.status, 431);
 }
 
@@ -347,4 +384,136 @@ fn eof_during_the_handshake_fails_without_a_response() {
         Err(Error::Handshake(HandshakeError::Eof))
     );
     assert_eq!(events(&mut client), []);
+}
+
+/// Feeds an upgrade request every way (see [`refused`]) to a server that
+/// accepts it; checks that every way writes the same bytes and that the
+/// frame behind the request, when there is one, is read as a message.
+/// Returns what was written.
+fn accepted(req: &[u8]) -> String {
+    let mut written = Vec::new();
+    for (way, pieces) in every_cut(req, FRAME) {
+        let mut server = Connection::server(Config::default());
+        for p in &pieces {
+            assert_eq!(server.receive(p), Ok(p.len()), "{way}");
+        }
+        assert!(server.is_open(), "{way}");
+        let got = events(&mut server);
+        assert!(matches!(got[0], Event::Open(_)), "{way}: {got:?}");
+        let messages = if way.ends_with("trailing") { 1 } else { 0 };
+        assert_eq!(got.len(), 1 + messages, "{way}: {got:?}");
+        written.push(output(&mut server));
+    }
+    assert!(written.iter().all(|w| w == &written[0]));
+    String::from_utf8(written.swap_remove(0)).unwrap()
+}
+
+const SWITCHING: &str = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+    Connection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
+
+#[test]
+fn an_upgrade_request_with_a_body_gets_400_and_its_body_is_never_read_as_frames() {
+    // The body is a masked "hi" frame: read on, it would be a message.
+    let hi = [0x81, 0x82, 1, 2, 3, 4, b'h' ^ 1, b'i' ^ 2];
+    let chunked_hi = [b"6\r\n".as_slice(), &hi[..6], b"\r\n0\r\n\r\n"].concat();
+    for (framing, body, expected) in [
+        (("Content-Length", "8"), &hi[..], HandshakeError::Body),
+        (("Content-Length", "8, 8"), &hi[..], HandshakeError::Body),
+        (
+            ("Transfer-Encoding", "chunked"),
+            &chunked_hi[..],
+            HandshakeError::Body,
+        ),
+        (("Transfer-Encoding", "gzip"), &hi[..], HandshakeError::Body),
+        (
+            ("Content-Length", "+8"),
+            &hi[..],
+            HandshakeError::Malformed(MalformedHttp::ContentLength),
+        ),
+        (
+            ("Content-Length", "8, 9"),
+            &hi[..],
+            HandshakeError::Malformed(MalformedHttp::ContentLength),
+        ),
+    ] {
+        let mut req = request("GET", &upgrade_fields(&[], &[framing]));
+        req.extend_from_slice(body);
+        let resp = refused(&Config::default(), &req, expected);
+        assert_eq!(resp.status, 400, "{framing:?}");
+    }
+    // Both framing fields: RFC 9112 §6.3 item 3 (smuggling).
+    let both = [("Transfer-Encoding", "chunked"), ("Content-Length", "0")];
+    let resp = refused(
+        &Config::default(),
+        &request("GET", &upgrade_fields(&[], &both)),
+        HandshakeError::Malformed(MalformedHttp::ConflictingFraming),
+    );
+    assert_eq!(resp.status, 400);
+    // Content-Length 0 is no body.
+    let zero = request("GET", &upgrade_fields(&[], &[("Content-Length", "0")]));
+    assert_eq!(accepted(&zero), SWITCHING);
+}
+
+#[test]
+fn expect_100_continue_gets_a_100_before_the_101() {
+    let req = request("GET", &upgrade_fields(&[], &[("Expect", "100-continue")]));
+    assert_eq!(
+        accepted(&req),
+        format!("HTTP/1.1 100 Continue\r\n\r\n{SWITCHING}")
+    );
+    // With a body it is refused before any 100 goes out.
+    let with_body = upgrade_fields(&[], &[("Expect", "100-continue"), ("Content-Length", "2")]);
+    let resp = refused(
+        &Config::default(),
+        &request("GET", &with_body),
+        HandshakeError::Body,
+    );
+    assert_eq!(resp.status, 400);
+}
+
+#[test]
+fn a_missing_repeated_or_invalid_host_gets_400() {
+    let bad: [&[(&str, &str)]; 7] = [
+        &[],
+        &[("Host", "good.example"), ("Host", "evil.example")],
+        &[("Host", "good.example"), ("Host", "good.example")],
+        &[("Host", "a b")],
+        &[("Host", "h:99999")],
+        &[("Host", "u@h")],
+        &[("Host", "")],
+    ];
+    for hosts in bad {
+        let resp = refused(
+            &Config::default(),
+            &request("GET", &upgrade_fields(&["Host"], hosts)),
+            HandshakeError::Header("Host"),
+        );
+        assert_eq!(resp.status, 400, "{hosts:?}");
+    }
+    for host in ["[::1]:9001", "example.com:8080", "10.0.0.1"] {
+        let req = request("GET", &upgrade_fields(&["Host"], &[("Host", host)]));
+        assert_eq!(accepted(&req), SWITCHING, "{host}");
+    }
+}
+
+#[test]
+fn a_get_with_a_target_in_another_form_gets_400() {
+    for target in [
+        "*",
+        "server.example.com:80",
+        "chat",
+        "http://user@server.example.com/chat",
+        "ftp://server.example.com/chat",
+        "http:///chat",
+    ] {
+        let resp = refused(
+            &Config::default(),
+            &request_to("GET", target, &upgrade_fields(&[], &[])),
+            HandshakeError::Malformed(MalformedHttp::Target),
+        );
+        assert_eq!(resp.status, 400, "{target}");
+    }
+    let absolute = "http://server.example.com/chat?x=1";
+    let req = request_to("GET", absolute, &upgrade_fields(&[], &[]));
+    assert_eq!(accepted(&req), SWITCHING);
 }

@@ -8,7 +8,7 @@ mod common;
 
 use base64::Engine;
 use bytes::Bytes;
-use common::ws::decode_frames;
+use common::ws::{decode_frames, every_cut};
 #[cfg(feature = "testkit")]
 use common::ws::{new_pair, CLIENT, SERVER};
 use sansproto::ws::{
@@ -90,23 +90,68 @@ fn client(config: Config) -> (Connection, String) {
 }
 
 fn switching(accept: &str, extra: &str) -> Vec<u8> {
-    format!(
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
-         Connection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n{extra}\r\n"
-    )
-    .into_bytes()
+    switching_raw(accept, extra.as_bytes())
 }
 
-/// The client fails with `expected` on `response`, sends nothing, reports
-/// nothing, and stays failed.
+/// A 101 with `extra` fields, which need not be UTF-8.
+fn switching_raw(accept: &str, extra: &[u8]) -> Vec<u8> {
+    let mut r = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+         Connection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n"
+    )
+    .into_bytes();
+    r.extend_from_slice(extra);
+    r.extend_from_slice(b"\r\n");
+    r
+}
+
+/// A server frame (an empty text message) sent right behind a 101.
+const FRAME: &[u8] = b"\x81\x00";
+
+/// The client fails with `expected` on `response`, fed whole, split at
+/// every byte, byte by byte, and each again with a frame behind it; it
+/// sends nothing, reports nothing, and stays failed.
 fn client_refuses(config: Config, response: impl Fn(&str) -> Vec<u8>, expected: HandshakeError) {
-    let (mut c, accept) = client(config);
-    let e = c.receive(&response(&accept)).unwrap_err();
-    assert_eq!(e, Error::Handshake(expected));
-    assert_eq!(events(&mut c), []);
-    assert_eq!(output(&mut c), b"");
-    assert!(c.is_finished());
-    assert_eq!(c.receive(b"\x81\x00"), Err(e));
+    let wire = response(&client(config.clone()).1);
+    for (way, pieces) in every_cut(&wire, FRAME) {
+        let (mut c, _) = client(config.clone());
+        let mut first = None;
+        for p in &pieces {
+            match (c.receive(p), &first) {
+                (Ok(taken), None) => assert_eq!(taken, p.len(), "{way}"),
+                (Err(e), None) => first = Some(e),
+                (r, Some(e)) => assert_eq!(r.as_ref(), Err(e), "{way}: sticky"),
+            }
+        }
+        let e = first.unwrap_or_else(|| panic!("{way}: the client opened"));
+        assert_eq!(e, Error::Handshake(expected.clone()), "{way}");
+        assert_eq!(events(&mut c), [], "{way}");
+        assert_eq!(output(&mut c), b"", "{way}");
+        assert!(c.is_finished(), "{way}");
+        assert_eq!(c.receive(FRAME), Err(e), "{way}");
+    }
+}
+
+/// The client opens on `response`, fed every way [`client_refuses`]
+/// feeds one, and reads the frame behind it; returns what `Open` reported.
+fn client_opens(config: Config, response: impl Fn(&str) -> Vec<u8>) -> HttpResponse {
+    let wire = response(&client(config.clone()).1);
+    let mut opened = Vec::new();
+    for (way, pieces) in every_cut(&wire, FRAME) {
+        let (mut c, _) = client(config.clone());
+        for p in &pieces {
+            assert_eq!(c.receive(p), Ok(p.len()), "{way}");
+        }
+        let got = events(&mut c);
+        let Some(Event::Open(o)) = got.first() else {
+            panic!("{way}: {got:?}");
+        };
+        let frames = if way.ends_with("trailing") { 1 } else { 0 };
+        assert_eq!(got.len(), 1 + frames, "{way}: {got:?}");
+        opened.push(o.response.clone().expect("the 101"));
+    }
+    assert!(opened.iter().all(|o| o == &opened[0]));
+    opened.swap_remove(0)
 }
 
 #[test]
@@ -324,6 +369,10 @@ fn unsafe_request_fields_are_refused_with_a_typed_error() {
             FieldError::Target("/\nX: 1".into()),
         ),
         (
+            ClientRequest::new("h", "/a{b}|\"c\"\\d"),
+            FieldError::Target("/a{b}|\"c\"\\d".into()),
+        ),
+        (
             ok().with_origin("o\r\nX: 1"),
             FieldError::Value("Origin".into()),
         ),
@@ -453,4 +502,73 @@ fn close_before_open_closes_once_open() {
         ]
     );
     assert!(pair.a.is_finished() && pair.b.is_finished());
+}
+
+#[test]
+fn client_refuses_a_101_that_upgrades_to_more_than_websocket() {
+    for upgrade in [
+        "Upgrade: h2c, websocket\r\n",
+        "Upgrade: websocket, h2c\r\n",
+        "Upgrade: websocket\r\nUpgrade: h2c\r\n",
+    ] {
+        client_refuses(
+            Config::default(),
+            |a| {
+                format!(
+                    "HTTP/1.1 101 Switching Protocols\r\n{upgrade}Connection: Upgrade\r\n\
+                     Sec-WebSocket-Accept: {a}\r\n\r\n"
+                )
+                .into_bytes()
+            },
+            HandshakeError::Header("Upgrade"),
+        );
+    }
+    // `websocket` in any case, with white space around it, is the one.
+    for upgrade in ["WebSocket", " websocket\t"] {
+        let response = client_opens(Config::default(), |a| {
+            format!(
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade:{upgrade}\r\n\
+                 Connection: upgrade\r\nSec-WebSocket-Accept: {a}\r\n\r\n"
+            )
+            .into_bytes()
+        });
+        assert_eq!(response.status, 101);
+    }
+}
+
+#[test]
+fn client_refuses_a_101_with_more_than_one_accept_key() {
+    let wrong = "AAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+    for order in 0..3 {
+        client_refuses(
+            Config::default(),
+            |a| {
+                let (first, second) = match order {
+                    0 => (a, wrong),
+                    1 => (wrong, a),
+                    _ => (a, a),
+                };
+                switching(first, &format!("Sec-WebSocket-Accept: {second}\r\n"))
+            },
+            HandshakeError::AcceptMismatch,
+        );
+    }
+}
+
+#[test]
+fn client_refuses_a_subprotocol_that_is_not_text() {
+    client_refuses(
+        Config::default().with_protocols(["chat"]).unwrap(),
+        |a| switching_raw(a, b"Sec-WebSocket-Protocol: \xffchat\r\n"),
+        HandshakeError::Subprotocol("\u{fffd}chat".into()),
+    );
+}
+
+#[test]
+fn a_folded_field_in_the_101_is_read_with_its_fold_as_one_space() {
+    let response = client_opens(Config::default(), |a| {
+        switching(a, "X-Note: one,\r\n two\r\n\t three\r\nX-After: 1\r\n")
+    });
+    assert_eq!(response.headers.get_str("x-note"), Some("one, two three"));
+    assert_eq!(response.headers.get_str("x-after"), Some("1"));
 }

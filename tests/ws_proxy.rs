@@ -5,7 +5,7 @@ use sansproto::ws::proxy::{
     ProxiedClient, ProxiedError, ProxiedEvent, Proxy, ProxyConfig, ProxyError, ProxyEvent,
     ProxyRequest,
 };
-use sansproto::ws::{ClientRequest, Config, Connection, Error, Event, TimeoutKind};
+use sansproto::ws::{ClientRequest, Config, Connection, Error, Event, MalformedHttp, TimeoutKind};
 use sansproto::Driver;
 use std::time::{Duration, Instant};
 
@@ -221,11 +221,10 @@ fn a_broken_chunked_body_ends_the_refusal_with_what_arrived() {
 }
 
 #[test]
-fn other_transfer_codings_and_bad_lengths_read_until_the_end() {
+fn other_transfer_codings_read_until_the_end_and_bad_lengths_fail() {
     for header in [
         "Transfer-Encoding: gzip",
-        "Content-Length: ten",
-        "Content-Length: -1",
+        "Transfer-Encoding: chunked, gzip",
     ] {
         let mut p = proxy(ProxyConfig::default());
         p.receive(format!("HTTP/1.1 403 Forbidden\r\n{header}\r\n\r\nno").as_bytes())
@@ -234,6 +233,16 @@ fn other_transfer_codings_and_bad_lengths_read_until_the_end() {
         assert_eq!(p.receive_eof(), Err(ProxyError::Status(403)), "{header}");
         let r = refused(&mut p);
         assert_eq!(&r.body[..], b"no way", "{header}");
+    }
+    // Where the body ends is not known: the reply is discarded (RFC 9112
+    // §6.3 item 5).
+    for header in ["Content-Length: ten", "Content-Length: -1"] {
+        let mut p = proxy(ProxyConfig::default());
+        let reply = format!("HTTP/1.1 403 Forbidden\r\n{header}\r\n\r\nno");
+        let err = ProxyError::Malformed(MalformedHttp::ContentLength);
+        assert_eq!(p.receive(reply.as_bytes()), Err(err.clone()), "{header}");
+        assert_eq!(p.poll_event(), None, "{header}");
+        assert_eq!(p.receive_eof(), Err(err), "{header}");
     }
 }
 

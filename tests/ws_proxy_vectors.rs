@@ -97,6 +97,7 @@ fn proxy_urls() {
         "http://pro xy:1",
         "http://u:%zz@proxy:1",
         "http://[::1:3128",
+        "http://evil\\@proxy:1",
     ] {
         assert!(
             matches!(
@@ -278,6 +279,31 @@ fn interim_replies_and_http_1_0_and_headers_on_a_200() {
         tunnel: Bytes::from_static(b"tunnel"),
     };
     check_every_split(bytes, false, &expected);
+}
+
+#[test]
+fn a_folded_field_in_a_reply_is_read_with_its_fold_as_one_space() {
+    // RFC 9112 §5.2: a user agent replaces each obs-fold with SP.
+    let reply = b"HTTP/1.1 200 Connection established\r\nVia: 1.1\r\n proxy,\r\n\t 1.0 edge\r\n\
+        X-After: 1\r\n\r\n";
+    let mut bytes = reply.to_vec();
+    bytes.extend_from_slice(b"tunnel");
+    let expected = Outcome {
+        events: vec![ProxyEvent::Connected(response(
+            200,
+            "Connection established",
+            &[("Via", "1.1 proxy, 1.0 edge"), ("X-After", "1")],
+            b"",
+        ))],
+        error: None,
+        tunnel: Bytes::new(),
+    };
+    check_every_split(reply, false, &expected);
+    let with_tunnel = Outcome {
+        tunnel: Bytes::from_static(b"tunnel"),
+        ..expected
+    };
+    check_every_split(&bytes, false, &with_tunnel);
 }
 
 const REPLY_407: &[u8] = b"HTTP/1.1 407 Proxy Authentication Required\r\n\

@@ -1,10 +1,14 @@
 //! The application decides each upgrade: Origin, path and subprotocol
 //! checks, refusals and acceptances, checked against the exact bytes.
-//! Every request is fed whole, byte by byte, and with trailing bytes.
+//! Every request is fed whole, byte by byte, and with trailing bytes; the
+//! HTTP/1.1 checks also split it at every byte.
 
+mod common;
+
+use common::ws::every_cut;
 use sansproto::ws::{
-    Accept, Config, Connection, Event, FieldError, Message, OriginPolicy, Reject, SendErrorKind,
-    UpgradeRequest,
+    Accept, Config, Connection, Event, FieldError, HandshakeError, MalformedHttp, Message,
+    OriginPolicy, Reject, SendErrorKind, UpgradeRequest,
 };
 use std::time::{Duration, Instant};
 
@@ -43,27 +47,29 @@ const FEEDS: [Feed; 3] = [Feed::Whole, Feed::ByteByByte, Feed::Trailing];
 
 /// A deciding server fed `request`; returns it with the reported upgrade.
 fn decide(request: &[u8], feed: Feed) -> (Connection, UpgradeRequest) {
+    let pieces = match feed {
+        Feed::Whole => vec![request.to_vec()],
+        Feed::ByteByByte => request.chunks(1).map(<[u8]>::to_vec).collect(),
+        Feed::Trailing => vec![[request, HELLO].concat()],
+    };
+    decide_fed(&pieces, &format!("{feed:?}"))
+}
+
+/// A deciding server fed `pieces` (fed `way`); returns it with the
+/// reported upgrade.
+fn decide_fed(pieces: &[Vec<u8>], way: &str) -> (Connection, UpgradeRequest) {
     let mut server = Connection::server_with_decision(Config::default());
     server.handle_timeout(Instant::now());
-    match feed {
-        Feed::Whole => assert_eq!(server.receive(request).unwrap(), request.len()),
-        Feed::ByteByByte => {
-            for b in request {
-                assert_eq!(server.receive(std::slice::from_ref(b)).unwrap(), 1);
-            }
-        }
-        Feed::Trailing => {
-            let bytes = [request, HELLO].concat();
-            assert_eq!(server.receive(&bytes).unwrap(), bytes.len());
-        }
+    for p in pieces {
+        assert_eq!(server.receive(p), Ok(p.len()), "{way}");
     }
     let Some(Event::Upgrade(up)) = server.poll_event() else {
-        panic!("{feed:?}: no upgrade event");
+        panic!("{way}: no upgrade event");
     };
     assert_eq!(server.poll_event(), None);
     // Nothing is sent before the application answers.
     let mut out = Vec::new();
-    assert_eq!(server.poll_transmit(&mut out), 0, "{feed:?}");
+    assert_eq!(server.poll_transmit(&mut out), 0, "{way}");
     assert!(!server.is_open());
     (server, *up)
 }
@@ -343,4 +349,148 @@ fn every_unsafe_field_is_refused_on_the_server_side() {
         accepted.response_bytes(),
         Err(FieldError::Value("Sec-WebSocket-Accept".into()))
     );
+}
+
+/// An upgrade request for `target` with `host` and `extra` fields.
+fn upgrade_to(target: &str, host: &str, extra: &str) -> Vec<u8> {
+    format!(
+        "GET {target} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n\
+         Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         Sec-WebSocket-Version: 13\r\n{extra}\r\n"
+    )
+    .into_bytes()
+}
+
+/// The fields of [`upgrade_to`] for `from_headers`.
+const FIELDS: [(&str, &[u8]); 4] = [
+    ("Upgrade", b"websocket"),
+    ("Connection", b"Upgrade"),
+    ("Sec-WebSocket-Key", b"dGhlIHNhbXBsZSBub25jZQ=="),
+    ("Sec-WebSocket-Version", b"13"),
+];
+
+#[test]
+fn path_query_and_host_read_alike_for_origin_and_absolute_form_targets() {
+    for (target, host, want) in [
+        (
+            "http://server.example.com/admin?x=1",
+            "other.example",
+            ("/admin", Some("x=1"), "server.example.com"),
+        ),
+        (
+            "WSS://server.example.com:8443",
+            "server.example.com:8443",
+            ("/", None, "server.example.com:8443"),
+        ),
+        (
+            "/admin?x=1",
+            "server.example.com",
+            ("/admin", Some("x=1"), "server.example.com"),
+        ),
+        ("/a?", "h", ("/a", Some(""), "h")),
+    ] {
+        let request = upgrade_to(target, host, "");
+        for (way, pieces) in every_cut(&request, HELLO) {
+            let (mut server, up) = decide_fed(&pieces, &way);
+            assert_eq!((up.path(), up.query(), up.host()), want, "{target} {way}");
+            assert_eq!(up.request.path, target, "the target as received");
+            server.accept(Accept::new()).unwrap();
+            assert!(matches!(server.poll_event(), Some(Event::Open(_))), "{way}");
+            let hello = way
+                .ends_with("trailing")
+                .then(|| Event::Message("Hello".into()));
+            assert_eq!(server.poll_event(), hello, "{target} {way}");
+        }
+        // An application that parsed the request itself reads the same.
+        let fields = [("Host", host.as_bytes())].into_iter().chain(FIELDS);
+        let up = UpgradeRequest::from_headers("GET", target, fields).unwrap();
+        assert_eq!((up.path(), up.query(), up.host()), want, "{target}");
+        #[cfg(feature = "http")]
+        {
+            let mut req = http::Request::get(target).header("Host", host);
+            for (k, v) in FIELDS {
+                req = req.header(k, v);
+            }
+            let up = UpgradeRequest::from_http(&req.body(()).unwrap()).unwrap();
+            assert_eq!(
+                (up.path(), up.query(), up.host()),
+                want,
+                "from_http {target}"
+            );
+        }
+    }
+}
+
+#[test]
+fn expect_100_continue_gets_its_100_only_with_the_101() {
+    let request = upgrade_to("/echo", "h", "Expect: 100-continue\r\n");
+    for (way, pieces) in every_cut(&request, HELLO) {
+        let (mut server, up) = decide_fed(&pieces, &way);
+        assert!(up.expects_continue());
+        server.accept(Accept::new()).unwrap();
+        let out = output(&mut server);
+        assert!(
+            out.starts_with(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 101 Switching Protocols\r\n"),
+            "{way}: {:?}",
+            String::from_utf8_lossy(&out)
+        );
+        // A refusal is the final answer; no 100 before it.
+        let (mut server, _) = decide_fed(&pieces, &way);
+        server.reject(Reject::new(403)).unwrap();
+        assert!(
+            output(&mut server).starts_with(b"HTTP/1.1 403 Forbidden\r\n"),
+            "{way}"
+        );
+    }
+    // The same from headers parsed elsewhere.
+    let fields = [("Host", &b"h"[..]), ("Expect", b"100-continue")];
+    let up = UpgradeRequest::from_headers("GET", "/", fields.into_iter().chain(FIELDS)).unwrap();
+    let accepted = up.accept(&Config::default(), &Accept::new()).unwrap();
+    let bytes = accepted.response_bytes().unwrap();
+    assert!(bytes.starts_with(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 101 "));
+}
+
+/// A request target, header fields besides [`FIELDS`], and the error.
+type Case = (
+    &'static str,
+    &'static [(&'static str, &'static [u8])],
+    HandshakeError,
+);
+
+#[test]
+fn headers_parsed_elsewhere_with_a_body_or_a_bad_host_or_target_are_refused() {
+    let cases: [Case; 6] = [
+        (
+            "/",
+            &[("Host", b"h"), ("Content-Length", b"5")],
+            HandshakeError::Body,
+        ),
+        (
+            "/",
+            &[("Host", b"h"), ("Transfer-Encoding", b"chunked")],
+            HandshakeError::Body,
+        ),
+        (
+            "/",
+            &[("Host", b"h"), ("Host", b"evil")],
+            HandshakeError::Header("Host"),
+        ),
+        ("/", &[("Host", b"u@h")], HandshakeError::Header("Host")),
+        (
+            "*",
+            &[("Host", b"h")],
+            HandshakeError::Malformed(MalformedHttp::Target),
+        ),
+        (
+            "h:80",
+            &[("Host", b"h")],
+            HandshakeError::Malformed(MalformedHttp::Target),
+        ),
+    ];
+    for (target, extra, err) in cases {
+        let fields = extra.iter().copied().chain(FIELDS);
+        let got = UpgradeRequest::from_headers("GET", target, fields).unwrap_err();
+        assert_eq!(got, err, "{target} {extra:?}");
+        assert_eq!(Reject::for_error(&got).status, 400);
+    }
 }

@@ -4,7 +4,8 @@
 //!
 //! Checked after every step: nothing panics; before the handshake ends
 //! nothing is sent; a refused handshake answers `HTTP/1.1 4xx` (nothing for
-//! end of stream), an accepted one `HTTP/1.1 101` with the right accept key;
+//! end of stream), an accepted one `HTTP/1.1 101` (behind a 100 for
+//! `Expect: 100-continue`) with the right accept key;
 //! a well-formed request within the limits is accepted; the receive buffer
 //! never holds more than the limit plus one chunk; errors are
 //! sticky.
@@ -209,8 +210,13 @@ impl Seen {
         self.sticky = conn.error().cloned();
 
         if self.opened {
+            // `Expect: 100-continue` gets a 100 first (RFC 9110 §7.8).
+            let answer = self
+                .out
+                .strip_prefix(b"HTTP/1.1 100 Continue\r\n\r\n")
+                .unwrap_or(&self.out);
             assert!(
-                self.out.starts_with(b"HTTP/1.1 101 "),
+                answer.starts_with(b"HTTP/1.1 101 "),
                 "accepted but sent {:?}",
                 String::from_utf8_lossy(&self.out[..self.out.len().min(40)])
             );

@@ -148,7 +148,8 @@ pub enum ProxyError {
     /// reported as [`ProxyEvent::Refused`].
     #[error("proxy refused the tunnel with status {0}")]
     Status(u16),
-    /// The reply is not valid HTTP/1.x.
+    /// The reply is not valid HTTP/1.x, or a refusal's framing fields do
+    /// not say where its body ends (it is then discarded, not reported).
     #[error("malformed proxy reply: {0}")]
     Malformed(MalformedHttp),
     /// The reply's head grew past [`ProxyConfig::max_head_size`].
@@ -395,7 +396,7 @@ impl Proxy {
                     let head = buf.split_at(end.min(buf.len())).0;
                     let response = parse_response(head, self.config.max_headers)?;
                     self.recv.advance(end);
-                    self.on_head(response);
+                    self.on_head(response)?;
                     if matches!(self.state, State::Head) {
                         // An interim reply: only what the next head can use
                         // is copied in.
@@ -422,7 +423,7 @@ impl Proxy {
         }
     }
 
-    fn on_head(&mut self, response: HttpResponse) {
+    fn on_head(&mut self, response: HttpResponse) -> Result<(), ProxyError> {
         let status = response.status;
         self.state = match status {
             // Interim replies: the final one follows.
@@ -434,11 +435,16 @@ impl Proxy {
             }
             _ => {
                 // A 101 is no tunnel either (and, like 304, has no body).
-                let body =
-                    BodyReader::for_response(status, &response.headers, self.config.max_body_size);
-                State::Body(Box::new((response, body)))
+                match BodyReader::for_response(status, &response.headers, self.config.max_body_size)
+                {
+                    Ok(body) => State::Body(Box::new((response, body))),
+                    // Where the body ends is not known: the reply is
+                    // discarded (RFC 9112 §6.3 item 5).
+                    Err(m) => return Err(ProxyError::Malformed(m)),
+                }
             }
         };
+        Ok(())
     }
 
     /// Ends a refusal: reports the reply (with the body read so far).

@@ -90,6 +90,27 @@ pub fn transfer(pair: &mut Pair, from: Side, messages: &[Message]) -> Vec<Messag
         .collect()
 }
 
+/// Every way a test feeds `wire`: whole, split in two at every byte, and
+/// byte by byte; then, when `trailing` is not empty, all of these again
+/// with `trailing` right behind `wire`. Each way has a name for messages.
+pub fn every_cut(wire: &[u8], trailing: &[u8]) -> Vec<(String, Vec<Vec<u8>>)> {
+    let mut inputs = vec![("", wire.to_vec())];
+    if !trailing.is_empty() {
+        inputs.push((", trailing", [wire, trailing].concat()));
+    }
+    let mut ways = Vec::new();
+    for (tail, bytes) in inputs {
+        ways.push((format!("whole{tail}"), vec![bytes.clone()]));
+        for at in 1..bytes.len() {
+            let (a, b) = bytes.split_at(at);
+            ways.push((format!("split at {at}{tail}"), vec![a.to_vec(), b.to_vec()]));
+        }
+        let singles = bytes.chunks(1).map(<[u8]>::to_vec).collect();
+        ways.push((format!("byte by byte{tail}"), singles));
+    }
+    ways
+}
+
 /// Reassembles streamed pieces into messages, checking the `first`/`last`
 /// flags and that the kind stays the same within a message.
 pub fn assemble_fragments(events: &[Event]) -> Vec<Message> {

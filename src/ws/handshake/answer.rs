@@ -94,6 +94,9 @@ pub struct Accepted {
     pub protocol: Option<String>,
     pub(crate) extension: Option<(ExtensionOffer, Box<dyn Extension>)>,
     pub(crate) headers: Vec<(String, String)>,
+    /// The request carried `Expect: 100-continue`: a 100 (Continue) goes
+    /// out before the 101 (RFC 9110 §7.8).
+    pub(crate) continue_first: bool,
 }
 
 impl fmt::Debug for Accepted {
@@ -103,6 +106,7 @@ impl fmt::Debug for Accepted {
             .field("protocol", &self.protocol)
             .field("extension", &self.extension.as_ref().map(|(o, _)| o))
             .field("headers", &self.headers)
+            .field("continue_first", &self.continue_first)
             .finish()
     }
 }
@@ -128,7 +132,9 @@ impl Accepted {
         h
     }
 
-    /// The whole 101 response. Every field is checked first (the public
+    /// The whole 101 response, behind `HTTP/1.1 100 Continue` when the
+    /// request carried `Expect: 100-continue` (RFC 9110 §7.8: the 100 MUST
+    /// come before the 101). Every field is checked first (the public
     /// `accept` and `protocol` may have been changed since).
     pub fn response_bytes(&self) -> Result<Vec<u8>, FieldError> {
         let mut w = HeadWriter::response(101, "Switching Protocols", HANDSHAKE_OWNED)?;
@@ -145,7 +151,12 @@ impl Accepted {
         for (k, v) in &self.headers {
             w.extra(k, v)?;
         }
-        Ok(w.finish(b""))
+        let switching = w.finish(b"");
+        Ok(if self.continue_first {
+            [&b"HTTP/1.1 100 Continue\r\n\r\n"[..], &switching].concat()
+        } else {
+            switching
+        })
     }
 }
 

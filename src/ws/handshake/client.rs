@@ -62,7 +62,8 @@ impl ClientRequest {
 
     /// The request a `ws://` or `wss://` URL names ([`WsUrl`]): the host,
     /// with the port when it is not the default, as `Host`; path and query
-    /// as the target; the fragment dropped. User information in the URL
+    /// as the target (what a URI may not hold percent-encoded, as
+    /// [`WsUrl::target`] says); the fragment dropped. User information in the URL
     /// becomes [`credentials`](Self::credentials), sent as
     /// `Authorization: Basic`, never part of `Host`.
     pub fn from_url(url: &str) -> Result<Self, UrlError> {
@@ -264,11 +265,16 @@ impl ClientHandshake {
                 }
                 status => {
                     self.recv.extend(std::mem::take(&mut later));
-                    let body = BodyReader::for_response(
+                    let body = match BodyReader::for_response(
                         status,
                         &response.headers,
                         self.config.max_handshake_size,
-                    );
+                    ) {
+                        Ok(body) => body,
+                        // Where the body ends is not known: the response
+                        // is discarded (RFC 9112 §6.3 item 5).
+                        Err(m) => return Err(self.fail(HandshakeError::Malformed(m).into())),
+                    };
                     self.state = State::Body(Box::new((response, body)));
                 }
             }
@@ -362,15 +368,22 @@ pub(crate) fn validate_response(
     key: &str,
     headers: &Headers,
 ) -> Result<Negotiated, HandshakeError> {
-    if !headers.has_token("Upgrade", "websocket") {
-        return Err(HandshakeError::Header("Upgrade"));
+    // RFC 6455 §4.1: `Upgrade` is `websocket` and nothing else (item 2),
+    // `Connection` holds `Upgrade` (item 3), and there is one
+    // `Sec-WebSocket-Accept`, the one for our key (item 4).
+    match headers.list("Upgrade").as_slice() {
+        [u] if u.eq_ignore_ascii_case("websocket") => {}
+        _ => return Err(HandshakeError::Header("Upgrade")),
     }
     if !headers.has_token("Connection", "upgrade") {
         return Err(HandshakeError::Header("Connection"));
     }
-    let accept = headers.get("Sec-WebSocket-Accept").map(<[u8]>::trim_ascii);
-    if accept != Some(accept_key(key.as_bytes()).as_bytes()) {
-        return Err(HandshakeError::AcceptMismatch);
+    let mut accepts = headers
+        .get_all("Sec-WebSocket-Accept")
+        .map(<[u8]>::trim_ascii);
+    match (accepts.next(), accepts.next()) {
+        (Some(a), None) if a == accept_key(key.as_bytes()).as_bytes() => {}
+        _ => return Err(HandshakeError::AcceptMismatch),
     }
     let chosen = headers.list("Sec-WebSocket-Protocol");
     let protocol = match chosen.as_slice() {

@@ -72,7 +72,9 @@ pub fn accept_key(key: &[u8]) -> String {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum HandshakeError {
-    /// The HTTP message is not valid HTTP/1.1.
+    /// The HTTP message is not valid HTTP/1.1: its syntax, a request
+    /// target a GET cannot take, or framing fields that do not say where
+    /// the body ends (a refusal so framed is discarded, not reported).
     #[error("malformed HTTP message: {0}")]
     Malformed(MalformedHttp),
     /// The HTTP head grew past the configured byte limit (or, on a server
@@ -89,9 +91,15 @@ pub enum HandshakeError {
     /// `Sec-WebSocket-Version` is missing or not 13.
     #[error("unsupported Sec-WebSocket-Version (13 is required)")]
     Version,
-    /// A required header is missing or wrong.
+    /// A required header is missing or wrong (for `Host`: missing,
+    /// repeated, or not `host[:port]`, RFC 9112 §3.2).
     #[error("bad or missing {0} header")]
     Header(&'static str),
+    /// The upgrade request has a body (`Transfer-Encoding`, or a
+    /// `Content-Length` other than 0): its bytes would otherwise be read
+    /// as WebSocket frames (RFC 9110 §9.3.1, RFC 9112 §6.3).
+    #[error("an upgrade request cannot have a body")]
+    Body,
     /// The server's `Sec-WebSocket-Accept` does not match our key.
     #[error("Sec-WebSocket-Accept does not match the key sent")]
     AcceptMismatch,

@@ -4,7 +4,10 @@
 use super::answer::{Accept, Accepted, Protocol};
 use super::{accept_key, HandshakeError, Headers, HttpRequest};
 use crate::ws::extension::{Extension, ExtensionOffer};
-use crate::ws::http::field::FieldError;
+use crate::ws::http::body::Declared;
+use crate::ws::http::field::{check_host, FieldError};
+use crate::ws::http::url::{parse_request_target, RequestTarget};
+use crate::ws::http::MalformedHttp;
 use crate::ws::Config;
 use base64::Engine;
 use bytes::Bytes;
@@ -31,7 +34,8 @@ use bytes::Bytes;
 ///     ("Origin", b"https://example.com"),
 /// ];
 /// let request = UpgradeRequest::from_headers("GET", "/chat?room=7", headers).unwrap();
-/// assert_eq!(request.path(), "/chat");
+/// assert_eq!((request.path(), request.query()), ("/chat", Some("room=7")));
+/// assert_eq!(request.host(), "example.com");
 /// assert_eq!(request.protocols, ["chat.v2", "chat.v1"]);
 /// OriginPolicy::allow(["https://example.com"]).check(&request).unwrap();
 ///
@@ -57,9 +61,19 @@ pub struct UpgradeRequest {
 }
 
 impl UpgradeRequest {
-    /// Validates an upgrade request (RFC 6455 §4.2.1): GET, `Upgrade:
-    /// websocket`, `Connection: Upgrade`, a `Host`, version 13 and one
+    /// Validates an upgrade request (RFC 6455 §4.2.1): GET with an
+    /// origin-form or absolute-form target, `Upgrade: websocket`,
+    /// `Connection: Upgrade`, one valid `Host`, no body, version 13 and one
     /// 16-byte `Sec-WebSocket-Key`.
+    ///
+    /// A request target that is not origin-form or absolute-form (`*`,
+    /// `host:port`) is [`MalformedHttp::Target`], a repeated or invalid
+    /// `Host` is [`HandshakeError::Header`]`("Host")` (RFC 9112 §3.2), and
+    /// a body (`Transfer-Encoding`, or `Content-Length` other than 0) is
+    /// [`HandshakeError::Body`], or [`MalformedHttp::ContentLength`] /
+    /// [`MalformedHttp::ConflictingFraming`] when its length is unclear: a
+    /// server that read on would take the body's bytes for frames. All are
+    /// answered with 400 ([`Reject::for_error`](crate::ws::Reject::for_error)).
     pub fn from_headers<'a, I>(
         method: &str,
         target: &str,
@@ -87,14 +101,28 @@ impl UpgradeRequest {
         if request.method != "GET" {
             return Err(HandshakeError::Method(request.method.clone()));
         }
+        if parse_request_target(&request.path).is_none() {
+            return Err(HandshakeError::Malformed(MalformedHttp::Target));
+        }
         if !is_upgrade(headers) {
             return Err(HandshakeError::Header("Upgrade"));
         }
         if !headers.has_token("Connection", "upgrade") {
             return Err(HandshakeError::Header("Connection"));
         }
-        if headers.get("Host").is_none() {
+        let host = {
+            let mut hosts = headers.get_all("Host");
+            match (hosts.next(), hosts.next()) {
+                (Some(h), None) => std::str::from_utf8(h.trim_ascii()).ok(),
+                _ => None,
+            }
+        };
+        if host.is_none_or(|h| check_host(h).is_err()) {
             return Err(HandshakeError::Header("Host"));
+        }
+        match Declared::from_headers(headers).map_err(HandshakeError::Malformed)? {
+            Declared::Nothing | Declared::Length(0) => {}
+            _ => return Err(HandshakeError::Body),
         }
         if headers
             .get_all("Sec-WebSocket-Version")
@@ -130,10 +158,44 @@ impl UpgradeRequest {
         })
     }
 
-    /// The request target's path, without the query.
+    /// The request target's parts. A request that passed validation has a
+    /// target in one of the two forms; were the public `request` changed
+    /// since to one in neither, it reads as the path `/`.
+    fn target(&self) -> RequestTarget<'_> {
+        parse_request_target(&self.request.path).unwrap_or(RequestTarget {
+            authority: None,
+            path: "/",
+            query: None,
+        })
+    }
+
+    /// The request target's path, without the query: `/chat` for
+    /// `/chat?room=1` and for the absolute-form
+    /// `http://example.com/chat?room=1` alike (RFC 9112 §3.2.2).
     pub fn path(&self) -> &str {
-        let target = self.request.path.as_str();
-        target.split('?').next().unwrap_or(target)
+        self.target().path
+    }
+
+    /// The request target's query, without the `?`.
+    pub fn query(&self) -> Option<&str> {
+        self.target().query
+    }
+
+    /// The host the request is for: an absolute-form target's authority,
+    /// which takes the place of `Host` (RFC 9112 §3.2.2), else the `Host`
+    /// field (`host[:port]`, as received).
+    pub fn host(&self) -> &str {
+        self.target()
+            .authority
+            .or_else(|| self.request.headers.get_str("Host").map(str::trim))
+            .unwrap_or("")
+    }
+
+    /// True when the request carries `Expect: 100-continue`: RFC 9110 §7.8
+    /// then requires a 100 (Continue) before the 101, which
+    /// [`Accepted::response_bytes`] writes first.
+    pub fn expects_continue(&self) -> bool {
+        self.request.headers.has_token("Expect", "100-continue")
     }
 
     /// The `Origin` header, which browsers send (RFC 6454); see
@@ -163,6 +225,7 @@ impl UpgradeRequest {
         let mut headers = config.headers().to_vec();
         headers.extend(answer.headers.iter().cloned());
         let accepted = Accepted {
+            continue_first: self.expects_continue(),
             accept: accept_key(self.key.as_bytes()),
             protocol,
             extension,
@@ -229,7 +292,9 @@ mod http_interop {
     impl UpgradeRequest {
         /// Validates an upgrade request given as an `http::Request` (from
         /// hyper, axum or any `http`-based server), for the application to
-        /// decide on.
+        /// decide on. The whole URI is the request target, so
+        /// [`path`](Self::path), [`query`](Self::query) and
+        /// [`host`](Self::host) read it as they read one this crate parsed.
         ///
         /// ```
         /// use sansproto::ws::{Accept, Config, Connection, Reject, UpgradeRequest};
@@ -258,7 +323,7 @@ mod http_interop {
         pub fn from_http<B>(request: &http::Request<B>) -> Result<Self, HandshakeError> {
             Self::from_headers(
                 request.method().as_str(),
-                request.uri().path_and_query().map_or("/", |p| p.as_str()),
+                &request.uri().to_string(),
                 request
                     .headers()
                     .iter()
@@ -278,7 +343,10 @@ mod http_interop {
             Ok(UpgradeRequest::from_http(request)?.accept(config, &Accept::new())?)
         }
 
-        /// The 101 response as an `http::Response`.
+        /// The 101 response as an `http::Response`. The 100 (Continue)
+        /// that an `Expect: 100-continue` request needs before it
+        /// ([`UpgradeRequest::expects_continue`]) is an interim response,
+        /// which the HTTP stack sends.
         pub fn to_response(&self) -> Result<http::Response<()>, FieldError> {
             self.response_bytes()?;
             let mut builder =

@@ -1,6 +1,7 @@
-//! HTTP/1.1 message bodies, read within a bound (RFC 9112 §6).
+//! HTTP/1.1 message bodies, read within a bound (RFC 9112 §6), and the one
+//! reading of the fields that frame them.
 
-use super::head::{Headers, HttpResponse};
+use super::head::{Headers, HttpResponse, MalformedHttp};
 use crate::buf::RecvBuf;
 use bytes::BytesMut;
 
@@ -23,6 +24,64 @@ enum Chunk {
     Data(u64),
     /// Waiting for the CRLF after a chunk's data.
     DataEnd,
+}
+
+/// How a message's header fields frame its body (RFC 9112 §6.3 items 3
+/// to 6; the cases a status or a method decides are the caller's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Declared {
+    /// Neither `Transfer-Encoding` nor `Content-Length`.
+    Nothing,
+    /// `Content-Length`: this many bytes.
+    Length(u64),
+    /// `Transfer-Encoding` with `chunked` as the final coding.
+    Chunked,
+    /// `Transfer-Encoding` whose final coding is not `chunked`: a response
+    /// body runs until the connection closes, a request's length cannot be
+    /// known (RFC 9112 §6.3 item 4).
+    NotChunked,
+}
+
+impl Declared {
+    /// Reads the framing fields. Fails on both `Transfer-Encoding` and
+    /// `Content-Length` (item 3: a sign of smuggling, handled as an
+    /// error), and on a `Content-Length` that is not `1*DIGIT` or whose
+    /// values differ (item 5); `Content-Length: 4, 4` (one field or
+    /// several) is 4 (RFC 9110 §8.6).
+    pub(crate) fn from_headers(headers: &Headers) -> Result<Self, MalformedHttp> {
+        let has_te = headers.get("Transfer-Encoding").is_some();
+        let mut length = None;
+        for value in headers.get_all("Content-Length") {
+            for n in value.split(|b| *b == b',').map(<[u8]>::trim_ascii) {
+                let n = parse_decimal(n).ok_or(MalformedHttp::ContentLength)?;
+                if length.replace(n).is_some_and(|before| before != n) {
+                    return Err(MalformedHttp::ContentLength);
+                }
+            }
+        }
+        match (has_te, length) {
+            (true, Some(_)) => Err(MalformedHttp::ConflictingFraming),
+            (true, None) => {
+                let codings = headers.list("Transfer-Encoding");
+                let last = codings.last().map(String::as_str);
+                Ok(if last.is_some_and(|c| c.eq_ignore_ascii_case("chunked")) {
+                    Self::Chunked
+                } else {
+                    Self::NotChunked
+                })
+            }
+            (false, Some(n)) => Ok(Self::Length(n)),
+            (false, None) => Ok(Self::Nothing),
+        }
+    }
+}
+
+/// `1*DIGIT` as a number (no sign, no space, no overflow).
+fn parse_decimal(s: &[u8]) -> Option<u64> {
+    if s.is_empty() || !s.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(s).ok()?.parse().ok()
 }
 
 /// Longest chunk-size line (with extensions) accepted.
@@ -52,30 +111,28 @@ pub(crate) struct BodyReader {
 
 impl BodyReader {
     /// The body of a response with `status` and `headers`, in a reply to
-    /// a request that was not HEAD (RFC 9112 §6.3).
-    pub(crate) fn for_response(status: u16, headers: &Headers, cap: usize) -> Self {
+    /// a request that was not HEAD (RFC 9112 §6.3). Fails when the fields
+    /// do not say where the body ends ([`Declared::from_headers`]): a user
+    /// agent then discards the response and closes (item 5).
+    pub(crate) fn for_response(
+        status: u16,
+        headers: &Headers,
+        cap: usize,
+    ) -> Result<Self, MalformedHttp> {
         let framing = if matches!(status, 100..=199 | 204 | 304) {
             Framing::Length(0)
-        } else if headers.get("Transfer-Encoding").is_some() {
-            if headers.has_token("Transfer-Encoding", "chunked") {
-                Framing::Chunked(Chunk::Size)
-            } else {
-                Framing::UntilEof
-            }
         } else {
-            match headers
-                .get_str("Content-Length")
-                .map(|v| v.trim().parse::<u64>())
-            {
-                Some(Ok(n)) => Framing::Length(n),
-                _ => Framing::UntilEof,
+            match Declared::from_headers(headers)? {
+                Declared::Chunked => Framing::Chunked(Chunk::Size),
+                Declared::Length(n) => Framing::Length(n),
+                Declared::NotChunked | Declared::Nothing => Framing::UntilEof,
             }
         };
-        Self {
+        Ok(Self {
             framing,
             body: BytesMut::new(),
             cap,
-        }
+        })
     }
 
     /// Moves body bytes out of `recv` (leaving whatever follows the body).
@@ -195,7 +252,7 @@ mod tests {
         let mut results = Vec::new();
         for piece in [wire.len(), 1] {
             for trailing in [&b""[..], b"NEXT"] {
-                let mut reader = BodyReader::for_response(400, h, cap);
+                let mut reader = BodyReader::for_response(400, h, cap).unwrap();
                 let mut recv = RecvBuf::new();
                 let mut status = BodyStatus::Partial;
                 let all = [wire, trailing].concat();
@@ -241,7 +298,7 @@ mod tests {
         assert_eq!((&body[..], status), (&b"Wikipe"[..], BodyStatus::Truncated));
         let (body, status, _) = read_all(&h, 100, b"4\r\nWikiXX");
         assert_eq!((&body[..], status), (&b"Wiki"[..], BodyStatus::Malformed));
-        let mut reader = BodyReader::for_response(500, &h, 100);
+        let mut reader = BodyReader::for_response(500, &h, 100).unwrap();
         let mut recv = RecvBuf::new();
         recv.extend(&[b'1'; MAX_CHUNK_LINE + 1]);
         assert_eq!(reader.read(&mut recv), BodyStatus::Malformed);
@@ -249,14 +306,14 @@ mod tests {
 
     #[test]
     fn until_eof_and_no_body_statuses() {
-        let mut reader = BodyReader::for_response(403, &headers(&[]), 100);
+        let mut reader = BodyReader::for_response(403, &headers(&[]), 100).unwrap();
         let mut recv = RecvBuf::new();
         recv.extend(b"denied");
         assert_eq!(reader.read(&mut recv), BodyStatus::Partial);
         assert_eq!(&reader.finish()[..], b"denied");
         let h = headers(&[("Content-Length", "9")]);
         for status in [101, 204, 304] {
-            let mut reader = BodyReader::for_response(status, &h, 100);
+            let mut reader = BodyReader::for_response(status, &h, 100).unwrap();
             assert_eq!(reader.read(&mut RecvBuf::new()), BodyStatus::Complete);
         }
     }

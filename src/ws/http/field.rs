@@ -2,7 +2,8 @@
 //!
 //! Names are RFC 9110 tokens; values hold no control characters but
 //! horizontal tab (so no CR, LF or NUL can split a message); subprotocols
-//! are tokens; a request target is origin-form; and the fields a message's
+//! are tokens; a request target is origin-form and holds only characters
+//! a URI may (RFC 3986); and the fields a message's
 //! writer owns (for a WebSocket handshake: `Host`, `Upgrade`,
 //! `Connection`, every `Sec-WebSocket-*`) cannot be added a second time.
 
@@ -28,7 +29,8 @@ pub enum FieldError {
     #[error("subprotocol {0:?} is not an RFC 9110 token")]
     Subprotocol(String),
     /// A request target is not origin-form: it must start with `/` and
-    /// hold only visible ASCII (no space, tab, control character or `#`).
+    /// hold only visible ASCII that a URI may hold (no space, tab, control
+    /// character, `#`, or any of `` "<>\^`{|} ``, RFC 3986 §2).
     #[error("request target {0:?} is not origin-form")]
     Target(String),
     /// A `Host` (or CONNECT target) is not `host[:port]`.
@@ -71,9 +73,16 @@ pub(crate) fn check_subprotocol(p: &str) -> Result<(), FieldError> {
     }
 }
 
+/// True for a byte a request target may hold as it is: visible ASCII but
+/// `#` (a fragment is never sent) and the characters RFC 3986 allows
+/// nowhere in a URI (`` "<>\^`{|} ``).
+pub(crate) fn is_target_byte(b: u8) -> bool {
+    b.is_ascii_graphic() && !b"#\"<>\\^`{|}".contains(&b)
+}
+
 /// Checks an origin-form request target (`/path?query`).
 pub(crate) fn check_target(target: &str) -> Result<(), FieldError> {
-    let ok = target.starts_with('/') && target.bytes().all(|b| b.is_ascii_graphic() && b != b'#');
+    let ok = target.starts_with('/') && target.bytes().all(is_target_byte);
     if ok {
         Ok(())
     } else {
@@ -253,7 +262,9 @@ mod tests {
             );
         }
         assert_eq!(check_extra(HANDSHAKE_OWNED, "Sec-Fetch-Mode", "v"), Ok(()));
-        for bad in ["", "chat", "/a b", "/a\tb", "/a#f", "/é"] {
+        for bad in [
+            "", "chat", "/a b", "/a\tb", "/a#f", "/é", "/a\"b", "/a\\b", "/{x}", "/a|b", "/`",
+        ] {
             assert_eq!(check_target(bad), Err(FieldError::Target(bad.into())));
         }
         assert_eq!(check_target("/chat?room=1&x=%20"), Ok(()));

@@ -38,13 +38,13 @@ impl Headers {
     }
 
     /// Every comma-separated element of every value of `name`, trimmed.
+    /// Bytes that are not UTF-8 become U+FFFD: no element is left out, so
+    /// one that is not valid text still counts (and matches no token).
     pub fn list(&self, name: &str) -> Vec<String> {
         self.get_all(name)
-            .filter_map(|v| std::str::from_utf8(v).ok())
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
+            .flat_map(|v| v.split(|b| *b == b','))
+            .map(|t| String::from_utf8_lossy(t.trim_ascii()).into_owned())
             .filter(|t| !t.is_empty())
-            .map(str::to_owned)
             .collect()
     }
 
@@ -128,6 +128,22 @@ pub enum MalformedHttp {
     /// HTTP/1.1 or later).
     #[error("an upgrade needs HTTP/1.1")]
     UpgradeBeforeHttp11,
+    /// The request target is not in a form a GET takes: asterisk-form
+    /// (`*`) and authority-form (`host:port`) are for OPTIONS and CONNECT
+    /// (RFC 9112 §3.2); an absolute-form target may not carry user
+    /// information (RFC 9110 §4.2.4).
+    #[error("the request target is not origin-form or absolute-form")]
+    Target,
+    /// `Content-Length` is not a decimal number, or its values differ
+    /// (RFC 9110 §8.6, RFC 9112 §6.3 item 5): where the body ends is not
+    /// known.
+    #[error("invalid Content-Length")]
+    ContentLength,
+    /// Both `Transfer-Encoding` and `Content-Length` (RFC 9112 §6.3 item 3:
+    /// a sign of request smuggling or response splitting, handled as an
+    /// error).
+    #[error("both Transfer-Encoding and Content-Length")]
+    ConflictingFraming,
 }
 
 /// Why a head could not be read.
@@ -237,21 +253,58 @@ pub(crate) fn parse_request(
     Ok((request, version))
 }
 
-/// Parses a complete response head (through the blank line).
+/// Parses a complete response head (through the blank line). A field
+/// value folded over several lines (obs-fold) is taken, each fold replaced
+/// by one space, as RFC 9112 §5.2 asks of a user agent; a request with one
+/// is still refused.
 pub(crate) fn parse_response(head: &[u8], max_headers: usize) -> Result<HttpResponse, HeadError> {
     let mut storage = vec![httparse::EMPTY_HEADER; max_headers];
     let mut resp = httparse::Response::new(&mut storage);
-    complete(&resp.parse(head), max_headers)?;
+    let parsed = httparse::ParserConfig::default()
+        .allow_obsolete_multiline_headers_in_responses(true)
+        .parse_response(&mut resp, head);
+    complete(&parsed, max_headers)?;
     // A complete parse has filled in the whole status line.
     let (Some(status), Some(reason)) = (resp.code, resp.reason) else {
         return Err(HeadError::Malformed(MalformedHttp::Incomplete));
     };
+    let mut headers = Headers::from_httparse(resp.headers);
+    for (_, value) in &mut headers.0 {
+        if value.iter().any(|b| matches!(b, b'\r' | b'\n')) {
+            *value = unfold(value);
+        }
+    }
     Ok(HttpResponse {
         status,
         reason: reason.to_owned(),
-        headers: Headers::from_httparse(resp.headers),
+        headers,
         body: Bytes::new(),
     })
+}
+
+/// A field value with each obs-fold (`OWS CRLF RWS`, RFC 9112 §5.2), and
+/// the white space around it, replaced by one space.
+fn unfold(value: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(value.len());
+    let mut fold = false;
+    for &b in value {
+        match b {
+            b'\r' | b'\n' => {
+                fold = true;
+                while out.last().is_some_and(|l| matches!(l, b' ' | b'\t')) {
+                    out.pop();
+                }
+            }
+            b' ' | b'\t' if fold => {}
+            _ => {
+                if std::mem::take(&mut fold) && !out.is_empty() {
+                    out.push(b' ');
+                }
+                out.push(b);
+            }
+        }
+    }
+    out.into()
 }
 
 #[cfg(test)]
@@ -334,6 +387,18 @@ mod tests {
     }
 
     #[test]
+    fn obs_fold_is_unfolded_in_a_response_and_refused_in_a_request() {
+        let r =
+            parse_response(b"HTTP/1.1 200 OK\r\nA: x  \r\n \r\n\ty\r\nB: 1\r\n\r\n", 4).unwrap();
+        assert_eq!(r.headers.get_str("a"), Some("x y"));
+        assert_eq!(r.headers.get_str("b"), Some("1"));
+        assert_eq!(
+            parse_request(b"GET / HTTP/1.1\r\nA: x\r\n y\r\n\r\n", 4).unwrap_err(),
+            HeadError::Malformed(MalformedHttp::HeaderName)
+        );
+    }
+
+    #[test]
     fn headers_tokens() {
         let h = Headers(vec![
             (
@@ -346,6 +411,8 @@ mod tests {
         assert!(h.has_token("connection", "upgrade"));
         assert!(!h.has_token("connection", "close"));
         assert_eq!(h.list("x"), ["a", "b", "c"]);
+        let odd = Headers(vec![("P".into(), Bytes::from_static(b"\xffchat, ok"))]);
+        assert_eq!(odd.list("p"), ["\u{fffd}chat", "ok"]);
         assert_eq!(h.get_str("X"), Some("a, b"));
         assert_eq!(h.len(), 3);
     }

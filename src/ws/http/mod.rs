@@ -4,12 +4,14 @@
 //!
 //! - [`head`](self::head): finding a head without rescanning, under a size
 //!   and header-count limit, and parsing it with httparse.
-//! - [`body`](self::body): reading a body within a bound, by
-//!   `Content-Length`, `Transfer-Encoding: chunked` or until the stream ends.
+//! - [`body`](self::body): what the framing fields say of a body (for a
+//!   refusal read and an upgrade request refused alike), and reading it
+//!   within a bound, by `Content-Length`, `Transfer-Encoding: chunked` or
+//!   until the stream ends.
 //! - [`field`](self::field): the safety check every header field, request
 //!   target, status line and subprotocol passes before it is written.
 //! - [`url`](self::url): the one parser of `ws://`, `wss://` and `http://`
-//!   (proxy) URLs.
+//!   (proxy) URLs, and of the request target a server reads.
 
 pub(crate) mod body;
 pub(crate) mod field;

@@ -1,15 +1,18 @@
 //! The one URL parser: `ws://` and `wss://` for WebSocket clients,
-//! `http://` for CONNECT proxies.
+//! `http://` for CONNECT proxies, and the request target a server reads
+//! (origin-form or absolute-form, RFC 9112 §3.2).
 //!
 //! Schemes are case-insensitive, IPv6 literals sit in brackets, the port
 //! defaults by scheme, the query is kept and the fragment dropped. User
 //! information (`user:password@`) never reaches a `Host` header or a
 //! request target: it is decoded into [`Credentials`], which a WebSocket
 //! client sends as `Authorization: Basic` and a proxy client as
-//! `Proxy-Authorization: Basic`. Errors never repeat the URL, so a
-//! password cannot reach a log through them.
+//! `Proxy-Authorization: Basic`. A `\` in the authority is refused:
+//! browsers (WHATWG) read it as the start of the path, RFC 3986 as part of
+//! the user information, so the two would name different hosts. Errors
+//! never repeat the URL, so a password cannot reach a log through them.
 
-use super::field::FieldError;
+use super::field::{is_target_byte, FieldError};
 use base64::Engine;
 use std::fmt;
 
@@ -61,7 +64,9 @@ pub enum UrlError {
     /// proxy).
     #[error("unsupported URL scheme (expected {0})")]
     Scheme(&'static str),
-    /// The host is empty or not a valid host name or bracketed IPv6 address.
+    /// The host is empty or not a valid host name or bracketed IPv6
+    /// address, or the authority holds a `\` (which browsers read as the
+    /// start of the path and RFC 3986 as user information).
     #[error("bad host in URL")]
     Host,
     /// The port is not a number from 1 to 65535.
@@ -70,8 +75,9 @@ pub enum UrlError {
     /// The user information holds a bad percent-escape or is not UTF-8.
     #[error("bad user information in URL")]
     Userinfo,
-    /// The path or query holds a space, a control character or a byte
-    /// past ASCII.
+    /// The path or query holds a space, a control character, a byte past
+    /// ASCII, or a `\` (which browsers read as `/`). The other characters
+    /// a URI may not hold (`` "<>^`{|} ``) are percent-encoded instead.
     #[error("bad path or query in URL")]
     Target,
     /// A proxy URL has a path or query.
@@ -80,6 +86,10 @@ pub enum UrlError {
 }
 
 /// A parsed `ws://` or `wss://` URL.
+///
+/// The characters RFC 3986 allows nowhere in a URI (`` "<>^`{|} ``) are
+/// percent-encoded in the target, as browsers do, so the request target
+/// sent is always a valid one.
 ///
 /// ```
 /// use sansproto::ws::WsUrl;
@@ -90,6 +100,7 @@ pub enum UrlError {
 /// assert_eq!(url.target, "/chat?room=1");
 /// assert_eq!(url.credentials.unwrap().password, "s@fe");
 /// assert_eq!(WsUrl::parse("ws://example.com").unwrap().host_header(), "example.com");
+/// assert_eq!(WsUrl::parse("ws://h/a|b?q={}").unwrap().target, "/a%7Cb?q=%7B%7D");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WsUrl {
@@ -99,7 +110,8 @@ pub struct WsUrl {
     pub host: String,
     /// The port (80 for `ws`, 443 for `wss` when the URL has none).
     pub port: u16,
-    /// The request target: path and query, starting with `/`.
+    /// The request target: path and query, starting with `/`, with the
+    /// characters a URI may not hold percent-encoded.
     pub target: String,
     /// Decoded user information, if the URL had any.
     pub credentials: Option<Credentials>,
@@ -112,19 +124,21 @@ impl WsUrl {
             split_scheme(url, &["ws", "wss"]).ok_or(UrlError::Scheme("ws or wss"))?;
         let secure = scheme.eq_ignore_ascii_case("wss");
         let rest = rest.split_once('#').map_or(rest, |(before, _)| before);
-        let (authority, target) = match rest.find(['/', '?']) {
-            Some(i) => rest.split_at(i),
-            None => (rest, ""),
-        };
-        let target = match target.strip_prefix('?') {
-            Some(_) => format!("/{target}"),
-            None if target.is_empty() => "/".to_owned(),
-            None => target.to_owned(),
-        };
-        if !target.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(UrlError::Target);
-        }
+        let (authority, target) = split_authority(rest);
         let (credentials, host, port) = parse_server(authority, if secure { 443 } else { 80 })?;
+        let mut encoded = String::with_capacity(target.len() + 1);
+        if !target.starts_with('/') {
+            encoded.push('/');
+        }
+        for b in target.bytes() {
+            match b {
+                _ if is_target_byte(b) => encoded.push(char::from(b)),
+                b'\\' => return Err(UrlError::Target),
+                _ if b.is_ascii_graphic() => encoded.push_str(&format!("%{b:02X}")),
+                _ => return Err(UrlError::Target),
+            }
+        }
+        let target = encoded;
         Ok(Self {
             secure,
             host,
@@ -165,6 +179,61 @@ pub(crate) fn parse_proxy_url(url: &str) -> Result<(String, Option<Credentials>)
     Ok((format!("{host}:{port}"), credentials))
 }
 
+/// A request target in a form a GET may take (RFC 9112 §3.2): origin-form
+/// (`/path?query`) or absolute-form (`http://host/path?query`, also
+/// `https`, `ws` and `wss`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RequestTarget<'a> {
+    /// An absolute-form target's authority (`host[:port]`), which a server
+    /// uses instead of `Host` (RFC 9112 §3.2.2).
+    pub(crate) authority: Option<&'a str>,
+    /// The path, starting with `/` (`/` for an absolute-form target
+    /// without one).
+    pub(crate) path: &'a str,
+    /// The query, without its `?`.
+    pub(crate) query: Option<&'a str>,
+}
+
+/// Parses a request target a GET may carry; `None` for any other form
+/// (asterisk-form `*`, authority-form `host:port`), an absolute-form
+/// target with user information or a bad authority (RFC 9110 §4.2.4), or
+/// a target with a fragment or a byte that is not visible ASCII.
+pub(crate) fn parse_request_target(target: &str) -> Option<RequestTarget<'_>> {
+    if target.contains('#') || !target.bytes().all(|b| b.is_ascii_graphic()) {
+        return None;
+    }
+    let (authority, path_query) = if target.starts_with('/') {
+        (None, target)
+    } else {
+        let (scheme, rest) = split_scheme(target, &["http", "https", "ws", "wss"])?;
+        let (authority, path_query) = split_authority(rest);
+        let secure = ["https", "wss"]
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(scheme));
+        match parse_server(authority, if secure { 443 } else { 80 }) {
+            Ok((None, _, _)) => (Some(authority), path_query),
+            _ => return None,
+        }
+    };
+    let (path, query) = match path_query.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (path_query, None),
+    };
+    Some(RequestTarget {
+        authority,
+        path: if path.is_empty() { "/" } else { path },
+        query,
+    })
+}
+
+/// The authority after `scheme://`, and the path and query behind it.
+fn split_authority(rest: &str) -> (&str, &str) {
+    match rest.find(['/', '?']) {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    }
+}
+
 /// `scheme://` (case-insensitive, one of `schemes`) and the rest.
 fn split_scheme<'a>(url: &'a str, schemes: &[&str]) -> Option<(&'a str, &'a str)> {
     let (scheme, rest) = url.split_once("://")?;
@@ -179,6 +248,9 @@ fn parse_server(
     authority: &str,
     default_port: u16,
 ) -> Result<(Option<Credentials>, String, u16), UrlError> {
+    if authority.contains('\\') {
+        return Err(UrlError::Host);
+    }
     let (userinfo, hostport) = match authority.rsplit_once('@') {
         Some((u, h)) => (Some(u), h),
         None => (None, authority),
@@ -328,9 +400,39 @@ mod tests {
             ("ws://h/a b", UrlError::Target),
             ("ws://h/a\tb", UrlError::Target),
             ("ws://u%zz:p@h/", UrlError::Userinfo),
+            ("ws://evil.com\\@good.com/", UrlError::Host),
+            ("ws://h/a\\b", UrlError::Target),
         ] {
             assert_eq!(WsUrl::parse(url), Err(err.clone()), "{url}");
             assert!(!err.to_string().contains("://"));
+        }
+    }
+
+    #[test]
+    fn request_targets() {
+        let t = |target| parse_request_target(target).map(|t| (t.authority, t.path, t.query));
+        assert_eq!(t("/chat?room=1"), Some((None, "/chat", Some("room=1"))));
+        assert_eq!(t("/"), Some((None, "/", None)));
+        assert_eq!(
+            t("http://h:8080/a?b"),
+            Some((Some("h:8080"), "/a", Some("b")))
+        );
+        assert_eq!(t("WSS://[::1]"), Some((Some("[::1]"), "/", None)));
+        assert_eq!(t("https://h?q"), Some((Some("h"), "/", Some("q"))));
+        for bad in [
+            "*",
+            "h:80",
+            "chat",
+            "",
+            "ftp://h/",
+            "http://u@h/",
+            "http:///a",
+            "http://h:0/",
+            "http://a\\@h/",
+            "/a#f",
+            "/a b",
+        ] {
+            assert_eq!(t(bad), None, "{bad}");
         }
     }
 
