@@ -195,6 +195,47 @@ fn idle_timeout_follows_inbound_traffic() {
     assert_eq!(conn.poll_timeout(), None);
 }
 
+/// A loop may pass an instant it read before a slow step, older than one
+/// it passed already: the timers go by the latest instant seen, so input
+/// never moves the idle deadline earlier, and an older instant neither
+/// ends the connection nor brings the heartbeat forward.
+#[test]
+fn an_older_now_never_moves_a_deadline_back() {
+    let t0 = Instant::now();
+    let at = |secs| t0 + Duration::from_secs(secs);
+    let config = Config::builder()
+        .idle_timeout(Duration::from_secs(10))
+        .heartbeat(Duration::from_secs(4), vec![0u8, 0, 0, 0])
+        .build()
+        .unwrap();
+    let mut conn = Connection::new(config);
+    conn.handle_timeout(at(100));
+    assert_eq!(conn.poll_timeout(), Some(at(104)), "the heartbeat");
+    // The peer speaks; the loop passes an instant read earlier (95).
+    conn.receive(&[0, 0, 0, 1, b'a']).unwrap();
+    conn.handle_timeout(at(95));
+    assert_eq!(conn.poll_event(), Some(Event::Frame("a".into())));
+    conn.handle_timeout(at(104));
+    assert_eq!(transmit(&mut conn), [0, 0, 0, 0], "the heartbeat at 104");
+    conn.handle_timeout(at(105));
+    assert!(!conn.is_finished(), "idle since 100 at the earliest");
+    // Again after the heartbeat: one more input, an older instant.
+    conn.receive(&[0, 0, 0, 0]).unwrap();
+    conn.handle_timeout(at(101));
+    assert_eq!(conn.poll_timeout(), Some(at(108)), "the next heartbeat");
+    assert!(transmit(&mut conn).is_empty());
+    for secs in [108, 112] {
+        conn.handle_timeout(at(secs));
+        assert_eq!(transmit(&mut conn), [0, 0, 0, 0], "the heartbeat at {secs}");
+    }
+    conn.handle_timeout(at(114) - Duration::from_nanos(1));
+    assert!(!conn.is_finished(), "idle since 105 at the earliest");
+    assert_eq!(conn.poll_timeout(), Some(at(115)));
+    conn.handle_timeout(at(115));
+    assert_eq!(conn.poll_event(), Some(Event::Frame(Bytes::new())));
+    assert_eq!(conn.poll_event(), Some(Event::IdleTimeout));
+}
+
 #[test]
 fn heartbeat_every_interval() {
     let t0 = Instant::now();

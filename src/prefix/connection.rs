@@ -73,6 +73,8 @@ enum State {
 /// call: when an idle timeout or heartbeat is configured, call
 /// `handle_timeout(Instant::now())` once before the first read, otherwise
 /// `poll_timeout` returns `None` and a silent peer is never timed out.
+/// Timers go by the latest `now` passed: an older one (read before a slow
+/// step) counts as that latest one, so no deadline moves earlier.
 /// Both timers can be changed at any time, with
 /// [`set_idle_timeout`](Self::set_idle_timeout),
 /// [`set_heartbeat`](Self::set_heartbeat) and
@@ -456,7 +458,8 @@ impl Connection {
         event
     }
 
-    /// Runs the timers due at `now`. The first call starts them; input
+    /// Runs the timers due at `now` (or at the latest instant passed
+    /// before, when `now` is older). The first call starts them; input
     /// received since the previous call moves the idle deadline to
     /// `now + idle_timeout`, and a timer set since then
     /// ([`set_idle_timeout`](Self::set_idle_timeout),
