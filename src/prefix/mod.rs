@@ -413,9 +413,10 @@ impl Builder {
     }
 
     /// [`Connection`] only: end the connection with [`Event::IdleTimeout`]
-    /// when nothing arrives from the peer for `timeout` (default: never).
-    /// The initial setting: [`Connection::set_idle_timeout`] changes it
-    /// later.
+    /// when nothing arrives from the peer for `timeout` (default: never),
+    /// after the frames already taken from it
+    /// ([`Connection::handle_timeout`]). The initial setting:
+    /// [`Connection::set_idle_timeout`] changes it later.
     pub fn idle_timeout(mut self, timeout: Duration) -> Self {
         self.idle_timeout = Some(timeout);
         self
