@@ -123,13 +123,18 @@ pub struct Connection {
     decoder: Decoder,
     encoder: Encoder,
     recv: RecvBuf,
-    /// Where the frames of the last read lie in `ready` (reused); the
-    /// ones from `next` on are still to be reported, after every entry of
+    /// Where the frames of the last read lie in it (reused); the ones
+    /// from `next` on are still to be reported, after every entry of
     /// `events` (which only ever holds older events while any are left).
     found: Vec<Out<Range<usize>>>,
     next: usize,
-    /// The bytes of the last read's whole frames, split off in one go.
+    /// The bytes of the last read's whole frames, split off in batches
+    /// (see `recv.rs`): the batch that the frame at `next` lies in, which
+    /// starts `ready_at` bytes into the read, then the batches after it
+    /// with where each starts.
     ready: Bytes,
+    ready_at: usize,
+    later: VecDeque<(usize, Bytes)>,
     send: SendQueue,
     events: VecDeque<Event>,
     /// At most this many events wait to be polled (`found` included).
@@ -158,6 +163,8 @@ impl Connection {
             found: Vec::new(),
             next: 0,
             ready: Bytes::new(),
+            ready_at: 0,
+            later: VecDeque::new(),
             send,
             events: VecDeque::new(),
             max_events: config.max_pending_events.max(1),

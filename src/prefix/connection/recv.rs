@@ -11,14 +11,41 @@ use bytes::Bytes;
 /// How many frame positions the read-ahead list keeps room for between reads.
 const FOUND_KEPT: usize = 4096;
 
+/// Frames larger than this are split off the receive buffer in a batch of
+/// their own, as the WebSocket session splits off a large message.
+const LARGE_FRAME: usize = 4 << 10;
+
 impl Connection {
-    /// The frame `found[i]` as an event.
+    /// The frame `found[i]` as an event; `i` is `next`, or the one after
+    /// the last reported.
     #[inline]
-    pub(super) fn found_event(&self, i: usize) -> Option<Event> {
+    pub(super) fn found_event(&mut self, i: usize) -> Option<Event> {
         Some(match self.found.get(i)? {
-            Out::Frame(range) => Event::Frame(self.ready.slice(range.clone())),
+            Out::Frame(range) => {
+                let range = range.clone();
+                if range.end > self.ready_at + self.ready.len() {
+                    self.next_batch(range.end);
+                }
+                // Batches hold their frames whole: the clamps never bite.
+                let end = (range.end.saturating_sub(self.ready_at)).min(self.ready.len());
+                let start = (range.start.saturating_sub(self.ready_at)).min(end);
+                Event::Frame(self.ready.slice(start..end))
+            }
             Out::Discarded { length } => Event::FrameDiscarded { length: *length },
         })
+    }
+
+    /// The frames of `ready` were all reported: the batch holding the
+    /// next frame, which ends at `end` (past batches of empty frames).
+    #[cold]
+    fn next_batch(&mut self, end: usize) {
+        while end > self.ready_at + self.ready.len() {
+            let Some((at, batch)) = self.later.pop_front() else {
+                return;
+            };
+            self.ready_at = at;
+            self.ready = batch;
+        }
     }
 
     /// Moves the frames not yet reported into `events`, before anything
@@ -30,7 +57,18 @@ impl Connection {
         }
         self.found.clear();
         self.next = 0;
+        self.release_batches();
+    }
+
+    /// Drops this side's hold on the batches (the frames handed out keep
+    /// theirs).
+    #[inline]
+    fn release_batches(&mut self) {
         self.ready = Bytes::new();
+        self.ready_at = 0;
+        if !self.later.is_empty() {
+            self.later.clear();
+        }
     }
 
     /// All found was reported: releases the bytes, and does not let a
@@ -40,23 +78,32 @@ impl Connection {
         self.found.clear();
         self.found.shrink_to(FOUND_KEPT);
         self.next = 0;
-        self.ready = Bytes::new();
+        self.release_batches();
     }
 
     /// Reads ahead through the buffer once, noting where the frames lie
-    /// (up to the event bound), then splits that region off in one go, for
-    /// `poll_event` to slice each frame out of it: one split of the
-    /// receive buffer per read, not per frame.
+    /// (up to the event bound), then splits their bytes off in batches
+    /// (one for a read of small frames), for `poll_event` to slice each
+    /// frame out of: a split of the receive buffer per batch, not per
+    /// frame.
     pub(super) fn decode_buffered(&mut self) -> Result<(), DecodeError> {
         let room = self.max_events.saturating_sub(self.events.len());
         let mut ahead = Lookahead::new(self.recv.as_slice());
         let mut result = Ok(());
         let mut discarded = 0;
+        // A large frame, or one skipped, among those found.
+        let mut mixed = false;
         let before = self.found.len();
         while self.found.len() < room {
             match self.decoder.decode_from(&mut ahead) {
                 Ok(Some(out)) => {
-                    discarded += u64::from(matches!(out, Out::Discarded { .. }));
+                    match &out {
+                        Out::Frame(range) => mixed |= range.len() > LARGE_FRAME,
+                        Out::Discarded { .. } => {
+                            discarded += 1;
+                            mixed = true;
+                        }
+                    }
                     self.found.push(out);
                 }
                 Ok(None) => break,
@@ -75,7 +122,7 @@ impl Connection {
         self.stats.frames_discarded += discarded;
         let consumed = ahead.consumed();
         if consumed > 0 {
-            self.ready = self.recv.split_to(consumed);
+            self.split_off_found(before, consumed, mixed);
         }
         result.map_err(|e| {
             // The stream is lost: release what is left of it.
@@ -84,10 +131,83 @@ impl Connection {
         })
     }
 
+    /// Splits the `consumed` bytes of the frames just found (from
+    /// `found[from]` on) off the receive buffer, in batches as a WebSocket
+    /// session splits the whole messages of a read: a batch starts where
+    /// its first frame's bytes handed out do; after that frame only small
+    /// ones join it (counting the bytes before each since the last), and
+    /// none joins after a large one. Each batch is split with
+    /// `split_to_keep`, so that a small one kept by the application does
+    /// not pin a much larger allocation (it is copied out of it) while a
+    /// large one stays zero-copy. Bytes outside the batches (headers
+    /// before them, skipped frames) are dropped. Without a large or
+    /// skipped frame (`mixed` false) the frames make one batch.
+    fn split_off_found(&mut self, from: usize, consumed: usize, mixed: bool) {
+        // `found` held no frame before: the first batch is `ready`.
+        debug_assert!(from == 0 && self.ready.is_empty() && self.later.is_empty());
+        let mut done = None;
+        if !mixed {
+            let first = self.found.get(from);
+            if let (Some(Out::Frame(first)), Some(Out::Frame(last))) = (first, self.found.last()) {
+                let (start, end) = (first.start, last.end);
+                self.push_batch(&mut done, start, end);
+            }
+        } else {
+            // (start, end, how large a frame may be to join)
+            let mut batch: Option<(usize, usize, usize)> = None;
+            for i in from..self.found.len() {
+                let Some(Out::Frame(range)) = self.found.get(i) else {
+                    continue;
+                };
+                let range = range.clone();
+                match batch {
+                    Some((start, end, limit)) if range.end.saturating_sub(end) <= limit => {
+                        batch = Some((start, range.end, limit));
+                    }
+                    _ => {
+                        if let Some((start, end, _)) = batch {
+                            self.push_batch(&mut done, start, end);
+                        }
+                        let limit = if range.len() > LARGE_FRAME {
+                            0
+                        } else {
+                            LARGE_FRAME
+                        };
+                        batch = Some((range.start, range.end, limit));
+                    }
+                }
+            }
+            if let Some((start, end, _)) = batch {
+                self.push_batch(&mut done, start, end);
+            }
+        }
+        self.recv
+            .advance(consumed.saturating_sub(done.unwrap_or(0)));
+    }
+
+    /// Splits off the batch of the read's bytes `start..end`, after
+    /// dropping those before it that no batch holds: `done` bytes of the
+    /// read are split off or dropped already (none before the first
+    /// batch, which becomes `ready`), `end` after.
+    fn push_batch(&mut self, done: &mut Option<usize>, start: usize, end: usize) {
+        self.recv.advance(start.saturating_sub(done.unwrap_or(0)));
+        let batch = self.recv.split_to_keep(end.saturating_sub(start));
+        if done.is_none() {
+            self.ready = batch;
+            self.ready_at = start;
+        } else {
+            self.later.push_back((start, batch));
+        }
+        *done = Some(end);
+    }
+
     /// Space of at least `min` bytes to read into straight from the
     /// transport, then [`commit_received`](Self::commit_received) the count
     /// read: the bytes are decoded where they landed, and whole frames are
-    /// split out of that buffer without a copy. `None` while events wait to
+    /// split out of that buffer without a copy (but for small ones that
+    /// would pin a much larger buffer: those are copied out, so that what
+    /// the application keeps holds about what it weighs). `None` while
+    /// events wait to
     /// be polled (as [`receive`](Self::receive) takes nothing then) or
     /// once the connection has ended.
     ///
