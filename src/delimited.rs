@@ -94,12 +94,15 @@ impl Builder {
         self
     }
 
-    /// The longest frame, delimiter excluded (default 64 KiB). A frame that
-    /// grows past it fails the stream with [`DecodeError::FrameTooLong`]
+    /// The longest frame, delimiter excluded (default 64 KiB): what is
+    /// handed out, so with [`trim_cr`](Self::trim_cr) a `\r\n` line may
+    /// hold this many bytes before its `\r`. A frame that grows past it
+    /// fails the stream with [`DecodeError::FrameTooLong`]
     /// (its `length` one past the limit: a delimited frame's length is not
     /// known before its end), or with
     /// [`discard_too_long_frames`](Self::discard_too_long_frames) is skipped;
-    /// either way no more than the limit and the delimiter is ever held, and
+    /// either way no more than the limit and the delimiter (and the `\r`
+    /// that `trim_cr` removes) is ever held, and
     /// each byte is searched once (the last few of a read, that could start
     /// the delimiter, once more).
     pub fn max_frame_length(mut self, max: usize) -> Self {
@@ -223,14 +226,17 @@ impl Decoder {
                 }
             },
             State::Frame { searched } => {
-                // A frame and its delimiter: nothing past this is searched.
-                let window = max.saturating_add(delimiter_len);
+                // A frame, the `\r` trimmed off it, and the delimiter:
+                // nothing past this is searched.
+                let window = self.window();
                 let end = src.len().min(window);
                 match self.find(src.get(..end).unwrap_or(src), searched) {
-                    Some(at) => {
+                    Some(at) if at - self.trimmed(src, at) <= max => {
                         self.state = State::Frame { searched: 0 };
                         Ok(Some(Decoded::Frame(self.take(src, at))))
                     }
+                    // One byte over, with no `\r` to trim: its end is here.
+                    Some(at) => self.too_long_ending_at(src, at),
                     // No delimiter where one must be: over the limit.
                     None if src.len() >= window => self.too_long(src),
                     None => {
@@ -295,19 +301,49 @@ impl Decoder {
         found.map(|at| at + from)
     }
 
+    /// How far a frame and its delimiter can reach: the limit, a `\r`
+    /// that is trimmed off (it is not part of the frame handed out), and
+    /// the delimiter.
+    fn window(&self) -> usize {
+        let trims = usize::from(self.config.strip_delimiter && self.config.trim_cr);
+        self.config
+            .max_frame_length
+            .saturating_add(trims)
+            .saturating_add(self.config.delimiter.len())
+    }
+
+    /// 1 when the frame before a delimiter at `at` ends in a `\r` that is
+    /// trimmed off it, else 0.
+    fn trimmed(&self, src: &[u8], at: usize) -> usize {
+        let trims = self.config.strip_delimiter && self.config.trim_cr;
+        usize::from(trims && src.get(..at).is_some_and(|f| f.ends_with(b"\r")))
+    }
+
     /// Splits off the frame that ends at `at`, with its delimiter, and
     /// strips what the configuration says.
     fn take(&self, src: &mut BytesMut, at: usize) -> Bytes {
+        let cr = self.trimmed(src, at);
         let with_delimiter = src.split_to(at + self.config.delimiter.len());
         let mut frame = with_delimiter.freeze();
         if self.config.strip_delimiter {
-            let mut end = at;
-            if self.config.trim_cr && frame.get(..end).is_some_and(|f| f.ends_with(b"\r")) {
-                end -= 1;
-            }
-            frame.truncate(end);
+            frame.truncate(at - cr);
         }
         frame
+    }
+
+    /// The frame before a delimiter at `at` is over the limit: skipped
+    /// whole, delimiter included, or the stream fails.
+    fn too_long_ending_at(
+        &mut self,
+        src: &mut BytesMut,
+        at: usize,
+    ) -> Result<Option<Decoded>, DecodeError> {
+        if !self.config.discard {
+            return self.too_long(src);
+        }
+        src.advance(at + self.config.delimiter.len());
+        self.state = State::Frame { searched: 0 };
+        Ok(Some(Decoded::Discarded { length: at as u64 }))
     }
 
     /// The frame at the front of `src` is over the limit (its delimiter is
@@ -317,11 +353,7 @@ impl Decoder {
             // Dropped from the start, reported with its length at its end.
             // The window was searched: what cannot start the delimiter goes
             // at once, and the search goes on after it.
-            let window = self
-                .config
-                .max_frame_length
-                .saturating_add(self.config.delimiter.len());
-            let searched = window.min(src.len()) + 1 - self.config.delimiter.len();
+            let searched = self.window().min(src.len()) + 1 - self.config.delimiter.len();
             src.advance(searched);
             self.state = State::Discarding {
                 dropped: searched as u64,

@@ -4,7 +4,8 @@
 //! Each machine names its timers with a small enum implementing
 //! [`TimerKind`] and keeps their deadlines in a [`TimerTable`]: one slot
 //! per timer, the earliest of them for `poll_timeout`, and whether one has
-//! passed for `handle_timeout`.
+//! passed for `handle_timeout`. A [`Clock`] keeps the latest `now` they
+//! go by.
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -29,6 +30,30 @@ pub(crate) fn deadline_after(now: Instant, after: Duration) -> Instant {
         step /= 2;
     }
     now
+}
+
+/// The latest `now` a machine was handed. A caller may pass an instant it
+/// read before a slow step, older than one it passed already; timers go by
+/// the latest instant seen, so time never runs backwards for them and an
+/// older `now` never moves a deadline earlier.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Clock {
+    latest: Option<Instant>,
+}
+
+impl Clock {
+    /// Takes `now` and returns the latest instant seen: `now`, or a later
+    /// one passed before.
+    pub(crate) fn advance(&mut self, now: Instant) -> Instant {
+        let latest = self.latest.map_or(now, |seen| seen.max(now));
+        self.latest = Some(latest);
+        latest
+    }
+
+    /// The latest instant seen, once there was one.
+    pub(crate) fn latest(&self) -> Option<Instant> {
+        self.latest
+    }
 }
 
 /// The timers of one machine, as a fieldless enum.
@@ -126,6 +151,18 @@ mod tests {
         fn index(self) -> usize {
             self as usize
         }
+    }
+
+    #[test]
+    fn the_clock_keeps_the_latest_now() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs(1);
+        let mut clock = Clock::default();
+        assert_eq!(clock.latest(), None);
+        assert_eq!(clock.advance(t0 + 5 * s), t0 + 5 * s);
+        assert_eq!(clock.advance(t0 + 3 * s), t0 + 5 * s, "an older now");
+        assert_eq!(clock.advance(t0 + 7 * s), t0 + 7 * s);
+        assert_eq!(clock.latest(), Some(t0 + 7 * s));
     }
 
     #[test]

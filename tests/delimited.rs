@@ -109,6 +109,81 @@ fn a_frame_over_the_limit_fails_the_stream_at_once_and_for_good() {
     );
 }
 
+/// Feeds `pieces`, decoding after each, until the stream fails; returns
+/// the frames before the failure and the error (`None`: it did not fail).
+fn feed_to_failure(config: &Config, pieces: &[&[u8]]) -> (Vec<Decoded>, Option<DecodeError>) {
+    let mut decoder = Decoder::new(config);
+    let mut buf = BytesMut::new();
+    let mut out = Vec::new();
+    for piece in pieces {
+        buf.extend_from_slice(piece);
+        loop {
+            match decoder.decode(&mut buf) {
+                Ok(Some(d)) => out.push(d),
+                Ok(None) => break,
+                Err(e) => return (out, Some(e)),
+            }
+        }
+    }
+    (out, None)
+}
+
+/// With `trim_cr` the limit is the frame handed out: a `\r\n` line of
+/// exactly the limit passes (as Netty's `LineBasedFrameDecoder` takes it),
+/// one byte more does not, in either mode; a `\r` that is not trimmed
+/// counts.
+#[test]
+fn with_trim_cr_a_crlf_line_of_exactly_the_limit_passes() {
+    let lines = |discard| {
+        Config::builder()
+            .trim_cr(true)
+            .max_frame_length(4)
+            .discard_too_long_frames(discard)
+            .build()
+            .unwrap()
+    };
+    for discard in [false, true] {
+        let config = lines(discard);
+        check(&config, b"abcd\r\nxy", &[frame(b"abcd")], b"xy");
+        check(
+            &config,
+            b"abcd\nab\r\n",
+            &[frame(b"abcd"), frame(b"ab")],
+            b"",
+        );
+        // A `\r` in the data before the trimmed one is data.
+        check(&config, b"abc\r\r\n\r", &[frame(b"abc\r")], b"\r");
+    }
+    // One byte over: refused whether or not the line ends in `\r\n`.
+    for wire in [&b"abcde\r\nok\n"[..], b"abcde\nok\n", b"abcd\rx\nok\n"] {
+        let mut splits: Vec<Vec<&[u8]>> = vec![vec![wire], wire.chunks(1).collect()];
+        splits.extend((0..=wire.len()).map(|at| vec![&wire[..at], &wire[at..]]));
+        for pieces in &splits {
+            let (out, e) = feed_to_failure(&lines(false), pieces);
+            let too_long = DecodeError::FrameTooLong { length: 5, max: 4 };
+            assert_eq!((out, e), (vec![], Some(too_long)), "{pieces:?}");
+            let (out, e) = feed_to_failure(&lines(true), pieces);
+            let length = wire.iter().position(|&b| b == b'\n').unwrap() as u64;
+            let skipped = vec![Decoded::Discarded { length }, frame(b"ok")];
+            assert_eq!((out, e), (skipped, None), "{pieces:?}");
+        }
+    }
+    // Not trimmed (delimiter kept, or `trim_cr` off): the `\r` counts.
+    for config in [
+        Config::builder().max_frame_length(4).build().unwrap(),
+        Config::builder()
+            .max_frame_length(4)
+            .trim_cr(true)
+            .strip_delimiter(false)
+            .build()
+            .unwrap(),
+    ] {
+        let (out, e) = feed_to_failure(&config, &[b"abcd\r\n"]);
+        assert_eq!(out, []);
+        assert_eq!(e, Some(DecodeError::FrameTooLong { length: 5, max: 4 }));
+    }
+}
+
 #[test]
 fn discard_mode_skips_a_long_frame_as_it_arrives_and_reports_it_once() {
     let config = Config::builder()
@@ -280,5 +355,95 @@ proptest::proptest! {
         let (out, left) = feed(&Config::lines(), &pieces);
         proptest::prop_assert_eq!(out, expected);
         proptest::prop_assert_eq!(&left[..], tail.as_bytes());
+    }
+}
+
+/// One decode result, as the model in `model_frames` gives them.
+#[derive(Debug, Clone, PartialEq)]
+enum Got {
+    Frame(Vec<u8>),
+    Discarded(u64),
+    Failed,
+}
+
+/// What a delimited stream decodes to, straight from the definitions: a
+/// frame is the bytes before the first delimiter, less a `\r` before it
+/// when stripping with `trim_cr`; it may be at most `max` bytes once so
+/// trimmed; a longer one fails the stream or is skipped whole.
+fn model_frames(config: &Config, strip: bool, trim: bool, discard: bool, wire: &[u8]) -> Vec<Got> {
+    let (delimiter, max) = (config.delimiter(), config.max_frame_length());
+    let trims = usize::from(strip && trim);
+    let mut out = Vec::new();
+    let mut rest = wire;
+    loop {
+        let Some(at) = rest.windows(delimiter.len()).position(|w| w == delimiter) else {
+            if rest.len() >= max + trims + delimiter.len() && !discard {
+                out.push(Got::Failed);
+            }
+            return out;
+        };
+        let cr = usize::from(trims == 1 && at > 0 && rest[at - 1] == b'\r');
+        if at - cr > max {
+            if !discard {
+                out.push(Got::Failed);
+                return out;
+            }
+            out.push(Got::Discarded(at as u64));
+        } else if strip {
+            out.push(Got::Frame(rest[..at - cr].to_vec()));
+        } else {
+            out.push(Got::Frame(rest[..at + delimiter.len()].to_vec()));
+        }
+        rest = &rest[at + delimiter.len()..];
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4096))]
+
+    /// Every setting, any bytes from a small alphabet (so delimiters and
+    /// `\r`s are frequent), fed whole and in random pieces: the decoder
+    /// agrees with the model.
+    #[test]
+    fn every_setting_agrees_with_the_model(
+        delimiter in proptest::collection::vec(proptest::prop_oneof![0u8..3, proptest::strategy::Just(b'\r')], 1..4),
+        max in 1usize..12,
+        strip: bool,
+        trim: bool,
+        discard: bool,
+        wire in proptest::collection::vec(proptest::prop_oneof![0u8..3, proptest::strategy::Just(b'\r')], 0..200),
+        sizes in proptest::collection::vec(1usize..9, 1..6),
+    ) {
+        let config = Config::builder()
+            .delimiter(delimiter)
+            .max_frame_length(max)
+            .strip_delimiter(strip)
+            .trim_cr(trim)
+            .discard_too_long_frames(discard)
+            .build()
+            .unwrap();
+        let expected = model_frames(&config, strip, trim, discard, &wire);
+        let mut pieces = Vec::new();
+        let mut rest = &wire[..];
+        for size in sizes.iter().cycle() {
+            if rest.is_empty() {
+                break;
+            }
+            let (piece, more) = rest.split_at((*size).min(rest.len()));
+            pieces.push(piece);
+            rest = more;
+        }
+        for feed in [vec![&wire[..]], pieces] {
+            let (out, e) = feed_to_failure(&config, &feed);
+            let mut got: Vec<Got> = out
+                .into_iter()
+                .map(|d| match d {
+                    Decoded::Frame(f) => Got::Frame(f.to_vec()),
+                    Decoded::Discarded { length } => Got::Discarded(length),
+                })
+                .collect();
+            got.extend(e.map(|_| Got::Failed));
+            proptest::prop_assert_eq!(&got, &expected);
+        }
     }
 }

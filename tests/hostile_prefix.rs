@@ -1,12 +1,14 @@
 //! Hostile peers against the length-prefixed machine: a length field
-//! claiming 4 GiB, in fail mode and in discard mode, and a flood of tiny
-//! frames at an application that does not poll, measured with a counting
+//! claiming 4 GiB, in fail mode and in discard mode, a flood of tiny
+//! frames at an application that does not poll, and tiny frames the
+//! application keeps beside large ones, measured with a counting
 //! allocator.
 
 mod common;
 
+use bytes::Bytes;
 use common::alloc::{measure, serial, Counting};
-use sansproto::prefix::{Config, Connection, DecodeError, Event};
+use sansproto::prefix::{Config, Connection, DecodeError, Encoder, Event};
 
 #[global_allocator]
 static ALLOC: Counting = Counting;
@@ -122,4 +124,120 @@ fn a_frame_flood_is_bounded_while_the_application_does_not_poll() {
     }
     assert_eq!(next, FRAMES);
     assert!(conn.send(&b"still here"[..]).is_ok());
+}
+
+/// `body` framed by the default layout.
+fn framed(body: &[u8]) -> Vec<u8> {
+    let mut wire = Vec::new();
+    Encoder::new(&Config::default())
+        .encode(&[], body, &mut wire)
+        .unwrap();
+    wire
+}
+
+/// How the reads reach the connection.
+#[derive(Debug, Clone, Copy)]
+enum Reads {
+    /// `receive`, one call per read.
+    Receive,
+    /// Read into `receive_buffer`, then `commit_received`.
+    Into,
+}
+
+/// Feeds `read` as the application polls, keeping the frames of one byte
+/// and checking and dropping the others.
+fn feed_keeping_tiny(c: &mut Connection, how: Reads, read: &[u8], kept: &mut Vec<Bytes>) {
+    let mut rest = read;
+    while !rest.is_empty() {
+        let n = match how {
+            Reads::Receive => c.receive(rest).unwrap(),
+            Reads::Into => match c.receive_buffer(64 << 10) {
+                Some(room) => {
+                    let n = room.len().min(rest.len());
+                    room[..n].copy_from_slice(&rest[..n]);
+                    c.commit_received(n).unwrap();
+                    n
+                }
+                None => 0,
+            },
+        };
+        rest = &rest[n..];
+        while let Some(event) = c.poll_event() {
+            let Event::Frame(f) = event else {
+                panic!("{event:?}")
+            };
+            if f.len() == 1 {
+                kept.push(f);
+            } else {
+                assert!(f.len() == 60 << 10 && f.iter().all(|&b| b == 7));
+            }
+        }
+    }
+}
+
+/// Kept one-byte frames hold about what they weigh, not the reads they
+/// came in: 1,000 of them, each in its own read after a large frame the
+/// application dropped.
+#[test]
+fn kept_tiny_frames_do_not_pin_their_reads() {
+    let _serial = serial();
+    let large = framed(&[7u8; 60 << 10]);
+    let tiny: Vec<Vec<u8>> = (0..1000u32).map(|i| framed(&[i as u8])).collect();
+    for how in [Reads::Receive, Reads::Into] {
+        let (kept, growth) = measure("kept_tiny_frames_do_not_pin_their_reads", || {
+            let mut c = Connection::new(Config::default());
+            let mut kept = Vec::new();
+            feed_keeping_tiny(&mut c, how, &large, &mut kept);
+            for read in &tiny {
+                feed_keeping_tiny(&mut c, how, read, &mut kept);
+            }
+            c.send(&b"still here"[..]).unwrap();
+            kept
+        });
+        assert_eq!(kept.len(), 1000, "{how:?}");
+        assert!(kept.iter().zip(0u32..).all(|(k, i)| k[..] == [i as u8]));
+        assert!(
+            growth < 1 << 20,
+            "{how:?}: 1,000 kept one-byte frames held {growth} bytes"
+        );
+    }
+}
+
+/// The same when each one-byte frame shares its read with a large frame
+/// the application drops: the large one is split off on its own, and the
+/// tiny one is copied out of the read. Reads of a frame pair each, and the
+/// same stream in socket reads of 64 KiB and of 7,919 bytes (cutting
+/// frames anywhere, each read ending in part of the next frame).
+#[test]
+fn kept_tiny_frames_do_not_pin_large_neighbours() {
+    let _serial = serial();
+    let large = framed(&[7u8; 60 << 10]);
+    let pairs: Vec<Vec<u8>> = (0..1000u32)
+        .map(|i| [framed(&[i as u8]), large.clone()].concat())
+        .collect();
+    let stream = pairs.concat();
+    let cuts: [(&str, Vec<&[u8]>); 3] = [
+        ("pairs", pairs.iter().map(Vec::as_slice).collect()),
+        ("64 KiB reads", stream.chunks(64 << 10).collect()),
+        ("7,919-byte reads", stream.chunks(7919).collect()),
+    ];
+    for (name, reads) in &cuts {
+        for how in [Reads::Receive, Reads::Into] {
+            let (kept, growth) = measure("kept_tiny_frames_do_not_pin_large_neighbours", || {
+                let mut c = Connection::new(Config::default());
+                let mut kept = Vec::new();
+                for read in reads {
+                    feed_keeping_tiny(&mut c, how, read, &mut kept);
+                }
+                c.send(&b"still here"[..]).unwrap();
+                kept
+            });
+            assert_eq!(kept.len(), 1000, "{name}, {how:?}");
+            assert!(kept.iter().zip(0u32..).all(|(k, i)| k[..] == [i as u8]));
+            assert!(
+                growth < 2 << 20,
+                "{name}, {how:?}: 1,000 kept one-byte frames held {growth} bytes"
+            );
+        }
+    }
 }

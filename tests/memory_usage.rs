@@ -242,6 +242,17 @@ mod prefix {
         let (freed, reported) = freed_by_drop(c, usage);
         assert!(reported.events >= 40 * 2_000 / 2);
         agrees("prefix unpolled frames", freed, reported);
+        // Tiny frames beside large ones, unpolled: each read's frames are
+        // split off in batches, the tiny ones copied out.
+        let mut c = Box::new(Connection::new(Config::default()));
+        let (tiny, large) = (wire(1, 1), wire(1, 60 << 10));
+        for _ in 0..20 {
+            c.receive(&[&tiny[..], &large, &tiny, &tiny].concat())
+                .unwrap();
+        }
+        let (freed, reported) = freed_by_drop(c, usage);
+        assert!(reported.events >= 20 * (60 << 10));
+        agrees("prefix unpolled tiny and large frames", freed, reported);
     }
 
     #[test]

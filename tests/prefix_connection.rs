@@ -2,8 +2,13 @@
 //! limits, batches, end of stream, close, idle timeout and heartbeat on a
 //! virtual clock.
 
+mod common;
+
 use bytes::Bytes;
-use sansproto::prefix::{Config, Connection, DecodeError, EncodeError, Event, SendErrorKind};
+use common::prefix::decode_chunks;
+use sansproto::prefix::{
+    Config, Connection, DecodeError, Decoded, EncodeError, Event, SendErrorKind,
+};
 use std::time::{Duration, Instant};
 
 fn transmit(conn: &mut Connection) -> Vec<u8> {
@@ -195,6 +200,47 @@ fn idle_timeout_follows_inbound_traffic() {
     assert_eq!(conn.poll_timeout(), None);
 }
 
+/// A loop may pass an instant it read before a slow step, older than one
+/// it passed already: the timers go by the latest instant seen, so input
+/// never moves the idle deadline earlier, and an older instant neither
+/// ends the connection nor brings the heartbeat forward.
+#[test]
+fn an_older_now_never_moves_a_deadline_back() {
+    let t0 = Instant::now();
+    let at = |secs| t0 + Duration::from_secs(secs);
+    let config = Config::builder()
+        .idle_timeout(Duration::from_secs(10))
+        .heartbeat(Duration::from_secs(4), vec![0u8, 0, 0, 0])
+        .build()
+        .unwrap();
+    let mut conn = Connection::new(config);
+    conn.handle_timeout(at(100));
+    assert_eq!(conn.poll_timeout(), Some(at(104)), "the heartbeat");
+    // The peer speaks; the loop passes an instant read earlier (95).
+    conn.receive(&[0, 0, 0, 1, b'a']).unwrap();
+    conn.handle_timeout(at(95));
+    assert_eq!(conn.poll_event(), Some(Event::Frame("a".into())));
+    conn.handle_timeout(at(104));
+    assert_eq!(transmit(&mut conn), [0, 0, 0, 0], "the heartbeat at 104");
+    conn.handle_timeout(at(105));
+    assert!(!conn.is_finished(), "idle since 100 at the earliest");
+    // Again after the heartbeat: one more input, an older instant.
+    conn.receive(&[0, 0, 0, 0]).unwrap();
+    conn.handle_timeout(at(101));
+    assert_eq!(conn.poll_timeout(), Some(at(108)), "the next heartbeat");
+    assert!(transmit(&mut conn).is_empty());
+    for secs in [108, 112] {
+        conn.handle_timeout(at(secs));
+        assert_eq!(transmit(&mut conn), [0, 0, 0, 0], "the heartbeat at {secs}");
+    }
+    conn.handle_timeout(at(114) - Duration::from_nanos(1));
+    assert!(!conn.is_finished(), "idle since 105 at the earliest");
+    assert_eq!(conn.poll_timeout(), Some(at(115)));
+    conn.handle_timeout(at(115));
+    assert_eq!(conn.poll_event(), Some(Event::Frame(Bytes::new())));
+    assert_eq!(conn.poll_event(), Some(Event::IdleTimeout));
+}
+
 #[test]
 fn heartbeat_every_interval() {
     let t0 = Instant::now();
@@ -248,4 +294,171 @@ fn heartbeat_skipped_behind_a_full_queue() {
     conn.handle_timeout(t0 + Duration::from_secs(1));
     assert_eq!(conn.queued_bytes(), 7);
     assert_eq!(conn.poll_timeout(), Some(t0 + Duration::from_secs(2)));
+}
+
+/// Five frames (`0` to `4` as u32 BE) and the start of a sixth.
+fn five_frames_and_a_half() -> Vec<u8> {
+    let mut wire = Vec::new();
+    for i in 0u32..5 {
+        wire.extend_from_slice(&[0, 0, 0, 4]);
+        wire.extend_from_slice(&i.to_be_bytes());
+    }
+    wire.extend_from_slice(&[0, 0, 0, 9, b'x']);
+    wire
+}
+
+/// `wire` whole, byte by byte, and in two at every point.
+fn splits(wire: &[u8]) -> Vec<Vec<&[u8]>> {
+    let mut splits = vec![vec![wire], wire.chunks(1).collect()];
+    splits.extend((0..=wire.len()).map(|at| vec![&wire[..at], &wire[at..]]));
+    splits
+}
+
+/// Feeds `pieces` to an application that polls nothing, until one is
+/// refused; returns how many bytes were taken.
+fn feed_unpolled(conn: &mut Connection, pieces: &[&[u8]]) -> usize {
+    let mut taken = 0;
+    for piece in pieces {
+        match conn.receive(piece).unwrap() {
+            0 if !piece.is_empty() => break,
+            n => taken += n,
+        }
+    }
+    taken
+}
+
+/// The frames wholly inside `taken`, as events.
+fn frames_in(config: &Config, taken: &[u8]) -> Vec<Event> {
+    let (decoded, _, _) = decode_chunks(config, [taken]);
+    decoded
+        .into_iter()
+        .map(|d| match d {
+            Decoded::Frame(f) => Event::Frame(f),
+            other => panic!("{other:?}"),
+        })
+        .collect()
+}
+
+/// A connection with the event bound at 2, an idle timeout of 10 s and a
+/// 3 s heartbeat, that took what `pieces` it would from an application
+/// polling nothing, then went idle from 1 s on; its idle deadline passed
+/// at 11 s. Returns it and the bytes it took.
+fn idle_with_frames_waiting(pieces: &[&[u8]]) -> (Connection, Config, usize) {
+    let t0 = Instant::now();
+    let config = Config::builder()
+        .max_pending_events(2)
+        .idle_timeout(Duration::from_secs(10))
+        .heartbeat(Duration::from_secs(3), vec![0u8, 0, 0, 0])
+        .build()
+        .unwrap();
+    let mut conn = Connection::new(config.clone());
+    conn.handle_timeout(t0);
+    let taken = feed_unpolled(&mut conn, pieces);
+    conn.handle_timeout(t0 + Duration::from_secs(1));
+    conn.handle_timeout(t0 + Duration::from_secs(11));
+    (conn, config, taken)
+}
+
+/// Decoding stopped at the event bound with whole frames taken but not
+/// yet decoded; then the idle deadline passes. Nothing taken is lost:
+/// every frame taken comes out, then the idle timeout.
+#[test]
+fn an_idle_timeout_comes_after_every_frame_already_taken() {
+    let wire = five_frames_and_a_half();
+    for pieces in splits(&wire) {
+        let (mut conn, config, taken) = idle_with_frames_waiting(&pieces);
+        let events: Vec<Event> = std::iter::from_fn(|| conn.poll_event()).collect();
+        let mut expected = frames_in(&config, &wire[..taken]);
+        expected.push(Event::IdleTimeout);
+        assert_eq!(events, expected, "{pieces:?}");
+        assert!(conn.is_finished());
+        assert_eq!(conn.buffered_bytes(), 0, "the unfinished frame goes");
+    }
+}
+
+/// The idle timeout waits behind those frames as a WebSocket session's
+/// terminal step waits behind unpolled events: until `poll_event` reaches
+/// it the connection is not finished and the application can answer the
+/// frames; input is not taken, the end of the stream changes nothing and
+/// no timer runs (no heartbeat goes out). Then it ends.
+#[test]
+fn while_the_idle_timeout_waits_the_frames_can_be_answered() {
+    let wire = five_frames_and_a_half();
+    for pieces in splits(&wire) {
+        let (mut conn, _, _) = idle_with_frames_waiting(&pieces);
+        assert_eq!(conn.poll_timeout(), None, "{pieces:?}: timers stopped");
+        conn.handle_timeout(Instant::now() + Duration::from_secs(60));
+        assert!(!conn.is_finished(), "{pieces:?}");
+        assert_eq!(conn.receive(b"\0\0\0\x01z"), Ok(0), "input is not taken");
+        assert_eq!(conn.receive_eof(), Ok(()));
+        let mut answers = 0;
+        let mut last = None;
+        while let Some(event) = conn.poll_event() {
+            if let Event::Frame(f) = &event {
+                assert!(!conn.is_finished(), "{pieces:?}");
+                conn.send(f.clone()).expect("answering a frame");
+                answers += 1;
+            }
+            last = Some(event);
+        }
+        assert_eq!(last, Some(Event::IdleTimeout));
+        assert!(conn.is_finished());
+        assert_eq!(transmit(&mut conn).len(), 8 * answers, "the answers only");
+        assert!(conn.send(&b"late"[..]).is_err());
+        assert_eq!(conn.receive(b"\0\0\0\x01z"), Ok(5), "ignored after the end");
+        assert_eq!(conn.poll_event(), None);
+    }
+}
+
+/// Whole frames taken before the idle deadline but behind a bad header:
+/// the frames come first, then the failure, which the stream reached
+/// before the idle timeout.
+#[test]
+fn a_failure_behind_paused_frames_comes_before_the_idle_timeout() {
+    let t0 = Instant::now();
+    let config = Config::builder()
+        .max_pending_events(2)
+        .max_frame_length(16)
+        .idle_timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let mut wire = five_frames_and_a_half();
+    wire.truncate(24); // three frames
+    wire.extend_from_slice(&[0, 0, 1, 0, b'x']);
+    let mut conn = Connection::new(config.clone());
+    conn.handle_timeout(t0);
+    assert_eq!(conn.receive(&wire), Ok(wire.len()));
+    conn.handle_timeout(t0);
+    conn.handle_timeout(t0 + Duration::from_secs(10));
+    let events: Vec<Event> = std::iter::from_fn(|| conn.poll_event()).collect();
+    assert_eq!(events, frames_in(&config, &wire[..24]));
+    assert_eq!(
+        conn.error(),
+        Some(&DecodeError::FrameTooLong {
+            length: 260,
+            max: 16
+        })
+    );
+    assert!(conn.is_finished());
+}
+
+/// `close` while whole frames wait undecoded at the event bound: they are
+/// still handed out, in order; only the unfinished frame after them is
+/// dropped. Sends are refused and later input ignored at once.
+#[test]
+fn close_hands_out_the_frames_already_taken() {
+    let config = Config::builder().max_pending_events(2).build().unwrap();
+    let wire = five_frames_and_a_half();
+    for pieces in splits(&wire) {
+        let mut conn = Connection::new(config.clone());
+        let taken = feed_unpolled(&mut conn, &pieces);
+        conn.close();
+        assert!(conn.is_finished());
+        assert!(conn.send(&b"x"[..]).is_err());
+        assert_eq!(conn.receive(b"\0\0\0\x01z"), Ok(5), "ignored after close");
+        let events: Vec<Event> = std::iter::from_fn(|| conn.poll_event()).collect();
+        assert_eq!(events, frames_in(&config, &wire[..taken]), "{pieces:?}");
+        assert_eq!(conn.buffered_bytes(), 0, "{pieces:?}");
+        assert_eq!(conn.error(), None);
+    }
 }

@@ -334,3 +334,77 @@ fn discarding_a_megabyte_in_small_chunks_keeps_memory_small() {
     assert!(decoder.is_discarding());
     assert_eq!(decoder.decode_eof(&mut buf), Ok(None));
 }
+
+/// Once the stream failed, every later call returns the error and empties
+/// the buffer it is given, as the docs say (and as the delimiter decoder
+/// does): bytes appended after the failure are never left to pile up.
+/// Each failing stream, with a valid frame behind it, is fed whole, byte
+/// by byte and split at every point.
+#[test]
+fn a_failed_decoder_empties_the_buffer_on_every_later_call() {
+    let config = Config::builder().max_frame_length(16).build().unwrap();
+    let valid = [0, 0, 0, 2, b'o', b'k'];
+    let failing: [(&[u8], DecodeError); 2] = [
+        (
+            &[0, 0, 0, 13, b'x'],
+            DecodeError::FrameTooLong {
+                length: 17,
+                max: 16,
+            },
+        ),
+        (
+            &[0xff, 0xff, 0xff, 0xff],
+            DecodeError::FrameTooLong {
+                length: 4 + 0xffff_ffff,
+                max: 16,
+            },
+        ),
+    ];
+    for (bad, error) in failing {
+        let wire = [&valid[..], bad, &valid[..]].concat();
+        let mut splits: Vec<Vec<&[u8]>> = vec![vec![&wire[..]], wire.chunks(1).collect()];
+        splits.extend((0..=wire.len()).map(|at| {
+            let (a, b) = wire.split_at(at);
+            vec![a, b]
+        }));
+        for pieces in splits {
+            let mut decoder = Decoder::new(&config);
+            let mut buf = BytesMut::new();
+            let (mut frames, mut failed) = (Vec::new(), None);
+            for piece in &pieces {
+                buf.extend_from_slice(piece);
+                loop {
+                    match decoder.decode(&mut buf) {
+                        Ok(Some(d)) => frames.push(d),
+                        Ok(None) => break,
+                        Err(e) => {
+                            assert!(buf.is_empty(), "{pieces:?}: {} bytes left", buf.len());
+                            failed.get_or_insert(e);
+                            break;
+                        }
+                    }
+                }
+            }
+            assert_eq!(frames, [Decoded::Frame("ok".into())], "{pieces:?}");
+            assert_eq!(failed.as_ref(), Some(&error), "{pieces:?}");
+            // Later calls: the same error, and whatever was appended goes.
+            buf.extend_from_slice(&valid);
+            assert_eq!(decoder.decode(&mut buf), Err(error.clone()));
+            assert!(buf.is_empty(), "decode after the failure left bytes");
+            buf.extend_from_slice(&valid[..3]);
+            assert_eq!(decoder.decode_eof(&mut buf), Err(error.clone()));
+            assert!(buf.is_empty(), "decode_eof after the failure left bytes");
+        }
+    }
+    // A stream that failed at its end (truncated) empties later input too.
+    let mut decoder = Decoder::new(&config);
+    let mut buf = BytesMut::from(&[0u8, 0, 0, 5, b'a'][..]);
+    let truncated = decoder.decode_eof(&mut buf).unwrap_err();
+    assert!(matches!(
+        truncated,
+        DecodeError::Truncated { buffered: 5, .. }
+    ));
+    buf.extend_from_slice(&valid);
+    assert_eq!(decoder.decode(&mut buf), Err(truncated));
+    assert!(buf.is_empty());
+}

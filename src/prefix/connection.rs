@@ -1,8 +1,9 @@
 //! A length-prefixed stream connection: the state, its transitions, the
-//! receive side and events here; sends in `send.rs`, the idle and
-//! heartbeat timers in `timers.rs`.
+//! receive side and events here; the read-ahead and reads into the receive
+//! buffer in `recv.rs`, sends in `send.rs`, the idle and heartbeat timers
+//! in `timers.rs`.
 
-use super::decoder::{Lookahead, Out};
+use super::decoder::Out;
 use super::{Config, DecodeError, Decoder, EncodeError, Encoder};
 use crate::buf::{Intake, RecvBuf, SendQueue};
 use crate::Driver;
@@ -13,6 +14,7 @@ use std::time::Instant;
 use timers::{Due, Timers};
 
 mod memory;
+mod recv;
 mod send;
 mod stats;
 mod timers;
@@ -32,8 +34,10 @@ pub enum Event {
         /// The whole frame's length in bytes.
         length: u64,
     },
-    /// Nothing arrived from the peer within the idle timeout; the connection
-    /// is finished.
+    /// Nothing arrived from the peer within the idle timeout. Reported
+    /// after every frame already taken from the peer; once it is polled
+    /// the connection is finished (see
+    /// [`Connection::handle_timeout`]).
     IdleTimeout,
     /// `poll_transmit` took the send queue from above the high mark to at
     /// most the low mark
@@ -44,12 +48,19 @@ pub enum Event {
 }
 
 /// Where the connection is. All transitions are in this file's methods
-/// `receive`, `receive_eof`, `handle_timeout` and `close` (and `fail`,
-/// which they call).
+/// `receive`, `receive_eof`, `handle_timeout`, `poll_event` and `close`
+/// (and `fail`, `resume` and `idle_reached`, which they call).
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum State {
     /// Frames flow both ways.
     Open,
+    /// The idle timeout passed while frames taken from the peer were still
+    /// to be handed out; a terminal step waiting behind unpolled events,
+    /// as a WebSocket session's does. `Event::IdleTimeout` is queued
+    /// behind them (once the last input taken is decoded) and ends the
+    /// connection when `poll_event` reaches it. Sends are taken, input is
+    /// not, the end of the stream changes nothing, the timers are stopped.
+    Ending,
     /// Ended cleanly: local close, peer's end of stream, or idle timeout.
     Closed,
     /// The peer's stream could not be decoded.
@@ -73,6 +84,8 @@ enum State {
 /// call: when an idle timeout or heartbeat is configured, call
 /// `handle_timeout(Instant::now())` once before the first read, otherwise
 /// `poll_timeout` returns `None` and a silent peer is never timed out.
+/// Timers go by the latest `now` passed: an older one (read before a slow
+/// step) counts as that latest one, so no deadline moves earlier.
 /// Both timers can be changed at any time, with
 /// [`set_idle_timeout`](Self::set_idle_timeout),
 /// [`set_heartbeat`](Self::set_heartbeat) and
@@ -81,9 +94,11 @@ enum State {
 ///
 /// **Ending.** There is no close handshake: the connection is finished after
 /// [`Connection::close`], the peer's end of stream, an idle timeout or a
-/// decode error. Queued bytes stay available to `poll_transmit`; received
-/// bytes after `close` are ignored. End of stream inside a frame is
-/// [`DecodeError::Truncated`], never silent.
+/// decode error. Queued bytes stay available to `poll_transmit`. Nothing
+/// taken from the peer is lost: the end of the stream and the idle timeout
+/// come after the frames taken before them, and after `close` those frames
+/// are still handed out; bytes received after `close` are ignored. End of
+/// stream inside a frame is [`DecodeError::Truncated`], never silent.
 ///
 /// ```
 /// use sansproto::prefix::{Config, Connection, Event};
@@ -108,13 +123,18 @@ pub struct Connection {
     decoder: Decoder,
     encoder: Encoder,
     recv: RecvBuf,
-    /// Where the frames of the last read lie in `ready` (reused); the
-    /// ones from `next` on are still to be reported, after every entry of
+    /// Where the frames of the last read lie in it (reused); the ones
+    /// from `next` on are still to be reported, after every entry of
     /// `events` (which only ever holds older events while any are left).
     found: Vec<Out<Range<usize>>>,
     next: usize,
-    /// The bytes of the last read's whole frames, split off in one go.
+    /// The bytes of the last read's whole frames, split off in batches
+    /// (see `recv.rs`): the batch that the frame at `next` lies in, which
+    /// starts `ready_at` bytes into the read, then the batches after it
+    /// with where each starts.
     ready: Bytes,
+    ready_at: usize,
+    later: VecDeque<(usize, Bytes)>,
     send: SendQueue,
     events: VecDeque<Event>,
     /// At most this many events wait to be polled (`found` included).
@@ -143,6 +163,8 @@ impl Connection {
             found: Vec::new(),
             next: 0,
             ready: Bytes::new(),
+            ready_at: 0,
+            later: VecDeque::new(),
             send,
             events: VecDeque::new(),
             max_events: config.max_pending_events.max(1),
@@ -154,14 +176,22 @@ impl Connection {
         }
     }
 
-    /// Ends the connection: no more sends, received bytes are ignored, and
-    /// [`is_finished`](Self::is_finished) turns true. Bytes already queued can still be
-    /// taken with `poll_transmit`.
+    /// Ends the connection: no more sends, bytes received from now on are
+    /// ignored, and [`is_finished`](Self::is_finished) turns true. Bytes
+    /// already queued can still be taken with `poll_transmit`, and frames
+    /// already taken from the peer with `poll_event` (those still
+    /// undecoded at the
+    /// [event bound](super::Builder::max_pending_events) included); only
+    /// the unfinished frame after them is dropped.
     pub fn close(&mut self) {
-        if self.state == State::Open {
+        if matches!(self.state, State::Open | State::Ending) {
             self.state = State::Closed;
-            // Part of a frame that will never be delivered.
-            drop(self.recv.take_all());
+            if self.intake == Intake::Flowing {
+                // Part of a frame that will never be delivered.
+                drop(self.recv.take_all());
+            }
+            // Else whole frames wait undecoded: `resume` decodes them as
+            // they are polled, and drops the rest after the last.
         }
     }
 
@@ -188,93 +218,66 @@ impl Connection {
         }
     }
 
-    /// The frame `found[i]` as an event.
-    #[inline]
-    fn found_event(&self, i: usize) -> Option<Event> {
-        Some(match self.found.get(i)? {
-            Out::Frame(range) => Event::Frame(self.ready.slice(range.clone())),
-            Out::Discarded { length } => Event::FrameDiscarded { length: *length },
-        })
-    }
-
-    /// Moves the frames not yet reported into `events`, before anything
-    /// newer is queued there.
-    fn queue_found(&mut self) {
-        while let Some(event) = self.found_event(self.next) {
-            self.next += 1;
-            self.events.push_back(event);
-        }
-        self.found.clear();
-        self.next = 0;
-        self.ready = Bytes::new();
-    }
-
-    /// Reads ahead through the buffer once, noting where the frames lie
-    /// (up to the event bound), then splits that region off in one go, for
-    /// `poll_event` to slice each frame out of it: one split of the
-    /// receive buffer per read, not per frame.
-    fn decode_buffered(&mut self) -> Result<(), DecodeError> {
-        let room = self.max_events.saturating_sub(self.events.len());
-        let mut ahead = Lookahead::new(self.recv.as_slice());
-        let mut result = Ok(());
-        let mut discarded = 0;
-        let before = self.found.len();
-        while self.found.len() < room {
-            match self.decoder.decode_from(&mut ahead) {
-                Ok(Some(out)) => {
-                    discarded += u64::from(matches!(out, Out::Discarded { .. }));
-                    self.found.push(out);
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    result = Err(e);
-                    break;
-                }
-            }
-        }
-        if result.is_ok() && self.found.len() >= room {
-            self.intake.pause();
-        }
-        let frames = (self.found.len() - before) as u64;
-        self.stats.rx.frames += frames;
-        self.stats.rx.messages += frames - discarded;
-        self.stats.frames_discarded += discarded;
-        let consumed = ahead.consumed();
-        if consumed > 0 {
-            self.ready = self.recv.split_to(consumed);
-        }
-        result.map_err(|e| {
-            // The stream is lost: release what is left of it.
-            self.recv = RecvBuf::new();
-            self.fail(e)
-        })
-    }
-
     /// Everything found was reported and bytes taken wait: decodes them
-    /// (the next batch), then takes the transport's end if it came
-    /// meanwhile. A failure is sticky: `error` and `receive` report it.
+    /// (the next batch). Once the last of them is decoded, what waited
+    /// behind them follows: the transport's end if it came meanwhile, the
+    /// idle timeout if it passed; after `close`, the unfinished frame
+    /// left is dropped. A failure is sticky: `error` and `receive` report
+    /// it.
     #[cold]
     #[inline(never)]
     fn resume(&mut self) {
-        if self.state != State::Open {
+        if matches!(self.state, State::Failed(_)) {
             return;
         }
         let eof = self.intake.resume();
         let _ = self.decode_buffered();
-        if eof && !self.intake.defer_eof() {
-            self.queue_found();
-            let _ = self.receive_eof();
+        if self.intake != Intake::Flowing {
+            // The next batch is due: the end stays behind it.
+            if eof {
+                self.intake.defer_eof();
+            }
+            return;
+        }
+        match self.state {
+            State::Open if eof => {
+                self.queue_found();
+                let _ = self.end_of_stream();
+            }
+            State::Ending => {
+                self.queue_found();
+                // The peer's end came before the idle deadline passed.
+                if eof {
+                    let _ = self.end_of_stream();
+                }
+                if self.state == State::Ending {
+                    self.events.push_back(Event::IdleTimeout);
+                }
+            }
+            State::Closed => drop(self.recv.take_all()),
+            _ => {}
         }
     }
 
+    /// `poll_event` reached `Event::IdleTimeout`: the connection ends,
+    /// and the unfinished frame left (if any) goes.
+    #[cold]
+    fn idle_reached(&mut self) {
+        if self.state == State::Ending {
+            self.state = State::Closed;
+            drop(self.recv.take_all());
+        }
+    }
+
+    /// The stream is lost (after `close`, input taken before it is only
+    /// dropped: the connection stays closed).
     fn fail(&mut self, e: DecodeError) -> DecodeError {
-        self.state = State::Failed(e.clone());
+        if self.state != State::Closed {
+            self.state = State::Failed(e.clone());
+        }
         e
     }
 }
-
-/// How many frame positions the read-ahead list keeps room for between reads.
-const FOUND_KEPT: usize = 4096;
 
 impl Connection {
     /// Feeds bytes read from the transport and returns how many were
@@ -288,6 +291,8 @@ impl Connection {
     pub fn receive(&mut self, data: &[u8]) -> Result<usize, DecodeError> {
         match &self.state {
             State::Open => {}
+            // Taken once the idle timeout is polled (and then ignored).
+            State::Ending => return Ok(0),
             State::Closed => return Ok(data.len()),
             State::Failed(e) => return Err(e.clone()),
         }
@@ -324,82 +329,6 @@ impl Connection {
         Ok(())
     }
 
-    /// Space of at least `min` bytes to read into straight from the
-    /// transport, then [`commit_received`](Self::commit_received) the count
-    /// read: the bytes are decoded where they landed, and whole frames are
-    /// split out of that buffer without a copy. `None` while events wait to
-    /// be polled (as [`receive`](Self::receive) takes nothing then) or
-    /// once the connection has ended.
-    ///
-    /// ```
-    /// use sansproto::prefix::{Config, Connection, Event};
-    ///
-    /// let mut conn = Connection::new(Config::default());
-    /// let read = b"\x00\x00\x00\x02hi"; // what a socket read put there
-    /// let room = conn.receive_buffer(4096).unwrap();
-    /// room[..read.len()].copy_from_slice(read);
-    /// conn.commit_received(read.len())?;
-    /// assert_eq!(conn.poll_event(), Some(Event::Frame("hi".into())));
-    /// # Ok::<(), sansproto::prefix::DecodeError>(())
-    /// ```
-    pub fn receive_buffer(&mut self, min: usize) -> Option<&mut [u8]> {
-        if self.state != State::Open || self.must_poll_first() {
-            return None;
-        }
-        Some(self.recv.room(min))
-    }
-
-    /// Takes `n` bytes read into the space
-    /// [`receive_buffer`](Self::receive_buffer) gave (at most its length),
-    /// as [`receive`](Self::receive) takes bytes. A read of 0 bytes is no
-    /// input; call [`receive_eof`](Self::receive_eof) at the end of the
-    /// stream.
-    pub fn commit_received(&mut self, n: usize) -> Result<(), DecodeError> {
-        let (n, short) = self.recv.commit(n);
-        self.take_read(n, short)
-    }
-
-    /// The receive buffer itself, with room for at least `min` more bytes,
-    /// for a read that appends to a `BytesMut` without zeroing it first
-    /// (tokio's `read_buf`); then [`commit_appended`](Self::commit_appended).
-    /// Only append to it: the bytes already there are input not yet
-    /// decoded. `None` when [`receive_buffer`](Self::receive_buffer) would
-    /// give none.
-    pub fn receive_buf_mut(&mut self, min: usize) -> Option<&mut bytes::BytesMut> {
-        if self.state != State::Open || self.must_poll_first() {
-            return None;
-        }
-        Some(self.recv.lend(min))
-    }
-
-    /// Takes the bytes a read appended to the buffer
-    /// [`receive_buf_mut`](Self::receive_buf_mut) lent, as
-    /// [`commit_received`](Self::commit_received) takes its count.
-    pub fn commit_appended(&mut self) -> Result<(), DecodeError> {
-        let (n, short) = self.recv.take_appended();
-        self.take_read(n, short)
-    }
-
-    /// Decodes `n` bytes a read put at the end of the receive buffer;
-    /// `short` when it did not fill the room it had. Once the connection
-    /// has ended they are dropped, as `receive` ignores input then.
-    fn take_read(&mut self, n: usize, short: bool) -> Result<(), DecodeError> {
-        let result = match &self.state {
-            State::Open if n > 0 => self.take_input(n),
-            State::Open => Ok(()),
-            State::Closed | State::Failed(_) => {
-                let kept = self.recv.len().saturating_sub(n);
-                self.recv.truncate(kept);
-                self.error().cloned().map_or(Ok(()), Err)
-            }
-        };
-        if short {
-            // An idle connection keeps no read buffer.
-            self.recv.release_if_empty();
-        }
-        result
-    }
-
     /// What is queued to send, as a [`Buf`](bytes::Buf) of chunks for a
     /// vectored write; [`advance`](bytes::Buf::advance) past what was
     /// written. The same bytes [`poll_transmit`](Self::poll_transmit)
@@ -410,16 +339,22 @@ impl Connection {
 
     /// The transport's read side ended: fine between frames,
     /// [`DecodeError::Truncated`] inside one. When events taken from
-    /// earlier input wait to be polled, the end is taken after them.
+    /// earlier input wait to be polled, the end is taken after them. Once
+    /// the idle timeout has passed it changes nothing.
     pub fn receive_eof(&mut self) -> Result<(), DecodeError> {
         match &self.state {
             // Input taken before the end waits for the application to
             // poll; the end follows it.
-            State::Open if self.intake.defer_eof() => return Ok(()),
-            State::Open => {}
-            State::Closed => return Ok(()),
-            State::Failed(e) => return Err(e.clone()),
+            State::Open if self.intake.defer_eof() => Ok(()),
+            State::Open => self.end_of_stream(),
+            // The idle timeout came first; it ends the connection.
+            State::Ending | State::Closed => Ok(()),
+            State::Failed(e) => Err(e.clone()),
         }
+    }
+
+    /// The end of the stream, with all input taken before it decoded.
+    fn end_of_stream(&mut self) -> Result<(), DecodeError> {
         match self.decoder.check_eof(&mut self.recv) {
             Ok(()) => {
                 self.state = State::Closed;
@@ -433,17 +368,15 @@ impl Connection {
     #[inline]
     pub fn poll_event(&mut self) -> Option<Event> {
         if let Some(event) = self.events.pop_front() {
+            if event == Event::IdleTimeout {
+                self.idle_reached();
+            }
             return Some(event);
         }
         let event = self.found_event(self.next);
         self.next += 1;
         if self.next >= self.found.len() {
-            // All reported: release the bytes, and do not let a read full
-            // of tiny frames pin a large list for good.
-            self.found.clear();
-            self.found.shrink_to(FOUND_KEPT);
-            self.next = 0;
-            self.ready = Bytes::new();
+            self.reported_all();
             if self.intake != Intake::Flowing {
                 // The next frames are found now, so that whenever input
                 // waits, something is left to report.
@@ -456,7 +389,8 @@ impl Connection {
         event
     }
 
-    /// Runs the timers due at `now`. The first call starts them; input
+    /// Runs the timers due at `now` (or at the latest instant passed
+    /// before, when `now` is older). The first call starts them; input
     /// received since the previous call moves the idle deadline to
     /// `now + idle_timeout`, and a timer set since then
     /// ([`set_idle_timeout`](Self::set_idle_timeout),
@@ -466,6 +400,15 @@ impl Connection {
     /// queued (skipped if the send queue or the memory budget has no room
     /// for it) and the next
     /// one is set `interval` from `now`.
+    ///
+    /// The idle timeout is reported after every frame already taken from
+    /// the peer, those still undecoded at the
+    /// [event bound](super::Builder::max_pending_events) included, and
+    /// ends the connection when [`poll_event`](Self::poll_event) reaches
+    /// it: until then the application can still answer those frames
+    /// (sends are taken), input is not taken (`receive` returns `Ok(0)`),
+    /// the end of the stream changes nothing and no timer runs
+    /// (`poll_timeout` is `None`).
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.state != State::Open {
             return;
@@ -473,10 +416,17 @@ impl Connection {
         match self.timers.run(now) {
             Due::Nothing => {}
             Due::Idle => {
-                self.state = State::Closed;
-                self.queue_found();
-                self.events.push_back(Event::IdleTimeout);
                 self.stats.errors.idle_timeout += 1;
+                self.state = State::Ending;
+                if self.intake == Intake::Flowing {
+                    self.queue_found();
+                    self.events.push_back(Event::IdleTimeout);
+                    if self.events.len() == 1 {
+                        self.idle_reached();
+                    }
+                }
+                // Else whole frames wait undecoded: `resume` queues the
+                // timeout behind the last of them.
             }
             Due::Heartbeat(frame) => {
                 let frame = frame.clone();
@@ -503,7 +453,7 @@ impl Connection {
     /// stream, an idle timeout or a decode error): write out what
     /// `poll_transmit` gives, then close the transport.
     pub fn is_finished(&self) -> bool {
-        self.state != State::Open
+        matches!(self.state, State::Closed | State::Failed(_))
     }
 }
 

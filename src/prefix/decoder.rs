@@ -255,8 +255,8 @@ impl Decoder {
     /// Takes the next frame (or discard report) from the front of `src`.
     ///
     /// Returns `Ok(None)` when `src` holds no whole frame yet: append more
-    /// bytes and call again. On error `src` is emptied, and the same error is
-    /// returned from every later call.
+    /// bytes and call again. On error `src` is emptied, and every later call
+    /// returns the same error and empties `src` again.
     #[inline]
     pub fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Decoded>, DecodeError> {
         Ok(self.decode_from(src)?.map(Decoded::from))
@@ -329,7 +329,13 @@ impl Decoder {
                         return Ok(None);
                     }
                 }
-                State::Failed(ref e) => return Err(e.clone()),
+                // The stream is lost: what arrives after the failure goes
+                // too, as the failure's own bytes did.
+                State::Failed(ref e) => {
+                    let e = e.clone();
+                    src.discard_all();
+                    return Err(e);
+                }
             }
         }
     }
@@ -354,7 +360,11 @@ impl Decoder {
     /// unfinished frame were lost.
     pub(crate) fn check_eof<I: Input>(&mut self, src: &mut I) -> Result<(), DecodeError> {
         let frame_length = match &self.state {
-            State::Failed(e) => return Err(e.clone()),
+            State::Failed(e) => {
+                let e = e.clone();
+                src.discard_all();
+                return Err(e);
+            }
             // Already reported as discarded: nothing more is lost.
             State::Discarding { .. } => return Ok(()),
             State::Header if src.is_empty() => return Ok(()),

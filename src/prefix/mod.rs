@@ -157,7 +157,8 @@ pub const DEFAULT_MAX_PENDING_EVENTS: usize = 1024;
 /// Netty's `LengthFieldPrepender(4)`.
 ///
 /// ```
-/// use sansproto::prefix::{ByteOrder, Config};
+/// use bytes::BytesMut;
+/// use sansproto::prefix::{ByteOrder, Config, DecodeError, Decoder};
 ///
 /// // Tarantool 1.5 iproto: LE u32 type, LE u32 body length, LE u32 request id.
 /// // The request id follows the length field but is not counted by it.
@@ -167,9 +168,23 @@ pub const DEFAULT_MAX_PENDING_EVENTS: usize = 1024;
 ///     .byte_order(ByteOrder::LittleEndian)
 ///     .length_adjustment(4)
 ///     .strip(0)
-///     .max_payload_length(1 << 31)
+///     // Bodies of up to 2^31 bytes; the length counted after adjustment
+///     // holds the request id too.
+///     .max_payload_length((1 << 31) + 4)
 ///     .build()?;
-/// # let _ = iproto;
+/// // The server takes bodies of up to 2^31 bytes: such a header is taken,
+/// // and the decoder waits for the body (as it arrives, never reserved).
+/// let header = |body: u32| {
+///     let mut h = BytesMut::from(&17u32.to_le_bytes()[..]);
+///     h.extend_from_slice(&body.to_le_bytes());
+///     h.extend_from_slice(&7u32.to_le_bytes());
+///     h
+/// };
+/// assert_eq!(Decoder::new(&iproto).decode(&mut header(1 << 31)), Ok(None));
+/// assert!(matches!(
+///     Decoder::new(&iproto).decode(&mut header((1 << 31) + 1)),
+///     Err(DecodeError::FrameTooLong { .. })
+/// ));
 /// // Width 5 does not exist: the builder says so instead of panicking.
 /// assert!(Config::builder().length_field_width(5).build().is_err());
 /// # Ok::<(), sansproto::prefix::ConfigError>(())
@@ -398,9 +413,10 @@ impl Builder {
     }
 
     /// [`Connection`] only: end the connection with [`Event::IdleTimeout`]
-    /// when nothing arrives from the peer for `timeout` (default: never).
-    /// The initial setting: [`Connection::set_idle_timeout`] changes it
-    /// later.
+    /// when nothing arrives from the peer for `timeout` (default: never),
+    /// after the frames already taken from it
+    /// ([`Connection::handle_timeout`]). The initial setting:
+    /// [`Connection::set_idle_timeout`] changes it later.
     pub fn idle_timeout(mut self, timeout: Duration) -> Self {
         self.idle_timeout = Some(timeout);
         self

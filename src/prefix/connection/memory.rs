@@ -5,6 +5,7 @@ use super::{Connection, Event, SendErrorKind};
 use crate::memory::{slots, MemoryUsage};
 use crate::prefix::decoder::Out;
 use crate::prefix::DecodeError;
+use bytes::Bytes;
 use std::ops::Range;
 
 impl Connection {
@@ -34,15 +35,16 @@ impl Connection {
                 }
             }
         }
-        let ready = self.ready.len();
-        if self.recv.shares(&self.ready) {
-            all += ready;
-        } else {
-            own += ready;
-            all += ready;
+        let batches = std::iter::once(&self.ready).chain(self.later.iter().map(|(_, b)| b));
+        for batch in batches {
+            all += batch.len();
+            if !self.recv.shares(batch) {
+                own += batch.len();
+            }
         }
         let events = slots::<Event>(self.events.capacity())
             + slots::<Out<Range<usize>>>(self.found.capacity())
+            + slots::<(usize, Bytes)>(self.later.capacity())
             + all;
         MemoryUsage {
             receive: self.recv.capacity().saturating_sub(all - own),

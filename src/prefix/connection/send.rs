@@ -188,7 +188,9 @@ impl Connection {
     #[inline]
     fn check_open(&self) -> Result<(), SendErrorKind> {
         match self.state {
-            State::Open => Ok(()),
+            // While the idle timeout waits, the frames before it can
+            // still be answered.
+            State::Open | State::Ending => Ok(()),
             _ => Err(SendErrorKind::Closed),
         }
     }

@@ -1,10 +1,11 @@
 //! The connection's timers: the idle timeout and the heartbeat, their
 //! settings and their deadlines. A timer is armed from the `now` of a
 //! `handle_timeout` call: the first one, the first after input from the
-//! peer (the idle timer), the first after it was set.
+//! peer (the idle timer), the first after it was set; an older `now` than
+//! one passed before counts as that one ([`Clock`]).
 
 use super::{Connection, EncodeError, State};
-use crate::timer::{TimerKind, TimerTable};
+use crate::timer::{Clock, TimerKind, TimerTable};
 use bytes::Bytes;
 use std::time::{Duration, Instant};
 
@@ -56,8 +57,8 @@ pub(super) struct Timers {
     restart_heartbeat: bool,
     /// A timer was set since the last `run` and waits for its `now`.
     set_since_run: bool,
-    /// The `now` of the last `run`, once there was one.
-    last_now: Option<Instant>,
+    /// The latest `now` passed to `run`.
+    clock: Clock,
 }
 
 impl Timers {
@@ -78,7 +79,7 @@ impl Timers {
             restart_idle: true,
             restart_heartbeat: true,
             set_since_run: false,
-            last_now: None,
+            clock: Clock::default(),
         };
         timers.set_idle_timeout(idle_timeout);
         timers.set_heartbeat(heartbeat);
@@ -115,9 +116,10 @@ impl Timers {
         self.restart_idle = true;
     }
 
-    /// Arms what waits for a `now`, then reports what is due at `now`.
+    /// Arms what waits for a `now`, then reports what is due at `now`
+    /// (the latest one seen, when an older one is passed).
     pub(super) fn run(&mut self, now: Instant) -> Due<'_> {
-        self.last_now = Some(now);
+        let now = self.clock.advance(now);
         self.set_since_run = false;
         let t = &mut self.table;
         if std::mem::take(&mut self.restart_idle) {
@@ -140,12 +142,12 @@ impl Timers {
         }
     }
 
-    /// The earliest deadline; the last `run`'s `now` (that is, at once)
+    /// The earliest deadline; the latest `run`'s `now` (that is, at once)
     /// while a timer set since then waits to be armed; `None` before the
     /// first `run`.
     pub(super) fn next(&self) -> Option<Instant> {
         let next = self.table.next();
-        match self.last_now {
+        match self.clock.latest() {
             Some(now) if self.set_since_run => Some(next.map_or(now, |at| at.min(now))),
             _ => next,
         }
@@ -157,9 +159,9 @@ impl Connection {
     /// were started by a first [`handle_timeout`](Self::handle_timeout)
     /// call; `None` once the connection is finished. After
     /// [`set_idle_timeout`](Self::set_idle_timeout) or
-    /// [`set_heartbeat`](Self::set_heartbeat) it is the `now` of the last
-    /// `handle_timeout` call, that is, due at once, until the next call
-    /// arms the new timer.
+    /// [`set_heartbeat`](Self::set_heartbeat) it is the latest `now`
+    /// passed to `handle_timeout`, that is, due at once, until the next
+    /// call arms the new timer.
     pub fn poll_timeout(&self) -> Option<Instant> {
         if self.state != State::Open {
             return None;
