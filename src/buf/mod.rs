@@ -23,6 +23,10 @@ const FEW: usize = 64 << 10;
 /// Space zeroed and offered at once by [`RecvBuf::room`], at least.
 const OFFER: usize = FEW;
 
+/// Received units (messages, frames) larger than this are split off the
+/// receive buffer in a batch of their own, and smaller ones together.
+pub(crate) const ALONE_ABOVE: usize = 4 << 10;
+
 /// Whether input a machine has taken is being parsed, or waits for the
 /// application to poll the events already queued (their bound reached).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -13,7 +13,7 @@ const FOUND_KEPT: usize = 4096;
 
 /// Frames larger than this are split off the receive buffer in a batch of
 /// their own, as the WebSocket session splits off a large message.
-const LARGE_FRAME: usize = 4 << 10;
+const LARGE_FRAME: usize = crate::buf::ALONE_ABOVE;
 
 impl Connection {
     /// The frame `found[i]` as an event; `i` is `next`, or the one after

@@ -474,7 +474,7 @@ impl Session {
 }
 
 /// Messages larger than this are handed out in a batch of their own.
-const LARGE_MESSAGE: usize = 4 << 10;
+const LARGE_MESSAGE: usize = crate::buf::ALONE_ABOVE;
 
 /// A whole unfragmented text or binary frame at the front of a buffer:
 /// FIN set, no RSV bits, a 7- or 16-bit length, payload all there.
