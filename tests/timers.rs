@@ -49,6 +49,39 @@ fn ws_keepalive_ping_goes_out_at_its_deadline() {
     assert_eq!(c.poll_timeout(), Some(t0 + 2 * SECOND), "the next one");
 }
 
+/// An instant earlier than one passed before (read before a batch of work,
+/// say) counts as that one: the peer's traffic never moves the keepalive
+/// deadline back, and neither does a close begun in between.
+#[test]
+fn ws_an_older_now_never_moves_a_deadline_back() {
+    let t0 = Instant::now();
+    let at = |secs: u32| t0 + secs * SECOND;
+    let config = Config::default()
+        .with_keepalive(10 * SECOND, 3 * SECOND)
+        .with_close_timeout(Some(4 * SECOND));
+    let mut c = open(Role::Server, config);
+    c.handle_timeout(at(100));
+    assert_eq!(c.poll_timeout(), Some(at(110)));
+    // A masked empty binary frame from the peer, then an older instant.
+    c.receive(&[0x82, 0x80, 1, 2, 3, 4]).unwrap();
+    c.handle_timeout(at(95));
+    assert_eq!(c.poll_timeout(), Some(at(110)), "idle since 100, not 95");
+    quiet_just_before(&mut c, at(110));
+    c.handle_timeout(at(110));
+    assert_eq!(output(&mut c)[0], 0x89, "the keepalive ping at 110");
+    c.close(CloseCode::NORMAL, "").unwrap();
+    c.handle_timeout(at(105));
+    assert_eq!(
+        c.poll_timeout(),
+        Some(at(114)),
+        "the close deadline from 110"
+    );
+    assert_eq!(output(&mut c)[0], 0x88);
+    quiet_just_before(&mut c, at(114));
+    c.handle_timeout(at(114));
+    assert_eq!(c.error(), Some(&Error::Timeout(TimeoutKind::Close)));
+}
+
 #[test]
 fn ws_pong_deadline_fails_the_connection_at_its_deadline() {
     let t0 = Instant::now();

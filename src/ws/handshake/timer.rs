@@ -1,6 +1,6 @@
 //! The deadline of a handshake (the opening handshake, a CONNECT exchange).
 
-use crate::timer::{TimerKind, TimerTable};
+use crate::timer::{Clock, TimerKind, TimerTable};
 use std::time::{Duration, Instant};
 
 /// A handshake's one timer.
@@ -23,20 +23,21 @@ impl TimerKind for Timer {
 /// A deadline that starts at the first `handle_timeout` call.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct HandshakeTimer {
-    /// The latest `now` seen; `None` until the first call.
-    now: Option<Instant>,
+    /// The latest `now` seen; none until the first call.
+    clock: Clock,
     table: TimerTable<Timer>,
 }
 
 impl HandshakeTimer {
-    /// Records `now`, starting the deadline (`timeout` from now) on the
-    /// first call; true when the deadline has passed. A timeout too large
-    /// to add to `now` never passes.
+    /// Records `now` (an earlier one than before counts as that one),
+    /// starting the deadline (`timeout` from now) on the first call; true
+    /// when the deadline has passed. A timeout too large to add to `now`
+    /// never passes.
     pub(crate) fn tick(&mut self, now: Instant, timeout: Option<Duration>) -> bool {
-        if self.now.is_none() {
+        if self.clock.latest().is_none() {
             self.table.set_after(Timer::Handshake, now, timeout);
         }
-        self.now = Some(now);
+        let now = self.clock.advance(now);
         self.table.expired(Timer::Handshake, now)
     }
 
@@ -47,7 +48,7 @@ impl HandshakeTimer {
 
     /// The latest `now` seen, if any.
     pub(crate) fn now(&self) -> Option<Instant> {
-        self.now
+        self.clock.latest()
     }
 }
 
@@ -64,6 +65,9 @@ mod tests {
         assert_eq!(t.deadline(), Some(t0 + Duration::from_secs(5)));
         assert!(!t.tick(t0 + Duration::from_secs(4), Some(Duration::from_secs(5))));
         assert!(t.tick(t0 + Duration::from_secs(5), Some(Duration::from_secs(5))));
+        // An older instant counts as the latest seen: still passed.
+        assert!(t.tick(t0 + Duration::from_secs(1), Some(Duration::from_secs(5))));
+        assert_eq!(t.now(), Some(t0 + Duration::from_secs(5)));
         let mut t = HandshakeTimer::default();
         assert!(!t.tick(t0, Some(Duration::MAX)));
         assert_eq!(t.deadline(), None);

@@ -433,7 +433,9 @@ impl Session {
             self.emit(event);
         }
         self.emit(Event::Open(Box::new(opened)));
-        self.timers.now = handover.now;
+        if let Some(now) = handover.now {
+            self.timers.clock.advance(now);
+        }
         self.set_state(State::Open);
         self.send_admitted(waiting)
     }

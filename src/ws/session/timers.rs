@@ -3,7 +3,7 @@
 //! `mod.rs`, with the other transitions); a keepalive ping is a command.
 
 use super::{Session, State};
-use crate::timer::{TimerKind, TimerTable};
+use crate::timer::{Clock, TimerKind, TimerTable};
 use crate::ws::error::{Error, TimeoutKind};
 use bytes::Bytes;
 use std::time::{Duration, Instant};
@@ -34,8 +34,8 @@ impl TimerKind for Timer {
 #[derive(Debug, Default)]
 pub(super) struct Timers {
     /// The latest `now` passed to `handle_timeout` (or handed over by the
-    /// opening handshake).
-    pub(super) now: Option<Instant>,
+    /// opening handshake): an earlier one passed after it counts as it.
+    pub(super) clock: Clock,
     /// Inbound bytes arrived since the last `handle_timeout`.
     activity: bool,
     table: TimerTable<Timer>,
@@ -53,7 +53,9 @@ impl Session {
     /// session starts (timers start then) and after every `receive`;
     /// inbound traffic seen since the previous call counts as activity at
     /// `now`. Timers armed by commands in between (a close timeout after
-    /// [`close`](Self::close)) count from the latest `now` seen.
+    /// [`close`](Self::close)) count from the latest `now` seen. A `now`
+    /// earlier than one passed before counts as that one, so no deadline
+    /// moves back.
     ///
     /// While a failure or the peer's Close waits behind unpolled events,
     /// the close deadline (and a pong deadline already armed) keeps
@@ -64,7 +66,7 @@ impl Session {
     ///
     /// [`Event::Closed`]: crate::ws::Event::Closed
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.timers.now = Some(now);
+        let now = self.timers.clock.advance(now);
         self.counters.tick(now);
         let t = &mut self.timers.table;
         if std::mem::take(&mut self.timers.activity) {
@@ -112,7 +114,9 @@ impl Session {
     /// armed) and close while a terminal step waits; close after this
     /// side's Close; none once finished.
     pub(super) fn arm_timers(&mut self) {
-        let Some(now) = self.timers.now else { return };
+        let Some(now) = self.timers.clock.latest() else {
+            return;
+        };
         let (keepalive, pong, close) = match self.state {
             State::Open => (true, true, false),
             State::CloseSent => (false, false, true),
