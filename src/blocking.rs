@@ -6,9 +6,10 @@
 //! ([`Driver::poll_timeout`]), so its timers (keepalive pings, close and
 //! idle timeouts) fire even while the peer is silent. Writes wait the same
 //! way, and at each deadline a waiting write first takes what the peer has
-//! sent meanwhile, then runs the timers: a peer that reads a large output
-//! slowly has its pongs, its Close and its data seen while the output is
-//! still going out, and only a peer that sends nothing times out. The last
+//! sent meanwhile (no more than the peer has read), then runs the timers: a
+//! peer that reads a large output slowly has its pongs, its Close and its
+//! data seen while the output is still going out, while a peer that reads
+//! nothing is heard once and then times out as a silent one does. The last
 //! output of a finished machine is given up once the peer has read none of
 //! it for two seconds: a peer that stops reading does not hold a thread for
 //! ever. Every event goes to a
@@ -88,10 +89,10 @@ const READ_SIZE: usize = 64 * 1024;
 /// Input is fed in the order the machine asks for: when it takes no more
 /// until its events are polled, they are handed to `on_event` first, so no
 /// byte read is lost and no queue grows without bound. That holds while a
-/// write waits too: what the peer sent meanwhile is read and fed at each
-/// deadline, and what the machine queues or reports then (a pong, the
-/// answer to a Close, its end) goes out or is handed over once the output
-/// being written is.
+/// write waits too: at each deadline what the peer sent meanwhile is read
+/// (no more than the peer has read of the output) and fed, its events
+/// handed to `on_event` at once, and what the machine queues then (a pong,
+/// the answer to a Close) goes out once the output being written has.
 pub fn drive<D: Driver>(
     stream: &mut TcpStream,
     machine: &mut D,
@@ -126,7 +127,7 @@ pub fn drive<D: Driver>(
         if let Err(e) = stream.set_read_timeout(read_timeout(machine, Instant::now())) {
             break Err(e);
         }
-        if let Err(e) = inbound.read(stream, machine) {
+        if let Err(e) = inbound.read(stream, machine, READ_SIZE) {
             break Err(e);
         }
     };
@@ -144,19 +145,20 @@ struct Inbound<D: Driver, F> {
 }
 
 impl<D: Driver, F: FnMut(&mut D, D::Event)> Inbound<D, F> {
-    /// Reads once (waiting as the stream is set to) and feeds what came to
-    /// `machine`, the peer's end as [`Driver::receive_eof`]. Returns whether
-    /// bytes came: false at the end or when the read timed out, would block
-    /// or was interrupted.
-    fn read(&mut self, stream: &mut TcpStream, machine: &mut D) -> io::Result<bool> {
-        let (fed, came) = match stream.read(&mut self.buf) {
+    /// Reads at most `limit` bytes once (waiting as the stream is set to)
+    /// and feeds what came to `machine`, the peer's end as
+    /// [`Driver::receive_eof`]. Returns how many bytes came: 0 at the end
+    /// or when the read timed out, would block or was interrupted.
+    fn read(&mut self, stream: &mut TcpStream, machine: &mut D, limit: usize) -> io::Result<usize> {
+        let room = limit.min(self.buf.len());
+        let (fed, came) = match stream.read(self.buf.get_mut(..room).unwrap_or(&mut [])) {
             Ok(0) => {
                 self.eof = true;
-                (machine.receive_eof(), false)
+                (machine.receive_eof(), 0)
             }
             Ok(n) => {
                 let data = self.buf.get(..n).unwrap_or(&[]);
-                (feed(machine, data, &mut self.on_event), true)
+                (feed(machine, data, &mut self.on_event), n)
             }
             Err(e)
                 if matches!(
@@ -164,7 +166,7 @@ impl<D: Driver, F: FnMut(&mut D, D::Event)> Inbound<D, F> {
                     ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
                 ) =>
             {
-                return Ok(false)
+                return Ok(0)
             }
             Err(e) => return Err(e),
         };
@@ -174,23 +176,25 @@ impl<D: Driver, F: FnMut(&mut D, D::Event)> Inbound<D, F> {
         Ok(came)
     }
 
-    /// Takes what the peer has sent already, without waiting for more:
-    /// reads until none is left, the peer's end, the machine is finished,
-    /// or [`DRAIN_READS`] reads, so a peer that keeps sending cannot hold
-    /// a write. Nothing is read once the peer's end was.
-    fn drain(&mut self, stream: &mut TcpStream, machine: &mut D) -> io::Result<()> {
-        if self.eof {
+    /// Takes what the peer has sent already, without waiting for more, up
+    /// to `allowance` bytes (which it uses up): reads until none is left,
+    /// the peer's end, the machine is finished, or the allowance is spent.
+    /// Nothing is read once the peer's end was.
+    fn drain(
+        &mut self,
+        stream: &mut TcpStream,
+        machine: &mut D,
+        allowance: &mut usize,
+    ) -> io::Result<()> {
+        if self.eof || *allowance == 0 {
             return Ok(());
         }
         stream.set_nonblocking(true)?;
         let mut read = Ok(());
-        for _ in 0..DRAIN_READS {
-            if machine.is_finished() {
-                break;
-            }
-            match self.read(stream, machine) {
-                Ok(true) => {}
-                Ok(false) => break,
+        while *allowance > 0 && !machine.is_finished() {
+            match self.read(stream, machine, *allowance) {
+                Ok(0) => break,
+                Ok(n) => *allowance = allowance.saturating_sub(n),
                 Err(e) => {
                     read = Err(e);
                     break;
@@ -203,9 +207,9 @@ impl<D: Driver, F: FnMut(&mut D, D::Event)> Inbound<D, F> {
     }
 }
 
-/// The most reads, [`READ_SIZE`] each, that take the peer's input at one
-/// deadline while a write waits.
-const DRAIN_READS: usize = 16;
+/// What a write may read of the peer's input before any of its output has
+/// gone out: enough for a Close or a few pings, not for a stream of data.
+const READ_GRACE: usize = 512;
 
 /// How long the last output of a finished machine may wait for a peer
 /// that reads nothing, and how long [`linger_close`] waits for the peer's
@@ -216,14 +220,19 @@ const LINGER: Duration = Duration::from_secs(2);
 /// machine's next deadline. When a write comes back at a deadline and the
 /// machine is not finished, what the peer sent meanwhile is read without
 /// waiting and fed ([`Inbound::drain`]), then the timers run: the peer's
-/// pong or data counts as its activity, its Close is seen, and a pong or
-/// close timeout ends the machine only when the peer really sent nothing.
+/// pong or data counts as its activity, and its Close is seen.
 ///
 /// That happens whether the write stalled or got some bytes out: a write
 /// returns at the deadline either way, and a peer that reads slowly but
 /// steadily makes every write get a few bytes out, so waiting for a stall
-/// would leave its pongs unread and the timers stopped. It happens at most
-/// once per deadline, since running the timers moves the deadline on.
+/// would leave its pongs unread and the timers stopped.
+///
+/// What is read is held to what the peer reads: at each deadline no more
+/// than the bytes written since the last one (plus [`READ_GRACE`] at the
+/// first). So a peer that sends but never reads is heard until the socket
+/// stops taking output, then its pong or close timeout ends the machine as
+/// if nothing were read; and what the application answers to the input
+/// read meanwhile stays within what went out.
 ///
 /// What the machine queues meanwhile (pongs, the answer to a Close, a
 /// keepalive ping, a Close on a timeout) stays in its own queue, bounded
@@ -243,6 +252,7 @@ fn write_out<D: Driver, F: FnMut(&mut D, D::Event)>(
 ) -> io::Result<()> {
     let mut written = 0;
     let mut given_up_at = None;
+    let mut allowance = READ_GRACE;
     while written < output.len() {
         let now = Instant::now();
         let wait = match (machine.is_finished(), given_up_at) {
@@ -264,6 +274,7 @@ fn write_out<D: Driver, F: FnMut(&mut D, D::Event)>(
             Ok(0) => return Err(ErrorKind::WriteZero.into()),
             Ok(n) => {
                 written += n;
+                allowance = allowance.saturating_add(n);
                 // The peer reads: the linger starts again.
                 given_up_at = None;
                 false
@@ -276,7 +287,10 @@ fn write_out<D: Driver, F: FnMut(&mut D, D::Event)>(
             .poll_timeout()
             .is_some_and(|deadline| deadline <= Instant::now());
         if written < output.len() && !machine.is_finished() && (stalled || due) {
-            inbound.drain(stream, machine)?;
+            inbound.drain(stream, machine, &mut allowance)?;
+            // What was not read now is not owed later: the next reads wait
+            // for more of the output to go.
+            allowance = 0;
             machine.handle_timeout(Instant::now());
         }
     }

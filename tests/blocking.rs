@@ -371,3 +371,98 @@ fn drive_sees_a_close_that_arrives_during_a_long_write() {
     let closed = seen.closed.expect("the client saw the close");
     assert_eq!((closed.code, closed.clean), (CloseCode::NORMAL, true));
 }
+
+/// A peer that never reads but keeps sending (a ping every 50 ms) while
+/// the server's write of a large message is stuck: what it sends is heard
+/// only as far as it reads, so its pings do not count as activity for ever;
+/// the pong timeout ends the machine and the linger gives the output up.
+#[test]
+fn a_peer_that_sends_but_never_reads_does_not_hold_drive() {
+    use std::io::Write;
+    use std::time::{Duration, Instant};
+    let (addr, _closes, server) = keepalive_server(pattern(12 << 20));
+    let mut peer = TcpStream::connect(addr).unwrap();
+    let mut conn = client_conn();
+    let start = Instant::now();
+    let mut output = Vec::new();
+    while start.elapsed() < Duration::from_secs(8) && !server.is_finished() {
+        conn.ping(&b"x"[..]).unwrap();
+        conn.poll_transmit(&mut output);
+        peer.write_all(&output).unwrap();
+        output.clear();
+        thread::sleep(Duration::from_millis(50));
+    }
+    let finished = server.is_finished();
+    drop(peer);
+    let outcome = server.join().unwrap();
+    assert!(
+        finished,
+        "drive still held by a peer that reads nothing after 8 s"
+    );
+    let err = outcome.expect_err("the output is given up");
+    assert_eq!(err.kind(), std::io::ErrorKind::TimedOut, "{err}");
+}
+
+/// A pipelining client that reads its echoes slowly but steadily: while
+/// the echo server's write waits, input is read no faster than the client
+/// reads, so the echoes sent from the callback fit in the send queue and
+/// TCP backpressure is not turned into `QueueFull`.
+#[test]
+fn reading_during_a_write_keeps_the_peers_backpressure() {
+    use sansproto::ws::Role;
+    use std::io::{Read, Write};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+    const N: usize = 40;
+    const LEN: usize = 256 << 10;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let refused = Arc::new(AtomicUsize::new(0));
+    let refused2 = Arc::clone(&refused);
+    let server = thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let config = Config::default()
+            .with_keepalive(Duration::from_millis(100), Duration::from_secs(10))
+            .with_max_send_queue(1 << 20);
+        let mut conn = Connection::after_handshake(
+            Role::Server,
+            config,
+            None,
+            None,
+            sansproto::seeded_random(1),
+        );
+        blocking::drive(&mut stream, &mut conn, |conn, event| {
+            if let Event::Message(m) = event {
+                if conn.send(m).is_err() {
+                    refused2.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        })
+    });
+    let mut peer = TcpStream::connect(addr).unwrap();
+    let mut conn = client_conn();
+    let mut wire = Vec::new();
+    for _ in 0..N {
+        conn.send(pattern(LEN)).unwrap();
+        conn.poll_transmit(&mut wire);
+    }
+    let mut writer = peer.try_clone().unwrap();
+    let w = thread::spawn(move || writer.write_all(&wire));
+    // Read the echoes slowly: 16 KiB every 2 ms.
+    let (mut got, mut input) = (0usize, vec![0u8; 16 << 10]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while got < N * LEN && std::time::Instant::now() < deadline {
+        match peer.read(&mut input) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got += n,
+        }
+        thread::sleep(Duration::from_millis(2));
+    }
+    let _ = w.join();
+    let refused = refused.load(Ordering::Relaxed);
+    drop(peer);
+    let _ = server.join();
+    assert_eq!(refused, 0, "echoes refused with QueueFull");
+    assert!(got >= N * LEN, "every echo came back: {got} bytes");
+}
