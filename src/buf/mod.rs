@@ -171,8 +171,15 @@ impl RecvBuf {
         if self.buf.capacity() - self.len() >= missing || self.len() > FEW {
             return;
         }
-        self.drop_room();
-        let _ = self.growing(|buf| buf.try_reclaim(missing));
+        // Only into the consumed front, where the move is cheap, and only
+        // when the whole allocation then holds the rest. The room offered
+        // behind the data (zeroed already) moves with it, so nothing is
+        // zeroed again, and nothing is lost when the move cannot be made.
+        if self.front < self.buf.len() || self.capacity() < self.len().saturating_add(missing) {
+            return;
+        }
+        let more = missing.saturating_sub(self.room);
+        let _ = self.growing(|buf| buf.try_reclaim(more));
     }
 
     /// Takes the first `n` bytes of the space [`room`](Self::room) offered
@@ -391,6 +398,35 @@ mod tests {
     }
 
     use super::*;
+
+    /// Reads of 1460 bytes into the room while the start of a 1 MiB unit
+    /// arrives, laid out by `fit` or not: how many reads found their space
+    /// zeroed again although it had been offered (and written) already.
+    fn rezeroed(with_fit: bool) -> usize {
+        const UNIT: usize = 1 << 20;
+        const READ: usize = 1460;
+        let mut b = RecvBuf::new();
+        let (mut rezeroed, mut first) = (0, true);
+        while b.len() + READ <= FEW {
+            if with_fit {
+                b.fit(UNIT - b.len());
+            }
+            let room = b.room(64 << 10);
+            if !first && room[0] == 0 {
+                rezeroed += 1;
+            }
+            first = false;
+            room.fill(0xAA);
+            b.commit(READ);
+        }
+        rezeroed
+    }
+
+    #[test]
+    fn laying_out_a_unit_zeroes_no_room_again() {
+        let (with, without) = (rezeroed(true), rezeroed(false));
+        assert!(with <= without, "with fit {with}, without {without}");
+    }
 
     #[test]
     fn large_units_read_into_the_room_are_moved_only_while_short() {
