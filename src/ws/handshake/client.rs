@@ -378,12 +378,8 @@ pub(crate) fn validate_response(
     if !headers.has_token("Connection", "upgrade") {
         return Err(HandshakeError::Header("Connection"));
     }
-    let mut accepts = headers
-        .get_all("Sec-WebSocket-Accept")
-        .map(<[u8]>::trim_ascii);
-    match (accepts.next(), accepts.next()) {
-        (Some(a), None) if a == accept_key(key.as_bytes()).as_bytes() => {}
-        _ => return Err(HandshakeError::AcceptMismatch),
+    if headers.single("Sec-WebSocket-Accept") != Some(accept_key(key.as_bytes()).as_bytes()) {
+        return Err(HandshakeError::AcceptMismatch);
     }
     let chosen = headers.list("Sec-WebSocket-Protocol");
     let protocol = match chosen.as_slice() {

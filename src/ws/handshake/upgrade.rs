@@ -110,13 +110,9 @@ impl UpgradeRequest {
         if !headers.has_token("Connection", "upgrade") {
             return Err(HandshakeError::Header("Connection"));
         }
-        let host = {
-            let mut hosts = headers.get_all("Host");
-            match (hosts.next(), hosts.next()) {
-                (Some(h), None) => std::str::from_utf8(h.trim_ascii()).ok(),
-                _ => None,
-            }
-        };
+        let host = headers
+            .single("Host")
+            .and_then(|h| std::str::from_utf8(h).ok());
         if host.is_none_or(|h| check_host(h).is_err()) {
             return Err(HandshakeError::Header("Host"));
         }
@@ -131,13 +127,9 @@ impl UpgradeRequest {
         {
             return Err(HandshakeError::Version);
         }
-        let key = {
-            let mut keys = headers.get_all("Sec-WebSocket-Key");
-            match (keys.next(), keys.next()) {
-                (Some(k), None) => k.trim_ascii(),
-                _ => return Err(HandshakeError::Header("Sec-WebSocket-Key")),
-            }
-        };
+        let key = headers
+            .single("Sec-WebSocket-Key")
+            .ok_or(HandshakeError::Header("Sec-WebSocket-Key"))?;
         match base64::engine::general_purpose::STANDARD.decode(key) {
             Ok(raw) if raw.len() == 16 => {}
             _ => return Err(HandshakeError::Header("Sec-WebSocket-Key")),

@@ -20,6 +20,15 @@ impl Headers {
         self.get(name).and_then(|v| std::str::from_utf8(v).ok())
     }
 
+    /// The value of `name` trimmed, when the field appears exactly once.
+    pub(crate) fn single<'a>(&'a self, name: &'a str) -> Option<&'a [u8]> {
+        let mut values = self.get_all(name);
+        match (values.next(), values.next()) {
+            (Some(v), None) => Some(v.trim_ascii()),
+            _ => None,
+        }
+    }
+
     /// Every value of `name`, in order.
     pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
         self.0
