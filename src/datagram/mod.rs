@@ -457,7 +457,7 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
     /// [`Sessions::close_notices`] is set.
     pub fn close(&mut self, peer: &A) -> bool {
         // A peer in the table was opened at some `now`, so the clock is set.
-        let Some(now) = self.sessions.clock else {
+        let Some(now) = self.sessions.clock.latest() else {
             return false;
         };
         let closed = self.remove_peer(peer, CloseReason::Closed, now);

@@ -26,6 +26,7 @@ use super::closed::{ClosedSessions, NoticeLimit};
 use super::error::{OpenError, PeerError};
 use super::session_wire::{Head, Notice, Parsed};
 use super::{CloseReason, Endpoint, Event, Outgoing};
+use crate::timer::Clock;
 
 /// The two ids of one session, as one side holds them
 /// ([`Endpoint::session_ids`]).
@@ -101,7 +102,7 @@ pub(crate) struct SessionState<A> {
     rng: StdRng,
     /// The latest `now` the endpoint was given (for the commands that take
     /// none: sends, closes).
-    pub(crate) clock: Option<Instant>,
+    pub(crate) clock: Clock,
 }
 
 impl<A> fmt::Debug for SessionState<A>
@@ -126,13 +127,13 @@ impl<A> SessionState<A> {
             closed: ClosedSessions::default(),
             limit: NoticeLimit::default(),
             rng: StdRng::from_seed(seed),
-            clock: None,
+            clock: Clock::default(),
         }
     }
 
     /// Moves the clock to `now` (never back).
     pub(crate) fn saw(&mut self, now: Instant) {
-        self.clock = Some(self.clock.map_or(now, |c| c.max(now)));
+        self.clock.advance(now);
     }
 
     /// A fresh non-zero session id.
@@ -392,7 +393,7 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
             .sessions
             .as_ref()
             .and_then(|s| s.keepalive_interval);
-        let (Some(interval), Some(now)) = (interval, self.sessions.clock) else {
+        let (Some(interval), Some(now)) = (interval, self.sessions.clock.latest()) else {
             return;
         };
         if let Some(peer) = self.peers.get_mut(addr) {
