@@ -27,6 +27,19 @@ const OFFER: usize = FEW;
 /// receive buffer in a batch of their own, and smaller ones together.
 pub(crate) const ALONE_ABOVE: usize = 4 << 10;
 
+/// How large the next unit of a batch may be after one of `len` bytes:
+/// after a large unit none joins, after a small one only small ones do, so
+/// that a small unit the application keeps never pins a large one (see
+/// [`RecvBuf::split_to_keep`]).
+#[inline]
+pub(crate) fn joins_after(len: usize) -> usize {
+    if len > ALONE_ABOVE {
+        0
+    } else {
+        ALONE_ABOVE
+    }
+}
+
 /// Whether input a machine has taken is being parsed, or waits for the
 /// application to poll the events already queued (their bound reached).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

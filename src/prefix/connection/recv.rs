@@ -11,10 +11,6 @@ use bytes::Bytes;
 /// How many frame positions the read-ahead list keeps room for between reads.
 const FOUND_KEPT: usize = 4096;
 
-/// Frames larger than this are split off the receive buffer in a batch of
-/// their own, as the WebSocket session splits off a large message.
-const LARGE_FRAME: usize = crate::buf::ALONE_ABOVE;
-
 impl Connection {
     /// The frame `found[i]` as an event; `i` is `next`, or the one after
     /// the last reported.
@@ -98,7 +94,7 @@ impl Connection {
             match self.decoder.decode_from(&mut ahead) {
                 Ok(Some(out)) => {
                     match &out {
-                        Out::Frame(range) => mixed |= range.len() > LARGE_FRAME,
+                        Out::Frame(range) => mixed |= range.len() > crate::buf::ALONE_ABOVE,
                         Out::Discarded { .. } => {
                             discarded += 1;
                             mixed = true;
@@ -168,11 +164,7 @@ impl Connection {
                         if let Some((start, end, _)) = batch {
                             self.push_batch(&mut done, start, end);
                         }
-                        let limit = if range.len() > LARGE_FRAME {
-                            0
-                        } else {
-                            LARGE_FRAME
-                        };
+                        let limit = crate::buf::joins_after(range.len());
                         batch = Some((range.start, range.end, limit));
                     }
                 }

@@ -215,7 +215,6 @@ impl Session {
         // A large message is split off on its own, so that small ones kept
         // from the same read do not pin it (see `split_to_keep`): after the
         // first frame only small ones join, and none after a large one.
-        let small = max_len.min(LARGE_MESSAGE);
         let mut limit = max_len;
         let mut count = 0;
         while let Some(f) = buf.get(end..).and_then(simple_frame) {
@@ -236,7 +235,7 @@ impl Session {
             }
             end = start + f.len;
             count += 1;
-            limit = if f.len > small { 0 } else { small };
+            limit = max_len.min(crate::buf::joins_after(f.len));
         }
         if end > 0 {
             let rx = &mut self.counters.stats.rx;
@@ -472,9 +471,6 @@ impl Session {
         });
     }
 }
-
-/// Messages larger than this are handed out in a batch of their own.
-const LARGE_MESSAGE: usize = crate::buf::ALONE_ABOVE;
 
 /// A whole unfragmented text or binary frame at the front of a buffer:
 /// FIN set, no RSV bits, a 7- or 16-bit length, payload all there.
