@@ -11,6 +11,14 @@ use crate::ws::utf8;
 use crate::ws::Role;
 use bytes::Bytes;
 
+/// Payload bytes of a large frame that need not be checked as they arrive
+/// (binary, or compressed text) are unmasked once this many are buffered,
+/// or when the frame is whole, not after every read: one long pass over
+/// what the reads left in cache costs less than many short ones between
+/// them. Text is still checked, and a streamed piece unmasked, as it
+/// arrives.
+const UNMASK_AT_ONCE: usize = 256 << 10;
+
 impl Session {
     /// Feeds bytes read from the transport; returns how many were taken:
     /// all of `data`, or none (`Ok(0)`) while
@@ -164,8 +172,13 @@ impl Session {
                 },
             };
             let avail = self.recv.len().min(f.remaining);
-            if avail > f.done {
-                let check_utf8 = self.validates_raw_text(&f);
+            let check_utf8 = self.validates_raw_text(&f);
+            if avail > f.done
+                && (check_utf8
+                    || self.config.stream_frames
+                    || avail == f.remaining
+                    || avail - f.done >= UNMASK_AT_ONCE)
+            {
                 let new = &mut self.recv.as_mut_slice()[f.done..avail];
                 if let Some(key) = f.mask {
                     apply_mask(new, key, f.offset + f.done);
