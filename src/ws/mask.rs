@@ -55,38 +55,23 @@ fn mask_words(data: &mut [u8], key: [u8; 4]) {
 }
 
 /// Copies `src` onto the end of `dst`, masking it with `key` (whose phase
-/// at `src[0]` is `offset`) on the way: one pass over the bytes, masked a
-/// block at a time into a small staging area that stays in cache and
-/// appended a stage at a time (so the destination is checked and grown
-/// once per stage, not once per block).
+/// at `src[0]` is `offset`) on the way: one pass over the bytes, each block
+/// masked in registers and stored straight into `dst`, which callers size
+/// for the whole of `src` first (the growth check is then one predictable
+/// branch per block).
 #[inline]
 pub(crate) fn extend_masked(dst: &mut impl BufMut, src: &[u8], key: [u8; 4], offset: usize) {
-    /// Bytes masked before each append.
-    const STAGE: usize = 1024;
     let key = phase(key, offset);
-    if src.len() < BLOCK {
-        let mut small = [0u8; BLOCK];
-        let (small, _) = small.split_at_mut(src.len());
-        small.copy_from_slice(src);
-        mask_words(small, key);
-        dst.put_slice(small);
-        return;
-    }
     let pattern = key_block(key);
-    let mut stage = [0u8; STAGE];
-    for piece in src.chunks(STAGE) {
-        // `chunks(STAGE)` pieces are at most STAGE long.
-        let (staged, _) = stage.split_at_mut(piece.len());
-        let mut out = staged.chunks_exact_mut(BLOCK);
-        let mut blocks = piece.chunks_exact(BLOCK);
-        for (o, block) in (&mut out).zip(&mut blocks) {
-            o.copy_from_slice(&xor_block(block, &pattern));
-        }
-        let rest = out.into_remainder();
-        rest.copy_from_slice(blocks.remainder());
-        mask_words(rest, key);
-        dst.put_slice(staged);
+    let mut blocks = src.chunks_exact(BLOCK);
+    for block in &mut blocks {
+        dst.put_slice(&xor_block(block, &pattern));
     }
+    let mut rest = [0u8; BLOCK];
+    let (rest, _) = rest.split_at_mut(blocks.remainder().len());
+    rest.copy_from_slice(blocks.remainder());
+    mask_words(rest, key);
+    dst.put_slice(rest);
 }
 
 /// The key as it lines up with a byte `offset` bytes into the payload.
