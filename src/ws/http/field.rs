@@ -80,9 +80,13 @@ pub(crate) fn is_target_byte(b: u8) -> bool {
     b.is_ascii_graphic() && !b"#\"<>\\^`{|}".contains(&b)
 }
 
-/// Checks an origin-form request target (`/path?query`).
+/// Checks a request target to write: origin-form (`/path?query`) as
+/// [`parse_request_target`](super::url::parse_request_target) reads it,
+/// and of bytes a URI may hold as they are (a target received is read more
+/// leniently: any visible ASCII but `#`).
 pub(crate) fn check_target(target: &str) -> Result<(), FieldError> {
-    let ok = target.starts_with('/') && target.bytes().all(is_target_byte);
+    let ok = target.bytes().all(is_target_byte)
+        && super::url::parse_request_target(target).is_some_and(|t| t.authority.is_none());
     if ok {
         Ok(())
     } else {
