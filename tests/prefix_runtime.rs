@@ -522,3 +522,54 @@ fn reads_committed_after_the_end_are_dropped_and_an_idle_buffer_is_released() {
     assert_eq!(conn.buffered_bytes(), 0);
     assert_eq!(conn.poll_event(), None);
 }
+
+#[test]
+fn large_frames_read_into_the_buffer_are_not_moved_once_mostly_here() {
+    // Frames of 1 MiB read 64 KiB at a time straight into the connection:
+    // past the first frames, which grow the buffer, no frame's bytes move
+    // after a read put them in place (each is handed out from where its
+    // bytes were read).
+    const LEN: usize = 1 << 20;
+    const READ: usize = 64 << 10;
+    const FRAMES: usize = 10;
+    let config = Config::builder().max_frame_length(LEN + 4).build().unwrap();
+    let mut conn = Connection::new(config);
+    let mut wire = Vec::new();
+    for i in 0..FRAMES {
+        wire.extend_from_slice(&(LEN as u32).to_be_bytes());
+        wire.extend((0..LEN).map(|j| (i + j % 251) as u8));
+    }
+    // Where the byte 2 reads into each frame's payload landed.
+    let probe = 2 * READ;
+    let mut landed = [0usize; FRAMES];
+    let (mut offset, mut got, mut moved) = (0, 0, 0);
+    while offset < wire.len() {
+        let room = conn.receive_buffer(READ).expect("events are polled");
+        let n = room.len().min(READ).min(wire.len() - offset);
+        room[..n].copy_from_slice(&wire[offset..offset + n]);
+        for (i, at) in landed.iter_mut().enumerate() {
+            let p = i * (LEN + 4) + 4 + probe;
+            if (offset..offset + n).contains(&p) {
+                *at = room.as_ptr() as usize + (p - offset);
+            }
+        }
+        conn.commit_received(n).unwrap();
+        offset += n;
+        while let Some(event) = conn.poll_event() {
+            let Event::Frame(frame) = event else {
+                panic!("{event:?}")
+            };
+            assert_eq!(frame.len(), LEN);
+            assert!(frame
+                .iter()
+                .enumerate()
+                .all(|(j, &b)| b == (got + j % 251) as u8));
+            if got >= 3 && frame.as_ptr() as usize + probe != landed[got] {
+                moved += 1;
+            }
+            got += 1;
+        }
+    }
+    assert_eq!(got, FRAMES);
+    assert_eq!(moved, 0, "frames moved after most of them was read");
+}

@@ -174,6 +174,15 @@ impl RecvBuf {
         self.buf.split_at_mut(start).1
     }
 
+    /// Space to read into, as [`room`](Self::room) gives, for a unit (a
+    /// frame) of which `missing` bytes are still to come: laid out first
+    /// by [`fit`](Self::fit), and at least a large read's worth of the unit
+    /// (or `min`, when more).
+    pub(crate) fn room_for(&mut self, min: usize, missing: usize) -> &mut [u8] {
+        self.fit(missing);
+        self.room(min.max(missing.min(FEW)))
+    }
+
     /// Before a read into [`room`](Self::room) for a unit (a frame) of
     /// which `missing` bytes are still to come: when the start of it that
     /// is here is short (a socket read's worth) and the allocation has

@@ -285,6 +285,16 @@ impl Decoder {
         matches!(self.state, State::Discarding { .. })
     }
 
+    /// The length of the frame whose header is parsed and whose body is
+    /// still arriving (header included, counted from the front of the
+    /// bytes not yet taken).
+    pub(crate) fn awaited(&self) -> Option<usize> {
+        match self.state {
+            State::Body { frame_len, .. } => Some(frame_len),
+            _ => None,
+        }
+    }
+
     #[inline(always)]
     pub(crate) fn decode_from<I: Input>(
         &mut self,

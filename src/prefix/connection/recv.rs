@@ -218,7 +218,13 @@ impl Connection {
         if self.state != State::Open || self.must_poll_first() {
             return None;
         }
-        Some(self.recv.room(min))
+        // A large frame is laid out to be read whole in place where the
+        // allocation allows, as a WebSocket session lays out its frames.
+        let missing = self
+            .decoder
+            .awaited()
+            .map_or(0, |len| len.saturating_sub(self.recv.len()));
+        Some(self.recv.room_for(min, missing))
     }
 
     /// Takes `n` bytes read into the space

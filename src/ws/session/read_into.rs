@@ -37,9 +37,8 @@ impl Session {
         // read's worth is offered beyond what was asked for. A large frame
         // is laid out to be read whole in place where the allocation
         // allows.
-        self.recv.fit(self.frame_missing(usize::MAX));
-        let min = min.max(self.frame_missing(64 << 10));
-        Some(self.recv.room(min))
+        let missing = self.frame_missing(usize::MAX);
+        Some(self.recv.room_for(min, missing))
     }
 
     /// The bytes the frame being received still needs, up to `cap`.
