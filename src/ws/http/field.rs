@@ -278,10 +278,13 @@ mod tests {
                 Err(FieldError::Subprotocol(bad.into()))
             );
         }
-        for bad in ["a b", "", "h:99999", "h:abc", "h:", "user@h"] {
+        for bad in ["a b", "", "h:99999", "h:abc", ":80", "[::1]x", "user@h"] {
             assert_eq!(check_host(bad), Err(FieldError::Host(bad.into())));
         }
-        assert_eq!(check_host("[::1]:9001"), Ok(()));
+        // An empty port is allowed, and means none (RFC 3986 §3.2.3).
+        for good in ["[::1]:9001", "h:", "[::1]:", "h:80"] {
+            assert_eq!(check_host(good), Ok(()), "{good}");
+        }
     }
 
     #[test]

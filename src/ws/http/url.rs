@@ -279,19 +279,22 @@ fn parse_server(
 
 /// Splits `host[:port]` (`[v6][:port]`) without judging either part.
 fn split_host_port(s: &str) -> Option<(&str, Option<&str>)> {
-    if s.starts_with('[') {
+    let (host, port) = if s.starts_with('[') {
         let end = s.find(']')?;
         let (host, rest) = s.split_at(end + 1);
-        return match rest.strip_prefix(':') {
-            Some(port) => Some((host, Some(port))),
-            None if rest.is_empty() => Some((host, None)),
-            None => None,
-        };
-    }
-    Some(match s.rsplit_once(':') {
-        Some((h, p)) => (h, Some(p)),
-        None => (s, None),
-    })
+        match rest.strip_prefix(':') {
+            Some(port) => (host, Some(port)),
+            None if rest.is_empty() => (host, None),
+            None => return None,
+        }
+    } else {
+        match s.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (s, None),
+        }
+    };
+    // An empty port is no port (RFC 3986 §3.2.3: `host:` is `host`).
+    Some((host, port.filter(|p| !p.is_empty())))
 }
 
 fn parse_port(p: &str) -> Option<u16> {
@@ -370,6 +373,9 @@ mod tests {
             ),
             ("h", "h:443", "/p")
         );
+        // An empty port is the scheme's (RFC 3986 §3.2.3).
+        let u = WsUrl::parse("wss://h:/p").unwrap();
+        assert_eq!((u.host_header().as_str(), u.port), ("h", 443));
         let u = WsUrl::parse("ws://user:pw@example.com:8080/x").unwrap();
         assert_eq!(u.host_header(), "example.com:8080");
         assert_eq!(
@@ -392,7 +398,6 @@ mod tests {
             ("ws://:80/", UrlError::Host),
             ("ws://h:99999/", UrlError::Port),
             ("ws://h:abc/", UrlError::Port),
-            ("ws://h:/", UrlError::Port),
             ("ws://h:0/", UrlError::Port),
             ("ws://a b/", UrlError::Host),
             ("ws://[::1/", UrlError::Host),
