@@ -383,3 +383,19 @@ fn a_body_whose_last_coding_is_not_chunked_runs_until_the_stream_ends() {
     );
     refusal_reads(&wire, b"HTTP/1.1 200 OK\r\n\r\n", false, Ok(b"auth"));
 }
+
+#[test]
+fn transfer_encoding_in_an_http_1_0_refusal_runs_until_the_stream_ends() {
+    // RFC 9112 §6.1: the framing of an HTTP/1.0 message with
+    // Transfer-Encoding is faulty, Content-Length or not; what follows the
+    // head is the body until the connection closes.
+    let body = b"4\r\nauth\r\n0\r\n\r\nmore";
+    for fields in [
+        "Transfer-Encoding: chunked\r\n",
+        "Transfer-Encoding: chunked\r\nContent-Length: 4\r\n",
+    ] {
+        let head = format!("HTTP/1.0 407 Proxy Authentication Required\r\n{fields}\r\n");
+        let wire = [head.as_bytes(), body].concat();
+        refusal_reads(&wire, b"", true, Ok(body));
+    }
+}

@@ -394,9 +394,9 @@ impl Proxy {
                         return Ok(());
                     };
                     let head = buf.split_at(end.min(buf.len())).0;
-                    let response = parse_response(head, self.config.max_headers)?;
+                    let (response, minor) = parse_response(head, self.config.max_headers)?;
                     self.recv.advance(end);
-                    self.on_head(response)?;
+                    self.on_head(response, minor)?;
                     if matches!(self.state, State::Head) {
                         // An interim reply: only what the next head can use
                         // is copied in.
@@ -423,7 +423,7 @@ impl Proxy {
         }
     }
 
-    fn on_head(&mut self, response: HttpResponse) -> Result<(), ProxyError> {
+    fn on_head(&mut self, response: HttpResponse, minor: u8) -> Result<(), ProxyError> {
         let status = response.status;
         self.state = match status {
             // Interim replies: the final one follows.
@@ -435,8 +435,12 @@ impl Proxy {
             }
             _ => {
                 // A 101 is no tunnel either (and, like 304, has no body).
-                match BodyReader::for_response(status, &response.headers, self.config.max_body_size)
-                {
+                match BodyReader::for_response(
+                    status,
+                    &response.headers,
+                    minor,
+                    self.config.max_body_size,
+                ) {
                     Ok(body) => State::Body(Box::new((response, body))),
                     // Where the body ends is not known: the reply is
                     // discarded (RFC 9112 §6.3 item 5).

@@ -246,7 +246,7 @@ impl ClientHandshake {
             };
             let parsed = parse_response(self.recv.head(end), self.config.max_headers);
             self.recv.advance(end);
-            let response = match parsed {
+            let (response, minor) = match parsed {
                 Ok(r) => r,
                 Err(e) => return Err(self.fail(HandshakeError::from(e).into())),
             };
@@ -268,6 +268,7 @@ impl ClientHandshake {
                     let body = match BodyReader::for_response(
                         status,
                         &response.headers,
+                        minor,
                         self.config.max_handshake_size,
                     ) {
                         Ok(body) => body,

@@ -110,17 +110,23 @@ pub(crate) struct BodyReader {
 }
 
 impl BodyReader {
-    /// The body of a response with `status` and `headers`, in a reply to
-    /// a request that was not HEAD (RFC 9112 §6.3). Fails when the fields
-    /// do not say where the body ends ([`Declared::from_headers`]): a user
-    /// agent then discards the response and closes (item 5).
+    /// The body of a response with `status` and `headers`, of HTTP minor
+    /// version `minor`, in a reply to a request that was not HEAD (RFC 9112
+    /// §6.3). Fails when the fields do not say where the body ends
+    /// ([`Declared::from_headers`]): a user agent then discards the
+    /// response and closes (item 5). `Transfer-Encoding` in an HTTP/1.0
+    /// response makes its framing faulty, `Content-Length` or not (§6.1):
+    /// its body is read until the connection closes.
     pub(crate) fn for_response(
         status: u16,
         headers: &Headers,
+        minor: u8,
         cap: usize,
     ) -> Result<Self, MalformedHttp> {
         let framing = if matches!(status, 100..=199 | 204 | 304) {
             Framing::Length(0)
+        } else if minor == 0 && headers.get("Transfer-Encoding").is_some() {
+            Framing::UntilEof
         } else {
             match Declared::from_headers(headers)? {
                 Declared::Chunked => Framing::Chunked(Chunk::Size),
@@ -252,7 +258,7 @@ mod tests {
         let mut results = Vec::new();
         for piece in [wire.len(), 1] {
             for trailing in [&b""[..], b"NEXT"] {
-                let mut reader = BodyReader::for_response(400, h, cap).unwrap();
+                let mut reader = BodyReader::for_response(400, h, 1, cap).unwrap();
                 let mut recv = RecvBuf::new();
                 let mut status = BodyStatus::Partial;
                 let all = [wire, trailing].concat();
@@ -298,7 +304,7 @@ mod tests {
         assert_eq!((&body[..], status), (&b"Wikipe"[..], BodyStatus::Truncated));
         let (body, status, _) = read_all(&h, 100, b"4\r\nWikiXX");
         assert_eq!((&body[..], status), (&b"Wiki"[..], BodyStatus::Malformed));
-        let mut reader = BodyReader::for_response(500, &h, 100).unwrap();
+        let mut reader = BodyReader::for_response(500, &h, 1, 100).unwrap();
         let mut recv = RecvBuf::new();
         recv.extend(&[b'1'; MAX_CHUNK_LINE + 1]);
         assert_eq!(reader.read(&mut recv), BodyStatus::Malformed);
@@ -306,14 +312,14 @@ mod tests {
 
     #[test]
     fn until_eof_and_no_body_statuses() {
-        let mut reader = BodyReader::for_response(403, &headers(&[]), 100).unwrap();
+        let mut reader = BodyReader::for_response(403, &headers(&[]), 1, 100).unwrap();
         let mut recv = RecvBuf::new();
         recv.extend(b"denied");
         assert_eq!(reader.read(&mut recv), BodyStatus::Partial);
         assert_eq!(&reader.finish()[..], b"denied");
         let h = headers(&[("Content-Length", "9")]);
         for status in [101, 204, 304] {
-            let mut reader = BodyReader::for_response(status, &h, 100).unwrap();
+            let mut reader = BodyReader::for_response(status, &h, 1, 100).unwrap();
             assert_eq!(reader.read(&mut RecvBuf::new()), BodyStatus::Complete);
         }
     }

@@ -266,7 +266,11 @@ pub(crate) fn parse_request(
 /// value folded over several lines (obs-fold) is taken, each fold replaced
 /// by one space, as RFC 9112 §5.2 asks of a user agent; a request with one
 /// is still refused.
-pub(crate) fn parse_response(head: &[u8], max_headers: usize) -> Result<HttpResponse, HeadError> {
+/// Also returns the HTTP minor version.
+pub(crate) fn parse_response(
+    head: &[u8],
+    max_headers: usize,
+) -> Result<(HttpResponse, u8), HeadError> {
     let mut storage = vec![httparse::EMPTY_HEADER; max_headers];
     let mut resp = httparse::Response::new(&mut storage);
     let parsed = httparse::ParserConfig::default()
@@ -274,7 +278,7 @@ pub(crate) fn parse_response(head: &[u8], max_headers: usize) -> Result<HttpResp
         .parse_response(&mut resp, head);
     complete(&parsed, max_headers)?;
     // A complete parse has filled in the whole status line.
-    let (Some(status), Some(reason)) = (resp.code, resp.reason) else {
+    let (Some(status), Some(reason), Some(version)) = (resp.code, resp.reason, resp.version) else {
         return Err(HeadError::Malformed(MalformedHttp::Incomplete));
     };
     let mut headers = Headers::from_httparse(resp.headers);
@@ -283,12 +287,13 @@ pub(crate) fn parse_response(head: &[u8], max_headers: usize) -> Result<HttpResp
             *value = unfold(value);
         }
     }
-    Ok(HttpResponse {
+    let response = HttpResponse {
         status,
         reason: reason.to_owned(),
         headers,
         body: Bytes::new(),
-    })
+    };
+    Ok((response, version))
 }
 
 /// A field value with each obs-fold (`OWS CRLF RWS`, RFC 9112 §5.2), and
@@ -390,14 +395,15 @@ mod tests {
             parse_request(b"GET /x HTTP/9\r\n\r\n", 4).unwrap_err(),
             HeadError::Malformed(MalformedHttp::Version)
         );
-        let r = parse_response(b"HTTP/1.1 403 Forbidden\r\nX: y\r\n\r\n", 4).unwrap();
+        let (r, minor) = parse_response(b"HTTP/1.1 403 Forbidden\r\nX: y\r\n\r\n", 4).unwrap();
+        assert_eq!(minor, 1);
         assert_eq!((r.status, r.reason.as_str()), (403, "Forbidden"));
         assert_eq!(r.headers.get_str("x"), Some("y"));
     }
 
     #[test]
     fn obs_fold_is_unfolded_in_a_response_and_refused_in_a_request() {
-        let r =
+        let (r, _) =
             parse_response(b"HTTP/1.1 200 OK\r\nA: x  \r\n \r\n\ty\r\nB: 1\r\n\r\n", 4).unwrap();
         assert_eq!(r.headers.get_str("a"), Some("x y"));
         assert_eq!(r.headers.get_str("b"), Some("1"));
