@@ -95,7 +95,7 @@ fn run<C: Client>(
             show(event);
         }
     };
-    while !client.is_finished() {
+    loop {
         client.handle_timeout(Instant::now());
         while let Some(event) = client.poll_event() {
             on_event(client, event);
@@ -113,6 +113,10 @@ fn run<C: Client>(
         client.poll_transmit(&mut output);
         stream.write_all(&output)?;
         output.clear();
+        // Finished only once its last output (a Close reply) is written.
+        if client.is_finished() {
+            break;
+        }
         let wait = read_timeout(client, Instant::now()).map_or(STDIN_POLL, |t| t.min(STDIN_POLL));
         stream.set_read_timeout(Some(wait))?;
         match stream.read(&mut input) {
