@@ -160,6 +160,21 @@ fn a_command_before_the_handshake_is_held_to_the_budget() {
 }
 
 #[test]
+fn room_offered_to_a_read_before_the_handshake_is_not_charged_to_a_command() {
+    // An async driver waits for the 101 with a read's room offered; that
+    // room holds no data, so it is not charged, before the handshake as
+    // after it.
+    let config = Config::default().with_memory_budget(100_000);
+    let request = sansproto::ws::ClientRequest::new("example.com", "/");
+    let mut client = Connection::client(config, request).unwrap();
+    client.poll_transmit(&mut Vec::new());
+    assert!(client.receive_buffer(64 << 10).unwrap().len() >= 64 << 10);
+    client.send_binary(vec![1u8; 40_000]).unwrap();
+    let refused = client.send_binary(vec![2u8; 60_000]).unwrap_err();
+    assert_eq!(refused.kind(), &SendErrorKind::OverBudget);
+}
+
+#[test]
 fn a_zero_budget_is_a_config_error() {
     use sansproto::ws::ConfigError;
     assert_eq!(

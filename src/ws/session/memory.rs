@@ -132,7 +132,7 @@ impl Session {
     /// hold rather than their capacity, so that room offered to a read, or
     /// spare capacity a queue keeps for reuse, fails nothing. Also the
     /// usage itself.
-    fn charged(&self) -> (usize, MemoryUsage) {
+    pub(super) fn charged(&self) -> (usize, MemoryUsage) {
         let usage = self.memory_usage();
         let slack = usage.receive.saturating_sub(self.recv.len())
             + usage.send.saturating_sub(self.buffered_amount());

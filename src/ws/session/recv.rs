@@ -346,7 +346,9 @@ impl Session {
         self.counters.frame_in(f.opcode);
         match f.opcode {
             OpCode::Ping => {
-                if self.config.auto_pong && matches!(self.state, State::Open) {
+                // Answered after this side's Close too: only the peer's
+                // Close ends the duty to answer (RFC 6455 §5.5.2).
+                if self.config.auto_pong && matches!(self.state, State::Open | State::CloseSent) {
                     if self.send.has_room(payload.len() + MAX_HEADER_LEN) {
                         self.owed_pong = None;
                         self.write_frame(true, 0, OpCode::Pong, &payload);

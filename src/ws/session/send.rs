@@ -186,7 +186,10 @@ impl Session {
         self.control(OpCode::Ping, payload)
     }
 
-    /// Queues an unsolicited Pong (a one-way heartbeat).
+    /// Queues an unsolicited Pong (a one-way heartbeat), or, with
+    /// auto-pong off, the answer to a Ping. Taken after this side's Close
+    /// too, until the peer's (RFC 6455 §5.5.2: a Ping is answered unless
+    /// its Close has arrived).
     pub fn pong(&mut self, payload: impl Into<Bytes>) -> Result<(), SendError<Bytes>> {
         self.control(OpCode::Pong, payload.into())
     }
@@ -203,7 +206,8 @@ impl Session {
             };
             return self.admit(payload.len(), wait, payload);
         }
-        if !self.is_open() {
+        let answering = opcode == OpCode::Pong && matches!(self.state, State::CloseSent);
+        if !self.is_open() && !answering {
             return refuse(SendErrorKind::Closed, payload);
         }
         if let Err(kind) = self.send_room(payload.len() + MAX_HEADER_LEN) {
@@ -226,7 +230,7 @@ impl Session {
         let refuse = |kind, payload| Err(SendError { kind, payload });
         let queued = self.send.len().saturating_add(self.pending_bytes);
         let held = match self.config.memory_budget {
-            Some(_) => self.memory_usage().total(),
+            Some(_) => self.charged().0,
             None => 0,
         };
         let State::Connecting(waiting) = &mut self.state else {
@@ -343,7 +347,7 @@ impl Session {
     }
 
     pub(super) fn write_close(&mut self, code: Option<CloseCode>, reason: &str) {
-        // An owed pong goes first: nothing may follow the Close frame.
+        // An owed pong goes first: it answers pings that came before.
         if let Some(pong) = self.owed_pong.take() {
             self.write_frame(true, 0, OpCode::Pong, &pong);
         }

@@ -462,3 +462,55 @@ fn an_abandoned_session_refuses_commands() {
     assert_eq!(s.buffered_amount(), 0);
     assert_eq!(s.send("late").unwrap_err().kind, SendErrorKind::Closed);
 }
+
+#[test]
+fn a_ping_after_our_close_is_still_answered_until_the_peers_close() {
+    // RFC 6455 §5.5.2: a Ping gets a Pong unless the peer's Close has
+    // arrived; this side's Close ends only its data frames.
+    let ping = masked(OpCode::Ping, b"are you there");
+    let mut pong = vec![0x8a, 13];
+    pong.extend_from_slice(b"are you there");
+    for step in [ping.len(), 1] {
+        let mut s = server();
+        s.close(CloseCode::NORMAL, "bye").unwrap();
+        assert_eq!(output(&mut s)[..2], [0x88, 5]);
+        for piece in ping.chunks(step) {
+            assert_eq!(s.receive(piece), Ok(piece.len()));
+        }
+        assert_eq!(
+            events(&mut s),
+            [Event::Ping(Bytes::from_static(b"are you there"))]
+        );
+        assert_eq!(output(&mut s), pong, "answered, {step} bytes at a time");
+        assert_eq!(s.send("late").unwrap_err().kind, SendErrorKind::Closed);
+        // Once the peer's Close is in, nothing more is sent.
+        s.receive(&masked(
+            OpCode::Close,
+            &close_payload(Some(CloseCode::NORMAL), ""),
+        ))
+        .unwrap();
+        assert!(closed(&events(&mut s)[0]).clean);
+        assert_eq!(
+            s.pong(Bytes::new()).unwrap_err().kind,
+            SendErrorKind::Closed
+        );
+        assert!(output(&mut s).is_empty());
+    }
+    // With auto-pong off the application answers, after its Close too.
+    let mut config = Config::default();
+    config.auto_pong = false;
+    let mut s = session(Role::Server, config);
+    s.close(CloseCode::NORMAL, "bye").unwrap();
+    output(&mut s);
+    s.receive(&ping).unwrap();
+    let Some(Event::Ping(payload)) = s.poll_event() else {
+        panic!("a ping")
+    };
+    assert!(output(&mut s).is_empty(), "not answered by itself");
+    s.pong(payload).unwrap();
+    assert_eq!(output(&mut s), pong);
+    assert_eq!(
+        s.ping(Bytes::new()).unwrap_err().kind,
+        SendErrorKind::Closed
+    );
+}
