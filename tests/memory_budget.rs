@@ -418,6 +418,47 @@ fn server_compression_idle() -> usize {
 }
 
 #[test]
+fn a_compressed_frame_is_inflated_no_further_than_the_budget() {
+    use sansproto::ws::{DeflateConfig, ExtensionFactory, ExtensionOffer, PerMessageDeflate};
+    let factory = PerMessageDeflate::new(DeflateConfig::default());
+    let offer = ExtensionOffer::parse_list("permessage-deflate")
+        .unwrap()
+        .remove(0);
+    let client_ext = factory.accept_response(&offer).unwrap();
+    let mut client = Connection::after_handshake(
+        Role::Client,
+        Config::default(),
+        None,
+        Some(client_ext),
+        sansproto::seeded_random(6),
+    );
+    // 32 MiB of zeros in one frame of about 32 KB: within the message
+    // limit (64 MiB), far past the budget.
+    client.send_binary(vec![0u8; 32 << 20]).unwrap();
+    let mut wire = Vec::new();
+    client.poll_transmit(&mut wire);
+    assert!(wire.len() < 64 << 10, "{}", wire.len());
+    let budget = 256 << 10;
+    for read in [wire.len(), 4096] {
+        let mut server = deflate_server(budget);
+        let error = feed_until_failure(&mut server, &wire, read);
+        let Error::OverBudget { held, .. } = error else {
+            panic!("{error:?}")
+        };
+        // It stopped inflating at the budget, not at the message's end.
+        assert!(held > budget && held < 2 * budget, "held {held}");
+        let mut out = Vec::new();
+        server.poll_transmit(&mut out);
+        assert_eq!(close_code(&out), 1009);
+        let events: Vec<_> = std::iter::from_fn(|| server.poll_event()).collect();
+        assert!(
+            events.iter().all(|e| !matches!(e, Event::Message(_))),
+            "no message past the budget reaches the application: {events:?}"
+        );
+    }
+}
+
+#[test]
 fn input_parsed_once_the_event_queue_drains_is_held_to_the_budget() {
     use sansproto::ws::{DeflateConfig, ExtensionFactory, ExtensionOffer, PerMessageDeflate};
     let factory = PerMessageDeflate::new(DeflateConfig::default());

@@ -28,8 +28,9 @@ pub struct Config {
     /// fail the connection with 1009 as soon as their header arrives.
     pub max_frame_size: usize,
     /// Largest reassembled (and, with compression, decompressed) received
-    /// message. Default 64 MiB; 1009 past it. Not applied in streaming mode,
-    /// where messages are not reassembled.
+    /// message. Default 64 MiB; 1009 past it. In streaming mode, where
+    /// messages are not reassembled, it bounds only what one compressed
+    /// frame inflates to (each frame's output is one piece).
     pub max_message_size: usize,
     /// Most bytes queued for sending; a send past it is refused and hands
     /// the payload back. Default 64 MiB.

@@ -4,6 +4,7 @@ use super::{InFrame, InMessage, Queued, Session, State};
 use crate::buf::Intake;
 use crate::ws::close::{parse_close_payload, ClosePayloadError};
 use crate::ws::error::{Error, ProtocolViolation as Violation};
+use crate::ws::extension::ExtensionError;
 use crate::ws::frame::{FrameHeader, HeaderError, OpCode, MAX_HEADER_LEN};
 use crate::ws::mask::{apply_mask, extend_masked};
 use crate::ws::message::{Event, Message, MessageKind, Text};
@@ -422,6 +423,12 @@ impl Session {
     fn on_compressed(&mut self, f: InFrame, payload: &[u8]) -> Result<(), Error> {
         let stream = self.config.stream_frames;
         let limit = self.config.max_message_size;
+        // Inflated output is held to the budget as it is made, not once
+        // the read is parsed: a small frame may inflate to the limit.
+        let budget_room = self
+            .config
+            .memory_budget
+            .map(|budget| budget.saturating_sub(self.charged().0));
         let (Some(ext), Some(m)) = (self.extension.as_mut(), self.message.as_mut()) else {
             return Err(Violation::UnnegotiatedRsv.into());
         };
@@ -431,8 +438,20 @@ impl Session {
         } else {
             limit.saturating_sub(start)
         };
-        ext.decode(m.rsv, payload, f.fin, &mut m.buf, max_out)
-            .map_err(Error::Extension)?;
+        let cap = budget_room.map_or(max_out, |room| room.min(max_out));
+        match ext.decode(m.rsv, payload, f.fin, &mut m.buf, cap) {
+            Ok(()) => {}
+            // Past the budget, not the limit: what was inflated (more than
+            // the room left) is held now, and `within_budget` says so.
+            Err(ExtensionError::TooBig) if cap < max_out => {
+                return Err(self.within_budget().err().unwrap_or(Error::OverBudget {
+                    held: self.charged().0.saturating_add(1),
+                    budget: self.config.memory_budget.unwrap_or(0),
+                    unpolled: false,
+                }));
+            }
+            Err(e) => return Err(Error::Extension(e)),
+        }
         let seen = &mut self.counters.stats.compression_rx;
         seen.compressed += payload.len() as u64;
         seen.uncompressed += m.buf.len().saturating_sub(start) as u64;
