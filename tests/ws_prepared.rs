@@ -460,3 +460,33 @@ fn prepared_sends_are_counted_like_any_other() {
     assert_eq!(stats.tx.bytes, wire.len() as u64);
     assert_eq!(wire.len(), 3 * prepared.frame().len());
 }
+
+#[test]
+fn tiny_prepared_frames_to_a_peer_that_reads_nothing_are_bounded_by_what_they_hold() {
+    // Each is a shared chunk of its own: the queue limit counts the
+    // chunk's slot beside its two bytes, so the queue holds about the
+    // limit, not sixteen times it.
+    let limit = 64 << 10;
+    let mut server = session(Role::Server, Config::default().with_max_send_queue(limit));
+    let prepared = Message::Binary(Bytes::new()).prepare();
+    assert_eq!(prepared.frame().len(), 2);
+    let mut sent = 0usize;
+    while server.send_prepared(&prepared).is_ok() {
+        sent += 1;
+        assert!(sent <= limit / 2, "the limit never refused a send");
+    }
+    assert_eq!(
+        server.send_prepared(&prepared).unwrap_err().kind(),
+        &SendErrorKind::QueueFull
+    );
+    assert!(sent >= limit / 64, "{sent} sent");
+    let send = server.memory_usage().send;
+    assert!(
+        send <= 2 * limit,
+        "{send} bytes held for a {limit}-byte limit"
+    );
+    // Every frame is still delivered, in order.
+    let mut wire = Vec::new();
+    server.poll_transmit(&mut wire);
+    assert_eq!(wire, prepared.frame().repeat(sent));
+}

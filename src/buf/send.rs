@@ -84,11 +84,17 @@ impl SendQueue {
         self.buf.len().saturating_add(additional) <= self.buf_limit
     }
 
-    /// Sets `chunked`, and what that leaves `buf`.
+    /// Sets `chunked`, and what that leaves `buf`: the limit less the
+    /// chunks' bytes and their slots, so that many tiny shared chunks are
+    /// bounded by what they hold, not only by their bytes.
     #[inline]
     fn set_chunked(&mut self, chunked: usize) {
         self.chunked = chunked;
-        self.buf_limit = self.limit.saturating_sub(chunked);
+        let slots = self
+            .chunks
+            .len()
+            .saturating_mul(std::mem::size_of::<Bytes>());
+        self.buf_limit = self.limit.saturating_sub(chunked).saturating_sub(slots);
     }
 
     /// The run being encoded into, to append to directly. Callers check
@@ -103,16 +109,18 @@ impl SendQueue {
     /// not copied.
     pub(crate) fn push_shared(&mut self, payload: Bytes) {
         self.seal();
-        self.set_chunked(self.chunked + payload.len());
+        let chunked = self.chunked + payload.len();
         self.chunks.push_back(payload);
+        self.set_chunked(chunked);
     }
 
     /// Moves the run being encoded into `chunks` (no copy is made).
     fn seal(&mut self) {
         if !self.buf.is_empty() {
             let run = Bytes::from(std::mem::take(&mut self.buf));
-            self.set_chunked(self.chunked + run.len());
+            let chunked = self.chunked + run.len();
             self.chunks.push_back(run);
+            self.set_chunked(chunked);
         }
     }
 

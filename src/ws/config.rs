@@ -33,7 +33,9 @@ pub struct Config {
     /// frame inflates to (each frame's output is one piece).
     pub max_message_size: usize,
     /// Most bytes queued for sending; a send past it is refused and hands
-    /// the payload back. Default 64 MiB.
+    /// the payload back. A payload queued as a shared chunk of its own (a
+    /// large one, a prepared frame) counts its queue slot (32 bytes) too.
+    /// Default 64 MiB.
     pub max_send_queue: usize,
     /// Backpressure: above this many queued bytes
     /// [`Session::is_backpressured`](super::Session::is_backpressured)
