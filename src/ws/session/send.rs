@@ -256,7 +256,7 @@ impl Session {
     }
 
     /// Writes a Ping or Pong, remembering pings to match pongs against.
-    fn write_control(&mut self, opcode: OpCode, payload: Bytes) {
+    pub(super) fn write_control(&mut self, opcode: OpCode, payload: Bytes) {
         self.write_frame(true, 0, opcode, &payload);
         if opcode == OpCode::Ping {
             if self.pings.len() == MAX_OUTSTANDING_PINGS {

@@ -4,7 +4,8 @@
 
 use super::{Session, State};
 use crate::timer::{Clock, TimerKind, TimerTable};
-use crate::ws::error::{Error, TimeoutKind};
+use crate::ws::error::{Error, SendErrorKind, TimeoutKind};
+use crate::ws::frame::OpCode;
 use bytes::Bytes;
 use std::time::{Duration, Instant};
 
@@ -90,11 +91,21 @@ impl Session {
         self.arm_timers();
     }
 
-    /// Sends a keepalive ping and starts the pong deadline.
+    /// Sends a keepalive ping and starts the pong deadline. A full send
+    /// queue (or budget) takes it anyway, past the bound by this one small
+    /// frame per interval, so that the deadline always follows a ping.
     fn keepalive_ping(&mut self, now: Instant) {
         self.ping_counter = self.ping_counter.wrapping_add(1);
         let payload = Bytes::copy_from_slice(&self.ping_counter.to_be_bytes());
-        if self.ping(payload.clone()).is_ok() {
+        let sent = match self.ping(payload.clone()) {
+            Ok(()) => true,
+            Err(e) if matches!(e.kind, SendErrorKind::QueueFull | SendErrorKind::OverBudget) => {
+                self.write_control(OpCode::Ping, payload.clone());
+                true
+            }
+            Err(_) => false,
+        };
+        if sent {
             self.counters.probe_sent(payload, now);
         }
         self.timers.table.stop(Timer::Keepalive);

@@ -169,3 +169,37 @@ fn huge_durations_never_fire_and_never_panic() {
     assert_eq!(output(&mut s)[0], 0x89);
     assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(2)));
 }
+
+#[test]
+fn a_keepalive_ping_goes_out_past_a_full_send_queue() {
+    // The pong deadline always follows a ping that was sent: a full queue
+    // takes the keepalive ping anyway, one small frame past its bound.
+    let t0 = Instant::now();
+    let interval = Duration::from_secs(10);
+    let config = Config::default()
+        .with_keepalive(interval, Duration::from_secs(5))
+        .with_max_send_queue(64);
+    let mut s = session(Role::Server, config);
+    s.handle_timeout(t0);
+    s.send(vec![7u8; 49]).unwrap();
+    assert_eq!(
+        s.ping(Bytes::new()).unwrap_err().kind,
+        SendErrorKind::QueueFull
+    );
+    s.handle_timeout(t0 + interval);
+    let out = output(&mut s);
+    assert_eq!(
+        out.get(51..53),
+        Some(&[0x89, 8][..]),
+        "the keepalive ping: {out:02x?}"
+    );
+    let ping = &out[51..];
+    // Its pong (masked, as a client sends it) is matched: no timeout.
+    s.receive(&masked(OpCode::Pong, &ping[2..])).unwrap();
+    assert!(matches!(
+        events(&mut s)[..],
+        [Event::Pong { matched: true, .. }]
+    ));
+    s.handle_timeout(t0 + interval + Duration::from_secs(6));
+    assert_eq!(s.error(), None);
+}
