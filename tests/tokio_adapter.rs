@@ -295,8 +295,8 @@ async fn a_refused_send_hands_the_message_back() {
 }
 
 /// A peer that sends a plain HTTP request and half-closes, at a
-/// connection that never answers it: `next()` ends instead of reading the
-/// ended stream again and again.
+/// connection that never answers it: `next()` returns the handshake's
+/// failure and ends, instead of reading the ended stream again and again.
 #[tokio::test]
 async fn an_ended_stream_is_not_read_again() {
     use tokio::io::AsyncWriteExt;
@@ -307,6 +307,16 @@ async fn an_ended_stream_is_not_read_again() {
         .await
         .unwrap();
     theirs.shutdown().await.unwrap();
+    let failed = tokio::time::timeout(Duration::from_secs(5), ws.next()).await;
+    assert!(
+        matches!(
+            failed.expect("next() returns"),
+            Some(Err(Error::Ws(sansproto::ws::Error::Handshake(
+                sansproto::ws::HandshakeError::Eof
+            ))))
+        ),
+        "the unanswered request fails at the peer's end"
+    );
     let ended = tokio::time::timeout(Duration::from_secs(5), ws.next()).await;
     assert!(ended.expect("next() returns").is_none());
 }

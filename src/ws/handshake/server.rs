@@ -11,7 +11,12 @@
 //!  ├─plain HTTP request─▶ Http ─send_http_response─▶ Answered
 //!  └─bad request, EOF, deadline──────────────────────▶ Failed
 //! Deciding ─EOF, deadline, too many early bytes──────▶ Failed
+//! Http ─EOF──────────────────────────────────────────▶ Failed
 //! ```
+//!
+//! A request reported and left unanswered ends as an undecided upgrade
+//! does: the peer's end of the stream fails the handshake
+//! ([`HandshakeError::Eof`]), with nothing sent.
 
 use super::answer::{Accept, Reject};
 use super::upgrade::{is_upgrade, UpgradeRequest};
@@ -258,8 +263,10 @@ impl ServerHandshake {
     pub(crate) fn receive_eof(&mut self) -> Result<(), Error> {
         match &self.state {
             State::Failed(e) => Err(e.clone()),
-            State::Head | State::Deciding(_) => Err(self.fail(HandshakeError::Eof.into())),
-            State::Http | State::Answered => Ok(()),
+            State::Head | State::Deciding(_) | State::Http => {
+                Err(self.fail(HandshakeError::Eof.into()))
+            }
+            State::Answered => Ok(()),
         }
     }
 
