@@ -11,12 +11,14 @@
 //!  ├─plain HTTP request─▶ Http ─send_http_response─▶ Answered
 //!  └─bad request, EOF, deadline──────────────────────▶ Failed
 //! Deciding ─EOF, deadline, too many early bytes──────▶ Failed
-//! Http ─EOF──────────────────────────────────────────▶ Failed
+//! Http ─EOF, deadline───────────────────────────────▶ Failed
 //! ```
 //!
 //! A request reported and left unanswered ends as an undecided upgrade
 //! does: the peer's end of the stream fails the handshake
-//! ([`HandshakeError::Eof`]), with nothing sent.
+//! ([`HandshakeError::Eof`]), and so does the handshake deadline
+//! ([`TimeoutKind::Handshake`]), which runs from the first
+//! `handle_timeout` call until the request is answered; nothing is sent.
 
 use super::answer::{Accept, Reject};
 use super::upgrade::{is_upgrade, UpgradeRequest};
@@ -270,8 +272,10 @@ impl ServerHandshake {
         }
     }
 
+    /// Whether the handshake deadline runs: until the request is answered
+    /// (or the handshake failed).
     fn waiting(&self) -> bool {
-        matches!(self.state, State::Head | State::Deciding(_))
+        matches!(self.state, State::Head | State::Deciding(_) | State::Http)
     }
 
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
