@@ -93,6 +93,11 @@ const READ_SIZE: usize = 64 * 1024;
 /// (no more than the peer has read of the output) and fed, its events
 /// handed to `on_event` at once, and what the machine queues then (a pong,
 /// the answer to a Close) goes out once the output being written has.
+///
+/// Once the peer's end is read, nothing more is: a machine that goes on
+/// is driven by its timers alone, until its next deadline; one left
+/// unfinished with no deadline (waiting for an answer `on_event` did not
+/// give) is left as it is, and `drive` returns.
 pub fn drive<D: Driver>(
     stream: &mut TcpStream,
     machine: &mut D,
@@ -122,6 +127,17 @@ pub fn drive<D: Driver>(
         }
         if machine.is_finished() {
             break Ok(());
+        }
+        if inbound.eof {
+            // The stream ended and the machine goes on: reading again would
+            // return at once, for ever. Only its timers can end it now.
+            if crate::driver::stalled_at_eof(machine) {
+                break Ok(());
+            }
+            if let Some(wait) = read_timeout(machine, Instant::now()) {
+                thread::sleep(wait);
+            }
+            continue;
         }
         // Wait for bytes at most until the next deadline.
         if let Err(e) = stream.set_read_timeout(read_timeout(machine, Instant::now())) {

@@ -2,13 +2,13 @@
 //! cannot go on: a plain HTTP request left unanswered, a stream that has
 //! ended, a callback that panicked.
 
-use sansproto::blocking;
 use sansproto::ws::{Config, Connection, Error, HandshakeError, TimeoutKind};
+use sansproto::{blocking, Driver};
 use std::io::Write;
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::mpsc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long a test waits for what should happen at once (or at a short
 /// deadline) before calling it a hang.
@@ -58,4 +58,80 @@ fn drive_lets_go_of_a_plain_request_left_unanswered_at_the_handshake_deadline() 
         Ok((None, Some(Error::Timeout(TimeoutKind::Handshake))))
     );
     drop(client);
+}
+
+/// A machine that the end of the stream does not finish: only its
+/// deadline does, if it has one, or a second end of stream (which a loop
+/// that reads an ended stream again gives it at once).
+struct DeafToEof {
+    deadline: Option<Instant>,
+    eofs: usize,
+    timed_out: bool,
+}
+
+impl Driver for DeafToEof {
+    type Event = ();
+    type Error = std::io::Error;
+
+    fn receive(&mut self, data: &[u8]) -> Result<usize, Self::Error> {
+        Ok(data.len())
+    }
+    fn receive_eof(&mut self) -> Result<(), Self::Error> {
+        self.eofs += 1;
+        Ok(())
+    }
+    fn poll_event(&mut self) -> Option<()> {
+        None
+    }
+    fn poll_transmit(&mut self, _: &mut Vec<u8>) -> usize {
+        0
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.deadline.filter(|_| !self.is_finished())
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        if self.deadline.is_some_and(|at| at <= now) {
+            self.timed_out = true;
+        }
+    }
+    fn is_finished(&self) -> bool {
+        self.timed_out || self.eofs > 1
+    }
+}
+
+/// Drives `machine` over a connection whose peer sent a few bytes and
+/// half-closed.
+fn drive_to_the_end(machine: &mut DeafToEof) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    client.write_all(b"hello").unwrap();
+    client.shutdown(Shutdown::Write).unwrap();
+    let (mut stream, _) = listener.accept().unwrap();
+    let failure = blocking::drive(&mut stream, machine, |_, _| {}).unwrap();
+    assert!(failure.is_none());
+}
+
+#[test]
+fn drive_reads_no_more_once_the_stream_has_ended() {
+    // No deadline: nothing can move the machine on, and drive returns with
+    // it unfinished.
+    let mut machine = DeafToEof {
+        deadline: None,
+        eofs: 0,
+        timed_out: false,
+    };
+    drive_to_the_end(&mut machine);
+    assert_eq!(machine.eofs, 1, "the ended stream was read again");
+    assert!(!machine.is_finished());
+
+    // A deadline: drive waits for it, without reading, and its timer ends
+    // the machine.
+    let mut machine = DeafToEof {
+        deadline: Some(Instant::now() + Duration::from_millis(100)),
+        eofs: 0,
+        timed_out: false,
+    };
+    drive_to_the_end(&mut machine);
+    assert_eq!(machine.eofs, 1, "the ended stream was read again");
+    assert!(machine.timed_out, "the deadline ended the machine");
 }
