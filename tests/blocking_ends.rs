@@ -2,7 +2,9 @@
 //! cannot go on: a plain HTTP request left unanswered, a stream that has
 //! ended, a callback that panicked.
 
-use sansproto::ws::{Config, Connection, Error, HandshakeError, TimeoutKind};
+use sansproto::ws::{
+    CloseCode, Config, Connection, Error, Event, HandshakeError, Message, TimeoutKind,
+};
 use sansproto::{blocking, Driver};
 use std::io::Write;
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -134,4 +136,43 @@ fn drive_reads_no_more_once_the_stream_has_ended() {
     drive_to_the_end(&mut machine);
     assert_eq!(machine.eofs, 1, "the ended stream was read again");
     assert!(machine.timed_out, "the deadline ended the machine");
+}
+
+#[test]
+fn serve_frees_the_slot_of_a_connection_whose_callback_panicked() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    thread::spawn(move || {
+        blocking::serve(
+            listener,
+            1,
+            || Connection::server(Config::default()),
+            |conn, event| {
+                if let Event::Message(m) = event {
+                    // An application bug: this panic is expected.
+                    assert_ne!(m, Message::from("boom"), "the callback panics");
+                    let _ = conn.send(m);
+                }
+            },
+        )
+    });
+    // The one slot goes to a connection whose callback panics...
+    let (mut stream, mut conn) = blocking::connect(&url, Config::default()).unwrap();
+    conn.send("boom").unwrap();
+    let _ = blocking::drive(&mut stream, &mut conn, |_, _| {});
+    // ...and is free again once its thread is gone.
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let (mut stream, mut conn) = blocking::connect(&url, Config::default()).unwrap();
+        conn.send("hello").unwrap();
+        let mut echoed = None;
+        let _ = blocking::drive(&mut stream, &mut conn, |conn, event| {
+            if let Event::Message(m) = event {
+                echoed = Some(m);
+                let _ = conn.close(CloseCode::NORMAL, "");
+            }
+        });
+        let _ = tx.send(echoed);
+    });
+    assert_eq!(rx.recv_timeout(HANG), Ok(Some(Message::from("hello"))));
 }
