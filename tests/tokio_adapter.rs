@@ -225,6 +225,30 @@ async fn the_application_decides_each_upgrade() {
     assert!(outcomes[1].is_err(), "{outcomes:?}");
 }
 
+#[tokio::test]
+async fn accept_with_returns_a_rejection_with_its_status() {
+    use sansproto::ws::{HandshakeError, Reject};
+    use tokio::io::AsyncWriteExt;
+    let (mut theirs, ours) = tokio::io::duplex(4096);
+    theirs
+        .write_all(
+            b"GET /x HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n\
+              Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+              Sec-WebSocket-Version: 13\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let refused = WebSocket::accept_with(ours, Config::default(), |_| Err(Reject::new(404))).await;
+    match refused {
+        Err(Error::Ws(sansproto::ws::Error::Handshake(HandshakeError::Status(404)))) => {}
+        other => panic!("not the rejection: {other:?}"),
+    }
+    // The rejection was written before the call returned.
+    let mut answer = Vec::new();
+    theirs.read_to_end(&mut answer).await.unwrap();
+    assert!(answer.starts_with(b"HTTP/1.1 404 "), "{answer:?}");
+}
+
 #[tokio::test(start_paused = true)]
 async fn datagrams_echo_segmented_messages_and_idle_peers_expire_on_time() {
     use sansproto::datagram::{CloseReason, Config as UdpConfig, Endpoint, Event};

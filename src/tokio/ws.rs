@@ -67,7 +67,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// application deciding the upgrade: `decide` sees the request (path,
     /// `Origin`, offered subprotocols and extensions, headers) and accepts
     /// it with its choices or rejects it with a response. A rejection is
-    /// sent, and returned as the connection's failure.
+    /// sent, then returned as [`Error::Ws`] with
+    /// [`HandshakeError::Status`](crate::ws::HandshakeError::Status)
+    /// holding its status.
     ///
     /// ```no_run
     /// use sansproto::tokio::WebSocket;
@@ -86,6 +88,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         mut decide: impl FnMut(&UpgradeRequest) -> Result<Accept, Reject>,
     ) -> Result<Self, Error> {
         let mut ws = Self::new(io, Connection::server_with_decision(config));
+        // The status of the rejection sent, once it is queued.
+        let mut rejected = None;
         loop {
             match ws.next_event().await? {
                 Some(Event::Upgrade(request)) => {
@@ -96,12 +100,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                             .accept(accept)
                             .err()
                             .map(|e| e.kind().clone()),
-                        Err(reject) => ws
-                            .inner
-                            .machine
-                            .reject(reject)
-                            .err()
-                            .map(|e| e.kind().clone()),
+                        Err(reject) => {
+                            let status = reject.status;
+                            let refused = ws.inner.machine.reject(reject).err();
+                            if refused.is_none() {
+                                rejected = Some(status);
+                            }
+                            refused.map(|e| e.kind().clone())
+                        }
                     };
                     if let Some(kind) = refused {
                         return Err(Error::Ws(crate::ws::Error::Send(kind)));
@@ -114,7 +120,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 }
                 Some(Event::HttpRequest(_)) => return Err(ws.refuse_plain_http().await),
                 Some(_) => {}
-                None => return Err(ws.failure().unwrap_or(Error::Closed)),
+                // The connection is finished and its output written.
+                None => {
+                    let rejected = rejected.map(|status| {
+                        Error::Ws(crate::ws::Error::Handshake(
+                            crate::ws::HandshakeError::Status(status),
+                        ))
+                    });
+                    return Err(ws.failure().or(rejected).unwrap_or(Error::Closed));
+                }
             }
         }
     }
