@@ -249,6 +249,52 @@ async fn accept_with_returns_a_rejection_with_its_status() {
     assert!(answer.starts_with(b"HTTP/1.1 404 "), "{answer:?}");
 }
 
+/// Drops `future` after polling it once, as a `select!` whose other
+/// branch is ready at once does; true when it had not completed.
+async fn poll_once_then_drop(future: impl std::future::Future) -> bool {
+    tokio::select! {
+        biased;
+        _ = future => false,
+        _ = std::future::ready(()) => true,
+    }
+}
+
+/// `send` queues its message when first polled, so a send dropped before
+/// its write is done still delivers it (once: a caller that retried would
+/// deliver it twice); queued through the connection, the message waits
+/// for a `flush`, which is cancellation safe, to go out.
+#[tokio::test]
+async fn a_dropped_send_has_queued_its_message_and_a_dropped_flush_resumes() {
+    let (a, b) = tokio::io::duplex(1024);
+    let conn = |role| {
+        Connection::after_handshake(
+            role,
+            Config::default(),
+            None,
+            None,
+            sansproto::seeded_random(3),
+        )
+    };
+    let mut client = WebSocket::new(a, conn(Role::Client));
+    let mut server = WebSocket::new(b, conn(Role::Server));
+    let receiving = tokio::spawn(async move {
+        let mut got = Vec::new();
+        while let Some(message) = server.next().await {
+            got.push(message.unwrap());
+        }
+        got
+    });
+    let first = Message::from(vec![1u8; 64 << 10]);
+    let second = Message::from(vec![2u8; 64 << 10]);
+    // Larger than the pipe: neither write can be done in one poll.
+    assert!(poll_once_then_drop(client.send(first.clone())).await);
+    client.connection().send(second.clone()).unwrap();
+    assert!(poll_once_then_drop(client.flush()).await);
+    client.flush().await.unwrap();
+    client.close(CloseCode::NORMAL, "").await.unwrap();
+    assert_eq!(receiving.await.unwrap(), [first, second]);
+}
+
 #[tokio::test(start_paused = true)]
 async fn datagrams_echo_segmented_messages_and_idle_peers_expire_on_time() {
     use sansproto::datagram::{CloseReason, Config as UdpConfig, Endpoint, Event};
