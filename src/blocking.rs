@@ -93,6 +93,11 @@ const READ_SIZE: usize = 64 * 1024;
 /// (no more than the peer has read of the output) and fed, its events
 /// handed to `on_event` at once, and what the machine queues then (a pong,
 /// the answer to a Close) goes out once the output being written has.
+///
+/// Once the peer's end is read, nothing more is: a machine that goes on
+/// is driven by its timers alone, until its next deadline; one left
+/// unfinished with no deadline (waiting for an answer `on_event` did not
+/// give) is left as it is, and `drive` returns.
 pub fn drive<D: Driver>(
     stream: &mut TcpStream,
     machine: &mut D,
@@ -122,6 +127,17 @@ pub fn drive<D: Driver>(
         }
         if machine.is_finished() {
             break Ok(());
+        }
+        if inbound.eof {
+            // The stream ended and the machine goes on: reading again would
+            // return at once, for ever. Only its timers can end it now.
+            if crate::driver::stalled_at_eof(machine) {
+                break Ok(());
+            }
+            if let Some(wait) = read_timeout(machine, Instant::now()) {
+                thread::sleep(wait);
+            }
+            continue;
         }
         // Wait for bytes at most until the next deadline.
         if let Err(e) = stream.set_read_timeout(read_timeout(machine, Instant::now())) {
@@ -303,7 +319,9 @@ fn write_out<D: Driver, F: FnMut(&mut D, D::Event)>(
 /// open): a machine from `make` (for example
 /// `|| ws::Connection::server(config.clone())`) driven by [`drive`], its
 /// events handed to `on_event`. Never returns; a failed accept (no file
-/// descriptors left, say) is retried after a pause.
+/// descriptors left, say) is retried after a pause. A panic in `make` or
+/// `on_event` ends that connection's thread (its stream dropped) and
+/// frees its place among the `max_connections`.
 ///
 /// ```no_run
 /// use sansproto::{blocking, ws};
@@ -329,33 +347,57 @@ where
 {
     let make = Arc::new(make);
     let on_event = Arc::new(on_event);
-    // Connections open, and a signal when one ends.
-    let open = Arc::new((Mutex::new(0usize), Condvar::new()));
+    let open = Arc::new(Open::default());
     let max = max_connections.max(1);
     loop {
-        {
-            let (count, ended) = &*open;
-            let mut n = count.lock().unwrap_or_else(|e| e.into_inner());
-            while *n >= max {
-                n = ended.wait(n).unwrap_or_else(|e| e.into_inner());
-            }
-            *n += 1;
-        }
+        let slot = Slot::take(&open, max);
         let mut stream = loop {
             match listener.accept() {
                 Ok((stream, _)) => break stream,
                 Err(_) => thread::sleep(Duration::from_millis(10)),
             }
         };
-        let (make, on_event, open) = (Arc::clone(&make), Arc::clone(&on_event), Arc::clone(&open));
+        let (make, on_event) = (Arc::clone(&make), Arc::clone(&on_event));
         thread::spawn(move || {
+            // Given back when the thread ends, by a panic in `make` or
+            // `on_event` too.
+            let _slot = slot;
             let _ = stream.set_nodelay(true);
             let mut machine = make();
             let _ = drive(&mut stream, &mut machine, |m, e| on_event(m, e));
-            let (count, ended) = &*open;
-            *count.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
-            ended.notify_one();
         });
+    }
+}
+
+/// The connections [`serve`] has open, and a signal when one ends.
+#[derive(Default)]
+struct Open {
+    count: Mutex<usize>,
+    ended: Condvar,
+}
+
+/// One of [`serve`]'s connections, counted in [`Open`] until dropped.
+struct Slot(Arc<Open>);
+
+impl Slot {
+    /// Waits until fewer than `max` connections are open, and counts one
+    /// more.
+    fn take(open: &Arc<Open>, max: usize) -> Self {
+        let mut n = open.count.lock().unwrap_or_else(|e| e.into_inner());
+        while *n >= max {
+            n = open.ended.wait(n).unwrap_or_else(|e| e.into_inner());
+        }
+        *n += 1;
+        Self(Arc::clone(open))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut n = self.0.count.lock().unwrap_or_else(|e| e.into_inner());
+        *n = n.saturating_sub(1);
+        drop(n);
+        self.0.ended.notify_one();
     }
 }
 

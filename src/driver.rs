@@ -117,3 +117,15 @@ pub trait Driver {
     /// queued output is written, the transport should be closed.
     fn is_finished(&self) -> bool;
 }
+
+/// Whether a loop driving `machine` over a stream whose read side has
+/// ended should stop: the machine is not finished and has no deadline, so
+/// nothing the loop does can move it on (it waits for the application,
+/// which hears only of the events already handed out).
+///
+/// Such a loop never reads again: a read at the end of a stream returns at
+/// once, so reading again would spin. While the machine has a deadline it
+/// waits for that instead, its timers being what can still end it.
+pub(crate) fn stalled_at_eof<D: Driver + ?Sized>(machine: &D) -> bool {
+    !machine.is_finished() && machine.poll_timeout().is_none()
+}

@@ -143,6 +143,42 @@ fn ws_server_handshake_fails_at_its_deadline() {
 }
 
 #[test]
+fn ws_server_handshake_deadline_bounds_a_plain_request_left_unanswered() {
+    let t0 = Instant::now();
+    let config = Config::default().with_handshake_timeout(Some(5 * SECOND));
+    let mut c = Connection::server(config);
+    c.handle_timeout(t0);
+    c.receive(b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n")
+        .unwrap();
+    c.handle_timeout(t0 + SECOND);
+    assert!(matches!(
+        c.poll_event(),
+        Some(sansproto::ws::Event::HttpRequest(_))
+    ));
+    // The request does not stop the clock: a client that sends one and
+    // stays silent is let go at the same deadline as one that sends half.
+    let deadline = c.poll_timeout().unwrap();
+    assert_eq!(deadline, t0 + 5 * SECOND);
+    quiet_just_before(&mut c, deadline);
+    assert!(!c.is_finished());
+    c.handle_timeout(deadline);
+    assert_eq!(c.error(), Some(&Error::Timeout(TimeoutKind::Handshake)));
+    assert!(c.is_finished());
+    assert!(output(&mut c).is_empty(), "no answer to the request");
+    assert_eq!(c.poll_timeout(), None);
+
+    // Answered in time, the deadline goes with the exchange.
+    let mut c = Connection::server(Config::default().with_handshake_timeout(Some(5 * SECOND)));
+    c.handle_timeout(t0);
+    c.receive(b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n")
+        .unwrap();
+    c.send_http_response(200, "OK", &[], b"").unwrap();
+    assert_eq!(c.poll_timeout(), None);
+    c.handle_timeout(t0 + 9 * SECOND);
+    assert_eq!(c.error(), None);
+}
+
+#[test]
 fn ws_client_handshake_fails_at_its_deadline() {
     let t0 = Instant::now();
     let config = Config::default().with_handshake_timeout(Some(5 * SECOND));

@@ -225,6 +225,76 @@ async fn the_application_decides_each_upgrade() {
     assert!(outcomes[1].is_err(), "{outcomes:?}");
 }
 
+#[tokio::test]
+async fn accept_with_returns_a_rejection_with_its_status() {
+    use sansproto::ws::{HandshakeError, Reject};
+    use tokio::io::AsyncWriteExt;
+    let (mut theirs, ours) = tokio::io::duplex(4096);
+    theirs
+        .write_all(
+            b"GET /x HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n\
+              Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+              Sec-WebSocket-Version: 13\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let refused = WebSocket::accept_with(ours, Config::default(), |_| Err(Reject::new(404))).await;
+    match refused {
+        Err(Error::Ws(sansproto::ws::Error::Handshake(HandshakeError::Status(404)))) => {}
+        other => panic!("not the rejection: {other:?}"),
+    }
+    // The rejection was written before the call returned.
+    let mut answer = Vec::new();
+    theirs.read_to_end(&mut answer).await.unwrap();
+    assert!(answer.starts_with(b"HTTP/1.1 404 "), "{answer:?}");
+}
+
+/// Drops `future` after polling it once, as a `select!` whose other
+/// branch is ready at once does; true when it had not completed.
+async fn poll_once_then_drop(future: impl std::future::Future) -> bool {
+    tokio::select! {
+        biased;
+        _ = future => false,
+        _ = std::future::ready(()) => true,
+    }
+}
+
+/// `send` queues its message when first polled, so a send dropped before
+/// its write is done still delivers it (once: a caller that retried would
+/// deliver it twice); queued through the connection, the message waits
+/// for a `flush`, which is cancellation safe, to go out.
+#[tokio::test]
+async fn a_dropped_send_has_queued_its_message_and_a_dropped_flush_resumes() {
+    let (a, b) = tokio::io::duplex(1024);
+    let conn = |role| {
+        Connection::after_handshake(
+            role,
+            Config::default(),
+            None,
+            None,
+            sansproto::seeded_random(3),
+        )
+    };
+    let mut client = WebSocket::new(a, conn(Role::Client));
+    let mut server = WebSocket::new(b, conn(Role::Server));
+    let receiving = tokio::spawn(async move {
+        let mut got = Vec::new();
+        while let Some(message) = server.next().await {
+            got.push(message.unwrap());
+        }
+        got
+    });
+    let first = Message::from(vec![1u8; 64 << 10]);
+    let second = Message::from(vec![2u8; 64 << 10]);
+    // Larger than the pipe: neither write can be done in one poll.
+    assert!(poll_once_then_drop(client.send(first.clone())).await);
+    client.connection().send(second.clone()).unwrap();
+    assert!(poll_once_then_drop(client.flush()).await);
+    client.flush().await.unwrap();
+    client.close(CloseCode::NORMAL, "").await.unwrap();
+    assert_eq!(receiving.await.unwrap(), [first, second]);
+}
+
 #[tokio::test(start_paused = true)]
 async fn datagrams_echo_segmented_messages_and_idle_peers_expire_on_time() {
     use sansproto::datagram::{CloseReason, Config as UdpConfig, Endpoint, Event};
@@ -295,8 +365,8 @@ async fn a_refused_send_hands_the_message_back() {
 }
 
 /// A peer that sends a plain HTTP request and half-closes, at a
-/// connection that never answers it: `next()` ends instead of reading the
-/// ended stream again and again.
+/// connection that never answers it: `next()` returns the handshake's
+/// failure and ends, instead of reading the ended stream again and again.
 #[tokio::test]
 async fn an_ended_stream_is_not_read_again() {
     use tokio::io::AsyncWriteExt;
@@ -307,6 +377,16 @@ async fn an_ended_stream_is_not_read_again() {
         .await
         .unwrap();
     theirs.shutdown().await.unwrap();
+    let failed = tokio::time::timeout(Duration::from_secs(5), ws.next()).await;
+    assert!(
+        matches!(
+            failed.expect("next() returns"),
+            Some(Err(Error::Ws(sansproto::ws::Error::Handshake(
+                sansproto::ws::HandshakeError::Eof
+            ))))
+        ),
+        "the unanswered request fails at the peer's end"
+    );
     let ended = tokio::time::timeout(Duration::from_secs(5), ws.next()).await;
     assert!(ended.expect("next() returns").is_none());
 }

@@ -246,6 +246,37 @@ fn a_plain_requests_body_is_kept_for_the_application() {
 }
 
 #[test]
+fn a_plain_request_left_unanswered_fails_at_the_peers_end() {
+    let mut server = Connection::server(Config::default());
+    server.receive(&request("GET", &[("Host", "h")])).unwrap();
+    assert!(matches!(
+        events(&mut server).as_slice(),
+        [Event::HttpRequest(_)]
+    ));
+    // The peer half-closes without an answer having been queued: nothing
+    // can come any more, so the exchange is over, as for an undecided
+    // upgrade, and nothing is sent.
+    let e = server.receive_eof().unwrap_err();
+    assert_eq!(e, Error::Handshake(HandshakeError::Eof));
+    assert!(server.is_finished());
+    assert_eq!(server.error(), Some(&e));
+    assert_eq!(output(&mut server), b"");
+    let late = server.send_http_response(200, "OK", &[], b"");
+    assert_eq!(late.unwrap_err().kind(), &SendErrorKind::WrongState);
+    assert_eq!(server.receive(b"x"), Err(e));
+
+    // Answered first, the end of the stream changes nothing.
+    let mut server = Connection::server(Config::default());
+    server.receive(&request("GET", &[("Host", "h")])).unwrap();
+    server
+        .send_http_response(204, "No Content", &[], b"")
+        .unwrap();
+    assert_eq!(server.receive_eof(), Ok(()));
+    assert_eq!(server.error(), None);
+    assert_eq!(parse_response(&output(&mut server)).status, 204);
+}
+
+#[test]
 fn http_response_fields_cannot_inject_headers() {
     let mut server = Connection::server(Config::default());
     server.receive(&request("GET", &[("Host", "h")])).unwrap();

@@ -118,7 +118,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin, M: Machine> Driven<S, M> {
             let read = if self.eof {
                 // The stream ended but the machine goes on (it waits for
                 // the application, or a deadline): nothing more to read.
-                if self.machine.poll_timeout().is_none() {
+                if crate::driver::stalled_at_eof(&self.machine) {
                     return Poll::Ready(Ok(None));
                 }
                 Poll::Pending

@@ -14,9 +14,11 @@ use std::time::Duration;
 
 /// A [`prefix::Connection`] driven over `S`: frames in with
 /// [`next`](Self::next), out with [`send`](Self::send); its idle timeout
-/// and heartbeat run on tokio's clock inside those calls. Cancellation
-/// safe, as [`WebSocket`](super::WebSocket) is, and, like it, a
-/// [`Stream`] of received frames and a [`Sink`] of frames to send.
+/// and heartbeat run on tokio's clock inside those calls. Like
+/// [`WebSocket`](super::WebSocket), a [`Stream`] of received frames and a
+/// [`Sink`] of frames to send, and cancellation safe in the same way:
+/// every method but [`send`](Self::send), which queues its frame when
+/// first polled and only then writes (see there).
 ///
 /// While the peer reads nothing, the connection's idle timeout and
 /// heartbeat keep running. Once the connection is finished (closed, the
@@ -82,9 +84,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Frames<S> {
         poll_fn(|cx| self.inner.poll_next_event(cx)).await
     }
 
-    /// Queues `payload` as one frame and writes it out. A refused frame
+    /// Queues `payload` as one frame, then writes it out (with whatever
+    /// else is queued), as [`flush`](Self::flush) does. A refused frame
     /// (the connection closed, or the send queue full) comes back in
     /// [`Error::FrameRefused`].
+    ///
+    /// Not cancellation safe as a whole: the frame is queued when the
+    /// future is first polled, and only the write after that may be
+    /// dropped safely. A send dropped before it completes has queued its
+    /// frame, which goes out with the next write; calling `send` with it
+    /// again sends it twice. To bound the wait, queue the frame through
+    /// [`connection`](Self::connection) (`prefix::Connection::send`) and
+    /// put `flush`, which is cancellation safe, in the `select!`.
     pub async fn send(&mut self, payload: impl AsRef<[u8]>) -> Result<(), Error> {
         self.queue(payload)?;
         self.flush().await

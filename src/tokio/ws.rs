@@ -17,8 +17,32 @@ use std::task::{ready, Context, Poll};
 /// [`next`](Self::next), out with [`send`](Self::send). Pings are answered,
 /// and the closing handshake and the deadlines run, inside those calls.
 ///
-/// Every method is cancellation safe: the connection holds what was read
-/// and what is still to be written.
+/// Every method but [`send`](Self::send) is cancellation safe: the
+/// connection holds what was read and what is still to be written, so a
+/// dropped [`next`](Self::next), [`next_event`](Self::next_event) or
+/// [`flush`](Self::flush) loses nothing, and the next call goes on where
+/// it stopped. `send` queues its message as soon as it is first polled and
+/// then writes it out: only the write is cancellation safe. Dropped before
+/// it completes, the send has queued its message all the same; it goes out
+/// with the next write, and sending it again sends it twice. To bound the
+/// wait for a message, queue it through [`connection`](Self::connection)
+/// and put the flush in the `select!`:
+///
+/// ```no_run
+/// # async fn run(mut ws: sansproto::tokio::WebSocket<tokio::net::TcpStream>) -> Result<(), sansproto::tokio::Error> {
+/// use sansproto::tokio::Error;
+/// use std::time::Duration;
+///
+/// // Queued once, whatever becomes of the wait below.
+/// ws.connection().send("update").map_err(Error::MessageRefused)?;
+/// tokio::select! {
+///     written = ws.flush() => written?,
+///     _ = tokio::time::sleep(Duration::from_secs(5)) => {
+///         // Still queued: the next flush, send or next goes on with it.
+///     }
+/// }
+/// # Ok(()) }
+/// ```
 ///
 /// No wait is unbounded while the connection has a deadline: a peer that
 /// reads nothing does not hold off the keepalive, pong, close and
@@ -67,7 +91,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// application deciding the upgrade: `decide` sees the request (path,
     /// `Origin`, offered subprotocols and extensions, headers) and accepts
     /// it with its choices or rejects it with a response. A rejection is
-    /// sent, and returned as the connection's failure.
+    /// sent, then returned as [`Error::Ws`] with
+    /// [`HandshakeError::Status`](crate::ws::HandshakeError::Status)
+    /// holding its status.
     ///
     /// ```no_run
     /// use sansproto::tokio::WebSocket;
@@ -86,6 +112,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         mut decide: impl FnMut(&UpgradeRequest) -> Result<Accept, Reject>,
     ) -> Result<Self, Error> {
         let mut ws = Self::new(io, Connection::server_with_decision(config));
+        // The status of the rejection sent, once it is queued.
+        let mut rejected = None;
         loop {
             match ws.next_event().await? {
                 Some(Event::Upgrade(request)) => {
@@ -96,12 +124,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                             .accept(accept)
                             .err()
                             .map(|e| e.kind().clone()),
-                        Err(reject) => ws
-                            .inner
-                            .machine
-                            .reject(reject)
-                            .err()
-                            .map(|e| e.kind().clone()),
+                        Err(reject) => {
+                            let status = reject.status;
+                            let refused = ws.inner.machine.reject(reject).err();
+                            if refused.is_none() {
+                                rejected = Some(status);
+                            }
+                            refused.map(|e| e.kind().clone())
+                        }
                     };
                     if let Some(kind) = refused {
                         return Err(Error::Ws(crate::ws::Error::Send(kind)));
@@ -114,7 +144,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 }
                 Some(Event::HttpRequest(_)) => return Err(ws.refuse_plain_http().await),
                 Some(_) => {}
-                None => return Err(ws.failure().unwrap_or(Error::Closed)),
+                // The connection is finished and its output written.
+                None => {
+                    let rejected = rejected.map(|status| {
+                        Error::Ws(crate::ws::Error::Handshake(
+                            crate::ws::HandshakeError::Status(status),
+                        ))
+                    });
+                    return Err(ws.failure().or(rejected).unwrap_or(Error::Closed));
+                }
             }
         }
     }
@@ -173,12 +211,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         poll_fn(|cx| self.inner.poll_next_event(cx)).await
     }
 
-    /// Queues `message` and writes it out (with whatever else is queued).
-    /// A refused message (the connection closing, or over the send queue's
-    /// limit) comes back in [`Error::MessageRefused`]. While the peer reads
-    /// nothing the connection's deadlines run; when one fails it, the
-    /// write is given up on after the close timeout and the failure is
-    /// returned.
+    /// Queues `message`, then writes it out (with whatever else is queued),
+    /// as [`flush`](Self::flush) does. A refused message (the connection
+    /// closing, or over the send queue's limit) comes back in
+    /// [`Error::MessageRefused`]. While the peer reads nothing the
+    /// connection's deadlines run; when one fails it, the write is given up
+    /// on after the close timeout and the failure is returned.
+    ///
+    /// Not cancellation safe as a whole: the message is queued when the
+    /// future is first polled, and only the write after that may be
+    /// dropped safely. A send dropped before it completes (in a `select!`,
+    /// under a timeout) has queued its message, which goes out with the
+    /// next write; calling `send` with it again sends it twice. Queue
+    /// through [`connection`](Self::connection) and `select!` on `flush`
+    /// instead (see the [type's docs](WebSocket)).
     pub async fn send(&mut self, message: impl Into<Message>) -> Result<(), Error> {
         self.inner
             .machine

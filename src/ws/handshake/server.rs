@@ -11,7 +11,14 @@
 //!  ├─plain HTTP request─▶ Http ─send_http_response─▶ Answered
 //!  └─bad request, EOF, deadline──────────────────────▶ Failed
 //! Deciding ─EOF, deadline, too many early bytes──────▶ Failed
+//! Http ─EOF, deadline───────────────────────────────▶ Failed
 //! ```
+//!
+//! A request reported and left unanswered ends as an undecided upgrade
+//! does: the peer's end of the stream fails the handshake
+//! ([`HandshakeError::Eof`]), and so does the handshake deadline
+//! ([`TimeoutKind::Handshake`]), which runs from the first
+//! `handle_timeout` call until the request is answered; nothing is sent.
 
 use super::answer::{Accept, Reject};
 use super::upgrade::{is_upgrade, UpgradeRequest};
@@ -258,13 +265,17 @@ impl ServerHandshake {
     pub(crate) fn receive_eof(&mut self) -> Result<(), Error> {
         match &self.state {
             State::Failed(e) => Err(e.clone()),
-            State::Head | State::Deciding(_) => Err(self.fail(HandshakeError::Eof.into())),
-            State::Http | State::Answered => Ok(()),
+            State::Head | State::Deciding(_) | State::Http => {
+                Err(self.fail(HandshakeError::Eof.into()))
+            }
+            State::Answered => Ok(()),
         }
     }
 
+    /// Whether the handshake deadline runs: until the request is answered
+    /// (or the handshake failed).
     fn waiting(&self) -> bool {
-        matches!(self.state, State::Head | State::Deciding(_))
+        matches!(self.state, State::Head | State::Deciding(_) | State::Http)
     }
 
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
