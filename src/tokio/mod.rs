@@ -3,10 +3,11 @@
 //! `AsyncRead + AsyncWrite` stream, and a datagram endpoint over a
 //! `UdpSocket` ([`Datagrams`]), with timers on tokio's clock.
 //!
-//! The machine keeps every partial read, so the futures here are
-//! cancellation safe: dropping a pending [`WebSocket::next`] (in a
-//! `select!`, say) loses no bytes and no message, and the next call goes on
-//! where it stopped. Timers (keepalive pings, pong, close and handshake
+//! The machine keeps every partial read, so reading is cancellation safe:
+//! dropping a pending [`WebSocket::next`] (in a `select!`, say) loses no
+//! bytes and no message, and the next call goes on where it stopped. A
+//! `send` queues its message when first polled; only its write is safe to
+//! drop ([`WebSocket`] says how to send inside a `select!`). Timers (keepalive pings, pong, close and handshake
 //! deadlines) need no task of their own: whatever future is polled waits
 //! for input only until the machine's next deadline.
 //!
