@@ -39,9 +39,12 @@
 //!   ([`Event::DatagramDropped`], or [`Event::MessageDropped`] when they spoil a
 //!   partial message); nothing a peer sends can make a call fail or affect
 //!   another peer.
-//! - **Time** comes in as `now` on [`Endpoint::receive`] and
-//!   [`Endpoint::handle_timeout`]; [`Endpoint::poll_timeout`] says when the next
-//!   timer is due. Calling `handle_timeout` early or twice is harmless.
+//! - **Time** comes in as `now` on [`Endpoint::receive`],
+//!   [`Endpoint::handle_timeout`] and [`Endpoint::open`];
+//!   [`Endpoint::poll_timeout`] says when the next timer is due. Calling
+//!   `handle_timeout` early or twice is harmless. Timers go by the latest
+//!   `now` seen: one older than an instant passed before (read before a slow
+//!   step, say) counts as that instant, so it never moves a deadline earlier.
 //!
 //! # Segment header
 //!
@@ -301,7 +304,7 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
     }
 
     fn take(&mut self, from: A, datagram: Bytes, now: Instant) {
-        self.sessions.saw(now);
+        let now = self.sessions.saw(now);
         let len = datagram.len();
         if len > self.config.mtu {
             let error = PeerError::DatagramTooLarge {
@@ -508,7 +511,7 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
     /// the keepalives due.
     pub fn handle_timeout(&mut self, now: Instant) {
         let first = self.events.len();
-        self.sessions.saw(now);
+        let now = self.sessions.saw(now);
         self.sessions.closed.prune(now);
         self.handle_timers(now);
         self.tally(first);

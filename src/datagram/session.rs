@@ -100,8 +100,9 @@ pub(crate) struct SessionState<A> {
     pub(crate) closed: ClosedSessions<A>,
     limit: NoticeLimit,
     rng: StdRng,
-    /// The latest `now` the endpoint was given (for the commands that take
-    /// none: sends, closes).
+    /// The latest `now` the endpoint was given: what its timers go by (an
+    /// older `now` counts as this one), and the time of the commands that
+    /// take none (sends, closes).
     pub(crate) clock: Clock,
 }
 
@@ -131,9 +132,10 @@ impl<A> SessionState<A> {
         }
     }
 
-    /// Moves the clock to `now` (never back).
-    pub(crate) fn saw(&mut self, now: Instant) {
-        self.clock.advance(now);
+    /// Moves the clock to `now` (never back) and returns the latest `now`
+    /// seen, the one timers go by.
+    pub(crate) fn saw(&mut self, now: Instant) -> Instant {
+        self.clock.advance(now)
     }
 
     /// A fresh non-zero session id.
@@ -165,7 +167,7 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
     /// assert_eq!(endpoint.open(8, now), Err(OpenError::TableFull { max: 1 }));
     /// ```
     pub fn open(&mut self, peer: A, now: Instant) -> Result<(), OpenError> {
-        self.sessions.saw(now);
+        let now = self.sessions.saw(now);
         if self.peers.contains_key(&peer) {
             return Ok(());
         }
