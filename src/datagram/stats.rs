@@ -58,7 +58,10 @@ pub struct SessionStats {
 /// Counters of one peer, from [`Endpoint::peer_stats`]: the same as
 /// [`EndpointStats`], counted while the peer is in the table. Datagrams
 /// that were dropped before their sender was looked up (too large, a bad
-/// segment header) count only in the endpoint's totals.
+/// segment or session header: [`ErrorStats::too_large`],
+/// [`bad_header`](ErrorStats::bad_header) and
+/// [`bad_session_header`](ErrorStats::bad_session_header)) count only in
+/// the endpoint's totals.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PeerStats {
@@ -68,7 +71,9 @@ pub struct PeerStats {
     /// sending does not open a peer, so messages are counted only in the
     /// endpoint's totals).
     pub tx: Traffic,
-    /// Datagrams dropped ([`Event::DatagramDropped`]).
+    /// Datagrams dropped ([`Event::DatagramDropped`]) after the peer was
+    /// looked up: fragments that fit no message or its partial one, and
+    /// (sessions on) datagrams of another session.
     pub datagrams_dropped: u64,
     /// Partial messages dropped ([`Event::MessageDropped`]).
     pub messages_dropped: u64,
@@ -151,6 +156,33 @@ impl ErrorStats {
                 self.evictions += 1;
             }
         }
+    }
+}
+
+/// True for the errors found before a datagram's sender is looked up
+/// (the datagram's length, its session or segment header alone), which
+/// count only in the endpoint's totals.
+fn before_lookup(error: &PeerError) -> bool {
+    match error {
+        PeerError::DatagramTooLarge { .. }
+        | PeerError::Truncated { .. }
+        | PeerError::UnknownVersion(_)
+        | PeerError::ZeroFragmentCount
+        | PeerError::TooManyFragments { .. }
+        | PeerError::IndexOutOfRange { .. }
+        | PeerError::EmptyFragment { .. }
+        | PeerError::SessionTruncated { .. }
+        | PeerError::UnknownKind(_)
+        | PeerError::ControlLength { .. }
+        | PeerError::UnknownCloseReason(_)
+        | PeerError::ZeroSessionId => true,
+        PeerError::MessageTooLarge { .. }
+        | PeerError::CountMismatch { .. }
+        | PeerError::Overlap { .. }
+        | PeerError::FragmentTooLarge { .. }
+        | PeerError::StaleSession { .. }
+        | PeerError::UnknownSession { .. }
+        | PeerError::UnconfirmedSession { .. } => false,
     }
 }
 
@@ -279,6 +311,9 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
                 }
                 Event::DatagramDropped { peer, error } => {
                     stats.errors.count_peer_error(error);
+                    if before_lookup(error) {
+                        continue;
+                    }
                     if let Some(p) = peers.get_mut(peer) {
                         p.stats.datagrams_dropped += 1;
                     }
