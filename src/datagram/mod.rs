@@ -225,8 +225,10 @@ impl<A> Outgoing<A> {
 ///
 /// With sessions on, one datagram, whose source address anyone can forge,
 /// neither ends an open session nor makes the endpoint send more than two
-/// datagrams back on its own; see [`Sessions`](Sessions#forged-source-addresses)
-/// for the rule and its bounds.
+/// datagrams back on its own; but before the first reply to a session
+/// opened with [`open`](Self::open), a forged datagram is taken as the
+/// peer's. See [`Sessions`](Sessions#forged-source-addresses) for the rule,
+/// its bounds and that window.
 #[derive(Debug)]
 pub struct Endpoint<A> {
     config: Config,

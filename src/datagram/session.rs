@@ -150,7 +150,10 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
     /// sessions on, draws its session id, so that
     /// [`send`](Self::send) may address it; the caller chose the address,
     /// so it counts as validated and gets keepalives at once, see
-    /// [`Sessions`](super::Sessions#forged-source-addresses)). Does nothing
+    /// [`Sessions`](super::Sessions#forged-source-addresses)). The first
+    /// message or keepalive from `peer` sets the peer's session id, and
+    /// nothing tells it from a forged one: the same section says what a
+    /// datagram forged before the peer's first reply can do. Does nothing
     /// for a peer already open.
     ///
     /// ```
