@@ -107,6 +107,13 @@ pub struct ErrorStats {
     pub send_queue_full: u64,
     /// Messages `send` refused: no open session with the destination.
     pub send_no_session: u64,
+    /// Datagrams handed out by `poll_transmit` that the socket then
+    /// refused to send (an unreachable destination, an address no datagram
+    /// can go to), as the caller reported them with
+    /// [`Endpoint::transmit_failed`] (the tokio adapter does). Each is
+    /// dropped, as the network might have dropped it; it still counts in
+    /// `tx`.
+    pub transmit_failed: u64,
     /// Datagrams with a session header that cannot be taken (short, an
     /// unknown kind, a control datagram of the wrong length, an unknown
     /// close reason, a zero session id).
@@ -235,6 +242,16 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
         let mut stats = self.stats.clone();
         stats.tx.bytes = self.flow.taken();
         stats
+    }
+
+    /// Counts a datagram from [`poll_transmit`](Self::poll_transmit) that
+    /// the socket refused to send, in
+    /// [`ErrorStats::transmit_failed`]. A refused datagram is the caller's
+    /// to drop, as a lost one: the endpoint does not send it again, and
+    /// one datagram's destination (a source address forged to port 0, say,
+    /// that a refusal notice answers) is no reason to stop the others.
+    pub fn transmit_failed(&mut self) {
+        self.stats.errors.transmit_failed += 1;
     }
 
     /// The counters of `peer` while it is in the table (see
