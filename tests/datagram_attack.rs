@@ -5,7 +5,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rand::{RngExt, SeedableRng};
-use sansproto::datagram::{Config, DropReason, Endpoint, Event, Header, PeerError, HEADER_LEN};
+use sansproto::datagram::{
+    CloseReason, Config, DropReason, Endpoint, Event, Header, PeerError, Sessions, HEADER_LEN,
+    KIND_DATA,
+};
 
 fn spoofed(i: u32) -> SocketAddr {
     let [a, b, c, d] = i.to_be_bytes();
@@ -286,5 +289,114 @@ fn spoofers_cannot_take_every_reassembly_slot() {
         events.iter().any(|e| matches!(e, Event::Message { peer, payload } if *peer == honest && payload.len() == 20)),
         "{:?}",
         events.iter().filter(|e| !matches!(e, Event::PeerOpened { .. })).take(5).collect::<Vec<_>>()
+    );
+}
+
+/// A first fragment of 1400 bytes announcing 64 fragments: at least
+/// 63 × 1400 + 1 bytes, over the default 64 KiB `max_message_size`.
+fn too_large_for_any_message(message_id: u32) -> Bytes {
+    first_fragment(message_id, 64, 1400)
+}
+
+const TOO_LARGE: PeerError = PeerError::MessageTooLarge {
+    at_least: 63 * 1400 + 1,
+    max: 64 * 1024,
+};
+
+/// A fragment no message within the limits can hold is dropped whole
+/// (`DatagramDropped`): it opens no peer, with sessions or without.
+#[test]
+fn a_fragment_too_large_for_any_message_opens_no_peer() {
+    let mut with_sessions = Config::segmented();
+    with_sessions.sessions = Some(Sessions::default());
+    for config in [Config::segmented(), with_sessions] {
+        let sessions = config.sessions.is_some();
+        let mut ep = Endpoint::new(config).unwrap();
+        let peer = spoofed(1);
+        let mut datagram = Vec::new();
+        if sessions {
+            datagram.extend_from_slice(&[KIND_DATA, 0, 0, 0, 7]);
+        }
+        datagram.extend_from_slice(&too_large_for_any_message(1));
+        ep.receive(peer, Bytes::from(datagram), Instant::now())
+            .unwrap();
+        assert_eq!(
+            drain(&mut ep),
+            [Event::DatagramDropped {
+                peer,
+                error: TOO_LARGE
+            }],
+            "sessions {sessions}"
+        );
+        assert_eq!(ep.peer_count(), 0);
+        assert_eq!(ep.poll_timeout(), None);
+        assert_eq!(ep.stats().peers_opened, 0);
+    }
+}
+
+/// Neither a fragment that spoils its partial message (peer `a`) nor one
+/// dropped whole (peer `b`) refreshes the peer's idle timer: a peer
+/// expires an idle timeout after its last valid datagram.
+#[test]
+fn rejected_fragments_do_not_keep_a_peer_alive() {
+    let mut config = Config::segmented();
+    config.idle_timeout = Duration::from_secs(10);
+    let mut ep = Endpoint::new(config).unwrap();
+    let (a, b) = (spoofed(1), spoofed(2));
+    let t0 = Instant::now();
+    let s = Duration::from_secs(1);
+    ep.receive(a, first_fragment(1, 2, 100), t0).unwrap();
+    ep.receive(b, first_fragment(1, 1, 100), t0).unwrap();
+    // Fragment 1 of a's message 1, announcing 3 fragments instead of 2.
+    let mut mismatch = Header {
+        message_id: 1,
+        index: 1,
+        count: 3,
+    }
+    .encode()
+    .to_vec();
+    mismatch.extend_from_slice(&[0; 100]);
+    ep.receive(a, Bytes::from(mismatch), t0 + 3 * s).unwrap();
+    ep.receive(b, too_large_for_any_message(2), t0 + 8 * s)
+        .unwrap();
+    let mismatch = PeerError::CountMismatch {
+        expected: 2,
+        got: 3,
+    };
+    assert_eq!(
+        drain(&mut ep),
+        [
+            Event::PeerOpened { peer: a },
+            Event::PeerOpened { peer: b },
+            Event::Message {
+                peer: b,
+                payload: Bytes::from(vec![0xa5; 100])
+            },
+            Event::MessageDropped {
+                peer: a,
+                message_id: 1,
+                reason: DropReason::Invalid(mismatch)
+            },
+            Event::DatagramDropped {
+                peer: b,
+                error: TOO_LARGE
+            },
+        ]
+    );
+    for peer in [a, b] {
+        let stats = ep.peer_stats(&peer).unwrap();
+        assert_eq!(stats.rx.frames, 1, "only the valid datagram counts");
+    }
+    ep.handle_timeout(t0 + 10 * s - Duration::from_nanos(1));
+    assert_eq!(ep.peer_count(), 2);
+    ep.handle_timeout(t0 + 10 * s);
+    let mut closed = drain(&mut ep);
+    closed.sort_by_key(|e| format!("{e:?}"));
+    assert_eq!(
+        closed,
+        [a, b].map(|peer| Event::PeerClosed {
+            peer,
+            reason: CloseReason::IdleTimeout
+        })
     );
 }

@@ -534,3 +534,62 @@ fn global_partial_cap_recycles_only_the_peers_own_partials() {
         }]
     );
 }
+
+#[test]
+fn an_older_now_never_brings_a_peers_idle_expiry_earlier() {
+    let mut ep = endpoint(Config::default()); // idle timeout 30 s
+    let t0 = Instant::now();
+    let s = Duration::from_secs(1);
+    ep.receive(1, Bytes::from_static(b"a"), t0 + 10 * s)
+        .unwrap();
+    // An instant read before a slow step, older than the one passed above:
+    // it counts as t0 + 10 s, so peer 2 expires at t0 + 40 s.
+    ep.receive(2, Bytes::from_static(b"b"), t0).unwrap();
+    events(&mut ep);
+    assert_eq!(ep.poll_timeout(), Some(t0 + 40 * s));
+    ep.handle_timeout(t0 + 30 * s);
+    assert!(events(&mut ep).is_empty());
+    assert!(ep.contains_peer(&2));
+    ep.handle_timeout(t0 + 40 * s);
+    assert_eq!(
+        events(&mut ep),
+        [1, 2].map(|peer| Event::PeerClosed {
+            peer,
+            reason: CloseReason::IdleTimeout
+        })
+    );
+}
+
+#[test]
+fn an_older_now_never_times_a_partial_message_out_early() {
+    let mut ep = endpoint(small_segmented()); // reassembly timeout 5 s
+    let t0 = Instant::now();
+    let s = Duration::from_secs(1);
+    ep.handle_timeout(t0 + 10 * s);
+    ep.receive(1, fragment(1, 0, 2, b"0123456789"), t0).unwrap();
+    // The partial message's deadline is 5 s after t0 + 10 s, not after t0.
+    ep.handle_timeout(t0 + 10 * s);
+    ep.receive(1, fragment(1, 1, 2, b"x"), t0 + 10 * s).unwrap();
+    assert_eq!(
+        events(&mut ep),
+        [
+            Event::PeerOpened { peer: 1 },
+            Event::Message {
+                peer: 1,
+                payload: Bytes::from_static(b"0123456789x")
+            }
+        ]
+    );
+}
+
+#[test]
+fn an_older_now_opens_a_peer_from_the_latest_now() {
+    let mut ep = endpoint(Config::default()); // idle timeout 30 s
+    let t0 = Instant::now();
+    let s = Duration::from_secs(1);
+    ep.handle_timeout(t0 + 10 * s);
+    ep.open(3, t0).unwrap();
+    assert_eq!(ep.poll_timeout(), Some(t0 + 40 * s));
+    ep.handle_timeout(t0 + 39 * s);
+    assert!(ep.contains_peer(&3));
+}

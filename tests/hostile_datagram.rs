@@ -450,3 +450,95 @@ fn keepalives_resume_once_the_peer_is_heard_again() {
     assert_eq!(sent.len(), 10, "one a second");
     assert_eq!(server.stats().sessions.keepalives_sent, 11);
 }
+
+/// The limit of the wire format (see `Sessions`, forged source
+/// addresses): a session opened with `open` learns the peer's id from the
+/// first message from its address, so a message forged before the peer's
+/// first reply holds the session until the peer's second datagram
+/// replaces it, and a close notice forged to match then closes it. Neither
+/// shuts the real peer out.
+#[test]
+fn a_message_forged_before_the_first_reply_to_open_holds_the_session_until_the_peer_sends_twice() {
+    let t0 = Instant::now();
+    const CLIENT: u8 = 2; // the client's address as the server sees it
+    let forged = 0x5eed_0003;
+    let setup = || {
+        let mut client = endpoint(config(Sessions::default()), 1);
+        let mut server = endpoint(config(Sessions::default()), 2);
+        client.open(VICTIM, t0).unwrap();
+        client.send(VICTIM, Bytes::from_static(b"hello")).unwrap();
+        for (_, d) in datagrams(&mut client) {
+            server.receive(CLIENT, Bytes::from(d), t0).unwrap();
+        }
+        events(&mut client);
+        events(&mut server);
+        // Before the server answers, a forged message "from" it arrives.
+        client
+            .receive(VICTIM, session_datagram(0x10, forged), t0)
+            .unwrap();
+        let taken = Event::Message {
+            peer: VICTIM,
+            payload: Bytes::from_static(b"payload"),
+        };
+        assert_eq!(events(&mut client), [taken]);
+        assert_eq!(client.session_ids(&VICTIM).unwrap().remote, Some(forged));
+        (client, server)
+    };
+    let reply = |server: &mut Endpoint<u8>, text: &'static [u8]| {
+        server.send(CLIENT, Bytes::from_static(text)).unwrap();
+        Bytes::from(datagrams(server).remove(0).1)
+    };
+    let message = |peer, text: &'static [u8]| Event::Message {
+        peer,
+        payload: Bytes::from_static(text),
+    };
+
+    // The server's first reply is dropped; its second replaces the session.
+    let (mut client, mut server) = setup();
+    let first = reply(&mut server, b"one");
+    let server_id = u32::from_be_bytes(first[1..5].try_into().unwrap());
+    client.receive(VICTIM, first, t0).unwrap();
+    assert_eq!(events(&mut client), [unconfirmed(server_id)]);
+    client
+        .receive(VICTIM, reply(&mut server, b"two"), t0)
+        .unwrap();
+    let replaced = Event::PeerClosed {
+        peer: VICTIM,
+        reason: CloseReason::Replaced,
+    };
+    let opened = Event::PeerOpened { peer: VICTIM };
+    assert_eq!(
+        events(&mut client),
+        [replaced, opened.clone(), message(VICTIM, b"two")]
+    );
+    assert_eq!(client.session_ids(&VICTIM).unwrap().remote, Some(server_id));
+    // The client's new session has a new id: the server takes it on the
+    // client's second datagram, as a restart.
+    for text in [&b"three"[..], b"four"] {
+        client.send(VICTIM, Bytes::from_static(text)).unwrap();
+    }
+    for (_, d) in datagrams(&mut client) {
+        server.receive(CLIENT, Bytes::from(d), t0).unwrap();
+    }
+    let evs = events(&mut server);
+    assert!(
+        matches!(&evs[..], [Event::DatagramDropped { error: PeerError::UnconfirmedSession { .. }, .. }, Event::PeerClosed { reason: CloseReason::Replaced, .. }, Event::PeerOpened { .. }, m] if *m == message(CLIENT, b"four")),
+        "{evs:?}"
+    );
+
+    // A close notice naming the forged id closes the session; the
+    // server's next datagram opens a new one.
+    let (mut client, mut server) = setup();
+    client
+        .receive(VICTIM, session_datagram(0x11, forged), t0)
+        .unwrap();
+    let kicked = Event::PeerClosed {
+        peer: VICTIM,
+        reason: CloseReason::ClosedByPeer(sansproto::datagram::NoticeReason::Kicked),
+    };
+    assert_eq!(events(&mut client), [kicked]);
+    client
+        .receive(VICTIM, reply(&mut server, b"one"), t0)
+        .unwrap();
+    assert_eq!(events(&mut client), [opened, message(VICTIM, b"one")]);
+}

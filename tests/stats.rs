@@ -252,7 +252,7 @@ mod prefix {
 
 mod datagram {
     use bytes::Bytes;
-    use sansproto::datagram::{Config, Endpoint, Event, HEADER_LEN};
+    use sansproto::datagram::{Config, Endpoint, Event, Header, Sessions, HEADER_LEN, KIND_DATA};
     use std::time::{Duration, Instant};
 
     #[test]
@@ -310,7 +310,8 @@ mod datagram {
             (p.rx.bytes, p.rx.frames, p.rx.messages),
             (sent as u64, 4, 2)
         );
-        assert_eq!((p.datagrams_dropped, p.messages_dropped), (1, 0));
+        // The short header was dropped before its sender was looked up.
+        assert_eq!((p.datagrams_dropped, p.messages_dropped), (0, 0));
         assert_eq!(b.peer_stats(&3), None);
 
         // A partial message left to time out, then the peer goes idle.
@@ -332,5 +333,58 @@ mod datagram {
         );
         let sb = b.stats();
         assert_eq!((sb.errors.reassembly_timeouts, sb.peers_closed), (1, 1));
+    }
+
+    /// A peer's `datagrams_dropped` counts what was dropped after the
+    /// peer was looked up, not datagrams refused for their length or
+    /// headers alone (those count in the endpoint's totals only).
+    #[test]
+    fn datagram_peer_drops_count_only_after_the_sender_is_looked_up() {
+        let fragment = |message_id: u32, count: u16, payload: &[u8]| {
+            let header = Header {
+                message_id,
+                index: 0,
+                count,
+            };
+            let mut d = header.encode().to_vec();
+            d.extend_from_slice(payload);
+            d
+        };
+        let session = |id: u32, rest: &[u8]| {
+            let mut d = vec![KIND_DATA];
+            d.extend_from_slice(&id.to_be_bytes());
+            d.extend_from_slice(rest);
+            Bytes::from(d)
+        };
+        let now = Instant::now();
+
+        let mut ep =
+            Endpoint::<u32>::with_random(Config::segmented(), sansproto::seeded_random(1)).unwrap();
+        for datagram in [
+            fragment(1, 1, b"a"),        // valid: opens peer 1
+            vec![0u8; 2000],             // over the MTU
+            vec![9, 9, 9],               // a short segment header
+            fragment(2, 64, &[0; 1400]), // fits no 64 KiB message
+        ] {
+            ep.receive(1, Bytes::from(datagram), now).unwrap();
+        }
+        let e = ep.stats().errors;
+        assert_eq!((e.too_large, e.bad_header, e.bad_fragment), (1, 1, 1));
+        assert_eq!(ep.peer_stats(&1).unwrap().datagrams_dropped, 1);
+
+        let mut config = Config::default();
+        config.sessions = Some(Sessions::default());
+        let mut ep = Endpoint::<u32>::with_random(config, sansproto::seeded_random(1)).unwrap();
+        for datagram in [
+            session(7, b"hello"),                          // opens peer 1, session 7
+            Bytes::from_static(&[0x77, 0, 0, 0, 7, b'x']), // an unknown kind
+            Bytes::from_static(&[KIND_DATA, 0, 0]),        // a short session header
+            session(8, b"x"),                              // another session's
+        ] {
+            ep.receive(1, datagram, now).unwrap();
+        }
+        let e = ep.stats().errors;
+        assert_eq!((e.bad_session_header, e.unconfirmed_session), (2, 1));
+        assert_eq!(ep.peer_stats(&1).unwrap().datagrams_dropped, 1);
     }
 }

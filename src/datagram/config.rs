@@ -92,7 +92,18 @@ pub struct Config {
 /// exceed one first evicts its own peer's oldest partial messages
 /// ([`DropReason::Evicted`](super::DropReason::Evicted)); if that cannot make
 /// room it is refused ([`DropReason::GlobalLimit`](super::DropReason::GlobalLimit)).
-/// No peer can evict another's.
+/// A peer at its share of the `max_partials` slots makes room from its own
+/// partial messages only.
+///
+/// One peer's traffic drops another's data in one case only, so that many
+/// addresses (spoofed ones, say) holding a slot each cannot keep a newcomer
+/// out: when every one of the `max_partials` slots is held and a peer
+/// holding none sends the first fragment of a message that fits, the
+/// oldest partial message of all, whichever peer's, is dropped
+/// ([`DropReason::Displaced`](super::DropReason::Displaced)) to make room.
+/// A peer's message can thus be lost to first fragments from enough other
+/// addresses to take every slot before it completes; the byte limits
+/// (`max_buffered`) are never taken from another peer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Segmentation {

@@ -39,9 +39,12 @@
 //!   ([`Event::DatagramDropped`], or [`Event::MessageDropped`] when they spoil a
 //!   partial message); nothing a peer sends can make a call fail or affect
 //!   another peer.
-//! - **Time** comes in as `now` on [`Endpoint::receive`] and
-//!   [`Endpoint::handle_timeout`]; [`Endpoint::poll_timeout`] says when the next
-//!   timer is due. Calling `handle_timeout` early or twice is harmless.
+//! - **Time** comes in as `now` on [`Endpoint::receive`],
+//!   [`Endpoint::handle_timeout`] and [`Endpoint::open`];
+//!   [`Endpoint::poll_timeout`] says when the next timer is due. Calling
+//!   `handle_timeout` early or twice is harmless. Timers go by the latest
+//!   `now` seen: one older than an instant passed before (read before a slow
+//!   step, say) counts as that instant, so it never moves a deadline earlier.
 //!
 //! # Segment header
 //!
@@ -159,6 +162,7 @@ mod event;
 mod memory;
 mod peer;
 mod reassembly;
+mod receive;
 mod segment;
 mod session;
 mod session_config;
@@ -188,7 +192,6 @@ pub use stats::{EndpointStats, ErrorStats, PeerStats, SessionStats};
 use crate::buf::Flow;
 use peer::{Peer, Timers};
 use reassembly::Reassembly;
-use segment::check_header;
 use session::SessionState;
 use session_wire::Head;
 
@@ -222,8 +225,10 @@ impl<A> Outgoing<A> {
 ///
 /// With sessions on, one datagram, whose source address anyone can forge,
 /// neither ends an open session nor makes the endpoint send more than two
-/// datagrams back on its own; see [`Sessions`](Sessions#forged-source-addresses)
-/// for the rule and its bounds.
+/// datagrams back on its own; but before the first reply to a session
+/// opened with [`open`](Self::open), a forged datagram is taken as the
+/// peer's. See [`Sessions`](Sessions#forged-source-addresses) for the rule,
+/// its bounds and that window.
 #[derive(Debug)]
 pub struct Endpoint<A> {
     config: Config,
@@ -284,7 +289,9 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
     ///
     /// A datagram that is malformed, over a limit, or from an address the
     /// full peer table cannot take is dropped and reported as an event.
-    /// Only a valid datagram opens a peer or refreshes its idle timer. While
+    /// Only a valid datagram opens a peer or refreshes its idle timer (a
+    /// fragment that no message within the limits can hold, or that
+    /// contradicts its partial message, is not one). While
     /// [`Config::max_pending_events`] events wait to be polled, the datagram
     /// is handed back untouched instead ([`Backlogged`]), so that what
     /// peers send cannot grow the event queue past that bound.
@@ -298,73 +305,6 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
         self.take(from, datagram, now);
         self.tally(first);
         Ok(())
-    }
-
-    fn take(&mut self, from: A, datagram: Bytes, now: Instant) {
-        self.sessions.saw(now);
-        let len = datagram.len();
-        if len > self.config.mtu {
-            let error = PeerError::DatagramTooLarge {
-                len,
-                max: self.config.mtu,
-            };
-            self.events
-                .push_back(Event::DatagramDropped { peer: from, error });
-            return;
-        }
-        let (session, body) = if self.config.sessions.is_none() {
-            (None, datagram)
-        } else {
-            match session_wire::parse(&datagram) {
-                Ok(session_wire::Parsed::Data { id }) => {
-                    (Some(id), datagram.slice(SESSION_HEADER_LEN.min(len)..))
-                }
-                Ok(control) => return self.on_control(from, control, len, now),
-                Err(error) => {
-                    self.events
-                        .push_back(Event::DatagramDropped { peer: from, error });
-                    return;
-                }
-            }
-        };
-        let max_fragments = self.config.segmentation.as_ref().map(|s| s.max_fragments);
-        let header = match max_fragments.map(|max| check_header(&body, max)) {
-            None => None,
-            Some(Ok(header)) => Some(header),
-            Some(Err(error)) => {
-                self.events
-                    .push_back(Event::DatagramDropped { peer: from, error });
-                return;
-            }
-        };
-        let admitted = match session {
-            Some(id) => self.admit(&from, id, len, now),
-            None => self.touch_peer(&from, len, now),
-        };
-        if !admitted {
-            return;
-        }
-        let (Some(header), Some(seg)) = (header, &self.config.segmentation) else {
-            self.events.push_back(Event::Message {
-                peer: from,
-                payload: body,
-            });
-            return;
-        };
-        // `check_header` saw at least HEADER_LEN bytes; `min` keeps this total.
-        let payload = body.slice(HEADER_LEN.min(body.len())..);
-        self.reassembly.receive(
-            seg,
-            &from,
-            &mut self.peers,
-            header,
-            payload,
-            now,
-            &mut self.events,
-        );
-        if let Some(peer) = self.peers.get_mut(&from) {
-            self.timers.schedule(&from, peer);
-        }
     }
 
     /// Queues `message` for `to`: one datagram, or with segmentation as many
@@ -508,7 +448,7 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
     /// the keepalives due.
     pub fn handle_timeout(&mut self, now: Instant) {
         let first = self.events.len();
-        self.sessions.saw(now);
+        let now = self.sessions.saw(now);
         self.sessions.closed.prune(now);
         self.handle_timers(now);
         self.tally(first);
@@ -533,28 +473,6 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
                 self.timers.schedule(&timer.peer, peer);
             }
         }
-    }
-
-    /// Refreshes the idle timer of `addr`'s peer, opening one if there is
-    /// room (sessions off). Returns false (after reporting it) if the table
-    /// is full.
-    fn touch_peer(&mut self, addr: &A, len: usize, now: Instant) -> bool {
-        let expires_at = crate::timer::deadline_after(now, self.config.idle_timeout);
-        if !self.peers.contains_key(addr) {
-            if self.peers.len() >= self.config.max_peers {
-                self.events
-                    .push_back(Event::PeerRefused { peer: addr.clone() });
-                return false;
-            }
-            self.insert_peer(addr.clone(), now, None);
-        }
-        let Some(peer) = self.peers.get_mut(addr) else {
-            return false;
-        };
-        peer.expires_at = peer.expires_at.max(expires_at);
-        peer.stats.rx.bytes += len as u64;
-        peer.stats.rx.frames += 1;
-        true
     }
 
     /// Puts a new peer in the table (the caller checked there is room),

@@ -26,6 +26,48 @@ use super::peer::Peer;
 use super::segment::{Fit, Header, Partial};
 use super::Event;
 
+/// What a well-formed fragment would do, decided before its peer is
+/// opened or refreshed.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Check {
+    /// It is taken: stored, delivered, or ignored as a copy of one held or
+    /// delivered (it may still be refused for room).
+    Valid,
+    /// It fits no message on its own (over `max_message_size`, say): it is
+    /// dropped and nothing else changes.
+    Invalid(PeerError),
+    /// It contradicts its peer's partial message of the same id, which is
+    /// dropped with it.
+    Spoils,
+}
+
+/// Checks a fragment of `len` payload bytes from `peer` (`None` when not
+/// in the table, or when the fragment is not of the peer's session) the
+/// way [`Reassembly::receive`] will take it, without changing anything.
+pub(crate) fn check(
+    seg: &Segmentation,
+    peer: Option<&Peer>,
+    header: Header,
+    len: usize,
+    now: Instant,
+) -> Check {
+    let id = header.message_id;
+    if header.count == 1 || peer.is_some_and(|p| p.was_delivered(id)) {
+        return Check::Valid;
+    }
+    let held = peer.and_then(|p| p.partials.iter().find(|p| p.message_id == id));
+    match held {
+        Some(partial) => match partial.fit(header, len, seg.max_message_size) {
+            Ok(_) => Check::Valid,
+            Err(_) => Check::Spoils,
+        },
+        None => match Partial::new(header, now).fit(header, len, seg.max_message_size) {
+            Ok(_) => Check::Valid,
+            Err(error) => Check::Invalid(error),
+        },
+    }
+}
+
 /// Endpoint-wide reassembly accounting.
 #[derive(Debug)]
 pub(crate) struct Reassembly<A> {

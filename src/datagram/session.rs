@@ -100,8 +100,9 @@ pub(crate) struct SessionState<A> {
     pub(crate) closed: ClosedSessions<A>,
     limit: NoticeLimit,
     rng: StdRng,
-    /// The latest `now` the endpoint was given (for the commands that take
-    /// none: sends, closes).
+    /// The latest `now` the endpoint was given: what its timers go by (an
+    /// older `now` counts as this one), and the time of the commands that
+    /// take none (sends, closes).
     pub(crate) clock: Clock,
 }
 
@@ -131,9 +132,10 @@ impl<A> SessionState<A> {
         }
     }
 
-    /// Moves the clock to `now` (never back).
-    pub(crate) fn saw(&mut self, now: Instant) {
-        self.clock.advance(now);
+    /// Moves the clock to `now` (never back) and returns the latest `now`
+    /// seen, the one timers go by.
+    pub(crate) fn saw(&mut self, now: Instant) -> Instant {
+        self.clock.advance(now)
     }
 
     /// A fresh non-zero session id.
@@ -148,7 +150,10 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
     /// sessions on, draws its session id, so that
     /// [`send`](Self::send) may address it; the caller chose the address,
     /// so it counts as validated and gets keepalives at once, see
-    /// [`Sessions`](super::Sessions#forged-source-addresses)). Does nothing
+    /// [`Sessions`](super::Sessions#forged-source-addresses)). The first
+    /// message or keepalive from `peer` sets the peer's session id, and
+    /// nothing tells it from a forged one: the same section says what a
+    /// datagram forged before the peer's first reply can do. Does nothing
     /// for a peer already open.
     ///
     /// ```
@@ -165,7 +170,7 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
     /// assert_eq!(endpoint.open(8, now), Err(OpenError::TableFull { max: 1 }));
     /// ```
     pub fn open(&mut self, peer: A, now: Instant) -> Result<(), OpenError> {
-        self.sessions.saw(now);
+        let now = self.sessions.saw(now);
         if self.peers.contains_key(&peer) {
             return Ok(());
         }

@@ -98,7 +98,32 @@ use super::config::ConfigError;
 ///   keepalives like any other: one per
 ///   [`keepalive_interval`](Self::keepalive_interval) for an idle timeout
 ///   after each datagram of it, then its expiry notice.
+/// - **Before the first reply to [`open`](super::Endpoint::open).** A
+///   session the caller opened has no peer id until a message or keepalive
+///   comes from its address, and the first one sets it: nothing on the wire
+///   tells the peer's reply from a forged one. A sender that forges the
+///   peer's address in that window (one off the path can, if it knows or
+///   guesses both addresses and when the session opens) has its datagram
+///   taken as the peer's: a message is delivered, and its id becomes the
+///   session's. The peer's first reply is then dropped
+///   ([`PeerError::UnconfirmedSession`](super::PeerError::UnconfirmedSession))
+///   and its second replaces the session
+///   ([`CloseReason::Replaced`](super::CloseReason::Replaced), then
+///   [`Event::PeerOpened`](super::Event::PeerOpened)) under a new id of
+///   this endpoint's, so the peer in turn drops this endpoint's next
+///   datagram and takes the one after. Until the peer's reply replaces it,
+///   a forged close notice naming the forged id closes the session
+///   ([`CloseReason::ClosedByPeer`](super::CloseReason::ClosedByPeer)), and
+///   the peer's next datagram opens a new one. The forger cannot keep the
+///   peer out or stop its datagrams beyond those one or two, and once the
+///   peer's own first datagram has set the id, the rules above hold. The
+///   wire cannot do better: only an echo of this endpoint's id would prove
+///   a reply, and messages carry none. An application that must not take
+///   a forged first message for the peer's authenticates its messages
+///   itself.
 ///
+/// A sender on the path sees both ids and can forge any datagram at any
+/// time: session ids tell sessions apart, they do not authenticate.
 /// What the application sends is its own: [`Endpoint::send`](super::Endpoint::send)
 /// is not limited, so an application that answers every message answers
 /// forged ones too.

@@ -58,7 +58,10 @@ pub struct SessionStats {
 /// Counters of one peer, from [`Endpoint::peer_stats`]: the same as
 /// [`EndpointStats`], counted while the peer is in the table. Datagrams
 /// that were dropped before their sender was looked up (too large, a bad
-/// segment header) count only in the endpoint's totals.
+/// segment or session header: [`ErrorStats::too_large`],
+/// [`bad_header`](ErrorStats::bad_header) and
+/// [`bad_session_header`](ErrorStats::bad_session_header)) count only in
+/// the endpoint's totals.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PeerStats {
@@ -68,7 +71,9 @@ pub struct PeerStats {
     /// sending does not open a peer, so messages are counted only in the
     /// endpoint's totals).
     pub tx: Traffic,
-    /// Datagrams dropped ([`Event::DatagramDropped`]).
+    /// Datagrams dropped ([`Event::DatagramDropped`]) after the peer was
+    /// looked up: fragments that fit no message or its partial one, and
+    /// (sessions on) datagrams of another session.
     pub datagrams_dropped: u64,
     /// Partial messages dropped ([`Event::MessageDropped`]).
     pub messages_dropped: u64,
@@ -102,6 +107,13 @@ pub struct ErrorStats {
     pub send_queue_full: u64,
     /// Messages `send` refused: no open session with the destination.
     pub send_no_session: u64,
+    /// Datagrams handed out by `poll_transmit` that the socket then
+    /// refused to send (an unreachable destination, an address no datagram
+    /// can go to), as the caller reported them with
+    /// [`Endpoint::transmit_failed`] (the tokio adapter does). Each is
+    /// dropped, as the network might have dropped it; it still counts in
+    /// `tx`.
+    pub transmit_failed: u64,
     /// Datagrams with a session header that cannot be taken (short, an
     /// unknown kind, a control datagram of the wrong length, an unknown
     /// close reason, a zero session id).
@@ -154,6 +166,33 @@ impl ErrorStats {
     }
 }
 
+/// True for the errors found before a datagram's sender is looked up
+/// (the datagram's length, its session or segment header alone), which
+/// count only in the endpoint's totals.
+fn before_lookup(error: &PeerError) -> bool {
+    match error {
+        PeerError::DatagramTooLarge { .. }
+        | PeerError::Truncated { .. }
+        | PeerError::UnknownVersion(_)
+        | PeerError::ZeroFragmentCount
+        | PeerError::TooManyFragments { .. }
+        | PeerError::IndexOutOfRange { .. }
+        | PeerError::EmptyFragment { .. }
+        | PeerError::SessionTruncated { .. }
+        | PeerError::UnknownKind(_)
+        | PeerError::ControlLength { .. }
+        | PeerError::UnknownCloseReason(_)
+        | PeerError::ZeroSessionId => true,
+        PeerError::MessageTooLarge { .. }
+        | PeerError::CountMismatch { .. }
+        | PeerError::Overlap { .. }
+        | PeerError::FragmentTooLarge { .. }
+        | PeerError::StaleSession { .. }
+        | PeerError::UnknownSession { .. }
+        | PeerError::UnconfirmedSession { .. } => false,
+    }
+}
+
 impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
     /// The ids of the session with `peer` (sessions on, the peer open):
     /// the one this endpoint sends, and the peer's once it was heard from.
@@ -203,6 +242,16 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
         let mut stats = self.stats.clone();
         stats.tx.bytes = self.flow.taken();
         stats
+    }
+
+    /// Counts a datagram from [`poll_transmit`](Self::poll_transmit) that
+    /// the socket refused to send, in
+    /// [`ErrorStats::transmit_failed`]. A refused datagram is the caller's
+    /// to drop, as a lost one: the endpoint does not send it again, and
+    /// one datagram's destination (a source address forged to port 0, say,
+    /// that a refusal notice answers) is no reason to stop the others.
+    pub fn transmit_failed(&mut self) {
+        self.stats.errors.transmit_failed += 1;
     }
 
     /// The counters of `peer` while it is in the table (see
@@ -279,6 +328,9 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
                 }
                 Event::DatagramDropped { peer, error } => {
                     stats.errors.count_peer_error(error);
+                    if before_lookup(error) {
+                        continue;
+                    }
                     if let Some(p) = peers.get_mut(peer) {
                         p.stats.datagrams_dropped += 1;
                     }

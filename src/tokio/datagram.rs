@@ -17,6 +17,14 @@ const MAX_DATAGRAM: usize = 65_536;
 /// to the endpoint before anything else can happen, and one being sent is
 /// sent again by the next call.
 ///
+/// A datagram the socket refuses to send (an unreachable destination, say)
+/// is dropped, as the network might have dropped it, and counted in
+/// [`ErrorStats::transmit_failed`](crate::datagram::ErrorStats::transmit_failed);
+/// the others still go out. One to port 0, where nothing can be sent (a
+/// refusal notice answering a datagram whose source port was 0, which
+/// anyone can forge), is dropped and counted the same way without trying.
+/// Only reading from the socket can fail [`next`](Self::next).
+///
 /// ```no_run
 /// use sansproto::datagram::{Config, Endpoint, Event};
 /// use sansproto::tokio::Datagrams;
@@ -109,7 +117,8 @@ impl Datagrams {
         self.flush().await
     }
 
-    /// Writes every queued datagram.
+    /// Writes every queued datagram; one the socket refuses is dropped
+    /// and counted (see above), not returned as an error.
     pub async fn flush(&mut self) -> Result<(), Error> {
         loop {
             let to = match self.out_to {
@@ -125,10 +134,16 @@ impl Datagrams {
                     }
                 }
             };
-            let sent = self.socket.send_to(&self.out, to).await;
-            // Sent, or failed for good (a datagram is not retried).
+            let sent = if to.port() == 0 {
+                false
+            } else {
+                self.socket.send_to(&self.out, to).await.is_ok()
+            };
+            // Sent, or dropped for good (a datagram is not retried).
             self.out_to = None;
-            sent?;
+            if !sent {
+                self.endpoint.transmit_failed();
+            }
         }
     }
 
@@ -185,5 +200,92 @@ impl Datagrams {
 impl From<SendError> for Error {
     fn from(e: SendError) -> Self {
         Error::Datagram(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::datagram::{Config, Sessions, KIND_DATA};
+    use std::time::Duration;
+
+    const WAIT: Duration = Duration::from_secs(5);
+
+    async fn socket() -> UdpSocket {
+        UdpSocket::bind("127.0.0.1:0").await.unwrap()
+    }
+
+    async fn next(udp: &mut Datagrams) -> Event<SocketAddr> {
+        let next = ::tokio::time::timeout(WAIT, udp.next());
+        next.await.unwrap().unwrap()
+    }
+
+    async fn received(socket: &UdpSocket) -> Vec<u8> {
+        let mut buf = vec![0; MAX_DATAGRAM];
+        let recv = socket.recv_from(&mut buf);
+        let (n, _) = ::tokio::time::timeout(WAIT, recv).await.unwrap().unwrap();
+        buf.truncate(n);
+        buf
+    }
+
+    /// A datagram the socket refuses (an IPv6 destination for an IPv4
+    /// socket) is dropped and counted; the one queued after it goes out.
+    #[::tokio::test]
+    async fn a_datagram_the_socket_refuses_is_dropped_and_the_rest_go_out() {
+        let peer = socket().await;
+        let to = peer.local_addr().unwrap();
+        let mut udp = Datagrams::new(socket().await, Endpoint::new(Config::default()).unwrap());
+        let nowhere: SocketAddr = "[::1]:9".parse().unwrap();
+        udp.endpoint()
+            .send(nowhere, Bytes::from_static(b"lost"))
+            .unwrap();
+        udp.endpoint()
+            .send(to, Bytes::from_static(b"delivered"))
+            .unwrap();
+        udp.flush().await.unwrap();
+        assert_eq!(received(&peer).await, b"delivered");
+        let stats = udp.endpoint().stats();
+        assert_eq!((stats.errors.transmit_failed, stats.tx.frames), (1, 2));
+        assert_eq!(udp.endpoint().queued_datagrams(), 0);
+    }
+
+    /// With sessions on and the table full, a message from source port 0
+    /// (which anyone can forge) is answered with a refusal notice to port
+    /// 0, which no socket can send. The adapter drops that notice and
+    /// goes on to deliver the open peer's message.
+    #[::tokio::test]
+    async fn a_refusal_to_source_port_0_does_not_stop_the_adapter() {
+        let config = Config {
+            sessions: Some(Sessions::default()),
+            max_peers: 1,
+            ..Config::default()
+        };
+        let peer = socket().await;
+        let peer_addr = peer.local_addr().unwrap();
+        let mut udp = Datagrams::new(socket().await, Endpoint::new(config).unwrap());
+        let now = std::time::Instant::now();
+        udp.endpoint().open(peer_addr, now).unwrap();
+        assert_eq!(next(&mut udp).await, Event::PeerOpened { peer: peer_addr });
+        // A message (kind 0x10, session id 1, "x") from 127.0.0.1:0.
+        let port_0: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let forged = Bytes::from_static(&[KIND_DATA, 0, 0, 0, 1, b'x']);
+        udp.endpoint().receive(port_0, forged, now).unwrap();
+        assert_eq!(next(&mut udp).await, Event::PeerRefused { peer: port_0 });
+        assert_eq!(udp.endpoint().queued_datagrams(), 1, "the refusal");
+        // The open peer's message comes after the refusal is flushed.
+        let message = [KIND_DATA, 0, 0, 0, 2, b'h', b'i'];
+        let to = udp.socket().local_addr().unwrap();
+        peer.send_to(&message, to).await.unwrap();
+        assert_eq!(
+            next(&mut udp).await,
+            Event::Message {
+                peer: peer_addr,
+                payload: Bytes::from_static(b"hi")
+            }
+        );
+        let stats = udp.endpoint().stats();
+        assert_eq!(stats.errors.transmit_failed, 1);
+        assert_eq!(stats.sessions.notices_sent, 1);
+        assert_eq!(udp.endpoint().queued_datagrams(), 0);
     }
 }
