@@ -176,6 +176,44 @@ fn after_a_final_block_the_next_message_is_inflated_with_the_window() {
 }
 
 #[test]
+fn data_after_a_final_block_fails_with_1007() {
+    let _serial = serial();
+    let then = |tail: &[u8]| [&HELLO_FINAL[..], tail].concat();
+    // After the final block only the RFC's padding block may follow: the
+    // header byte of an empty stored block, which the appended 00 00 ff ff
+    // completes (RFC 7692 §7.2.3.4). More bytes, or another block, fail.
+    let cases: Vec<Vec<(u8, Vec<u8>)>> = vec![
+        vec![(0xc1, then(&[0x00, 0x00]))],
+        vec![(0xc1, then(&[0x00, 0x00, 0x00, 0xff, 0xff]))],
+        vec![(0xc1, then(&[0x01]))],
+        vec![(0xc1, then(&[0x03, 0x00]))],
+        vec![(0xc1, then(b"Hello"))],
+        vec![(0x41, then(&[])), (0x80, vec![0x00, 0x00])],
+        vec![(0x41, then(&[0x00])), (0x80, vec![0x00])],
+        vec![(0x41, then(&[0x00])), (0x00, vec![]), (0x80, vec![0x07])],
+    ];
+    for frames in cases {
+        let wire: Vec<u8> = frames
+            .iter()
+            .flat_map(|(first, payload)| masked_frame(*first, payload))
+            .collect();
+        let mut c = server();
+        let err = c.receive(&wire).unwrap_err();
+        assert!(
+            matches!(err, Error::Extension(ExtensionError::InvalidData(_))),
+            "{frames:02x?}: {err:?}"
+        );
+        assert_eq!(err.close_code(), Some(CloseCode::INVALID_PAYLOAD));
+        assert!(
+            !events(&mut c)
+                .iter()
+                .any(|e| matches!(e, Event::Message(_))),
+            "{frames:02x?}"
+        );
+    }
+}
+
+#[test]
 fn server_sends_the_rfc_bytes() {
     let _serial = serial();
     let mut server = negotiated(Role::Server, Config::default(), "permessage-deflate");

@@ -56,9 +56,11 @@ enum Inflater {
     /// next message.
     Running(Decompress),
     /// The message's DEFLATE data ended with a final block (BFINAL set,
-    /// RFC 7692 §7.2.3.4): what follows in the message is the padding
-    /// block the RFC describes.
-    Ended,
+    /// RFC 7692 §7.2.3.4). All that may follow in the message is the
+    /// header byte of the empty stored block the RFC appends there (whose
+    /// length fields are the 00 00 ff ff a receiver appends); `padded`
+    /// once it has come.
+    Ended { padded: bool },
 }
 
 impl Deflate {
@@ -129,6 +131,24 @@ impl Deflate {
             }
         }
     }
+
+    /// Checks what follows a final block in the message: at most one
+    /// byte, the header of an empty stored block (BFINAL and BTYPE 0; the
+    /// other five bits are padding, which DEFLATE ignores). Anything else
+    /// would be peer data no decoder reads, so it fails the message
+    /// rather than being dropped unseen. Returns whether that byte has
+    /// now come.
+    fn after_final(mut padded: bool, rest: &[u8]) -> Result<bool, ExtensionError> {
+        for &b in rest {
+            if padded || b & 0x07 != 0 {
+                return Err(ExtensionError::InvalidData(
+                    "data after the final deflate block".into(),
+                ));
+            }
+            padded = true;
+        }
+        Ok(padded)
+    }
 }
 
 impl Extension for Deflate {
@@ -178,16 +198,19 @@ impl Extension for Deflate {
                 }
                 None => None,
             },
-            Inflater::Ended => Some(data),
+            Inflater::Ended { .. } => Some(data),
             Inflater::Idle => None,
         };
-        if rest.is_some() {
-            self.inflater = Inflater::Ended;
+        if let Some(rest) = rest {
+            let padded = matches!(self.inflater, Inflater::Ended { padded: true });
+            let padded = Self::after_final(padded, rest)?;
+            self.inflater = Inflater::Ended { padded };
         }
         if let Some(history) = &mut self.history {
             history.push(&out[start..]);
         }
-        if fin && (self.inp.no_context_takeover || matches!(self.inflater, Inflater::Ended)) {
+        if fin && (self.inp.no_context_takeover || matches!(self.inflater, Inflater::Ended { .. }))
+        {
             self.inflater = Inflater::Idle;
         }
         Ok(())
@@ -281,7 +304,7 @@ impl Extension for Deflate {
             .map_or(0, |_| COMPRESS_FIXED + (4 << self.out.zlib_bits()));
         let inflate = match self.inflater {
             Inflater::Running(_) => DECOMPRESS,
-            Inflater::Idle | Inflater::Ended => 0,
+            Inflater::Idle | Inflater::Ended { .. } => 0,
         };
         let history = self.history.as_ref().map_or(0, History::capacity);
         compress + inflate + history
