@@ -34,6 +34,12 @@ fn events(c: &mut Connection) -> Vec<Event> {
 /// Feeds `wire` whole, in two pieces at every split, byte by byte and with
 /// trailing bytes of another frame; every way gives `want`.
 fn feed_every_way(make: impl Fn() -> Connection, wire: &[u8], want: &[Event]) {
+    feed_every_way_then(make, wire, want, &[0xc1, 0x07, 0xf2]);
+}
+
+/// [`feed_every_way`], with `next` as the start of another frame (masked
+/// for a server).
+fn feed_every_way_then(make: impl Fn() -> Connection, wire: &[u8], want: &[Event], next: &[u8]) {
     let mut ways: Vec<Vec<&[u8]>> = vec![vec![wire], wire.chunks(1).collect()];
     for i in 1..wire.len() {
         ways.push(vec![&wire[..i], &wire[i..]]);
@@ -53,7 +59,7 @@ fn feed_every_way(make: impl Fn() -> Connection, wire: &[u8], want: &[Event]) {
     // Trailing bytes: the start of another frame stays buffered.
     let mut c = make();
     let mut with_tail = wire.to_vec();
-    with_tail.extend_from_slice(&[0xc1, 0x07, 0xf2]);
+    with_tail.extend_from_slice(next);
     c.receive(&with_tail).unwrap();
     assert_eq!(events(&mut c), want);
 }
@@ -84,7 +90,7 @@ fn rfc7692_section_7_2_3_vectors_through_a_client() {
     feed_every_way(client, &two, &[hello[0].clone(), hello[0].clone()]);
     // §7.2.3.4: a block with BFINAL set, with the padding block the RFC
     // shows and without it, in one frame and split over two frames at every
-    // point; the next message (§7.2.3.1) starts a new stream.
+    // point; the next message (§7.2.3.1) starts a new stream from the window.
     let next = [0xc1, 0x07, 0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00];
     for payload in [
         &[0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00][..],
@@ -125,6 +131,86 @@ fn rfc7692_section_7_2_3_vectors_through_a_client() {
         ],
         &hello,
     );
+}
+
+const HELLO_FINAL: [u8; 7] = [0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00];
+
+fn server() -> Connection {
+    negotiated(Role::Server, Config::default(), "permessage-deflate")
+}
+
+#[test]
+fn after_a_final_block_the_next_message_is_inflated_with_the_window() {
+    let _serial = serial();
+    let hello = Event::Message(Message::from("Hello"));
+    let both = [hello.clone(), hello.clone()];
+    // §7.2.3.2's second message refers back to "Hello" in the window; here
+    // the first message is §7.2.3.4's block with BFINAL set, with the
+    // padding block the RFC shows and without it. With context takeover
+    // the window carries over all the same (RFC 7692 §7.2.2).
+    let second = masked_frame(0xc1, &[0xf2, 0x00, 0x11, 0x00, 0x00]);
+    let masked_start = [0xc1, 0x87, 0x01];
+    for first in [&HELLO_FINAL[..], &[&HELLO_FINAL[..], &[0x00]].concat()] {
+        let mut wire = masked_frame(0xc1, first);
+        wire.extend_from_slice(&second);
+        feed_every_way_then(server, &wire, &both, &masked_start);
+        // The first message over two frames, cut at every point.
+        for cut in 0..=first.len() {
+            let (a, b) = first.split_at(cut);
+            let mut wire = masked_frame(0x41, a);
+            wire.extend(masked_frame(0x80, b));
+            wire.extend_from_slice(&second);
+            feed_every_way_then(server, &wire, &both, &masked_start);
+        }
+    }
+    // The window survives any number of such messages: "Hello" five times,
+    // each message a back-reference ending with a final block.
+    let mut c = server();
+    c.receive(&masked_frame(0xc1, &HELLO_FINAL)).unwrap();
+    for _ in 0..4 {
+        // BFINAL, fixed Huffman, length 5 at distance 5, end of block.
+        c.receive(&masked_frame(0xc1, &[0xf3, 0x00, 0x11, 0x00]))
+            .unwrap();
+    }
+    assert_eq!(events(&mut c), vec![hello; 5]);
+}
+
+#[test]
+fn data_after_a_final_block_fails_with_1007() {
+    let _serial = serial();
+    let then = |tail: &[u8]| [&HELLO_FINAL[..], tail].concat();
+    // After the final block only the RFC's padding block may follow: the
+    // header byte of an empty stored block, which the appended 00 00 ff ff
+    // completes (RFC 7692 §7.2.3.4). More bytes, or another block, fail.
+    let cases: Vec<Vec<(u8, Vec<u8>)>> = vec![
+        vec![(0xc1, then(&[0x00, 0x00]))],
+        vec![(0xc1, then(&[0x00, 0x00, 0x00, 0xff, 0xff]))],
+        vec![(0xc1, then(&[0x01]))],
+        vec![(0xc1, then(&[0x03, 0x00]))],
+        vec![(0xc1, then(b"Hello"))],
+        vec![(0x41, then(&[])), (0x80, vec![0x00, 0x00])],
+        vec![(0x41, then(&[0x00])), (0x80, vec![0x00])],
+        vec![(0x41, then(&[0x00])), (0x00, vec![]), (0x80, vec![0x07])],
+    ];
+    for frames in cases {
+        let wire: Vec<u8> = frames
+            .iter()
+            .flat_map(|(first, payload)| masked_frame(*first, payload))
+            .collect();
+        let mut c = server();
+        let err = c.receive(&wire).unwrap_err();
+        assert!(
+            matches!(err, Error::Extension(ExtensionError::InvalidData(_))),
+            "{frames:02x?}: {err:?}"
+        );
+        assert_eq!(err.close_code(), Some(CloseCode::INVALID_PAYLOAD));
+        assert!(
+            !events(&mut c)
+                .iter()
+                .any(|e| matches!(e, Event::Message(_))),
+            "{frames:02x?}"
+        );
+    }
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! The per-message transform of one connection: compressing outgoing
 //! messages and inflating incoming ones (RFC 7692 §7.2).
 
+use super::window::History;
 use super::PERMESSAGE_DEFLATE;
 use crate::ws::extension::{EncodingKey, Extension, ExtensionError};
 use crate::ws::frame::{OpCode, RSV1};
@@ -39,20 +40,27 @@ pub(super) struct Deflate {
     inp: Side,
     compress: Option<Compress>,
     inflater: Inflater,
+    /// With context takeover on the peer's sends, the last `2^w` bytes
+    /// inflated: the window the next stream starts from when the peer ends
+    /// one with a final block.
+    history: Option<History>,
 }
 
 /// The decompressor across a message's frames and between messages.
 enum Inflater {
-    /// Nothing kept: before the first compressed message, or after one
-    /// without context takeover.
+    /// No decompressor: before the first compressed message, after one
+    /// without context takeover, or after a final block (the next message
+    /// then starts a stream from the kept history).
     Idle,
     /// Inflating; with context takeover the window carries over to the
     /// next message.
     Running(Decompress),
     /// The message's DEFLATE data ended with a final block (BFINAL set,
-    /// RFC 7692 §7.2.3.4): what follows in the message is the padding
-    /// block the RFC describes, and the next message starts a new stream.
-    Ended,
+    /// RFC 7692 §7.2.3.4). All that may follow in the message is the
+    /// header byte of the empty stored block the RFC appends there (whose
+    /// length fields are the 00 00 ff ff a receiver appends); `padded`
+    /// once it has come.
+    Ended { padded: bool },
 }
 
 impl Deflate {
@@ -65,6 +73,7 @@ impl Deflate {
             inp,
             compress: None,
             inflater: Inflater::Idle,
+            history: (!inp.no_context_takeover).then(|| History::new(1 << inp.zlib_bits())),
         }
     }
 
@@ -75,17 +84,17 @@ impl Deflate {
         self
     }
 
-    /// Inflates `input` straight onto the end of `out`; true when the
-    /// DEFLATE data ended with a final block (whatever follows it is not
-    /// DEFLATE data). `out` grows by doubling, and never to more than a
-    /// byte past what `max_out` allows.
-    fn inflate(
+    /// Inflates `input` straight onto the end of `out`; when the DEFLATE
+    /// data ended with a final block, the input left after it (which is
+    /// not DEFLATE data). `out` grows by doubling, and never to more than
+    /// a byte past what `max_out` allows.
+    fn inflate<'a>(
         d: &mut Decompress,
-        mut input: &[u8],
+        mut input: &'a [u8],
         out: &mut Vec<u8>,
         produced: &mut usize,
         max_out: usize,
-    ) -> Result<bool, ExtensionError> {
+    ) -> Result<Option<&'a [u8]>, ExtensionError> {
         loop {
             if out.len() == out.capacity() {
                 // A step, then doubling, as a Vec would; never past one byte
@@ -106,21 +115,39 @@ impl Deflate {
                 return Err(ExtensionError::TooBig);
             }
             if status == Status::StreamEnd {
-                return Ok(true);
+                return Ok(Some(input));
             }
             let full = out.len() == out.capacity();
             if used == 0 && made == 0 && !full {
                 if input.is_empty() {
-                    return Ok(false);
+                    return Ok(None);
                 }
                 return Err(ExtensionError::InvalidData(
                     "inflate made no progress".into(),
                 ));
             }
             if input.is_empty() && !full {
-                return Ok(false);
+                return Ok(None);
             }
         }
+    }
+
+    /// Checks what follows a final block in the message: at most one
+    /// byte, the header of an empty stored block (BFINAL and BTYPE 0; the
+    /// other five bits are padding, which DEFLATE ignores). Anything else
+    /// would be peer data no decoder reads, so it fails the message
+    /// rather than being dropped unseen. Returns whether that byte has
+    /// now come.
+    fn after_final(mut padded: bool, rest: &[u8]) -> Result<bool, ExtensionError> {
+        for &b in rest {
+            if padded || b & 0x07 != 0 {
+                return Err(ExtensionError::InvalidData(
+                    "data after the final deflate block".into(),
+                ));
+            }
+            padded = true;
+        }
+        Ok(padded)
     }
 }
 
@@ -148,21 +175,42 @@ impl Extension for Deflate {
             out.extend_from_slice(data);
             return Ok(());
         }
-        let bits = self.inp.zlib_bits();
         if matches!(self.inflater, Inflater::Idle) {
-            self.inflater = Inflater::Running(Decompress::new_with_window_bits(false, bits));
+            let mut d = Decompress::new_with_window_bits(false, self.inp.zlib_bits());
+            // After a final block with context takeover, the new stream
+            // starts from the window the last one left (RFC 7692 §7.2.2).
+            if let Some(history) = self.history.as_mut().filter(|h| !h.is_empty()) {
+                d.set_dictionary(history.contiguous())
+                    .map_err(|e| ExtensionError::InvalidData(format!("inflate: {e}")))?;
+            }
+            self.inflater = Inflater::Running(d);
         }
+        let start = out.len();
         let mut produced = 0;
-        if let Inflater::Running(d) = &mut self.inflater {
-            let mut ended = Self::inflate(d, data, out, &mut produced, max_out)?;
-            if fin && !ended {
-                ended = Self::inflate(d, &TAIL, out, &mut produced, max_out)?;
-            }
-            if ended {
-                self.inflater = Inflater::Ended;
-            }
+        let rest = match &mut self.inflater {
+            Inflater::Running(d) => match Self::inflate(d, data, out, &mut produced, max_out)? {
+                Some(rest) => Some(rest),
+                // The 00 00 ff ff appended: a final block may end in it
+                // (a final empty stored block, whose tail the sender
+                // removed); no peer byte follows then.
+                None if fin => {
+                    Self::inflate(d, &TAIL, out, &mut produced, max_out)?.map(|_| &[][..])
+                }
+                None => None,
+            },
+            Inflater::Ended { .. } => Some(data),
+            Inflater::Idle => None,
+        };
+        if let Some(rest) = rest {
+            let padded = matches!(self.inflater, Inflater::Ended { padded: true });
+            let padded = Self::after_final(padded, rest)?;
+            self.inflater = Inflater::Ended { padded };
         }
-        if fin && (self.inp.no_context_takeover || matches!(self.inflater, Inflater::Ended)) {
+        if let Some(history) = &mut self.history {
+            history.push(&out[start..]);
+        }
+        if fin && (self.inp.no_context_takeover || matches!(self.inflater, Inflater::Ended { .. }))
+        {
             self.inflater = Inflater::Idle;
         }
         Ok(())
@@ -246,7 +294,9 @@ impl Extension for Deflate {
     /// What zlib-rs allocates: a compressor holds its window and chain
     /// (4 bytes per window position) beside a fixed part (the hash head,
     /// the pending buffer and its state); a decompressor holds a 32 KiB
-    /// window and its state whatever the window bits.
+    /// window and its state whatever the window bits; with context
+    /// takeover the history of what was inflated (up to `2^w` bytes) is
+    /// kept beside it.
     fn memory_usage(&self) -> usize {
         let compress = self
             .compress
@@ -254,9 +304,10 @@ impl Extension for Deflate {
             .map_or(0, |_| COMPRESS_FIXED + (4 << self.out.zlib_bits()));
         let inflate = match self.inflater {
             Inflater::Running(_) => DECOMPRESS,
-            Inflater::Idle | Inflater::Ended => 0,
+            Inflater::Idle | Inflater::Ended { .. } => 0,
         };
-        compress + inflate
+        let history = self.history.as_ref().map_or(0, History::capacity);
+        compress + inflate + history
     }
 
     /// The compressor the first compressed message creates, when it is
@@ -333,7 +384,8 @@ mod tests {
                 let mut dec = Vec::new();
                 b.decode(RSV1, wire, true, &mut dec, 100).unwrap();
                 assert_eq!(dec, want);
-                // The next message decodes too (a new stream after BFINAL).
+                // The next message decodes too (a new stream after BFINAL,
+                // from the window with context takeover).
                 dec.clear();
                 b.decode(
                     RSV1,
@@ -346,6 +398,79 @@ mod tests {
                 assert_eq!(dec, b"Hello");
             }
         }
+    }
+
+    /// A sender that ends every message with a final block yet keeps its
+    /// context (RFC 7692 §7.2.3.4): each message a stream of its own,
+    /// compressed against the last `2^bits` bytes sent before it.
+    fn final_block_sender(bits: u8, messages: &[Vec<u8>]) -> Vec<Vec<u8>> {
+        let mut sent: Vec<u8> = Vec::new();
+        let mut wire = Vec::new();
+        for (i, m) in messages.iter().enumerate() {
+            let mut c = Compress::new_with_window_bits(Compression::new(6), false, bits);
+            c.set_dictionary(&sent[sent.len().saturating_sub(1 << bits)..])
+                .unwrap();
+            let mut out = Vec::with_capacity(m.len() + 64);
+            let status = c.compress_vec(m, &mut out, FlushCompress::Finish).unwrap();
+            assert_eq!(status, Status::StreamEnd);
+            // The RFC's padding block (its tail removed), on every other
+            // message; the rest end right after the final block.
+            if i % 2 == 0 {
+                out.push(0x00);
+            }
+            wire.push(out);
+            sent.extend_from_slice(m);
+        }
+        wire
+    }
+
+    #[test]
+    fn final_blocks_keep_the_window_across_messages() {
+        let words = [
+            "alpha ", "bravo ", "charlie ", "delta ", "echo ", "foxtrot ",
+        ];
+        let mut x = 7u32;
+        let mut next = move || {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            (x >> 16) as usize
+        };
+        let messages: Vec<Vec<u8>> = (0..40)
+            .map(|i| {
+                let len = [3, 40, 700, 5_000, 20_000][i % 5];
+                let mut m = Vec::new();
+                while m.len() < len {
+                    m.extend_from_slice(words[next() % words.len()].as_bytes());
+                    m.extend_from_slice(format!("{} ", next() % 300).as_bytes());
+                }
+                m
+            })
+            .collect();
+        for window_bits in [8, 9, 12, 15] {
+            let side = Side {
+                no_context_takeover: false,
+                window_bits,
+            };
+            let wire = final_block_sender(side.zlib_bits(), &messages);
+            for frames in [1, 2, 5] {
+                let mut b = Deflate::new(6, 0, side, side);
+                for (m, w) in messages.iter().zip(&wire) {
+                    let mut dec = Vec::new();
+                    let size = w.len().div_ceil(frames).max(1);
+                    let mut chunks = w.chunks(size).peekable();
+                    while let Some(chunk) = chunks.next() {
+                        let fin = chunks.peek().is_none();
+                        b.decode(RSV1, chunk, fin, &mut dec, 1 << 20).unwrap();
+                    }
+                    assert_eq!(dec, *m, "window bits {window_bits}, {frames} frames");
+                    // The kept history is bounded by the window.
+                    let kept = b.history.as_ref().unwrap().capacity();
+                    assert!(kept <= 1 << side.zlib_bits(), "{kept}");
+                }
+            }
+        }
+        // Without context takeover nothing is kept.
+        let (_, b) = pair(true);
+        assert!(b.history.is_none());
     }
 
     #[test]
