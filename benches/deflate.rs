@@ -2,7 +2,8 @@
 //! compressed (with and without context takeover) beside the uncompressed
 //! path, and beside the floor: the same messages compressed and
 //! decompressed through flate2 (zlib-rs) directly, one stream, reused
-//! buffers, sync flush (`raw_zlib`).
+//! buffers, sync flush (`raw_zlib`); on receive also with each text
+//! message checked as UTF-8, as every receiver must (`raw_zlib_utf8`).
 
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress};
@@ -77,12 +78,17 @@ fn raw_compress(messages: &[Message], out: &mut Vec<u8>) -> usize {
 
 /// The floor for receiving: every compressed message (tail put back)
 /// through one decompressor into a reused buffer.
-fn raw_decompress(compressed: &[Vec<u8>], out: &mut Vec<u8>) -> usize {
+fn raw_decompress(compressed: &[Vec<u8>], out: &mut Vec<u8>, text: bool) -> usize {
     let mut d = Decompress::new_with_window_bits(false, 15);
     let mut total = 0;
     for m in compressed {
         out.clear();
         d.decompress_vec(m, out, FlushDecompress::Sync).unwrap();
+        // A text message is valid UTF-8 or the connection fails: every
+        // receiver checks it (RFC 6455 §8.1).
+        if text {
+            assert!(simdutf8::basic::from_utf8(out).is_ok());
+        }
         total += out.len();
     }
     total
@@ -173,9 +179,13 @@ fn bench(c: &mut Criterion) {
         })
         .collect();
     let mut raw_out = Vec::with_capacity(8192);
-    assert_eq!(raw_decompress(&compressed, &mut raw_out), total);
+    assert_eq!(raw_decompress(&compressed, &mut raw_out, true), total);
     g.bench_function("raw_zlib", |b| {
-        b.iter(|| black_box(raw_decompress(&compressed, &mut raw_out)))
+        b.iter(|| black_box(raw_decompress(&compressed, &mut raw_out, false)))
+    });
+    // The same, each message then checked as UTF-8 as text must be.
+    g.bench_function("raw_zlib_utf8", |b| {
+        b.iter(|| black_box(raw_decompress(&compressed, &mut raw_out, true)))
     });
     g.finish();
 }

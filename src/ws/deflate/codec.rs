@@ -44,6 +44,11 @@ pub(super) struct Deflate {
     /// inflated: the window the next stream starts from when the peer ends
     /// one with a final block.
     history: Option<History>,
+    /// How many bytes the last message received inflated to: the first
+    /// step of the next one's output (messages on a connection tend to be
+    /// alike), so a small message is not given a whole step to shrink
+    /// from.
+    last_inflated: usize,
 }
 
 /// The decompressor across a message's frames and between messages.
@@ -74,6 +79,7 @@ impl Deflate {
             compress: None,
             inflater: Inflater::Idle,
             history: (!inp.no_context_takeover).then(|| History::new(1 << inp.zlib_bits())),
+            last_inflated: STEP,
         }
     }
 
@@ -86,21 +92,20 @@ impl Deflate {
 
     /// Inflates `input` straight onto the end of `out`; when the DEFLATE
     /// data ended with a final block, the input left after it (which is
-    /// not DEFLATE data). `out` grows by doubling, and never to more than
-    /// a byte past what `max_out` allows.
+    /// not DEFLATE data). `out` grows by `first` (at most a step), then by
+    /// doubling, and never to more than a byte past what `max_out` allows.
     fn inflate<'a>(
         d: &mut Decompress,
         mut input: &'a [u8],
         out: &mut Vec<u8>,
         produced: &mut usize,
         max_out: usize,
+        first: usize,
     ) -> Result<Option<&'a [u8]>, ExtensionError> {
         loop {
             if out.len() == out.capacity() {
-                // A step, then doubling, as a Vec would; never past one byte
-                // over the limit.
                 let allowed = max_out.saturating_sub(*produced).saturating_add(1);
-                out.reserve_exact(out.capacity().max(STEP).min(allowed));
+                out.reserve_exact(out.capacity().max(first).min(allowed));
             }
             let before_in = d.total_in();
             let before_out = d.total_out();
@@ -187,17 +192,21 @@ impl Extension for Deflate {
         }
         let start = out.len();
         let mut produced = 0;
+        // Room for a message like the last one and a little more, so that
+        // it fits without a second step or a shrink afterwards.
+        let first = (self.last_inflated + self.last_inflated / 8 + 64).min(STEP);
         let rest = match &mut self.inflater {
-            Inflater::Running(d) => match Self::inflate(d, data, out, &mut produced, max_out)? {
-                Some(rest) => Some(rest),
-                // The 00 00 ff ff appended: a final block may end in it
-                // (a final empty stored block, whose tail the sender
-                // removed); no peer byte follows then.
-                None if fin => {
-                    Self::inflate(d, &TAIL, out, &mut produced, max_out)?.map(|_| &[][..])
+            Inflater::Running(d) => {
+                match Self::inflate(d, data, out, &mut produced, max_out, first)? {
+                    Some(rest) => Some(rest),
+                    // The 00 00 ff ff appended: a final block may end in it
+                    // (a final empty stored block, whose tail the sender
+                    // removed); no peer byte follows then.
+                    None if fin => Self::inflate(d, &TAIL, out, &mut produced, max_out, first)?
+                        .map(|_| &[][..]),
+                    None => None,
                 }
-                None => None,
-            },
+            }
             Inflater::Ended { .. } => Some(data),
             Inflater::Idle => None,
         };
@@ -208,6 +217,9 @@ impl Extension for Deflate {
         }
         if let Some(history) = &mut self.history {
             history.push(&out[start..]);
+        }
+        if fin {
+            self.last_inflated = out.len();
         }
         if fin && (self.inp.no_context_takeover || matches!(self.inflater, Inflater::Ended { .. }))
         {
