@@ -9,7 +9,8 @@
 //! `Closed`, the last event, after which the connection is finished and
 //! refuses sends; text is UTF-8 (whole messages, and streamed pieces once
 //! a message ends); messages and pieces respect the size limits; the bytes
-//! sent are whole, unmasked, well-formed frames with nothing after a Close.
+//! sent are whole, unmasked, well-formed frames with nothing but a Pong
+//! after a Close.
 
 #![no_main]
 

@@ -22,7 +22,7 @@ impl Wire {
     }
 
     /// Takes everything one `poll_transmit` call gave: it must be whole,
-    /// well-formed frames, nothing may follow a Close frame, and fragmented messages
+    /// well-formed frames, nothing but a Pong may follow a Close frame, and fragmented messages
     /// must be sequenced correctly.
     pub fn feed(&mut self, bytes: &[u8]) {
         let mut at = 0;
@@ -35,8 +35,10 @@ impl Wire {
             let payload_len = usize::try_from(header.payload_len).expect("frame length fits usize");
             let end = at + len + payload_len;
             assert!(end <= bytes.len(), "partial frame payload sent");
+            // After a Close only a Pong may go out: a Ping that came
+            // before the peer's Close is still answered (RFC 6455 §5.5.2).
             assert!(
-                !self.close_sent,
+                !self.close_sent || header.opcode == OpCode::Pong,
                 "{:?} frame sent after Close",
                 header.opcode
             );
