@@ -474,8 +474,9 @@ impl Session {
             let kind = m.kind;
             let mut buf = std::mem::take(&mut m.buf);
             // Inflating grows in steps: give back what the message does not
-            // use (a shrink in place, not a copy), so it holds what it weighs.
-            if buf.capacity() > buf.len() + buf.len() / 4 {
+            // use (a shrink in place, not a copy), so it holds what it
+            // weighs, and becomes `Bytes` without an allocation of its own.
+            if buf.capacity() > buf.len() {
                 buf.shrink_to_fit();
             }
             self.message = None;
