@@ -3,7 +3,7 @@
 
 use sansproto::ws::proxy::{
     ProxiedClient, ProxiedError, ProxiedEvent, Proxy, ProxyConfig, ProxyError, ProxyEvent,
-    ProxyRequest,
+    ProxyRequest, SetupError,
 };
 use sansproto::ws::{ClientRequest, Config, Connection, Error, Event, MalformedHttp, TimeoutKind};
 use sansproto::Driver;
@@ -308,7 +308,7 @@ fn commands_before_the_tunnel_wait_for_the_websocket_to_open() {
 fn urls_set_the_target_and_the_host() {
     let mut c = ProxiedClient::from_urls(
         "http://proxy:8080",
-        "wss://example.com/chat?room=1",
+        "ws://example.com/chat?room=1",
         Config::default(),
     )
     .unwrap();
@@ -317,7 +317,7 @@ fn urls_set_the_target_and_the_host() {
     c.poll_transmit(&mut out);
     assert_eq!(
         out,
-        b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"
+        b"CONNECT example.com:80 HTTP/1.1\r\nHost: example.com:80\r\n\r\n"
     );
     c.receive(b"HTTP/1.1 200 OK\r\n\r\n").unwrap();
     out.clear();
@@ -326,6 +326,18 @@ fn urls_set_the_target_and_the_host() {
 
     assert!(
         ProxiedClient::from_urls("http://p", "http://example.com/", Config::default()).is_err()
+    );
+    // Without TLS over the tunnel a wss:// upgrade, and the credentials in
+    // its URL, would go out in plain text: refused.
+    let wss = ProxiedClient::from_urls(
+        "http://proxy:8080",
+        "wss://alice:secret@example.com/",
+        Config::default(),
+    );
+    assert_eq!(wss.unwrap_err(), SetupError::NeedsTls);
+    assert_eq!(
+        sansproto::ws::proxy::websocket_target("wss://example.com/").unwrap(),
+        "example.com:443"
     );
     assert!(ProxiedClient::from_urls("ftp://p", "ws://example.com/", Config::default()).is_err());
 }
@@ -412,6 +424,50 @@ mod properties {
                 .map(|(k, v)| (k.clone(), String::from_utf8(v.to_vec()).unwrap()))
                 .collect();
             prop_assert_eq!(got, headers);
+        }
+    }
+}
+
+/// Whether `debug` shows `secret` as text or as a list of byte values.
+fn shows(debug: &str, secret: &str) -> bool {
+    let bytes: Vec<String> = secret.bytes().map(|b| b.to_string()).collect();
+    debug.contains(secret) || debug.contains(&bytes.join(", "))
+}
+
+#[test]
+fn debug_output_never_shows_credentials_or_header_values() {
+    // user:pass, alice:secret, and an API key, in every form they are
+    // sent in.
+    let secrets = [
+        "pass",
+        "dXNlcjpwYXNz",
+        "secret",
+        "YWxpY2U6c2VjcmV0",
+        "s3cr3t-token",
+    ];
+    let config = Config::default()
+        .with_header("X-Api-Key", "s3cr3t-token")
+        .unwrap();
+    let mut client = ProxiedClient::from_urls(
+        "http://user:pass@proxy:3128",
+        "ws://alice:secret@example.com/",
+        config.clone(),
+    )
+    .unwrap();
+    let direct = Connection::client(
+        config,
+        ClientRequest::from_url("ws://alice:secret@example.com/").unwrap(),
+    )
+    .unwrap();
+    let mut states = vec![format!("{client:?}"), format!("{direct:?}")];
+    // Once the tunnel is open the upgrade request is queued in its turn.
+    let mut out = Vec::new();
+    client.poll_transmit(&mut out);
+    client.receive(b"HTTP/1.1 200 OK\r\n\r\n").unwrap();
+    states.push(format!("{client:?}"));
+    for debug in &states {
+        for secret in secrets {
+            assert!(!shows(debug, secret), "{secret:?} in {debug}");
         }
     }
 }

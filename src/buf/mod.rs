@@ -83,8 +83,10 @@ impl Intake {
 ///
 /// It can also be read into directly: [`RecvBuf::room`] offers zeroed space
 /// behind the data, kept between reads so it is zeroed once per allocation,
-/// and [`RecvBuf::commit`] turns what was written there into data.
-#[derive(Debug, Default)]
+/// and [`RecvBuf::commit`] turns what was written there into data. Its
+/// `Debug` shows sizes, never the bytes (a request read there may carry
+/// credentials).
+#[derive(Default)]
 pub(crate) struct RecvBuf {
     /// The data, then `room` bytes of space offered to read into.
     buf: BytesMut,
@@ -97,6 +99,16 @@ pub(crate) struct RecvBuf {
     front: usize,
     /// Where the data started when the buffer was lent.
     lent_at: usize,
+}
+
+impl std::fmt::Debug for RecvBuf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecvBuf")
+            .field("buffered", &self.len())
+            .field("room", &self.room)
+            .field("capacity", &self.capacity())
+            .finish()
+    }
 }
 
 impl RecvBuf {

@@ -12,8 +12,8 @@ use std::io::IoSlice;
 pub(crate) const SHARE_MIN: usize = 4 << 10;
 
 /// Outgoing bytes with a byte limit: earlier runs and shared payloads in
-/// `chunks`, then the run being encoded into, `buf`.
-#[derive(Debug)]
+/// `chunks`, then the run being encoded into, `buf`. Its `Debug` shows
+/// sizes, never the bytes (a request queued there may carry credentials).
 pub(crate) struct SendQueue {
     chunks: VecDeque<Bytes>,
     /// Bytes in `chunks`.
@@ -25,6 +25,17 @@ pub(crate) struct SendQueue {
     buf_limit: usize,
     /// Bytes taken out, and the backpressure marks.
     flow: Flow,
+}
+
+impl std::fmt::Debug for SendQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SendQueue")
+            .field("queued", &self.len())
+            .field("chunks", &self.chunks.len())
+            .field("limit", &self.limit)
+            .field("flow", &self.flow)
+            .finish()
+    }
 }
 
 impl SendQueue {

@@ -142,7 +142,15 @@ impl fmt::Debug for Config {
             .field("close_timeout", &self.close_timeout)
             .field("handshake_timeout", &self.handshake_timeout)
             .field("protocols", &self.protocols)
-            .field("headers", &self.headers)
+            // Names only: values may be credentials (`Authorization`).
+            .field(
+                "headers",
+                &self
+                    .headers
+                    .iter()
+                    .map(|(name, _)| name)
+                    .collect::<Vec<_>>(),
+            )
             .field(
                 "extensions",
                 &self

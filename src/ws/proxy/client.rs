@@ -3,6 +3,7 @@
 use super::{
     websocket_target, Proxy, ProxyConfig, ProxyError, ProxyEvent, ProxyRequest, SetupError,
 };
+use crate::ws::http::url::WsUrl;
 use crate::ws::{
     ClientRequest, CloseCode, Config, Connection, Error, Event, Message, PreparedMessage,
     SendError, SendErrorKind, Text,
@@ -120,11 +121,15 @@ impl ProxiedClient<Connection> {
         Ok(Self::chain(proxy, ws))
     }
 
-    /// A client for `ws_url` (`ws://` or `wss://` sets the default port of
-    /// the tunnel's target) through the proxy at `proxy_url`
-    /// (`http://[user:password@]host[:port]`), with the default
-    /// [`ProxyConfig`].
+    /// A client for the `ws://` URL `ws_url` through the proxy at
+    /// `proxy_url` (`http://[user:password@]host[:port]`), with the default
+    /// [`ProxyConfig`]. A `wss://` URL is refused ([`SetupError::NeedsTls`]):
+    /// this connection would speak plain text inside the tunnel; run TLS
+    /// over it and [`chain`](Self::chain) the connection in instead.
     pub fn from_urls(proxy_url: &str, ws_url: &str, config: Config) -> Result<Self, SetupError> {
+        if WsUrl::parse(ws_url).is_ok_and(|u| u.secure) {
+            return Err(SetupError::NeedsTls);
+        }
         let target = websocket_target(ws_url)?;
         let request = ClientRequest::from_url(ws_url).map_err(SetupError::WebSocketUrl)?;
         let proxy = Proxy::new(

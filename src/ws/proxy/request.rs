@@ -135,6 +135,12 @@ pub enum SetupError {
     /// The WebSocket URL is not `ws://` or `wss://` with a host.
     #[error("bad WebSocket URL: {0}")]
     WebSocketUrl(UrlError),
+    /// A `wss://` URL given where no TLS is run: the upgrade (and any
+    /// credentials in the URL) would cross the tunnel in plain text. Run
+    /// TLS over the tunnel and chain the connection in
+    /// ([`ProxiedClient::chain`](super::ProxiedClient::chain)).
+    #[error("wss:// needs TLS over the tunnel: chain a TLS machine")]
+    NeedsTls,
     /// A field cannot be sent in the request (a header name that is not a
     /// token, a control character in a value, `:` in a user name, a field
     /// the request writes itself).
