@@ -295,3 +295,31 @@ fn proxied_client_deadlines_are_the_proxys_then_the_connections() {
     );
     assert!(c.is_finished());
 }
+
+#[test]
+fn ws_keepalive_counts_from_the_101_not_from_the_timer_call_before_it() {
+    // The 101 is inbound traffic: a handshake that took longer than the
+    // keepalive interval does not send a ping the moment it opens.
+    let t0 = Instant::now();
+    let config = Config::default().with_keepalive(5 * SECOND, 5 * SECOND);
+    let mut c = Connection::client(config, ClientRequest::new("example.com", "/")).unwrap();
+    let request = String::from_utf8(output(&mut c)).unwrap();
+    c.handle_timeout(t0);
+    let key = request
+        .lines()
+        .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
+        .unwrap();
+    let response = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Accept: {}\r\n\r\n",
+        sansproto::ws::accept_key(key.as_bytes())
+    );
+    c.receive(response.as_bytes()).unwrap();
+    assert!(c.is_open());
+    c.handle_timeout(t0 + 6 * SECOND);
+    assert!(output(&mut c).is_empty(), "no ping at once");
+    assert_eq!(c.poll_timeout(), Some(t0 + 11 * SECOND));
+    quiet_just_before(&mut c, t0 + 11 * SECOND);
+    c.handle_timeout(t0 + 11 * SECOND);
+    assert_eq!(output(&mut c)[0], 0x89, "the keepalive ping, at its time");
+}

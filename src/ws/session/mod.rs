@@ -437,6 +437,10 @@ impl Session {
             self.timers.clock.advance(now);
         }
         self.set_state(State::Open);
+        // The handshake's last bytes arrived now: inbound traffic, as
+        // frames are, so keepalive counts from here, not from the last
+        // timer call before them.
+        self.note_activity();
         self.send_admitted(waiting)
     }
 
