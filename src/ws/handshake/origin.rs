@@ -60,12 +60,15 @@ impl OriginPolicy {
         }
     }
 
-    /// Checks a request: `Err` holds the 403 to answer it with.
+    /// Checks a request: `Err` holds the 403 to answer it with. A request
+    /// with more than one `Origin` field is refused (RFC 6454 §7.3 allows
+    /// one; a second could hide a foreign origin behind an allowed one).
     pub fn check(&self, request: &UpgradeRequest) -> Result<(), Reject> {
-        let origin = request.request.headers.get("Origin");
-        let allowed = match origin {
-            None => self.allow_missing,
-            Some(v) => std::str::from_utf8(v).is_ok_and(|o| self.allows(Some(o))),
+        let headers = &request.request.headers;
+        let allowed = match (headers.get_all("Origin").count(), headers.single("Origin")) {
+            (0, _) => self.allow_missing,
+            (_, Some(v)) => std::str::from_utf8(v).is_ok_and(|o| self.allows(Some(o))),
+            (_, None) => false,
         };
         if allowed {
             Ok(())
@@ -87,6 +90,12 @@ mod tests {
         assert_eq!(p.check(&request(&[]).unwrap()), Ok(()));
         let bad = request(&[("Origin", "http://evil.example")]).unwrap();
         assert_eq!(p.check(&bad).unwrap_err().status, 403);
+        // A second Origin field, foreign or not, is refused.
+        for second in ["http://evil.example", "http://127.0.0.1:8080"] {
+            let mut two = request(&[("Origin", "http://127.0.0.1:8080")]).unwrap();
+            two.request.headers.0.push(("Origin".into(), second.into()));
+            assert_eq!(p.check(&two).unwrap_err().status, 403, "{second}");
+        }
         assert_eq!(
             p.require_origin()
                 .check(&request(&[]).unwrap())
