@@ -352,3 +352,20 @@ mod datagram {
         );
     }
 }
+
+#[test]
+fn ws_client_reading_a_refusals_body() {
+    let _serial = serial();
+    let request = sansproto::ws::ClientRequest::new("example.com", "/");
+    let mut client = Box::new(Connection::client(Config::default(), request).unwrap());
+    client.poll_transmit(&mut Vec::new());
+    client
+        .receive(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 12000\r\n\r\n")
+        .unwrap();
+    for _ in 0..11 {
+        client.receive(&[b'x'; 1000]).unwrap();
+    }
+    let (freed, reported) = freed_by_drop(client, |c| c.memory_usage());
+    assert!(freed > 11_000, "{freed}");
+    agrees("ws client reading a refusal's body", freed, reported);
+}

@@ -191,9 +191,14 @@ impl ClientHandshake {
         self.recv.len()
     }
 
-    /// What the handshake holds on the heap.
+    /// What the handshake holds on the heap: with a refusal's body being
+    /// read, that body (as received data) and the refusal's head.
     pub(crate) fn memory_usage(&self) -> crate::MemoryUsage {
-        super::memory_usage(&self.recv, &self.send, &self.events, &self.config)
+        let mut usage = super::memory_usage(&self.recv, &self.send, &self.events, &self.config);
+        if let State::Body(b) = &self.state {
+            usage.receive += std::mem::size_of_val(&**b) + b.1.held();
+        }
+        usage
     }
 
     pub(crate) fn error(&self) -> Option<&Error> {

@@ -217,6 +217,11 @@ impl BodyReader {
         }
     }
 
+    /// The heap bytes the body read so far holds.
+    pub(crate) fn held(&self) -> usize {
+        self.body.capacity()
+    }
+
     /// The body read so far.
     #[cfg(test)]
     pub(crate) fn finish(self) -> bytes::Bytes {
