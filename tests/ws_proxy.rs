@@ -471,3 +471,25 @@ fn debug_output_never_shows_credentials_or_header_values() {
         }
     }
 }
+
+#[test]
+fn after_a_refusal_nothing_is_left_to_write() {
+    // A loop that writes until `buffered_amount()` is 0 ends: what the
+    // connection queued can never go out once the proxy refused.
+    let mut c = ProxiedClient::new(
+        proxy(ProxyConfig::default()),
+        Config::default(),
+        ClientRequest::new("example.com", "/"),
+    )
+    .unwrap();
+    c.send_text("x").unwrap();
+    let mut out = Vec::new();
+    c.poll_transmit(&mut out);
+    assert!(out.starts_with(b"CONNECT "));
+    let refused = c.receive(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n");
+    assert_eq!(refused, Err(ProxiedError::Proxy(ProxyError::Status(403))));
+    assert_eq!(c.buffered_amount(), 0);
+    out.clear();
+    c.poll_transmit(&mut out);
+    assert!(out.is_empty(), "{out:?}");
+}

@@ -233,8 +233,12 @@ impl ProxiedClient<Connection> {
 
     /// Bytes queued for sending and not yet taken: what is left of the
     /// CONNECT request, and the connection's (see
-    /// [`Connection::buffered_amount`]).
+    /// [`Connection::buffered_amount`]). Once the proxy exchange failed,
+    /// the connection's never go out and are not counted.
     pub fn buffered_amount(&self) -> usize {
+        if self.proxy.error().is_some() {
+            return self.proxy.queued_bytes();
+        }
         self.proxy.queued_bytes() + self.inner.buffered_amount()
     }
 
