@@ -9,7 +9,8 @@
 //! transition** (`close`, `receive_eof`, `terminal`, the queued steps that
 //! `poll_event` carries out, `peer_close`, `fail`, all through
 //! `set_state`); `recv.rs` the receive path (frames, messages, control
-//! frames), `read_into.rs` reading straight into the receive buffer,
+//! frames; `incoming.rs` the state of the frame and message arriving),
+//! `read_into.rs` reading straight into the receive buffer,
 //! `send.rs` the send commands and encoding, `prepared.rs` the sends that
 //! skip the connection's own encoding (prepared and uncompressed
 //! messages), `timers.rs` the timer table, `poll_timeout` and
@@ -17,6 +18,7 @@
 //! `driver.rs` the `Driver` impl.
 
 mod driver;
+mod incoming;
 mod memory;
 pub(crate) use memory::event_heap;
 mod prepared;
@@ -34,11 +36,12 @@ use super::extension::Extension;
 use super::frame::OpCode;
 use super::message::{Closed, Event, Opened};
 use super::utf8::Utf8Validator;
-use super::{Config, MessageKind, Role};
+use super::{Config, Role};
 use crate::buf::{Intake, RecvBuf, SendQueue};
 use crate::Output;
 use crate::Random;
 use bytes::Bytes;
+use incoming::{InFrame, InMessage};
 use recv::WholeMessages;
 use std::collections::VecDeque;
 use std::fmt;
@@ -75,36 +78,6 @@ enum State {
     Closed,
     /// Failed; the first error, reported now and by every later call.
     Failed(Error),
-}
-
-/// A frame whose header has been read and whose payload is arriving.
-#[derive(Debug, Clone, Copy)]
-struct InFrame {
-    fin: bool,
-    opcode: OpCode,
-    mask: Option<[u8; 4]>,
-    /// Payload bytes of this frame not yet handed on.
-    remaining: usize,
-    /// How many of the buffered payload bytes are already unmasked/validated.
-    done: usize,
-    /// Mask phase of the first buffered payload byte.
-    offset: usize,
-}
-
-/// A data message being received.
-#[derive(Debug)]
-struct InMessage {
-    kind: MessageKind,
-    /// RSV bits of the first frame (the extension's marker).
-    rsv: u8,
-    /// Frame payload bytes received so far (before any extension transform).
-    wire_len: usize,
-    /// Reassembly buffer (unused for single-frame messages).
-    buf: Vec<u8>,
-    /// Frames completed so far.
-    frames: usize,
-    /// Streaming mode: pieces delivered so far.
-    pieces: usize,
 }
 
 /// An entry of the event queue. Terminal steps caused by received bytes
