@@ -369,3 +369,20 @@ fn ws_client_reading_a_refusals_body() {
     assert!(freed > 11_000, "{freed}");
     agrees("ws client reading a refusal's body", freed, reported);
 }
+
+#[test]
+fn ws_server_deciding_an_upgrade() {
+    let _serial = serial();
+    let mut server = Box::new(Connection::server_with_decision(Config::default()));
+    let cookie = "c".repeat(6000);
+    let request = format!(
+        "GET /chat HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+         Cookie: {cookie}\r\n\r\n"
+    );
+    server.receive(request.as_bytes()).unwrap();
+    while server.poll_event().is_some() {}
+    let (freed, reported) = freed_by_drop(server, |c| c.memory_usage());
+    assert!(freed > 6000, "{freed}");
+    agrees("ws server deciding an upgrade", freed, reported);
+}

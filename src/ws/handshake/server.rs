@@ -93,7 +93,13 @@ impl ServerHandshake {
 
     /// What the handshake holds on the heap.
     pub(crate) fn memory_usage(&self) -> crate::MemoryUsage {
-        super::memory_usage(&self.recv, &self.send, &self.events, &self.config)
+        let mut usage = super::memory_usage(&self.recv, &self.send, &self.events, &self.config);
+        // The request waiting for the application's decision, as received
+        // data.
+        if let State::Deciding(upgrade) = &self.state {
+            usage.receive += std::mem::size_of_val(&**upgrade) + upgrade.heap();
+        }
+        usage
     }
 
     pub(crate) fn error(&self) -> Option<&Error> {

@@ -61,6 +61,27 @@ pub struct UpgradeRequest {
 }
 
 impl UpgradeRequest {
+    /// The heap the request holds, with what was parsed out of it.
+    pub(crate) fn heap(&self) -> usize {
+        use crate::memory::slots;
+        let protocols = self.protocols.iter().map(String::capacity).sum::<usize>();
+        let offers = self.extensions.iter().map(|e| {
+            let params = e
+                .params
+                .iter()
+                .map(|(n, v)| n.capacity() + v.as_ref().map_or(0, String::capacity));
+            e.name.capacity()
+                + slots::<(String, Option<String>)>(e.params.capacity())
+                + params.sum::<usize>()
+        });
+        self.request.heap()
+            + slots::<String>(self.protocols.capacity())
+            + protocols
+            + slots::<ExtensionOffer>(self.extensions.capacity())
+            + offers.sum::<usize>()
+            + self.key.capacity()
+    }
+
     /// Validates an upgrade request (RFC 6455 §4.2.1): GET with an
     /// origin-form or absolute-form target, `Upgrade: websocket`,
     /// `Connection: Upgrade`, one valid `Host`, no body, version 13 and one

@@ -7,6 +7,12 @@ use bytes::Bytes;
 pub struct Headers(pub Vec<(String, Bytes)>);
 
 impl Headers {
+    /// The heap the fields hold (their names' capacity and their values).
+    pub(crate) fn heap(&self) -> usize {
+        let fields = self.0.iter().map(|(n, v)| n.capacity() + v.len());
+        crate::memory::slots::<(String, Bytes)>(self.0.capacity()) + fields.sum::<usize>()
+    }
+
     /// The first value of `name` (case-insensitive).
     pub fn get(&self, name: &str) -> Option<&[u8]> {
         self.0
@@ -86,6 +92,13 @@ pub struct HttpRequest {
     pub path: String,
     /// The header fields.
     pub headers: Headers,
+}
+
+impl HttpRequest {
+    /// The heap the request holds.
+    pub(crate) fn heap(&self) -> usize {
+        self.method.capacity() + self.path.capacity() + self.headers.heap()
+    }
 }
 
 /// An HTTP response: a refused upgrade or a proxy's reply, as a client

@@ -86,9 +86,11 @@ pub(crate) fn event_heap(event: &Event, own: impl Fn(&[u8]) -> bool) -> usize {
         Event::Ping(p) => payload(p),
         Event::Pong { payload: p, .. } => payload(p),
         Event::Open(_) => size_of::<super::Opened>(),
-        Event::Upgrade(_) => size_of::<crate::ws::UpgradeRequest>(),
-        Event::HttpRequest(_) => size_of::<crate::ws::HttpRequest>(),
-        Event::Rejected(r) => size_of::<crate::ws::HttpResponse>() + r.body.len(),
+        Event::Upgrade(r) => size_of::<crate::ws::UpgradeRequest>() + r.heap(),
+        Event::HttpRequest(r) => size_of::<crate::ws::HttpRequest>() + r.heap(),
+        Event::Rejected(r) => {
+            size_of::<crate::ws::HttpResponse>() + r.headers.heap() + r.body.len()
+        }
         _ => 0,
     }
 }
