@@ -442,3 +442,71 @@ fn streaming_mode_with_compression() {
     assert!(last);
     assert_eq!(text, b"Hello");
 }
+
+#[test]
+fn a_read_of_compressed_messages_is_inflated_one_message_at_a_time() {
+    let _serial = serial();
+    let offer = "permessage-deflate";
+    let mut server = negotiated(Role::Server, Config::default(), offer);
+    let texts: Vec<String> = (0..20)
+        .map(|i| format!("{{\"n\":{i}}} ").repeat(2000))
+        .collect();
+    for t in &texts {
+        server.send(t.as_str()).unwrap();
+    }
+    let mut wire = Vec::new();
+    server.poll_transmit(&mut wire);
+    let want: Vec<Event> = texts
+        .iter()
+        .map(|t| Event::Message(Message::from(t.as_str())))
+        .collect();
+    let one = texts[0].len();
+    assert!(
+        wire.len() < one,
+        "20 messages compress to {} bytes",
+        wire.len()
+    );
+
+    // Polled as read: each message is inflated only once the one before
+    // it was polled, so the read never holds more than one inflated.
+    let mut client = negotiated(Role::Client, Config::default(), offer);
+    assert_eq!(client.receive(&wire).unwrap(), wire.len());
+    let mut got = Vec::new();
+    loop {
+        let held = client.memory_usage().events;
+        assert!(held <= one + 1024, "{held} bytes of events waiting");
+        match client.poll_event() {
+            Some(e) => got.push(e),
+            None => break,
+        }
+    }
+    assert_eq!(got, want);
+
+    // Input taken without polling in between is parsed as it comes:
+    // every byte is taken, and nothing is lost or reordered.
+    let mut client = negotiated(Role::Client, Config::default(), offer);
+    let (a, b) = wire.split_at(wire.len() / 2);
+    assert_eq!(client.receive(a).unwrap(), a.len());
+    assert_eq!(client.receive(b).unwrap(), b.len());
+    assert_eq!(events(&mut client), want);
+
+    // The same through the buffer the session lends for reads.
+    let mut client = negotiated(Role::Client, Config::default(), offer);
+    for piece in wire.chunks(100) {
+        let room = client.receive_buffer(piece.len()).unwrap();
+        room[..piece.len()].copy_from_slice(piece);
+        client.commit_received(piece.len()).unwrap();
+    }
+    assert_eq!(events(&mut client), want);
+
+    // The end of the stream waits behind the messages read before it.
+    let mut client = negotiated(Role::Client, Config::default(), offer);
+    client.receive(&wire).unwrap();
+    client.receive_eof().unwrap();
+    let mut all = events(&mut client);
+    assert!(
+        matches!(all.pop(), Some(Event::Closed(c)) if !c.clean),
+        "the end comes last"
+    );
+    assert_eq!(all, want);
+}

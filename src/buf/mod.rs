@@ -53,14 +53,31 @@ pub(crate) enum Intake {
     /// Paused, and the transport ended meanwhile: the end is taken once
     /// the input before it has been.
     PausedThenEof,
+    /// Parsing stopped early, by choice rather than at the bound (a
+    /// WebSocket session after an inflated message): it resumes when
+    /// `poll_event` has emptied the queue, or before more input is taken.
+    /// Input is still taken meanwhile.
+    Deferred,
 }
 
 impl Intake {
     /// Parsing stops at the event bound.
     pub(crate) fn pause(&mut self) {
-        if *self == Self::Flowing {
+        if matches!(self, Self::Flowing | Self::Deferred) {
             *self = Self::Paused;
         }
+    }
+
+    /// Parsing stops early by choice (see [`Intake::Deferred`]).
+    pub(crate) fn defer(&mut self) {
+        if *self == Self::Flowing {
+            *self = Self::Deferred;
+        }
+    }
+
+    /// True while no input is taken until events are polled.
+    pub(crate) fn refuses_input(self) -> bool {
+        matches!(self, Self::Paused | Self::PausedThenEof)
     }
 
     /// Parsing resumes; returns whether the transport's end waits behind it.

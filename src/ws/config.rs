@@ -70,6 +70,12 @@ pub struct Config {
     /// a peer cannot grow the event queue (a ping flood, say) while the
     /// application is not polling. Whole messages read together count as
     /// one event. Default 1024; 0 counts as 1.
+    ///
+    /// With permessage-deflate, parsing also waits after each inflated
+    /// message until it is polled or more input comes, whatever this
+    /// bound: `receive` still takes all it is given. An application that
+    /// polls as it reads then holds one inflated message at a time, and
+    /// inflates the next where the last was freed, still in cache.
     pub max_pending_events: usize,
     /// Answer pings with pongs automatically. Default on.
     pub auto_pong: bool,

@@ -14,6 +14,10 @@ const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 /// is caught at most one step past the limit.
 const STEP: usize = 32 * 1024;
 
+/// A last frame of at most this many bytes with the tail is inflated from
+/// one copy on the stack.
+const JOINED_TAIL: usize = 2048;
+
 /// One direction's negotiated parameters.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Side {
@@ -196,6 +200,19 @@ impl Extension for Deflate {
         // it fits without a second step or a shrink afterwards.
         let first = (self.last_inflated + self.last_inflated / 8 + 64).min(STEP);
         let rest = match &mut self.inflater {
+            // A small last frame is inflated with the tail appended in one
+            // call, not two: each call has a cost of its own, which for a
+            // message of a few KiB is not small.
+            Inflater::Running(d) if fin && data.len() <= JOINED_TAIL - TAIL.len() => {
+                let mut joined = [0; JOINED_TAIL];
+                let len = data.len() + TAIL.len();
+                joined[..data.len()].copy_from_slice(data);
+                joined[data.len()..len].copy_from_slice(&TAIL);
+                Self::inflate(d, &joined[..len], out, &mut produced, max_out, first)?
+                    // What is left of the frame's own bytes after a final
+                    // block (the appended tail is not the peer's).
+                    .map(|rest| &data[data.len() - rest.len().saturating_sub(TAIL.len())..])
+            }
             Inflater::Running(d) => {
                 match Self::inflate(d, data, out, &mut produced, max_out, first)? {
                     Some(rest) => Some(rest),

@@ -30,6 +30,7 @@ impl Session {
     /// assert_eq!(server.poll_event(), Some(Event::Message(Message::from("hi"))));
     /// ```
     pub fn receive_buffer(&mut self, min: usize) -> Option<&mut [u8]> {
+        self.catch_up();
         if self.must_poll_first() {
             return None;
         }
@@ -96,6 +97,7 @@ impl Session {
     /// bytes already there are input not yet parsed. `None` while events
     /// wait to be polled, as for [`receive_buffer`](Self::receive_buffer).
     pub fn receive_buf_mut(&mut self, min: usize) -> Option<&mut BytesMut> {
+        self.catch_up();
         if self.must_poll_first() {
             return None;
         }

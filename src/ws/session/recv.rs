@@ -40,8 +40,11 @@ impl Session {
     /// [`Event::Closed`] and making [`error`](Self::error) return it. The
     /// peer's Close frame waits behind earlier events the same way.
     pub fn receive(&mut self, data: &[u8]) -> Result<usize, Error> {
-        if !data.is_empty() && self.must_poll_first() {
-            return Ok(0);
+        if !data.is_empty() {
+            self.catch_up();
+            if self.must_poll_first() {
+                return Ok(0);
+            }
         }
         self.counters.stats.rx.bytes += data.len() as u64;
         self.take_input(data).map(|()| data.len())
@@ -52,7 +55,17 @@ impl Session {
     /// only pile up behind it).
     pub(super) fn must_poll_first(&self) -> bool {
         matches!(self.state, State::Open | State::CloseSent)
-            && (self.events.len() >= self.max_events || self.intake != Intake::Flowing)
+            && (self.events.len() >= self.max_events || self.intake.refuses_input())
+    }
+
+    /// Before more input is taken: parses what waited behind a deferral
+    /// (see [`Intake::Deferred`]), so that input taken without polling in
+    /// between is parsed as it comes, as it would be without one, and
+    /// never piles up unparsed.
+    pub(super) fn catch_up(&mut self) {
+        while self.intake == Intake::Deferred {
+            self.resume_input();
+        }
     }
 
     /// Whether input is parsed now: `Ok(false)` when it is ignored (before
@@ -84,8 +97,8 @@ impl Session {
         }
     }
 
-    /// Parses input that waited while the event queue was full, once
-    /// `poll_event` has emptied it.
+    /// Parses input that waited while the event queue was full (or
+    /// behind a deferral), once `poll_event` has emptied it.
     #[cold]
     pub(super) fn resume_input(&mut self) {
         let eof = self.intake.resume();
@@ -138,6 +151,9 @@ impl Session {
 
     pub(super) fn read_frames(&mut self) -> Result<(), Error> {
         loop {
+            if self.intake != Intake::Flowing {
+                return Ok(());
+            }
             if self.events.len() >= self.max_events {
                 // Parsing resumes when `poll_event` has drained the queue.
                 self.intake.pause();
@@ -482,6 +498,12 @@ impl Session {
             self.message = None;
             self.counters.stats.rx.messages += 1;
             self.emit(Event::Message(message(kind, Bytes::from(buf))));
+            // The rest of the input is parsed once this message has been
+            // polled (or before more input is taken): while the
+            // application polls as it reads, one inflated message waits at
+            // a time, and the next is inflated where the last was freed,
+            // still in cache.
+            self.intake.defer();
         }
         Ok(())
     }
