@@ -494,3 +494,32 @@ fn headers_parsed_elsewhere_with_a_body_or_a_bad_host_or_target_are_refused() {
         assert_eq!(Reject::for_error(&got).status, 400);
     }
 }
+
+#[test]
+fn credentials_in_a_request_never_show_in_debug_output() {
+    let request = upgrade("/echo", None, None);
+    let head = std::str::from_utf8(&request).unwrap().trim_end();
+    let with_secrets = format!(
+        "{head}\r\nCookie: session=s3cr3t-cookie\r\nAuthorization: Bearer s3cr3t-token\r\n\
+         X-Trace: visible-7\r\n\r\n"
+    );
+    for feed in FEEDS {
+        let (server, up) = decide(with_secrets.as_bytes(), feed);
+        // The server holds the request while the application decides.
+        for shown in [
+            format!("{server:?}"),
+            format!("{up:?}"),
+            format!("{:?}", up.request),
+        ] {
+            // Any field may carry a credential: names only.
+            assert!(!shown.contains("visible-7"), "{feed:?}: {shown}");
+        }
+        // What was received stays readable through the request itself.
+        assert_eq!(up.request.headers.get_str("x-trace"), Some("visible-7"));
+        let shown = format!("{up:?}");
+        assert!(
+            shown.contains("Cookie") && shown.contains("X-Trace"),
+            "{shown}"
+        );
+    }
+}

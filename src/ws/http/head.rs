@@ -3,8 +3,30 @@
 use bytes::Bytes;
 
 /// HTTP header fields in the order received.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+///
+/// Its `Debug` output shows the fields' names, never their values: any
+/// of them may be a credential (`Authorization`, `Cookie`, an API key), so
+/// logging a request logs none.
+///
+/// ```
+/// use bytes::Bytes;
+/// use sansproto::ws::Headers;
+/// let h = Headers(vec![
+///     ("Host".into(), Bytes::from_static(b"example.com")),
+///     ("Cookie".into(), Bytes::from_static(b"session=secret")),
+/// ]);
+/// assert_eq!(format!("{h:?}"), r#"Headers(["Host", "Cookie"])"#);
+/// assert_eq!(h.get_str("cookie"), Some("session=secret"));
+/// ```
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Headers(pub Vec<(String, Bytes)>);
+
+impl std::fmt::Debug for Headers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.0.iter().map(|(n, _)| n.as_str()).collect();
+        f.debug_tuple("Headers").field(&names).finish()
+    }
+}
 
 impl Headers {
     /// The heap the fields hold (their names' capacity and their values).
