@@ -133,6 +133,27 @@ fn ws_failure_is_counted_by_kind() {
     );
     assert_eq!((s.rx.bytes, s.rx.frames), (3, 0));
     assert_eq!((s.tx.frames, s.control_tx.closes), (1, 1));
+    // Bytes offered after the failure are refused, and not counted, by
+    // every way in.
+    assert!(server.receive(&[0x82, 0x81, 0, 0, 0, 0, 1]).is_err());
+    if let Some(room) = server.receive_buffer(4) {
+        room[..4].copy_from_slice(&[0x82, 0x80, 0, 0]);
+        assert!(server.commit_received(4).is_err());
+    }
+    assert_eq!(server.stats().rx.bytes, 3);
+}
+
+#[test]
+fn ws_bytes_after_a_failed_handshake_are_not_counted() {
+    let mut server = sansproto::ws::Connection::server(Config::default());
+    let bad = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    // A request without the upgrade fields: 400, and the handshake fails.
+    let _ = server.receive(b"BREW / HTCPCP/1.0\r\n\r\n");
+    assert!(server.error().is_some(), "the handshake failed");
+    let counted = server.stats().rx.bytes;
+    assert_eq!(counted, 21);
+    assert!(server.receive(bad).is_err());
+    assert_eq!(server.stats().rx.bytes, counted);
 }
 
 #[cfg(feature = "testkit")]

@@ -368,21 +368,24 @@ impl Connection {
     /// [`Event::Closed`] and making [`error`](Self::error) return it.
     #[inline]
     pub fn receive(&mut self, data: &[u8]) -> Result<usize, Error> {
-        match self.handshake.as_deref_mut() {
-            None => self.session.receive(data),
-            Some(h) => {
-                let result = match h {
-                    Handshake::Server(m) => m.receive(data),
-                    Handshake::Client(m) => m.receive(data),
-                };
-                self.session.count_handshake_input(data.len());
-                self.collect();
-                if let Some(done) = result? {
-                    self.open(done)?;
-                }
-                Ok(data.len())
-            }
+        if self.handshake.is_none() {
+            return self.session.receive(data);
         }
+        // Bytes offered after the failure are not taken: not counted.
+        if let Some(e) = self.error() {
+            return Err(e.clone());
+        }
+        let result = match self.handshake.as_deref_mut() {
+            Some(Handshake::Server(m)) => m.receive(data),
+            Some(Handshake::Client(m)) => m.receive(data),
+            None => Ok(None),
+        };
+        self.session.count_handshake_input(data.len());
+        self.collect();
+        if let Some(done) = result? {
+            self.open(done)?;
+        }
+        Ok(data.len())
     }
 
     /// Space to read from the transport into, at least `min` bytes; then

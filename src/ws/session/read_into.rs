@@ -62,8 +62,11 @@ impl Session {
     /// Parses `n` bytes a read put at the end of the receive buffer;
     /// `short` when it did not fill the room it had.
     fn take_read(&mut self, n: usize, short: bool) -> Result<(), Error> {
-        self.counters.stats.rx.bytes += n as u64;
         let reading = self.reads_input();
+        if reading.is_ok() {
+            // Bytes read after a failure are not taken: not counted.
+            self.counters.stats.rx.bytes += n as u64;
+        }
         if !matches!(reading, Ok(true)) {
             // Ignored (or after a failure), as `receive` ignores it now.
             let kept = self.recv.len().saturating_sub(n);

@@ -46,6 +46,8 @@ impl Session {
                 return Ok(0);
             }
         }
+        // Bytes offered after a failure are not taken: not counted.
+        self.reads_input()?;
         self.counters.stats.rx.bytes += data.len() as u64;
         self.take_input(data).map(|()| data.len())
     }
