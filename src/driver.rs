@@ -118,6 +118,41 @@ pub trait Driver {
     fn is_finished(&self) -> bool;
 }
 
+/// Implements [`Driver`] for a machine whose inherent methods of the same
+/// names and signatures do the work (every machine of the crate has them,
+/// so that callers need not import the trait).
+macro_rules! by_inherent_methods {
+    ($machine:ty, $event:ty, $error:ty) => {
+        impl $crate::Driver for $machine {
+            type Event = $event;
+            type Error = $error;
+
+            fn receive(&mut self, data: &[u8]) -> Result<usize, $error> {
+                <$machine>::receive(self, data)
+            }
+            fn receive_eof(&mut self) -> Result<(), $error> {
+                <$machine>::receive_eof(self)
+            }
+            fn poll_event(&mut self) -> Option<$event> {
+                <$machine>::poll_event(self)
+            }
+            fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
+                <$machine>::poll_transmit(self, out)
+            }
+            fn poll_timeout(&self) -> Option<std::time::Instant> {
+                <$machine>::poll_timeout(self)
+            }
+            fn handle_timeout(&mut self, now: std::time::Instant) {
+                <$machine>::handle_timeout(self, now)
+            }
+            fn is_finished(&self) -> bool {
+                <$machine>::is_finished(self)
+            }
+        }
+    };
+}
+pub(crate) use by_inherent_methods;
+
 /// Whether a loop driving `machine` over a stream whose read side has
 /// ended should stop: the machine is not finished and has no deadline, so
 /// nothing the loop does can move it on (it waits for the application,

@@ -6,7 +6,6 @@
 use super::decoder::Out;
 use super::{Config, DecodeError, Decoder, EncodeError, Encoder};
 use crate::buf::{Intake, RecvBuf, SendQueue};
-use crate::Driver;
 use bytes::Bytes;
 use std::collections::VecDeque;
 use std::ops::Range;
@@ -75,7 +74,7 @@ enum State {
 /// [`poll_transmit`](Self::poll_transmit) appends, and call
 /// [`handle_timeout(now)`](Self::handle_timeout) after every read and
 /// whenever [`poll_timeout`](Self::poll_timeout)'s instant passes. The same
-/// methods make it a [`Driver`], for loops generic over the machine.
+/// methods make it a [`Driver`](crate::Driver), for loops generic over the machine.
 ///
 /// **Time.** `receive` takes no clock reading, so it only marks that the
 /// peer was heard from; the next `handle_timeout(now)` moves the idle
@@ -457,29 +456,4 @@ impl Connection {
     }
 }
 
-impl Driver for Connection {
-    type Event = Event;
-    type Error = DecodeError;
-
-    fn receive(&mut self, data: &[u8]) -> Result<usize, DecodeError> {
-        Connection::receive(self, data)
-    }
-    fn receive_eof(&mut self) -> Result<(), DecodeError> {
-        Connection::receive_eof(self)
-    }
-    fn poll_event(&mut self) -> Option<Event> {
-        Connection::poll_event(self)
-    }
-    fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
-        Connection::poll_transmit(self, out)
-    }
-    fn poll_timeout(&self) -> Option<Instant> {
-        Connection::poll_timeout(self)
-    }
-    fn handle_timeout(&mut self, now: Instant) {
-        Connection::handle_timeout(self, now)
-    }
-    fn is_finished(&self) -> bool {
-        Connection::is_finished(self)
-    }
-}
+crate::driver::by_inherent_methods!(Connection, Event, DecodeError);

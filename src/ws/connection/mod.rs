@@ -568,29 +568,4 @@ impl Connection {
     }
 }
 
-impl crate::Driver for Connection {
-    type Event = Event;
-    type Error = Error;
-
-    fn receive(&mut self, data: &[u8]) -> Result<usize, Error> {
-        Connection::receive(self, data)
-    }
-    fn receive_eof(&mut self) -> Result<(), Error> {
-        Connection::receive_eof(self)
-    }
-    fn poll_event(&mut self) -> Option<Event> {
-        Connection::poll_event(self)
-    }
-    fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
-        Connection::poll_transmit(self, out)
-    }
-    fn poll_timeout(&self) -> Option<Instant> {
-        Connection::poll_timeout(self)
-    }
-    fn handle_timeout(&mut self, now: Instant) {
-        Connection::handle_timeout(self, now)
-    }
-    fn is_finished(&self) -> bool {
-        Connection::is_finished(self)
-    }
-}
+crate::driver::by_inherent_methods!(Connection, Event, Error);
