@@ -55,24 +55,31 @@ fn mask_words(data: &mut [u8], key: [u8; 4]) {
 }
 
 /// Copies `src` onto the end of `dst`, masking it with `key` (whose phase
-/// at `src[0]` is `offset`) on the way: one pass over the bytes, each block
-/// masked in registers and stored straight into `dst`, which callers size
-/// for the whole of `src` first (the growth check is then one predictable
-/// branch per block).
+/// at `src[0]` is `offset`) on the way. Each piece of `src` is copied with
+/// the platform's `memcpy` and then masked in place while it is still in
+/// the nearest cache: two short passes, which measure faster than one
+/// pass that stores each masked block itself (`memcpy` has the widest
+/// stores the machine offers). Callers size `dst` for the whole of `src`
+/// first.
 #[inline]
-pub(crate) fn extend_masked(dst: &mut impl BufMut, src: &[u8], key: [u8; 4], offset: usize) {
-    let key = phase(key, offset);
-    let pattern = key_block(key);
-    let mut blocks = src.chunks_exact(BLOCK);
-    for block in &mut blocks {
-        dst.put_slice(&xor_block(block, &pattern));
+pub(crate) fn extend_masked<B>(dst: &mut B, src: &[u8], key: [u8; 4], offset: usize)
+where
+    B: BufMut + AsMut<[u8]>,
+{
+    let mut offset = offset;
+    for piece in src.chunks(COPY_THEN_MASK) {
+        let start = dst.as_mut().len();
+        dst.put_slice(piece);
+        if let Some(copied) = dst.as_mut().get_mut(start..) {
+            apply_mask(copied, key, offset);
+        }
+        offset = offset.wrapping_add(piece.len());
     }
-    let mut rest = [0u8; BLOCK];
-    let (rest, _) = rest.split_at_mut(blocks.remainder().len());
-    rest.copy_from_slice(blocks.remainder());
-    mask_words(rest, key);
-    dst.put_slice(rest);
 }
+
+/// Bytes copied, then masked, at a time by [`extend_masked`]: well within
+/// a first-level data cache.
+const COPY_THEN_MASK: usize = 16 << 10;
 
 /// The key as it lines up with a byte `offset` bytes into the payload.
 #[inline(always)]
@@ -127,6 +134,30 @@ mod tests {
                 apply_mask(&mut a, key, offset);
                 naive(&mut b, key, offset);
                 assert_eq!(a, b, "len {len} offset {offset}");
+            }
+        }
+    }
+
+    #[test]
+    fn copying_masked_across_pieces_equals_the_byte_loop() {
+        let key = [0x9a, 0x01, 0xfe, 0x42];
+        let src: Vec<u8> = (0..3 * COPY_THEN_MASK as u32 + 7)
+            .map(|i| (i * 29 + 3) as u8)
+            .collect();
+        for offset in 0..5 {
+            for len in [
+                COPY_THEN_MASK - 1,
+                COPY_THEN_MASK,
+                COPY_THEN_MASK + 1,
+                src.len() - 5,
+            ] {
+                let piece = &src[offset..offset + len];
+                let mut want = piece.to_vec();
+                naive(&mut want, key, offset);
+                let mut got = vec![7u8];
+                extend_masked(&mut got, piece, key, offset);
+                assert_eq!(got[0], 7);
+                assert!(got[1..] == want[..], "offset {offset} len {len}");
             }
         }
     }
