@@ -256,6 +256,23 @@ mod prefix {
     }
 
     #[test]
+    fn prefix_counts_bytes_ignored_after_close_but_not_after_a_failure() {
+        // As a WebSocket session does: once closed, input is taken and
+        // ignored, and counted; after a decode error it is refused.
+        let mut closed = Connection::new(Config::default());
+        closed.receive(b"\x00\x00\x00\x02hi").unwrap();
+        closed.close();
+        assert_eq!(closed.receive(b"\x00\x00\x00\x01!"), Ok(5));
+        assert_eq!(closed.stats().rx.bytes, 6 + 5);
+        assert!(closed.receive_buffer(4).is_none());
+
+        let mut failed = Connection::new(Config::builder().max_payload_length(4).build().unwrap());
+        assert!(failed.receive(b"\x00\x00\x00\x09").is_err());
+        assert!(failed.receive(b"\x00\x00\x00\x01!").is_err());
+        assert_eq!(failed.stats().rx.bytes, 4);
+    }
+
+    #[test]
     fn prefix_idle_timeout_is_counted() {
         let mut c = Connection::new(
             Config::builder()

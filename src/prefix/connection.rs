@@ -292,7 +292,12 @@ impl Connection {
             State::Open => {}
             // Taken once the idle timeout is polled (and then ignored).
             State::Ending => return Ok(0),
-            State::Closed => return Ok(data.len()),
+            State::Closed => {
+                // Taken (and ignored): counted, as a WebSocket session
+                // counts what it ignores once closed.
+                self.stats.rx.bytes += data.len() as u64;
+                return Ok(data.len());
+            }
             State::Failed(e) => return Err(e.clone()),
         }
         if data.is_empty() {

@@ -266,6 +266,10 @@ impl Connection {
             State::Open if n > 0 => self.take_input(n),
             State::Open => Ok(()),
             State::Ending | State::Closed | State::Failed(_) => {
+                if self.error().is_none() {
+                    // Read, so taken, and then ignored.
+                    self.stats.rx.bytes += n as u64;
+                }
                 let kept = self.recv.len().saturating_sub(n);
                 self.recv.truncate(kept);
                 self.error().cloned().map_or(Ok(()), Err)

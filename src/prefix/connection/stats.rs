@@ -6,7 +6,9 @@ use crate::Traffic;
 
 /// Counters of a [`Connection`], from [`Connection::stats`].
 ///
-/// - `rx.bytes`: bytes taken by `receive`; `rx.frames`: frames decoded,
+/// - `rx.bytes`: bytes taken by `receive` (or committed into the receive
+///   buffer), those ignored once the connection has closed included, not
+///   those refused after a decode error; `rx.frames`: frames decoded,
 ///   skipped over-long ones included; `rx.messages`: frames delivered as
 ///   [`Event::Frame`].
 /// - `tx.bytes`: bytes handed out by `poll_transmit`; `tx.frames`: frames
