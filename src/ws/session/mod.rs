@@ -29,6 +29,7 @@ mod stats;
 #[cfg(test)]
 mod tests;
 mod timers;
+mod whole;
 
 use super::close::CloseCode;
 use super::error::{Error, SendError, SendErrorKind, TimeoutKind};
@@ -42,11 +43,11 @@ use crate::Output;
 use crate::Random;
 use bytes::Bytes;
 use incoming::{InFrame, InMessage};
-use recv::WholeMessages;
 use std::collections::VecDeque;
 use std::fmt;
 use std::time::Instant;
 use timers::Timers;
+use whole::WholeMessages;
 
 use send::Admitted;
 
