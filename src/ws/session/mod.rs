@@ -361,11 +361,11 @@ impl Session {
     }
 
     /// Queues the pong owed to the newest ping, past the limit by this one
-    /// control frame.
+    /// control frame. Owed after this side's Close too, until the peer's.
     #[cold]
     fn write_owed_pong(&mut self) {
         if let Some(pong) = self.owed_pong.take() {
-            if self.is_open() {
+            if matches!(self.state, State::Open | State::CloseSent) {
                 self.write_frame(true, 0, OpCode::Pong, &pong);
             }
         }
