@@ -197,6 +197,26 @@ fn ws_compression_counts_both_sizes() {
     assert_eq!((c.tx.messages, s.rx.messages), (1, 1));
 }
 
+/// A message that inflates past `max_message_size` is counted as too big,
+/// as it is closed with 1009, like one that arrives too big.
+#[cfg(feature = "testkit")]
+#[cfg(feature = "deflate")]
+#[test]
+fn ws_an_inflated_message_over_the_limit_counts_as_too_big() {
+    use sansproto::ws::DeflateConfig;
+    let config = || Config::default().with_deflate(DeflateConfig::default());
+    let mut pair = open_pair(config(), config().with_max_message_size(100), 10);
+    pair.a.send(Message::from("a".repeat(1000))).unwrap();
+    pair.run_until_idle();
+    let s = pair.b.stats();
+    assert_eq!(s.errors.too_big, 1, "{:?}", s.errors);
+    assert_eq!(s.errors.extension, 0, "{:?}", s.errors);
+    assert_eq!(
+        pair.b.error().and_then(|e| e.close_code()),
+        Some(CloseCode::MESSAGE_TOO_BIG)
+    );
+}
+
 mod prefix {
     use sansproto::prefix::{Config, Connection, DecodeError, Event};
     use std::time::{Duration, Instant};

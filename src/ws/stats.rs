@@ -2,6 +2,7 @@
 //! trips, and how it failed.
 
 use super::error::Error;
+use super::extension::ExtensionError;
 use crate::Traffic;
 use std::time::Duration;
 
@@ -87,9 +88,11 @@ pub struct ErrorStats {
     /// Invalid UTF-8 in text or a close reason ([`Error::InvalidUtf8`]).
     pub invalid_utf8: u64,
     /// A frame or message over its limit ([`Error::FrameTooBig`],
-    /// [`Error::MessageTooBig`]).
+    /// [`Error::MessageTooBig`], and a message the extension would expand
+    /// past it, [`ExtensionError::TooBig`]): the errors closed with 1009.
     pub too_big: u64,
-    /// The extension refused the peer's data ([`Error::Extension`]).
+    /// The extension refused the peer's data ([`Error::Extension`]), for a
+    /// reason other than the size limit.
     pub extension: u64,
     /// The opening handshake failed ([`Error::Handshake`]).
     pub handshake: u64,
@@ -109,7 +112,9 @@ impl ErrorStats {
         let counter = match error {
             Error::Protocol(_) => &mut self.protocol,
             Error::InvalidUtf8 => &mut self.invalid_utf8,
-            Error::FrameTooBig(_) | Error::MessageTooBig => &mut self.too_big,
+            Error::FrameTooBig(_)
+            | Error::MessageTooBig
+            | Error::Extension(ExtensionError::TooBig) => &mut self.too_big,
             Error::Extension(_) => &mut self.extension,
             Error::Handshake(_) => &mut self.handshake,
             Error::Timeout(_) => &mut self.timeout,
