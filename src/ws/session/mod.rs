@@ -470,6 +470,10 @@ impl Session {
 
     /// The transport's read side ended.
     pub fn receive_eof(&mut self) -> Result<(), Error> {
+        // Input left unparsed behind an inflated message is parsed first,
+        // as more input would be: the end then counts as it would without
+        // the extension.
+        self.catch_up();
         match &self.state {
             State::Failed(e) => Err(e.clone()),
             // A terminal step waiting behind unpolled events ends the

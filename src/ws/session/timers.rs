@@ -3,6 +3,7 @@
 //! `mod.rs`, with the other transitions); a keepalive ping is a command.
 
 use super::{Session, State};
+use crate::buf::Intake;
 use crate::timer::{Clock, TimerKind, TimerTable};
 use crate::ws::error::{Error, SendErrorKind, TimeoutKind};
 use crate::ws::frame::OpCode;
@@ -63,7 +64,10 @@ impl Session {
     /// running: when it passes, the waiting step is carried out at once
     /// (the Close frame it calls for goes out, and its [`Event::Closed`]
     /// follows the events still waiting), so an application that stops
-    /// draining events still sees the connection end.
+    /// draining events still sees the connection end. The same holds for
+    /// input left unparsed behind an inflated message until it is polled:
+    /// the close deadline runs while it waits, and at it that input is
+    /// parsed.
     ///
     /// [`Event::Closed`]: crate::ws::Event::Closed
     pub fn handle_timeout(&mut self, now: Instant) {
@@ -77,6 +81,15 @@ impl Session {
         let pong = t.expired(Timer::Pong, now);
         let keepalive = t.expired(Timer::Keepalive, now);
         let close = t.expired(Timer::Close, now);
+        if close && self.intake == Intake::Deferred {
+            // Input taken but left unparsed behind an inflated message is
+            // parsed at the close deadline, so that a Close or a fault in
+            // it is acted on as it would be without the extension.
+            self.catch_up();
+            if matches!(self.state, State::Open) {
+                self.timers.table.stop(Timer::Close);
+            }
+        }
         match self.state {
             State::Ending { .. } if pong || close => self.end_now(),
             State::Open if pong => {
@@ -121,7 +134,8 @@ impl Session {
     }
 
     /// Sets the deadlines the current state needs, from the latest `now`,
-    /// and stops the others: keepalive and pong while open; pong (if
+    /// and stops the others: keepalive and pong while open (and close
+    /// while input waits unparsed behind an inflated message); pong (if
     /// armed) and close while a terminal step waits; close after this
     /// side's Close; none once finished.
     pub(super) fn arm_timers(&mut self) {
@@ -129,7 +143,7 @@ impl Session {
             return;
         };
         let (keepalive, pong, close) = match self.state {
-            State::Open => (true, true, false),
+            State::Open => (true, true, self.input_deferred()),
             State::CloseSent => (false, false, true),
             State::Ending { .. } => (false, true, true),
             State::Connecting(_) | State::Closed | State::Failed(_) => (false, false, false),
@@ -155,6 +169,12 @@ impl Session {
     #[cfg(feature = "tokio")]
     pub(crate) fn close_timeout(&self) -> Option<Duration> {
         self.config.close_timeout
+    }
+
+    /// True while input taken earlier waits unparsed behind an inflated
+    /// message that has not been polled.
+    fn input_deferred(&self) -> bool {
+        self.intake == Intake::Deferred && !self.recv.is_empty()
     }
 
     /// Inbound bytes arrived; the next `handle_timeout` counts them.
