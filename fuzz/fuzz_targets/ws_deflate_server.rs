@@ -3,8 +3,13 @@
 //! connection with the matching extension, split anywhere, mixed with frames
 //! whose RSV1 payload is arbitrary (not valid deflate, or a bomb).
 //!
+//! Events are polled after every step, or (when `lazy`) only when asked
+//! or when the server refuses input, so that input waits behind inflated
+//! messages while deadlines pass and the stream ends.
+//!
 //! Checked: nothing panics; while only well-formed compressed messages have
-//! been sent, the server receives exactly what the client sent; no message
+//! been sent, the server receives exactly what the client sent, also when a
+//! deadline passes or the stream ends before they are polled; no message
 //! ever exceeds the configured size limit; once an error is seen it stays.
 
 #![no_main]
@@ -15,6 +20,7 @@ use sansproto::ws::{
     encode_frame, Config, Connection, DeflateConfig, Event, ExtensionFactory, ExtensionOffer,
     Message, OpCode, PerMessageDeflate, Role, RSV1,
 };
+use std::time::{Duration, Instant};
 
 const MAX_MESSAGE: usize = 64 << 10;
 
@@ -26,6 +32,7 @@ struct Input {
     client_bits: Option<u8>,
     fragment_size: u16,
     stream_frames: bool,
+    lazy: bool,
     ops: Vec<Op>,
 }
 
@@ -47,6 +54,10 @@ enum Op {
     /// Arbitrary bytes.
     Bytes(Vec<u8>),
     Poll,
+    /// Time passes: `handle_timeout` this many seconds later.
+    Wait(u8),
+    /// The stream ends; no more steps.
+    Eof,
 }
 
 fn offer(input: &Input) -> ExtensionOffer {
@@ -100,6 +111,8 @@ fuzz_target!(|input: Input| {
     let mut clean = true;
     let mut error = None;
     let mut wire = Vec::new();
+    let mut now = Instant::now();
+    server.handle_timeout(now);
 
     for op in input.ops.into_iter().take(256) {
         let mut feed: Vec<Vec<u8>> = Vec::new();
@@ -142,7 +155,17 @@ fuzz_target!(|input: Input| {
                 feed.push(b);
                 clean = false;
             }
-            Op::Poll => {}
+            Op::Poll => drain(&mut server, &mut messages, &mut received),
+            Op::Wait(secs) => {
+                now += Duration::from_secs(u64::from(secs));
+                server.handle_timeout(now);
+            }
+            Op::Eof => {
+                if let Err(e) = server.receive_eof() {
+                    error.get_or_insert(e);
+                }
+                break;
+            }
         }
         for piece in feed {
             let mut rest = &piece[..];
@@ -166,7 +189,10 @@ fuzz_target!(|input: Input| {
                 }
             }
         }
-        drain(&mut server, &mut messages, &mut received);
+        server.handle_timeout(now);
+        if !input.lazy {
+            drain(&mut server, &mut messages, &mut received);
+        }
         if let Some(e) = server.error() {
             if let Some(first) = &error {
                 assert_eq!(first, e, "the sticky error changed");
@@ -174,7 +200,8 @@ fuzz_target!(|input: Input| {
             error = Some(e.clone());
         }
     }
-    if clean && error.is_none() {
+    drain(&mut server, &mut messages, &mut received);
+    if clean && error.is_none() && server.error().is_none() {
         assert_eq!(messages, sent, "compressed messages arrive as sent");
     }
 });
