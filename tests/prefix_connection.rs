@@ -403,6 +403,7 @@ fn while_the_idle_timeout_waits_the_frames_can_be_answered() {
         }
         assert_eq!(last, Some(Event::IdleTimeout));
         assert!(conn.is_finished());
+        assert_eq!(conn.stats().errors.idle_timeout, 1, "{pieces:?}");
         assert_eq!(transmit(&mut conn).len(), 8 * answers, "the answers only");
         assert!(conn.send(&b"late"[..]).is_err());
         assert_eq!(conn.receive(b"\0\0\0\x01z"), Ok(5), "ignored after the end");
@@ -440,6 +441,9 @@ fn a_failure_behind_paused_frames_comes_before_the_idle_timeout() {
         })
     );
     assert!(conn.is_finished());
+    // It failed once, and counts once: not as an idle timeout too.
+    let errors = conn.stats().errors;
+    assert_eq!((errors.frame_too_long, errors.idle_timeout), (1, 0));
 }
 
 /// `close` while whole frames wait undecoded at the event bound: they are

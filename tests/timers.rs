@@ -217,6 +217,7 @@ fn prefix_idle_timeout_ends_the_connection_at_its_deadline() {
     assert_eq!(c.poll_event(), Some(prefix::Event::IdleTimeout));
     assert!(c.is_finished());
     assert_eq!(c.poll_timeout(), None);
+    assert_eq!(c.stats().errors.idle_timeout, 1);
 }
 
 #[test]

@@ -42,7 +42,7 @@ pub enum Event {
     /// most the low mark
     /// ([`Builder::send_marks`](super::Builder::send_marks)): sending may
     /// resume. Reported once per crossing, after the events already
-    /// queued.
+    /// queued; not once the connection has ended.
     Drained,
 }
 
@@ -250,6 +250,7 @@ impl Connection {
                     let _ = self.end_of_stream();
                 }
                 if self.state == State::Ending {
+                    self.stats.errors.idle_timeout += 1;
                     self.events.push_back(Event::IdleTimeout);
                 }
             }
@@ -420,17 +421,18 @@ impl Connection {
         match self.timers.run(now) {
             Due::Nothing => {}
             Due::Idle => {
-                self.stats.errors.idle_timeout += 1;
                 self.state = State::Ending;
                 if self.intake == Intake::Flowing {
                     self.queue_found();
+                    self.stats.errors.idle_timeout += 1;
                     self.events.push_back(Event::IdleTimeout);
                     if self.events.len() == 1 {
                         self.idle_reached();
                     }
                 }
-                // Else whole frames wait undecoded: `resume` queues the
-                // timeout behind the last of them.
+                // Else whole frames wait undecoded: `resume` queues (and
+                // counts) the timeout behind the last of them, unless one
+                // of them fails the stream first.
             }
             Due::Heartbeat(frame) => {
                 let frame = frame.clone();
