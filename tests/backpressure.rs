@@ -137,6 +137,15 @@ mod prefix {
         assert!(!c.is_backpressured());
         c.poll_transmit(&mut Vec::new());
         assert_eq!(c.poll_event(), None);
+        // Drained after the connection ended: nothing can be sent, so
+        // nothing is reported, as a WebSocket session reports nothing.
+        c.send(&[0u8; 150][..]).unwrap();
+        assert!(c.is_backpressured());
+        c.close();
+        let mut wire = Vec::new();
+        c.poll_transmit(&mut wire);
+        assert_eq!(wire.len(), 154, "the queued frame still goes out");
+        assert_eq!(c.poll_event(), None);
     }
 
     #[test]

@@ -7,11 +7,13 @@ use crate::Traffic;
 /// Counters of a [`Connection`], from [`Connection::stats`].
 ///
 /// - `rx.bytes`: bytes taken by `receive` (or committed into the receive
-///   buffer), those ignored once the connection has closed included, not
-///   those refused after a decode error; `rx.frames`: frames decoded,
-///   skipped over-long ones included; `rx.messages`: frames delivered as
-///   [`Event::Frame`].
-/// - `tx.bytes`: bytes handed out by `poll_transmit`; `tx.frames`: frames
+///   buffer), those taken and then ignored because the connection has
+///   ended or its idle timeout waits included, not those refused
+///   (`receive` returned less) or refused after a decode error;
+///   `rx.frames`: frames decoded, skipped over-long ones included;
+///   `rx.messages`: frames delivered as [`Event::Frame`].
+/// - `tx.bytes`: bytes handed out by `poll_transmit` or written past with
+///   `output().advance`; `tx.frames`: frames
 ///   queued, heartbeats included; `tx.messages`: frames queued by the
 ///   `send` methods.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -107,9 +109,13 @@ impl Connection {
         self.send.flow().is_above(self.send.len())
     }
 
-    /// [`Event::Drained`], once per drain.
+    /// [`Event::Drained`], once per drain, while sends can still be
+    /// taken (not once the connection has ended).
     #[cold]
     pub(super) fn drained_event(&mut self) -> Option<Event> {
+        if self.is_finished() {
+            return None;
+        }
         let queued = self.send.len();
         self.send
             .flow_mut()
