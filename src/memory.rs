@@ -10,12 +10,21 @@
 //! payload handed back. A datagram endpoint is held to its segmentation and
 //! send-queue limits instead.
 //!
-//! The figures count capacities, not lengths: a buffer that grew for a large
-//! frame and has not shrunk is counted at its size. A payload shared with
-//! the application (a received message not yet dropped, a prepared message
-//! sent to many connections) is counted by each holder at its full length.
+//! See [`MemoryUsage`] for what is counted and what a budget is charged.
 
 /// The bytes a machine holds, by part.
+///
+/// The figures count capacities, not lengths: a buffer that grew for a
+/// large frame and has not shrunk is counted at its size. A payload shared
+/// with the application (a received message not yet dropped, a prepared
+/// message sent to many connections) is counted by each holder at its full
+/// length.
+///
+/// A memory budget is charged the same figures but for two parts: the
+/// receive buffer and the send queue count the bytes they hold, not their
+/// spare capacity, so that room offered to a read, or capacity a queue
+/// keeps for reuse, fails nothing. The `held` of an over-budget error is
+/// that charge.
 ///
 /// ```
 /// use sansproto::ws::{Config, Role, Session};

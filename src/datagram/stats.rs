@@ -73,7 +73,9 @@ pub struct PeerStats {
     pub tx: Traffic,
     /// Datagrams dropped ([`Event::DatagramDropped`]) after the peer was
     /// looked up: fragments that fit no message or its partial one, and
-    /// (sessions on) datagrams of another session.
+    /// (sessions on) datagrams of another session. Such a fragment opens
+    /// no peer: from a sender not in the table it counts only in the
+    /// endpoint's totals.
     pub datagrams_dropped: u64,
     /// Partial messages dropped ([`Event::MessageDropped`]).
     pub messages_dropped: u64,

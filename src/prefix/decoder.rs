@@ -74,7 +74,10 @@ pub enum DecodeError {
     /// [memory budget](super::Builder::memory_budget) after taking input.
     #[error("holding {held} bytes, over the memory budget of {budget}")]
     OverBudget {
-        /// What it held.
+        /// What the budget was charged: the
+        /// [`MemoryUsage::total`](crate::MemoryUsage::total), with the
+        /// receive buffer and send queue at the bytes they hold rather than
+        /// their capacity.
         held: usize,
         /// The budget.
         budget: usize,

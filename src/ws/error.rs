@@ -42,8 +42,10 @@ pub enum Error {
     /// polled.
     #[error("holding {held} bytes, over the memory budget of {budget}")]
     OverBudget {
-        /// What the connection held
-        /// ([`MemoryUsage::total`](crate::MemoryUsage::total)).
+        /// What the budget was charged: the
+        /// [`MemoryUsage::total`](crate::MemoryUsage::total), with the
+        /// receive buffer and send queue at the bytes they hold rather than
+        /// their capacity.
         held: usize,
         /// The budget.
         budget: usize,

@@ -270,6 +270,6 @@ pub enum Event {
     /// [`Config::send_high_mark`](super::Config::send_high_mark) to at most
     /// [`Config::send_low_mark`](super::Config::send_low_mark) bytes:
     /// sending may resume. Reported once per crossing, after the events
-    /// already queued.
+    /// already queued; not once the session has finished.
     Drained,
 }
