@@ -276,6 +276,19 @@ mod prefix {
     }
 
     #[test]
+    fn prefix_counts_bytes_written_through_output() {
+        use bytes::Buf;
+        let mut a = Connection::new(Config::default());
+        a.send(&b"hello"[..]).unwrap();
+        a.output().advance(3);
+        assert_eq!(a.stats().tx.bytes, 3);
+        let rest = a.output().chunk().to_vec();
+        assert_eq!(rest, b"\x05hello");
+        a.output().advance(rest.len());
+        assert_eq!(a.stats().tx.bytes, 9);
+    }
+
+    #[test]
     fn prefix_counts_bytes_ignored_after_close_but_not_after_a_failure() {
         // As a WebSocket session does: once closed, input is taken and
         // ignored, and counted; after a decode error it is refused.
