@@ -561,6 +561,23 @@ fn input_behind_an_inflated_message_is_parsed_at_the_close_deadline() {
         );
     }
 
+    // Polled before the deadline: the deadline goes with the wait.
+    let mut server = negotiated(Role::Server, config(), offer);
+    server.handle_timeout(t0);
+    server.receive(&wire).unwrap();
+    server.handle_timeout(t0);
+    assert_eq!(server.poll_timeout(), Some(deadline));
+    assert_eq!(events(&mut server).len(), 2);
+    assert_eq!(server.poll_timeout(), None, "the session has ended");
+    let mut server = negotiated(Role::Server, config(), offer);
+    server.handle_timeout(t0);
+    let message = &wire[..wire.len() - 8];
+    server.receive(&[message, message].concat()).unwrap();
+    server.handle_timeout(t0);
+    assert_eq!(server.poll_timeout(), Some(deadline));
+    assert_eq!(events(&mut server).len(), 2);
+    assert_eq!(server.poll_timeout(), None, "no input waits");
+
     // The end of the stream after such input finishes the session at once,
     // as it does after input parsed as it came.
     let mut server = negotiated(Role::Server, config(), offer);

@@ -115,6 +115,8 @@ impl Session {
         if eof && !self.intake.defer_eof() {
             let _ = self.receive_eof();
         }
+        // The close deadline kept for deferred input goes once it is parsed.
+        self.arm_timers();
     }
 
     /// Appends received bytes to the buffer. When everything buffered is
