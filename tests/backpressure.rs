@@ -108,6 +108,37 @@ mod ws {
         assert_eq!(c.poll_event(), Some(Event::Drained));
         assert_eq!(c.poll_event(), None);
     }
+
+    /// Messages sent before the handshake count for the marks while they
+    /// wait: the request going out does not end the backpressure they
+    /// cause, and taking them out once open reports `Drained`.
+    #[test]
+    fn ws_sends_before_the_handshake_count_for_the_marks() {
+        use sansproto::ws::{ClientRequest, Connection};
+        let config = || Config::default().with_send_marks(300, 10);
+        let request = ClientRequest::new("example.com", "/");
+        let mut c = Connection::client(config(), request).unwrap();
+        let mut s = Connection::server(config());
+        c.send(Bytes::from(vec![1u8; 200])).unwrap();
+        assert!(c.buffered_amount() > 300);
+        assert!(c.is_backpressured());
+        let mut wire = Vec::new();
+        c.poll_transmit(&mut wire);
+        assert!(c.buffered_amount() > 10, "the message still waits");
+        assert!(c.is_backpressured());
+        assert_eq!(c.poll_event(), None);
+        s.receive(&wire).unwrap();
+        wire.clear();
+        s.poll_transmit(&mut wire);
+        c.receive(&wire).unwrap();
+        assert!(matches!(c.poll_event(), Some(Event::Open(_))));
+        assert!(c.is_backpressured());
+        c.poll_transmit(&mut Vec::new());
+        assert_eq!(c.buffered_amount(), 0);
+        assert!(!c.is_backpressured());
+        assert_eq!(c.poll_event(), Some(Event::Drained));
+        assert_eq!(c.poll_event(), None);
+    }
 }
 
 mod prefix {

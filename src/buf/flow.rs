@@ -21,6 +21,9 @@ pub(crate) struct Flow {
     drained: bool,
     /// Bytes taken out, in all.
     taken: u64,
+    /// Bytes counted with the queue's though not in it yet (a WebSocket
+    /// session's commands waiting for the handshake): the marks see them.
+    outside: usize,
 }
 
 impl Flow {
@@ -35,11 +38,17 @@ impl Flow {
         self.low = low;
     }
 
+    /// Sets the bytes counted with the queue's though not in it.
+    pub(crate) fn set_outside(&mut self, n: usize) {
+        self.outside = n;
+    }
+
     /// The queue went from `before` to `after` bytes by a take.
     #[inline]
     pub(crate) fn took(&mut self, before: usize, after: usize) {
         self.taken += before.saturating_sub(after) as u64;
         let Some(high) = self.high else { return };
+        let (before, after) = (before + self.outside, after + self.outside);
         if before > high {
             self.above = true;
             self.drained = false;
@@ -102,6 +111,24 @@ mod tests {
         f.took(10, 0);
         assert!(!f.take_drained(0));
         assert_eq!(f.taken(), 30 + 39 + 1 + 10);
+    }
+
+    #[test]
+    fn bytes_outside_the_queue_count_for_the_marks() {
+        let mut f = Flow::new();
+        f.set_marks(Some(100), 10);
+        f.set_outside(60);
+        // 50 queued and 60 outside: above the high mark, and a take of
+        // the 50 leaves 60, above the low mark.
+        f.took(50, 0);
+        assert!(f.is_above(0));
+        assert!(!f.take_drained(0));
+        // The 60 join the queue and are taken.
+        f.set_outside(0);
+        f.took(60, 0);
+        assert!(!f.is_above(0));
+        assert!(f.take_drained(0));
+        assert_eq!(f.taken(), 110);
     }
 
     #[test]

@@ -401,6 +401,7 @@ impl Session {
         };
         let waiting = std::mem::take(waiting);
         self.pending_bytes = 0;
+        self.send.flow_mut().set_outside(0);
         self.protocol = opened.protocol.clone();
         self.extension = extension;
         for event in handover.events {
@@ -423,6 +424,7 @@ impl Session {
     pub(crate) fn abandon(&mut self) {
         if matches!(self.state, State::Connecting(_)) {
             self.pending_bytes = 0;
+            self.send.flow_mut().set_outside(0);
             self.set_state(State::Closed);
         }
     }

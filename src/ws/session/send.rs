@@ -251,6 +251,7 @@ impl Session {
             return refuse(SendErrorKind::OverBudget, payload);
         }
         self.pending_bytes += cost;
+        self.send.flow_mut().set_outside(self.pending_bytes);
         waiting.push_back(wait(payload));
         Ok(())
     }
