@@ -89,7 +89,7 @@ pub struct ErrorStats {
     pub invalid_utf8: u64,
     /// A frame or message over its limit ([`Error::FrameTooBig`],
     /// [`Error::MessageTooBig`], and a message the extension would expand
-    /// past it, [`ExtensionError::TooBig`]): the errors closed with 1009.
+    /// past it, [`ExtensionError::TooBig`]).
     pub too_big: u64,
     /// The extension refused the peer's data ([`Error::Extension`]), for a
     /// reason other than the size limit.

@@ -277,3 +277,23 @@ pub fn close_payload(code: u16, reason: &str) -> Vec<u8> {
     p.extend_from_slice(reason.as_bytes());
     p
 }
+
+/// A connection with permessage-deflate negotiated from `offer`.
+#[cfg(feature = "deflate")]
+pub fn negotiated(
+    role: sansproto::ws::Role,
+    config: sansproto::ws::Config,
+    offer: &str,
+) -> sansproto::ws::Connection {
+    use sansproto::ws::{
+        Connection, DeflateConfig, ExtensionFactory, ExtensionOffer, PerMessageDeflate, Role,
+    };
+    let factory = PerMessageDeflate::new(DeflateConfig::default());
+    let offer = ExtensionOffer::parse_list(offer).unwrap().remove(0);
+    let (_, ext) = factory.accept_offer(&[&offer]).unwrap();
+    let ext = match role {
+        Role::Server => ext,
+        Role::Client => factory.accept_response(&offer).unwrap(),
+    };
+    Connection::after_handshake(role, config, None, Some(ext), sansproto::seeded_random(3))
+}

@@ -91,7 +91,8 @@ enum Queued {
     /// Whole messages received together, reported one by one.
     Messages(WholeMessages),
     Fail(Error),
-    PeerClose(Option<CloseCode>, String),
+    /// The peer's Close, and whether it came before this side's.
+    PeerClose(Option<CloseCode>, String, bool),
 }
 
 /// What an opening handshake hands to the session it opens.
@@ -329,9 +330,9 @@ impl Session {
                         let _ = self.fail(err);
                     }
                 }
-                Queued::PeerClose(code, reason) => {
+                Queued::PeerClose(code, reason, by_peer) => {
                     if matches!(self.state, State::Ending { .. }) {
-                        self.peer_close(code, reason);
+                        self.peer_close(code, reason, by_peer);
                     }
                 }
             }
@@ -361,11 +362,15 @@ impl Session {
     }
 
     /// Queues the pong owed to the newest ping, past the limit by this one
-    /// control frame. Owed after this side's Close too, until the peer's.
+    /// control frame. Owed after this side's Close too, and while the
+    /// peer's waits behind unpolled events: the ping came before it.
     #[cold]
     fn write_owed_pong(&mut self) {
         if let Some(pong) = self.owed_pong.take() {
-            if matches!(self.state, State::Open | State::CloseSent) {
+            if matches!(
+                self.state,
+                State::Open | State::CloseSent | State::Ending { .. }
+            ) {
                 self.write_frame(true, 0, OpCode::Pong, &pong);
             }
         }
@@ -431,6 +436,9 @@ impl Session {
 
     /// Moves to `state` and sets the deadlines it needs.
     fn set_state(&mut self, state: State) {
+        if matches!(self.state, State::Open) && !matches!(state, State::Open) {
+            self.leave_open();
+        }
         self.state = state;
         self.derive_at_once();
         self.arm_timers();
@@ -509,8 +517,8 @@ impl Session {
         }
         match step {
             Queued::Fail(err) => Err(self.fail(err)),
-            Queued::PeerClose(code, reason) => {
-                self.peer_close(code, reason);
+            Queued::PeerClose(code, reason, by_peer) => {
+                self.peer_close(code, reason, by_peer);
                 Ok(())
             }
             step @ (Queued::Event(_) | Queued::Messages(_)) => {
@@ -528,7 +536,9 @@ impl Session {
             Some(Queued::Fail(err)) => {
                 let _ = self.fail(err);
             }
-            Some(Queued::PeerClose(code, reason)) => self.peer_close(code, reason),
+            Some(Queued::PeerClose(code, reason, by_peer)) => {
+                self.peer_close(code, reason, by_peer)
+            }
             other => {
                 // Not reached: the step is the last entry while ending.
                 self.events.extend(other);
@@ -537,12 +547,14 @@ impl Session {
         }
     }
 
-    /// The peer's Close frame: answer it (if this side has not sent one)
-    /// and finish.
-    fn peer_close(&mut self, code: Option<CloseCode>, reason: String) {
-        let by_peer = self.is_open();
-        if by_peer {
+    /// The peer's Close frame (`by_peer` when it came before this side's):
+    /// answer it (if this side has not sent one) and finish. A pong still
+    /// owed to a ping before it goes out first.
+    fn peer_close(&mut self, code: Option<CloseCode>, reason: String, by_peer: bool) {
+        if self.is_open() {
             self.write_close(code, &reason);
+        } else if self.owed_pong.is_some() {
+            self.write_owed_pong();
         }
         self.frame = None;
         self.message = None;

@@ -353,7 +353,8 @@ impl Session {
             ClosePayloadError::Protocol(v) => Error::Protocol(v),
             ClosePayloadError::InvalidUtf8 => Error::InvalidUtf8,
         })?;
-        self.terminal(Queued::PeerClose(code, reason))
+        let by_peer = self.is_open();
+        self.terminal(Queued::PeerClose(code, reason, by_peer))
     }
 
     fn on_data(&mut self, f: InFrame, payload: Bytes) -> Result<(), Error> {

@@ -206,7 +206,11 @@ impl Session {
             };
             return self.admit(payload.len(), wait, payload);
         }
-        let answering = opcode == OpCode::Pong && matches!(self.state, State::CloseSent);
+        let answering = opcode == OpCode::Pong
+            && matches!(
+                self.state,
+                State::CloseSent | State::Ending { close_sent: true }
+            );
         if !self.is_open() && !answering {
             return refuse(SendErrorKind::Closed, payload);
         }

@@ -67,7 +67,8 @@ impl Session {
     /// draining events still sees the connection end. The same holds for
     /// input left unparsed behind an inflated message until it is polled:
     /// the close deadline runs while it waits, and at it that input is
-    /// parsed.
+    /// parsed as far as the event bound allows, as it would have been
+    /// when taken without the extension.
     ///
     /// [`Event::Closed`]: crate::ws::Event::Closed
     pub fn handle_timeout(&mut self, now: Instant) {
@@ -83,8 +84,9 @@ impl Session {
         let close = t.expired(Timer::Close, now);
         if close && self.intake == Intake::Deferred {
             // Input taken but left unparsed behind an inflated message is
-            // parsed at the close deadline, so that a Close or a fault in
-            // it is acted on as it would be without the extension.
+            // parsed at the close deadline (up to the event bound), so that
+            // a Close or a fault in it is acted on as it would have been
+            // without the extension.
             self.catch_up();
             if matches!(self.state, State::Open) {
                 self.timers.table.stop(Timer::Close);
@@ -169,6 +171,13 @@ impl Session {
     #[cfg(feature = "tokio")]
     pub(crate) fn close_timeout(&self) -> Option<Duration> {
         self.config.close_timeout
+    }
+
+    /// Leaving Open: a close deadline set there was for input waiting
+    /// behind an inflated message; the one the next state needs counts
+    /// from now.
+    pub(super) fn leave_open(&mut self) {
+        self.timers.table.stop(Timer::Close);
     }
 
     /// True while input taken earlier waits unparsed behind an inflated

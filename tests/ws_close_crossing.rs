@@ -1,0 +1,124 @@
+//! The closing handshake when frames cross: a Ping or the peer's Close
+//! read together with what came before, this side closing while the
+//! peer's Close still waits behind unpolled events, and pongs owed while
+//! the send queue is full (RFC 6455 §5.5.1, §5.5.2, §7.1.2).
+
+mod common;
+
+use common::ws::decode_frames;
+use sansproto::ws::{encode_frame, CloseCode, Config, Connection, Event, OpCode, Role};
+
+fn server(config: Config) -> Connection {
+    Connection::after_handshake(
+        Role::Server,
+        config,
+        None,
+        None,
+        sansproto::seeded_random(0),
+    )
+}
+
+fn masked(op: OpCode, payload: &[u8]) -> Vec<u8> {
+    let mut v = Vec::new();
+    encode_frame(&mut v, true, 0, op, Some([1, 2, 3, 4]), payload);
+    v
+}
+
+/// A Ping then the peer's Close (code 1000), in one read.
+fn ping_then_close() -> Vec<u8> {
+    let mut input = masked(OpCode::Ping, b"still there");
+    input.extend(masked(OpCode::Close, &[0x03, 0xe8]));
+    input
+}
+
+/// The opcodes of what `c` sends when its output is taken before the
+/// events are polled (`transmit_first`) or after.
+fn frames_sent(c: &mut Connection, transmit_first: bool) -> (Vec<u8>, Vec<Event>) {
+    let mut out = Vec::new();
+    if transmit_first {
+        c.poll_transmit(&mut out);
+    }
+    let events: Vec<Event> = std::iter::from_fn(|| c.poll_event()).collect();
+    c.poll_transmit(&mut out);
+    let kinds = decode_frames(&out).iter().map(|f| f.opcode).collect();
+    (kinds, events)
+}
+
+/// The send queue is full, so the pong waits for the next
+/// `poll_transmit`; the Ping came before the peer's Close, so it is
+/// answered whichever is taken first, output or events.
+#[test]
+fn a_pong_owed_before_the_peers_close_goes_out_in_every_order() {
+    for close_first in [false, true] {
+        for transmit_first in [false, true] {
+            let mut c = server(Config::default().with_max_send_queue(100));
+            c.send_binary(vec![7u8; 80]).unwrap();
+            if close_first {
+                c.close(CloseCode::NORMAL, "").unwrap();
+            }
+            c.receive(&ping_then_close()).unwrap();
+            let (kinds, events) = frames_sent(&mut c, transmit_first);
+            let want: &[u8] = match close_first {
+                // The pong answers before this side's Close answers the
+                // peer's.
+                false => &[0x2, 0xa, 0x8],
+                // This side's Close was queued before the Ping arrived.
+                true => &[0x2, 0x8, 0xa],
+            };
+            assert_eq!(kinds, want, "close first {close_first}, {transmit_first}");
+            assert!(c.is_finished());
+            assert!(
+                matches!(events.last(), Some(Event::Closed(closed)) if closed.clean),
+                "{events:?}"
+            );
+        }
+    }
+}
+
+/// `Closed::by_peer` says whose Close came first. The peer's, read
+/// before this side called `close` but not yet polled, still came first.
+#[test]
+fn a_close_called_while_the_peers_waits_leaves_it_first() {
+    let mut c = server(Config::default());
+    let mut input = masked(OpCode::Text, b"hi");
+    input.extend(masked(OpCode::Close, &[0x03, 0xe8]));
+    c.receive(&input).unwrap();
+    c.close(CloseCode::GOING_AWAY, "").unwrap();
+    let (kinds, events) = frames_sent(&mut c, false);
+    assert_eq!(kinds, [0x8], "one Close only");
+    let Some(Event::Closed(closed)) = events.last() else {
+        panic!("{events:?}")
+    };
+    assert!(closed.by_peer && closed.clean, "{closed:?}");
+    assert_eq!(closed.code, CloseCode::NORMAL);
+
+    // This side's Close first, the peer's after it: not by the peer.
+    let mut c = server(Config::default());
+    c.close(CloseCode::GOING_AWAY, "").unwrap();
+    c.receive(&input).unwrap();
+    let (_, events) = frames_sent(&mut c, false);
+    let Some(Event::Closed(closed)) = events.last() else {
+        panic!("{events:?}")
+    };
+    assert!(!closed.by_peer && closed.clean, "{closed:?}");
+}
+
+/// With auto-pong off, `pong` is taken after this side's Close until the
+/// peer's, also while a failure the peer caused waits behind its Ping.
+#[test]
+fn pong_is_taken_after_this_sides_close_while_a_failure_waits() {
+    let mut config = Config::default();
+    config.auto_pong = false;
+    let mut c = server(config);
+    c.close(CloseCode::NORMAL, "").unwrap();
+    let mut input = masked(OpCode::Ping, b"ping");
+    // An unmasked frame from a client: a protocol error, queued behind
+    // the Ping.
+    encode_frame(&mut input, true, 0, OpCode::Text, None, b"unmasked");
+    c.receive(&input).unwrap();
+    assert!(matches!(c.poll_event(), Some(Event::Ping(_))));
+    c.pong(&b"ping"[..]).expect("no Close came from the peer");
+    let (kinds, _) = frames_sent(&mut c, false);
+    assert_eq!(kinds, [0x8, 0xa], "our Close, then the pong");
+    assert!(c.is_finished());
+}
