@@ -139,6 +139,54 @@ mod ws {
         assert_eq!(c.poll_event(), Some(Event::Drained));
         assert_eq!(c.poll_event(), None);
     }
+
+    /// A refused handshake drops the messages that waited for it: the
+    /// connection is not left backpressured with nothing queued.
+    #[test]
+    fn ws_a_refused_handshake_ends_the_backpressure_of_its_sends() {
+        use sansproto::ws::{ClientRequest, Connection};
+        let config = Config::default().with_send_marks(300, 10);
+        let request = ClientRequest::new("example.com", "/");
+        let mut c = Connection::client(config, request).unwrap();
+        c.send(Bytes::from(vec![1u8; 200])).unwrap();
+        c.poll_transmit(&mut Vec::new());
+        assert!(c.is_backpressured());
+        let _ = c.receive(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n");
+        assert!(c.is_finished());
+        assert_eq!(c.buffered_amount(), 0);
+        assert!(!c.is_backpressured());
+        let events: Vec<Event> = std::iter::from_fn(|| c.poll_event()).collect();
+        assert!(!events.contains(&Event::Drained), "{events:?}");
+    }
+
+    /// Sends before the upgrade is accepted are charged before compression:
+    /// above the high mark there, they drain once they go out, however
+    /// small they compress to.
+    #[cfg(feature = "deflate")]
+    #[test]
+    fn ws_sends_before_accepting_drain_once_compressed() {
+        use sansproto::ws::{Accept, ClientRequest, Connection, DeflateConfig};
+        let deflate = || Config::default().with_deflate(DeflateConfig::default());
+        let mut s = Connection::server_with_decision(deflate().with_send_marks(2000, 10));
+        let request = ClientRequest::new("example.com", "/");
+        let mut c = Connection::client(deflate(), request).unwrap();
+        let mut wire = Vec::new();
+        c.poll_transmit(&mut wire);
+        s.receive(&wire).unwrap();
+        assert!(matches!(s.poll_event(), Some(Event::Upgrade(_))));
+        s.send(Bytes::from(vec![0u8; 1990])).unwrap();
+        assert!(s.is_backpressured(), "1990 and a header, over 2000");
+        s.accept(Accept::new()).unwrap();
+        assert!(s.is_backpressured(), "until the queue drains");
+        s.poll_transmit(&mut Vec::new());
+        assert!(!s.is_backpressured());
+        let events: Vec<Event> = std::iter::from_fn(|| s.poll_event()).collect();
+        assert_eq!(
+            events.iter().filter(|e| **e == Event::Drained).count(),
+            1,
+            "{events:?}"
+        );
+    }
 }
 
 mod prefix {

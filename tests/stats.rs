@@ -120,6 +120,23 @@ fn ws_keepalive_round_trip_is_measured() {
     assert_eq!((c.control_tx.pings, c.pongs_matched), (1, 1));
 }
 
+/// As for prefix: a lend interrupted by `receive` counts its bytes once.
+#[test]
+fn ws_counts_a_lend_interrupted_by_receive_once() {
+    let mut server = session(Role::Server, Config::default(), 7);
+    let _ = server.receive_buf_mut(64).unwrap();
+    // Part of a masked text frame "hi".
+    server.receive(&[0x81, 0x82, 0, 0, 0]).unwrap();
+    server.commit_appended().unwrap();
+    assert_eq!(server.stats().rx.bytes, 5);
+    server.receive(&[0, b'h', b'i']).unwrap();
+    assert_eq!(
+        server.poll_event(),
+        Some(Event::Message(Message::from("hi")))
+    );
+    assert_eq!(server.stats().rx.bytes, 8);
+}
+
 #[test]
 fn ws_failure_is_counted_by_kind() {
     let mut server = session(Role::Server, Config::default(), 7);
@@ -273,6 +290,20 @@ mod prefix {
             sb.errors.frame_too_long + sb.errors.bad_length + sb.errors.idle_timeout,
             0
         );
+    }
+
+    /// A buffer lent for a read that appended nothing, then input given to
+    /// `receive`: committing the read counts none of it a second time.
+    #[test]
+    fn prefix_counts_a_lend_interrupted_by_receive_once() {
+        let mut c = Connection::new(Config::default());
+        let _ = c.receive_buf_mut(64).unwrap();
+        c.receive(b"\0\0\0\x05ab").unwrap();
+        c.commit_appended().unwrap();
+        assert_eq!(c.stats().rx.bytes, 6);
+        c.receive(b"cde").unwrap();
+        assert_eq!(c.poll_event(), Some(Event::Frame("abcde".into())));
+        assert_eq!(c.stats().rx.bytes, 9);
     }
 
     #[test]

@@ -214,6 +214,7 @@ fn prefix_idle_timeout_ends_the_connection_at_its_deadline() {
     assert!(!c.is_finished());
     assert_eq!(c.poll_timeout(), Some(deadline));
     c.handle_timeout(deadline);
+    assert!(c.is_finished(), "no event waits before it: ended at once");
     assert_eq!(c.poll_event(), Some(prefix::Event::IdleTimeout));
     assert!(c.is_finished());
     assert_eq!(c.poll_timeout(), None);

@@ -75,32 +75,43 @@ fn a_pong_owed_before_the_peers_close_goes_out_in_every_order() {
     }
 }
 
-/// `Closed::by_peer` says whose Close came first. The peer's, read
-/// before this side called `close` but not yet polled, still came first.
+/// `Closed::by_peer` follows the order of events: a Close this side sends
+/// before the peer's is polled comes first, whether the peer's frame was
+/// read already or not, and whatever the event bound; it is not answered
+/// with a second Close.
 #[test]
-fn a_close_called_while_the_peers_waits_leaves_it_first() {
-    let mut c = server(Config::default());
+fn a_close_called_before_the_peers_is_polled_comes_first() {
     let mut input = masked(OpCode::Text, b"hi");
+    input.extend(masked(OpCode::Text, b"ho"));
     input.extend(masked(OpCode::Close, &[0x03, 0xe8]));
+    for (bound, close_before_read) in [(64, false), (1, false), (64, true)] {
+        let mut c = server(Config::default().with_max_pending_events(bound));
+        if close_before_read {
+            c.close(CloseCode::GOING_AWAY, "").unwrap();
+        }
+        assert_eq!(c.receive(&input), Ok(input.len()));
+        if !close_before_read {
+            c.close(CloseCode::GOING_AWAY, "").unwrap();
+        }
+        let (kinds, events) = frames_sent(&mut c, false);
+        assert_eq!(kinds, [0x8], "one Close only");
+        assert_eq!(events.len(), 3, "{events:?}");
+        let Some(Event::Closed(closed)) = events.last() else {
+            panic!("{events:?}")
+        };
+        assert!(!closed.by_peer && closed.clean, "{bound}: {closed:?}");
+        assert_eq!(closed.code, CloseCode::NORMAL, "the peer's code");
+    }
+
+    // Reached before this side closes: by the peer, and answered.
+    let mut c = server(Config::default());
     c.receive(&input).unwrap();
-    c.close(CloseCode::GOING_AWAY, "").unwrap();
     let (kinds, events) = frames_sent(&mut c, false);
-    assert_eq!(kinds, [0x8], "one Close only");
+    assert_eq!(kinds, [0x8]);
     let Some(Event::Closed(closed)) = events.last() else {
         panic!("{events:?}")
     };
     assert!(closed.by_peer && closed.clean, "{closed:?}");
-    assert_eq!(closed.code, CloseCode::NORMAL);
-
-    // This side's Close first, the peer's after it: not by the peer.
-    let mut c = server(Config::default());
-    c.close(CloseCode::GOING_AWAY, "").unwrap();
-    c.receive(&input).unwrap();
-    let (_, events) = frames_sent(&mut c, false);
-    let Some(Event::Closed(closed)) = events.last() else {
-        panic!("{events:?}")
-    };
-    assert!(!closed.by_peer && closed.clean, "{closed:?}");
 }
 
 /// With auto-pong off, `pong` is taken after this side's Close until the

@@ -38,9 +38,25 @@ impl Flow {
         self.low = low;
     }
 
-    /// Sets the bytes counted with the queue's though not in it.
-    pub(crate) fn set_outside(&mut self, n: usize) {
+    /// Sets the bytes counted with the queue's though not in it, the
+    /// queue holding `queued`: more than the high mark in all is a
+    /// crossing, as a take would see it, since the bytes outside may be
+    /// fewer once in the queue (compressed). When they are let go
+    /// (`n` of 0 and an empty queue), a crossing ends without a drain.
+    pub(crate) fn set_outside(&mut self, n: usize, queued: usize) {
         self.outside = n;
+        if self.high.is_some_and(|high| queued + n > high) {
+            self.above = true;
+            self.drained = false;
+        }
+    }
+
+    /// The bytes outside the queue were dropped with everything queued:
+    /// nothing is left to drain.
+    pub(crate) fn let_go(&mut self) {
+        self.outside = 0;
+        self.above = false;
+        self.drained = false;
     }
 
     /// The queue went from `before` to `after` bytes by a take.
@@ -117,14 +133,14 @@ mod tests {
     fn bytes_outside_the_queue_count_for_the_marks() {
         let mut f = Flow::new();
         f.set_marks(Some(100), 10);
-        f.set_outside(60);
+        f.set_outside(60, 0);
         // 50 queued and 60 outside: above the high mark, and a take of
         // the 50 leaves 60, above the low mark.
         f.took(50, 0);
         assert!(f.is_above(0));
         assert!(!f.take_drained(0));
         // The 60 join the queue and are taken.
-        f.set_outside(0);
+        f.set_outside(0, 60);
         f.took(60, 0);
         assert!(!f.is_above(0));
         assert!(f.take_drained(0));

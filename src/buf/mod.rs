@@ -298,6 +298,9 @@ impl RecvBuf {
     /// Appends received bytes.
     #[inline]
     pub(crate) fn extend(&mut self, data: &[u8]) {
+        // Input taken another way ends a lend: a commit after it must not
+        // count these bytes as the read's.
+        self.lent = None;
         self.drop_room();
         self.reserve(data.len());
         self.buf.extend_from_slice(data);
@@ -307,6 +310,7 @@ impl RecvBuf {
     /// `len` of them (for transforming them on the way in).
     #[inline]
     pub(crate) fn extend_with(&mut self, len: usize, write: impl FnOnce(&mut BytesMut)) {
+        self.lent = None;
         self.drop_room();
         self.reserve(len);
         write(&mut self.buf);

@@ -34,8 +34,8 @@ pub enum Event {
         length: u64,
     },
     /// Nothing arrived from the peer within the idle timeout. Reported
-    /// after every frame already taken from the peer; once it is polled
-    /// the connection is finished (see
+    /// after every frame already taken from the peer; once it is the next
+    /// event to poll the connection is finished (see
     /// [`Connection::handle_timeout`]).
     IdleTimeout,
     /// `poll_transmit` took the send queue from above the high mark to at
@@ -410,7 +410,8 @@ impl Connection {
     /// the peer, those still undecoded at the
     /// [event bound](super::Builder::max_pending_events) included, and
     /// ends the connection when [`poll_event`](Self::poll_event) reaches
-    /// it: until then the application can still answer those frames
+    /// it (at once, when no event waits before it): until then the
+    /// application can still answer those frames
     /// (sends are taken), input is not taken (`receive` returns `Ok(0)`),
     /// the end of the stream changes nothing and no timer runs
     /// (`poll_timeout` is `None`).

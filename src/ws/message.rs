@@ -213,7 +213,11 @@ pub struct Closed {
     pub reason: String,
     /// True when both Close frames were exchanged.
     pub clean: bool,
-    /// True when the peer sent the first Close frame.
+    /// True when the peer closed first: its Close frame was reached, in
+    /// the order of events, before this side sent one. A Close this side
+    /// sends while the peer's is still to be polled (its frame read but
+    /// events before it unpolled, or not yet parsed) comes first: the two
+    /// crossed, and this side did not answer the peer's.
     pub by_peer: bool,
 }
 

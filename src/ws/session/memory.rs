@@ -72,7 +72,7 @@ fn queued_heap(queued: &Queued, own: impl Fn(&[u8]) -> bool) -> usize {
         Queued::Event(event) => event_heap(event, own),
         Queued::Messages(batch) => batch.remaining(&own),
         Queued::Fail(_) => 0,
-        Queued::PeerClose(_, reason, _) => reason.capacity(),
+        Queued::PeerClose(_, reason) => reason.capacity(),
     }
 }
 

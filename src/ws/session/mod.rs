@@ -91,8 +91,7 @@ enum Queued {
     /// Whole messages received together, reported one by one.
     Messages(WholeMessages),
     Fail(Error),
-    /// The peer's Close, and whether it came before this side's.
-    PeerClose(Option<CloseCode>, String, bool),
+    PeerClose(Option<CloseCode>, String),
 }
 
 /// What an opening handshake hands to the session it opens.
@@ -330,9 +329,9 @@ impl Session {
                         let _ = self.fail(err);
                     }
                 }
-                Queued::PeerClose(code, reason, by_peer) => {
+                Queued::PeerClose(code, reason) => {
                     if matches!(self.state, State::Ending { .. }) {
-                        self.peer_close(code, reason, by_peer);
+                        self.peer_close(code, reason);
                     }
                 }
             }
@@ -406,7 +405,8 @@ impl Session {
         };
         let waiting = std::mem::take(waiting);
         self.pending_bytes = 0;
-        self.send.flow_mut().set_outside(0);
+        let queued = self.send.len();
+        self.send.flow_mut().set_outside(0, queued);
         self.protocol = opened.protocol.clone();
         self.extension = extension;
         for event in handover.events {
@@ -429,7 +429,7 @@ impl Session {
     pub(crate) fn abandon(&mut self) {
         if matches!(self.state, State::Connecting(_)) {
             self.pending_bytes = 0;
-            self.send.flow_mut().set_outside(0);
+            self.send.flow_mut().let_go();
             self.set_state(State::Closed);
         }
     }
@@ -517,8 +517,8 @@ impl Session {
         }
         match step {
             Queued::Fail(err) => Err(self.fail(err)),
-            Queued::PeerClose(code, reason, by_peer) => {
-                self.peer_close(code, reason, by_peer);
+            Queued::PeerClose(code, reason) => {
+                self.peer_close(code, reason);
                 Ok(())
             }
             step @ (Queued::Event(_) | Queued::Messages(_)) => {
@@ -536,9 +536,7 @@ impl Session {
             Some(Queued::Fail(err)) => {
                 let _ = self.fail(err);
             }
-            Some(Queued::PeerClose(code, reason, by_peer)) => {
-                self.peer_close(code, reason, by_peer)
-            }
+            Some(Queued::PeerClose(code, reason)) => self.peer_close(code, reason),
             other => {
                 // Not reached: the step is the last entry while ending.
                 self.events.extend(other);
@@ -547,11 +545,12 @@ impl Session {
         }
     }
 
-    /// The peer's Close frame (`by_peer` when it came before this side's):
-    /// answer it (if this side has not sent one) and finish. A pong still
-    /// owed to a ping before it goes out first.
-    fn peer_close(&mut self, code: Option<CloseCode>, reason: String, by_peer: bool) {
-        if self.is_open() {
+    /// The peer's Close frame, reached in the order of events: answer it
+    /// (if this side has not sent one) and finish. A pong still owed to a
+    /// ping before it goes out first.
+    fn peer_close(&mut self, code: Option<CloseCode>, reason: String) {
+        let by_peer = self.is_open();
+        if by_peer {
             self.write_close(code, &reason);
         } else if self.owed_pong.is_some() {
             self.write_owed_pong();

@@ -353,8 +353,7 @@ impl Session {
             ClosePayloadError::Protocol(v) => Error::Protocol(v),
             ClosePayloadError::InvalidUtf8 => Error::InvalidUtf8,
         })?;
-        let by_peer = self.is_open();
-        self.terminal(Queued::PeerClose(code, reason, by_peer))
+        self.terminal(Queued::PeerClose(code, reason))
     }
 
     fn on_data(&mut self, f: InFrame, payload: Bytes) -> Result<(), Error> {

@@ -188,8 +188,8 @@ impl Session {
 
     /// Queues an unsolicited Pong (a one-way heartbeat), or, with
     /// auto-pong off, the answer to a Ping. Taken after this side's Close
-    /// too, until the peer's (RFC 6455 §5.5.2: a Ping is answered unless
-    /// its Close has arrived).
+    /// too, until the peer's is reached in the order of events (RFC 6455
+    /// §5.5.2: a Ping is answered unless the peer's Close came before it).
     pub fn pong(&mut self, payload: impl Into<Bytes>) -> Result<(), SendError<Bytes>> {
         self.control(OpCode::Pong, payload.into())
     }
@@ -255,7 +255,8 @@ impl Session {
             return refuse(SendErrorKind::OverBudget, payload);
         }
         self.pending_bytes += cost;
-        self.send.flow_mut().set_outside(self.pending_bytes);
+        let queued = self.send.len();
+        self.send.flow_mut().set_outside(self.pending_bytes, queued);
         waiting.push_back(wait(payload));
         Ok(())
     }

@@ -67,8 +67,8 @@ impl Session {
     /// draining events still sees the connection end. The same holds for
     /// input left unparsed behind an inflated message until it is polled:
     /// the close deadline runs while it waits, and at it that input is
-    /// parsed as far as the event bound allows, as it would have been
-    /// when taken without the extension.
+    /// parsed, as far as the event bound allows. Leaving the open state
+    /// (`close`, say) starts the closing handshake's own deadline.
     ///
     /// [`Event::Closed`]: crate::ws::Event::Closed
     pub fn handle_timeout(&mut self, now: Instant) {
