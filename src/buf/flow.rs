@@ -40,9 +40,8 @@ impl Flow {
 
     /// Sets the bytes counted with the queue's though not in it, the
     /// queue holding `queued`: more than the high mark in all is a
-    /// crossing, as a take would see it, since the bytes outside may be
-    /// fewer once in the queue (compressed). When they are let go
-    /// (`n` of 0 and an empty queue), a crossing ends without a drain.
+    /// crossing now, not at the next take, since the bytes outside may be
+    /// fewer once in the queue (compressed).
     pub(crate) fn set_outside(&mut self, n: usize, queued: usize) {
         self.outside = n;
         if self.high.is_some_and(|high| queued + n > high) {
