@@ -3,28 +3,17 @@
 //! machine still serves afterwards. Every test runs alone (the counter is
 //! process-wide).
 
-use sansproto::ws::{encode_frame, Config, Connection, Event, Message, OpCode, Role};
+use sansproto::ws::{encode_frame, Config, Connection, Event, Message, OpCode};
 mod common;
 
 use common::alloc::{measure, serial, Counting};
+use common::ws::{masked, open_server};
 
 #[global_allocator]
 static ALLOC: Counting = Counting;
 
-fn masked(opcode: OpCode, payload: &[u8]) -> Vec<u8> {
-    let mut v = Vec::new();
-    encode_frame(&mut v, true, 0, opcode, Some([1, 2, 3, 4]), payload);
-    v
-}
-
 fn server(config: Config) -> Connection {
-    Connection::after_handshake(
-        Role::Server,
-        config,
-        None,
-        None,
-        sansproto::seeded_random(5),
-    )
+    open_server(config, 5)
 }
 
 /// Kept tiny messages hold about what they weigh, not the reads they came

@@ -5,23 +5,11 @@
 
 mod common;
 
-use common::ws::decode_frames;
-use sansproto::ws::{encode_frame, CloseCode, Config, Connection, Event, OpCode, Role};
+use common::ws::{decode_frames, masked, open_server};
+use sansproto::ws::{encode_frame, CloseCode, Config, Connection, Event, OpCode};
 
 fn server(config: Config) -> Connection {
-    Connection::after_handshake(
-        Role::Server,
-        config,
-        None,
-        None,
-        sansproto::seeded_random(0),
-    )
-}
-
-fn masked(op: OpCode, payload: &[u8]) -> Vec<u8> {
-    let mut v = Vec::new();
-    encode_frame(&mut v, true, 0, op, Some([1, 2, 3, 4]), payload);
-    v
+    open_server(config, 0)
 }
 
 /// A Ping then the peer's Close (code 1000), in one read.
@@ -132,4 +120,25 @@ fn pong_is_taken_after_this_sides_close_while_a_failure_waits() {
     let (kinds, _) = frames_sent(&mut c, false);
     assert_eq!(kinds, [0x8, 0xa], "our Close, then the pong");
     assert!(c.is_finished());
+}
+
+/// After this side's Close, a Ping is still answered (RFC 6455 §5.5.2),
+/// also when the send queue is full and the pong has to wait for the next
+/// `poll_transmit`.
+#[test]
+fn a_ping_after_this_sides_close_is_answered_when_the_send_queue_is_full() {
+    let mut c = server(Config::default().with_max_send_queue(100));
+    c.send_binary(vec![7u8; 80]).unwrap();
+    c.close(CloseCode::NORMAL, "").unwrap();
+    c.receive(&masked(OpCode::Ping, b"still there")).unwrap();
+    assert_eq!(
+        c.poll_event(),
+        Some(Event::Ping(bytes::Bytes::from_static(b"still there")))
+    );
+    let mut out = Vec::new();
+    c.poll_transmit(&mut out);
+    let frames = decode_frames(&out);
+    let kinds: Vec<u8> = frames.iter().map(|f| f.opcode).collect();
+    assert_eq!(kinds, [0x2, 0x8, 0xa], "{frames:?}");
+    assert_eq!(frames[2].payload, &b"still there"[..]);
 }

@@ -404,32 +404,6 @@ fn the_newest_ping_gets_its_pong_when_the_send_queue_is_full() {
     assert_eq!(frames.len(), 1);
 }
 
-/// After this side's Close, a Ping is still answered (RFC 6455 §5.5.2),
-/// also when the send queue is full and the pong has to wait for the next
-/// `poll_transmit`.
-#[test]
-fn a_ping_after_this_sides_close_is_answered_when_the_send_queue_is_full() {
-    use sansproto::ws::OpCode;
-    let mut c = Connection::after_handshake(
-        Role::Server,
-        Config::default().with_max_send_queue(100),
-        None,
-        None,
-        sansproto::seeded_random(0),
-    );
-    c.send_binary(vec![7u8; 80]).unwrap();
-    c.close(CloseCode::NORMAL, "").unwrap();
-    c.receive(&masked(OpCode::Ping, b"still there")).unwrap();
-    assert_eq!(
-        c.poll_event(),
-        Some(Event::Ping(Bytes::from_static(b"still there")))
-    );
-    let frames = decode_frames(&take_output(&mut c));
-    let kinds: Vec<u8> = frames.iter().map(|f| f.opcode).collect();
-    assert_eq!(kinds, [0x2, 0x8, 0xa], "{frames:?}");
-    assert_eq!(frames[2].payload, &b"still there"[..]);
-}
-
 #[cfg(feature = "testkit")]
 /// `Duration::MAX` as any WebSocket or proxy timeout neither panics nor
 /// fires: the connection keeps going through the whole exchange.

@@ -297,3 +297,22 @@ pub fn negotiated(
     };
     Connection::after_handshake(role, config, None, Some(ext), sansproto::seeded_random(3))
 }
+
+/// A frame as a client sends it: masked with the key 1, 2, 3, 4.
+pub fn masked(opcode: sansproto::ws::OpCode, payload: &[u8]) -> Vec<u8> {
+    let mut v = Vec::new();
+    sansproto::ws::encode_frame(&mut v, true, 0, opcode, Some([1, 2, 3, 4]), payload);
+    v
+}
+
+/// A server session already past its handshake, with no extension.
+pub fn open_server(config: sansproto::ws::Config, seed: u64) -> sansproto::ws::Connection {
+    use sansproto::ws::{Connection, Role};
+    Connection::after_handshake(
+        Role::Server,
+        config,
+        None,
+        None,
+        sansproto::seeded_random(seed),
+    )
+}
